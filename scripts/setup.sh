@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up everything the project needs on a fresh machine, idempotently:
+# the Python virtualenv with both packages, the Kubernetes toolchain, and each
+# component's own prerequisites. Safe to run again; it only does what is missing.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON is required (the project targets Python 3.11)"
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv
+fi
+[[ -x .venv/bin/uv ]] || .venv/bin/pip install --quiet --disable-pip-version-check uv
+log "installing ops-mcp and backend-app (editable) into .venv"
+packages=(-e ".[test]")
+[[ -f backend-app/pyproject.toml ]] && packages+=(-e "./backend-app[test]")
+.venv/bin/uv pip install --quiet --python .venv/bin/python "${packages[@]}"
+
+"$ROOT/scripts/toolchain.sh"

@@ -1,0 +1,253 @@
+"""A real Kubernetes control plane on loopback for tests, started by kwokctl.
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the upstream
+binaries built by scripts/toolchain.sh; KWOK's controller plays the nodes and
+kubelets. See tests/cluster/README.md for what tests can rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+STAGES = HERE / "stages"
+
+KUBE_VERSION = "v1.34.4"
+NODES = (("kwok-node-0", "zone-a"), ("kwok-node-1", "zone-b"))
+NODE_ALLOCATABLE = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+# Label that takes a pod out of KWOK's default pod stages (see stages/README.md).
+KUBELET_LABEL = "kwok.todo-chatbot.test/kubelet"
+
+T = TypeVar("T")
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be built, started or reached."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TODO_CHATBOT_CACHE", Path.home() / ".cache" / "todo-chatbot"))
+
+
+def toolchain_bin() -> Path:
+    """The toolchain's bin dir; fails with the command to run when it is incomplete."""
+    bin_dir = cache_dir() / "bin"
+    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm"]
+    missing = [name for name in needed if not (bin_dir / name).is_file()]
+    if missing:
+        raise ClusterError(
+            f"toolchain incomplete in {bin_dir}: missing {', '.join(missing)}. Run `scripts/toolchain.sh` (or `make setup`)."
+        )
+    return bin_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cri_log(lines: list[str], stream: str = "stdout") -> str:
+    """Lines in the CRI log format that KWOK's kubelet API serves to `kubectl logs`."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return "".join(f"{stamp}.{i:09d}Z {stream} F {line}\n" for i, line in enumerate(lines))
+
+
+class Cluster:
+    """One kwokctl cluster. Use `Cluster.create()`; always `delete()` it."""
+
+    def __init__(self, workdir: Path, name: str, bin_dir: Path):
+        self.workdir = workdir
+        self.name = name
+        self.bin_dir = bin_dir
+        self.cluster_dir = workdir / "clusters" / name
+        self.kubeconfig = str(self.cluster_dir / "kubeconfig.yaml")
+        self.env = {
+            **os.environ,
+            "KWOK_WORKDIR": str(workdir),
+            "KUBECONFIG": self.kubeconfig,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        # Tests must never touch the user's own helm or kubectl state.
+        for var, sub in (("HELM_CONFIG_HOME", "helm/config"), ("HELM_CACHE_HOME", "helm/cache"),
+                         ("HELM_DATA_HOME", "helm/data")):
+            self.env[var] = str(workdir / sub)
+        self.server = ""
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def create(cls, workdir: Path, name: str = "test", timeout: float = 180) -> Cluster:
+        cluster = cls(workdir, name, toolchain_bin())
+        config = workdir / "kwokctl.yaml"
+        config.write_text(cluster._config())
+        cluster._kwokctl(
+            "--config", str(config), "create", "cluster",
+            "--kubeconfig", str(workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
+            "--wait", f"{int(timeout)}s", timeout=timeout + 60,
+        )
+        server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+        cluster.server = server
+        cluster._add_nodes()
+        cluster.wait_ready(timeout)
+        return cluster
+
+    def _config(self) -> str:
+        b = self.bin_dir
+        options = {
+            "runtime": "binary",
+            "bindAddress": "127.0.0.1",
+            "kubeVersion": KUBE_VERSION,
+            "kubeApiserverPort": _free_port(),
+            "kubeApiserverBinary": str(b / "kube-apiserver"),
+            "kubeControllerManagerBinary": str(b / "kube-controller-manager"),
+            "kubeSchedulerBinary": str(b / "kube-scheduler"),
+            "kwokControllerBinary": str(b / "kwok"),
+            "etcdBinary": str(b / "etcd"),
+            "kubectlBinary": str(b / "kubectl"),
+            "enableCRDs": ["Logs", "ClusterLogs"],
+            "disableQPSLimits": True,
+        }
+        patches = [
+            # Without a default route the apiserver cannot pick an address by itself.
+            {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
+            # Test data is disposable: skip fsync, which dominates etcd latency on small disks.
+            {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+        ]
+        docs: list[Any] = [{
+            "kind": "KwokctlConfiguration",
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "options": options,
+            "componentsPatches": patches,
+        }]
+        for stage in sorted(STAGES.glob("*.yaml")):
+            docs.append(yaml.safe_load(stage.read_text()))
+        return yaml.safe_dump_all(docs, sort_keys=False)
+
+    def _add_nodes(self) -> None:
+        nodes = [{
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "type": "kwok",
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "topology.kubernetes.io/zone": zone,
+                },
+            },
+            "status": {"allocatable": NODE_ALLOCATABLE, "capacity": NODE_ALLOCATABLE},
+        } for name, zone in NODES]
+        self.apply({"apiVersion": "v1", "kind": "List", "items": nodes})
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        self.wait_for(lambda: self.kubectl("get", "--raw", "/readyz", check=False).stdout.strip() == "ok",
+                      timeout, message="apiserver /readyz")
+
+        def nodes_ready() -> bool:
+            out = self.kubectl("get", "nodes", "-o", "json", check=False)
+            if out.returncode:
+                return False
+            items = json.loads(out.stdout)["items"]
+            ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True"
+                                             for c in n.get("status", {}).get("conditions", []))]
+            return len(ready) >= len(NODES)
+
+        self.wait_for(nodes_ready, timeout, message=f"{len(NODES)} Ready nodes")
+        self.wait_for(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default",
+                                           check=False).returncode == 0,
+                      timeout, message="the default ServiceAccount")
+
+    def stop(self) -> None:
+        """Stop every component (the data stays); `start()` brings it back."""
+        self._kwokctl("stop", "cluster")
+
+    def start(self, timeout: float = 120) -> None:
+        self._kwokctl("start", "cluster", timeout=timeout + 60)
+        self.wait_ready(timeout)
+
+    def delete(self) -> None:
+        self._kwokctl("delete", "cluster", check=False)
+
+    def component_logs(self, tail: int = 60) -> str:
+        """The tail of each component's log, for failure reports."""
+        parts = []
+        for log in sorted((self.cluster_dir / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-tail:]
+            parts.append(f"----- {log.name} (last {len(lines)} lines) -----\n" + "\n".join(lines))
+        return "\n".join(parts) or f"(no component logs under {self.cluster_dir / 'logs'})"
+
+    # -- clients -----------------------------------------------------------
+
+    def _run(self, argv: list[str], *, input: str | None = None, check: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(argv, input=input, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode:
+            raise ClusterError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr or proc.stdout}")
+        return proc
+
+    def _kwokctl(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bin_dir / "kwokctl"), "--name", self.name, *args], check=check, timeout=timeout)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
+                         input=input, check=check, timeout=timeout)
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bin_dir / "helm"), "--kubeconfig", self.kubeconfig, *args],
+                         check=check, timeout=timeout)
+
+    def apply(self, manifest: str | dict | list, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
+        if isinstance(manifest, dict):
+            text = yaml.safe_dump(manifest)
+        elif isinstance(manifest, list):
+            text = yaml.safe_dump_all(manifest)
+        else:
+            text = manifest
+        args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
+        return self.kubectl(*args, input=text)
+
+    def set_logs(self, namespace: str, pod: str, current: list[str], previous: list[str] | None = None,
+                 container: str | None = None) -> None:
+        """Make `kubectl logs` (and `--previous`) of this pod return these lines."""
+        folder = self.workdir / "pod-logs" / namespace / pod
+        folder.mkdir(parents=True, exist_ok=True)
+        entry: dict[str, Any] = {"logsFile": str(folder / f"{container or 'all'}.log")}
+        Path(entry["logsFile"]).write_text(cri_log(current))
+        if previous is not None:
+            entry["previousLogsFile"] = str(folder / f"{container or 'all'}.previous.log")
+            Path(entry["previousLogsFile"]).write_text(cri_log(previous))
+        if container:
+            entry["containers"] = [container]
+        self.apply({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Logs",
+            "metadata": {"name": pod, "namespace": namespace},
+            "spec": {"logs": [entry]},
+        })
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.2, message: str = "") -> T:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message or predicate}")
+            time.sleep(interval)
+

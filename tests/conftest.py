@@ -1,0 +1,64 @@
+"""Session-wide fixtures: the real Kubernetes test control plane (see tests/cluster/README.md)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster.harness import Cluster, ClusterError
+
+_ns_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """One control plane for the whole test run, deleted at the end.
+
+    When a test fails (or the start does), the component logs are printed and kept
+    under artifacts/cluster-logs so the failure can be read after the run.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="todo-chatbot-kwok-"))
+    try:
+        created = Cluster.create(workdir)
+    except (ClusterError, TimeoutError) as exc:
+        _report(request, Cluster(workdir, "test", workdir), f"the test control plane did not start: {exc}")
+        raise
+    try:
+        yield created
+    finally:
+        if request.session.testsfailed:
+            _report(request, created, f"{request.session.testsfailed} test(s) failed")
+        if os.environ.get("KEEP_TEST_CLUSTER"):
+            print(f"\nKEEP_TEST_CLUSTER set: cluster left running, KUBECONFIG={created.kubeconfig}", file=sys.stderr)
+        else:
+            created.delete()
+
+
+def _report(request: pytest.FixtureRequest, cluster: Cluster, why: str) -> None:
+    logs = cluster.component_logs()
+    artifacts = Path(__file__).resolve().parents[1] / "artifacts" / "cluster-logs"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "components.log").write_text(logs)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    text = f"\n{why}; control-plane component logs (also in {artifacts}):\n{logs}\n"
+    if reporter:
+        reporter.write_line(text)
+    else:
+        print(text, file=sys.stderr)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, ready for pods (its default ServiceAccount exists)."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t{next(_ns_counter)}-{base}"
+    cluster.kubectl("create", "namespace", name)
+    cluster.wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+                     timeout=30, message=f"ServiceAccount default in {name}")
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
