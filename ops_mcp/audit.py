@@ -1,0 +1,50 @@
+"""JSONL audit trail: one record per mutation (time, client, tool, arguments, outcome).
+
+Arguments are redacted before they are written. The log is opened in append mode per
+record, so several server processes can share one file and rotation tools work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ops_mcp.errors import OpsError
+from ops_mcp.redact import redact_obj, redact_text
+
+
+class AuditLog:
+    def __init__(self, path: str):
+        self.path = Path(path).expanduser()
+        self._lock = threading.Lock()
+
+    def check_writable(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise OpsError(
+                f"The audit log {self.path} is not writable ({exc.strerror}); changes are refused without an audit trail.",
+                "set OPS_MCP_AUDIT_LOG to a writable file.",
+            ) from None
+
+    def record(self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> dict[str, Any]:
+        rec = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "client": client,
+            "tool": tool,
+            "arguments": redact_obj(arguments),
+            "outcome": outcome,
+        }
+        if detail:
+            rec["detail"] = redact_text(detail)[:500]
+        line = json.dumps(rec, separators=(",", ":"), default=str)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        return rec

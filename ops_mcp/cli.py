@@ -1,0 +1,82 @@
+"""ops-mcp command line: `serve --transport stdio|http` and `doctor`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def _add_settings_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster and policy (flags override OPS_MCP_* env and --config)")
+    g.add_argument("--config", help="YAML/JSON settings file (also OPS_MCP_CONFIG)")
+    g.add_argument("--kubeconfig")
+    g.add_argument("--context")
+    g.add_argument("--namespace", help="default namespace")
+    g.add_argument("--namespaces", help="comma-separated namespace allowlist")
+    g.add_argument("--read-only", action="store_true", default=None, help="list no tool that writes")
+    g.add_argument("--disable-destructive", action="store_true", default=None, help="hide uninstall/rollback-type tools")
+    g.add_argument("--max-replicas", type=int)
+    g.add_argument("--audit-log")
+    g.add_argument("--helm-binary")
+
+
+def _settings(args: argparse.Namespace, **extra: Any):
+    from pydantic import ValidationError
+
+    from ops_mcp.settings import load_settings
+
+    names = ("kubeconfig", "context", "namespace", "namespaces", "read_only", "disable_destructive", "max_replicas", "audit_log", "helm_binary")
+    overrides = {n: getattr(args, n, None) for n in names}
+    overrides.update(extra)
+    try:
+        return load_settings(config_file=args.config, **overrides)
+    except (ValidationError, ValueError) as exc:
+        print(f"ops-mcp: invalid configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    extra = {"host": args.host, "port": args.port, "allowed_hosts": args.allowed_hosts}
+    if args.no_auth:
+        extra["http_auth_disabled"] = True
+    settings = _settings(args, **extra)
+    from ops_mcp.server import build_server
+
+    if args.transport == "stdio":
+        build_server(settings).run("stdio")
+        return 0
+    from ops_mcp.http_transport import serve_http
+
+    return serve_http(build_server(settings), settings)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ops_mcp.doctor import run_doctor
+
+    return run_doctor(_settings(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ops-mcp", description="MCP server for Kubernetes operations (Todo Chatbot).")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the MCP server")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8002)")
+    serve.add_argument("--allowed-hosts", help="comma-separated Host headers to accept (e.g. ops-mcp.todo.svc:8002)")
+    serve.add_argument("--no-auth", action="store_true", help="disable the bearer token (loopback binds only)")
+    _add_settings_flags(serve)
+    serve.set_defaults(func=_serve)
+
+    doctor = sub.add_parser("doctor", help="check cluster reachability, RBAC per tool, and helm")
+    _add_settings_flags(doctor)
+    doctor.set_defaults(func=_doctor)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""The only module that talks to the Kubernetes API.
+
+- The kubernetes client is imported and configured lazily, on the first call (start-up and
+  tools/list never touch the cluster).
+- Calls go through the client's raw REST layer and return plain JSON dicts: no model
+  (de)serialization, so listing 1,000 pods stays cheap.
+- Every call has a (connect, read) timeout; failures become OpsError subclasses whose
+  message names the cause and the next step (403: verb + resource; 404: near names;
+  unreachable: server + kubeconfig context).
+- Secret objects never leave this module with their data: values are masked here, so no
+  caller can leak them by accident.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+from urllib.parse import quote, urlencode
+
+from ops_mcp.errors import Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.redact import redact_obj
+from ops_mcp.settings import Settings
+
+CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    group: str  # "" for core
+    version: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def resource(self) -> str:
+        """RBAC resource name, e.g. deployments.apps."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+
+_KINDS = [
+    Kind("Pod", "pods", "", "v1"),
+    Kind("Service", "services", "", "v1"),
+    Kind("Endpoints", "endpoints", "", "v1"),
+    Kind("ConfigMap", "configmaps", "", "v1"),
+    Kind("Secret", "secrets", "", "v1"),
+    Kind("Event", "events", "", "v1"),
+    Kind("ServiceAccount", "serviceaccounts", "", "v1"),
+    Kind("PersistentVolumeClaim", "persistentvolumeclaims", "", "v1"),
+    Kind("ResourceQuota", "resourcequotas", "", "v1"),
+    Kind("LimitRange", "limitranges", "", "v1"),
+    Kind("Namespace", "namespaces", "", "v1", namespaced=False),
+    Kind("Node", "nodes", "", "v1", namespaced=False),
+    Kind("PersistentVolume", "persistentvolumes", "", "v1", namespaced=False),
+    Kind("Deployment", "deployments", "apps", "v1"),
+    Kind("StatefulSet", "statefulsets", "apps", "v1"),
+    Kind("DaemonSet", "daemonsets", "apps", "v1"),
+    Kind("ReplicaSet", "replicasets", "apps", "v1"),
+    Kind("ControllerRevision", "controllerrevisions", "apps", "v1"),
+    Kind("Job", "jobs", "batch", "v1"),
+    Kind("CronJob", "cronjobs", "batch", "v1"),
+    Kind("Ingress", "ingresses", "networking.k8s.io", "v1"),
+    Kind("NetworkPolicy", "networkpolicies", "networking.k8s.io", "v1"),
+    Kind("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1"),
+    Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling", "v2"),
+    Kind("PodDisruptionBudget", "poddisruptionbudgets", "policy", "v1"),
+    Kind("Role", "roles", "rbac.authorization.k8s.io", "v1"),
+    Kind("RoleBinding", "rolebindings", "rbac.authorization.k8s.io", "v1"),
+    Kind("ClusterRole", "clusterroles", "rbac.authorization.k8s.io", "v1", namespaced=False),
+    Kind("ClusterRoleBinding", "clusterrolebindings", "rbac.authorization.k8s.io", "v1", namespaced=False),
+    Kind("StorageClass", "storageclasses", "storage.k8s.io", "v1", namespaced=False),
+    Kind("CustomResourceDefinition", "customresourcedefinitions", "apiextensions.k8s.io", "v1", namespaced=False),
+]
+_SHORT = {
+    "po": "pods", "svc": "services", "ep": "endpoints", "cm": "configmaps", "ev": "events", "sa": "serviceaccounts",
+    "pvc": "persistentvolumeclaims", "ns": "namespaces", "no": "nodes", "pv": "persistentvolumes",
+    "deploy": "deployments", "sts": "statefulsets", "ds": "daemonsets", "rs": "replicasets", "cj": "cronjobs",
+    "ing": "ingresses", "netpol": "networkpolicies", "hpa": "horizontalpodautoscalers", "pdb": "poddisruptionbudgets",
+    "sc": "storageclasses", "crd": "customresourcedefinitions", "crds": "customresourcedefinitions",
+}
+KINDS: dict[str, Kind] = {}
+for _k in _KINDS:
+    for alias in (_k.kind.lower(), _k.plural, _k.resource):
+        KINDS[alias] = _k
+for _short, _plural in _SHORT.items():
+    KINDS[_short] = KINDS[_plural]
+KIND_NAMES = sorted(k.kind for k in _KINDS)
+
+
+def resolve_kind(kind: str) -> Kind:
+    """Map 'deploy', 'Deployment', 'deployments' or 'deployments.apps' to a Kind."""
+    key = kind.strip().lower()
+    if key in KINDS:
+        return KINDS[key]
+    near = difflib.get_close_matches(key, list(KINDS), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(sorted({KINDS[n].kind for n in near}))}?" if near else ""
+    raise OpsError(f"Unknown kind {kind!r}.{hint}", f"use one of: {', '.join(KIND_NAMES)}.")
+
+
+def _status_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+        return str(data.get("message") or data)
+    except Exception:
+        return body[:300].decode("utf-8", "replace")
+
+
+class Cluster:
+    """Lazily configured access to one cluster (kubeconfig + context, or in-cluster)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._api: Any = None
+        self.server: str = "(not loaded)"
+        self.context_name: str = settings.context or "(current)"
+        self.source: str = "(not loaded)"
+
+    # -- configuration -------------------------------------------------------------------
+    def _load(self) -> Any:
+        with self._lock:
+            if self._api is not None:
+                return self._api
+            from kubernetes import client, config  # heavy import: only on first use
+            from kubernetes.config.config_exception import ConfigException
+
+            cfg = client.Configuration()
+            s = self.settings
+            try:
+                if s.in_cluster or (s.in_cluster is None and not s.kubeconfig and _in_cluster_available()):
+                    config.load_incluster_config(client_configuration=cfg)
+                    self.source, self.context_name = "in-cluster service account", "in-cluster"
+                else:
+                    path = s.kubeconfig or str(config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
+                    config.load_kube_config(config_file=path, context=s.context, client_configuration=cfg, persist_config=False)
+                    _, active = config.list_kube_config_contexts(path)
+                    self.context_name = s.context or (active or {}).get("name", "(current)")
+                    self.source = f"kubeconfig {path}"
+            except (ConfigException, FileNotFoundError, OSError, TypeError, ValueError) as exc:
+                raise Unreachable(
+                    f"Cannot load cluster credentials ({exc}).",
+                    "set OPS_MCP_KUBECONFIG or KUBECONFIG to a valid kubeconfig (and OPS_MCP_CONTEXT to a context in it), "
+                    "or run inside a pod with a ServiceAccount.",
+                ) from None
+            cfg.retries = 0  # our own timeouts bound every call; no silent retry storms
+            self.server = cfg.host
+            self._api = client.ApiClient(cfg)
+            return self._api
+
+    def describe_target(self) -> str:
+        return f"API server {self.server} (context {self.context_name!r}, from {self.source})"
+
+    # -- the one request primitive ------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        verb: str = "get",
+        resource: str = "",
+        namespace: str | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """Perform one API call; return parsed JSON (or the raw urllib3 response if stream)."""
+        api = self._load()
+        import urllib3
+
+        q = {k: v for k, v in (query or {}).items() if v is not None and v != ""}
+        url_path = path + ("?" + urlencode(q, doseq=True) if q else "")
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        read_timeout = timeout or self.settings.request_timeout
+        try:
+            m, url, hdrs, b, _ = api.param_serialize(method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"])
+            resp = api.call_api(m, url, header_params=hdrs, body=b, _request_timeout=(CONNECT_TIMEOUT, read_timeout))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unreachable(
+                f"The Kubernetes API did not answer: {self.describe_target()}: {type(exc).__name__}.",
+                "check that the cluster is running (kubectl cluster-info), or point OPS_MCP_KUBECONFIG / OPS_MCP_CONTEXT at a reachable one; then retry.",
+            ) from None
+        except Exception as exc:  # ApiException from the REST layer (SSL and protocol errors)
+            raise Unreachable(
+                f"Calling the Kubernetes API failed: {self.describe_target()}: {str(exc).splitlines()[0][:200]}.",
+                "check the kubeconfig's server address and certificates; then retry.",
+            ) from None
+        raw = resp.response
+        if 200 <= raw.status < 300:
+            if stream:
+                return raw
+            try:
+                data = raw.read()
+            except (urllib3.exceptions.HTTPError, OSError):
+                raise Unreachable(
+                    f"The Kubernetes API stopped answering mid-response ({self.describe_target()}).",
+                    "retry; if it persists check the API server's health.",
+                ) from None
+            finally:
+                raw.release_conn()
+            return json.loads(data) if data else {}
+        data = raw.read()
+        raw.release_conn()
+        self._raise_for_status(raw.status, _status_message(data), verb, resource, namespace)
+
+    def _raise_for_status(self, status: int, message: str, verb: str, resource: str, namespace: str | None) -> None:
+        where = f" in namespace {namespace!r}" if namespace else " (cluster-wide)"
+        if status == 401:
+            raise Forbidden(
+                f"The API server rejected our credentials (401) — {self.describe_target()}.",
+                "refresh the kubeconfig token or ServiceAccount token.",
+            )
+        if status == 403:
+            raise Forbidden(
+                f"Forbidden: cannot {verb} {resource}{where}. API server said: {message}",
+                f"grant the identity a Role/ClusterRole rule with verbs [{verb}] on resources [{resource}], "
+                "or ask for something it may read.",
+            )
+        if status == 404:
+            raise NotFound(f"Not found: {message}.", "check the name and namespace (list_resources shows what exists).")
+        if status == 409:
+            raise OpsError(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
+        if status == 422 or status == 400:
+            raise OpsError(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
+        if status == 429 or status >= 500:
+            raise Unreachable(f"The API server is unavailable or overloaded ({status}): {message}.", "wait a few seconds and retry.")
+        raise OpsError(f"Kubernetes API error {status}: {message}.")
+
+    # -- typed helpers --------------------------------------------------------------------
+    def get(self, kind: Kind | str, name: str, namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
+        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        ns = namespace if k.namespaced else None
+        try:
+            obj = self.request("GET", k.path(ns, name, sub), verb="get", resource=k.resource, namespace=ns)
+        except NotFound:
+            raise self._not_found(k, name, ns) from None
+        return _scrub(obj)
+
+    def list(
+        self,
+        kind: Kind | str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of a list (namespace None = all namespaces for namespaced kinds)."""
+        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        ns = namespace if k.namespaced else None
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token}
+        try:
+            data = self.request("GET", k.path(ns), query=query, verb="list", resource=k.resource, namespace=ns)
+        except NotFound:
+            if ns:
+                raise NotFound(f"Namespace {ns!r} does not exist.", "list namespaces with list_resources(kind='namespaces').") from None
+            raise
+        except OpsError as exc:
+            if "continue" in str(exc).lower() and continue_token:
+                raise OpsError("The continue token has expired or does not match this query.", "repeat the list without `continue`.") from None
+            raise
+        return _scrub(data)
+
+    def list_all(self, kind: Kind | str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
+        """Every item, following continue tokens (for internal aggregation, not for output)."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.list(kind, namespace, limit=500, continue_token=token, **kw)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:
+        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        ns = namespace if k.namespaced else None
+        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[patch_type]
+        resource = k.resource + (f"/{sub}" if sub else "")
+        try:
+            obj = self.request("PATCH", k.path(ns, name, sub), body=body, content_type=ctype, verb="patch", resource=resource, namespace=ns)
+        except NotFound:
+            raise self._not_found(k, name, ns) from None
+        return _scrub(obj)
+
+    def create(self, kind: Kind | str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        ns = namespace if k.namespaced else None
+        return _scrub(self.request("POST", k.path(ns), body=body, verb="create", resource=k.resource, namespace=ns))
+
+    def logs(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        previous: bool = False,
+        since_seconds: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> str:
+        """Container log text, capped at limit_bytes (streamed, so memory stays flat)."""
+        query = {
+            "container": container,
+            "tailLines": tail_lines,
+            "previous": "true" if previous else None,
+            "sinceSeconds": since_seconds,
+            "limitBytes": limit_bytes,
+        }
+        pods = KINDS["pods"]
+        try:
+            raw = self.request("GET", pods.path(namespace, pod, "log"), query=query, verb="get", resource="pods/log", namespace=namespace, stream=True)
+        except NotFound:
+            raise self._not_found(pods, pod, namespace) from None
+        except OpsError as exc:
+            if previous and "previous terminated container" in str(exc):
+                raise OpsError(f"Container of pod {pod!r} has no previous (terminated) instance.", "call again with previous=false.") from None
+            raise
+        cap = limit_bytes or self.settings.log_bytes_limit
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in raw.stream(16384, decode_content=True):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= cap:
+                    break
+        finally:
+            raw.release_conn()
+        return b"".join(chunks)[:cap].decode("utf-8", "replace")
+
+    def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
+        plural, _, group = resource.partition(".")
+        attrs = {"verb": verb, "resource": plural, "group": group}
+        if namespace:
+            attrs["namespace"] = namespace
+        if subresource:
+            attrs["subresource"] = subresource
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
+        out = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io")
+        return bool((out.get("status") or {}).get("allowed"))
+
+    def version(self) -> dict[str, Any]:
+        return self.request("GET", "/version", verb="get", resource="version")
+
+    # -- 404 with suggestions --------------------------------------------------------------
+    def _not_found(self, k: Kind, name: str, namespace: str | None) -> NotFound:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        names: list[str] = []
+        try:
+            page = self.request("GET", k.path(namespace), query={"limit": 500}, verb="list", resource=k.resource, namespace=namespace)
+            names = [i["metadata"]["name"] for i in page.get("items") or []]
+        except NotFound:
+            if namespace:
+                return NotFound(f"Namespace {namespace!r} does not exist.", "list namespaces with list_resources(kind='namespaces').")
+        except OpsError:
+            pass  # suggestions are best effort (we may not be allowed to list)
+        near = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if near:
+            return NotFound(f"{k.kind} {name!r} not found{where}.", f"did you mean {', '.join(repr(n) for n in near)}?")
+        if names:
+            shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+            return NotFound(f"{k.kind} {name!r} not found{where}.", f"existing {k.plural}: {shown}.")
+        return NotFound(f"{k.kind} {name!r} not found{where}; there are no {k.plural} there.", "check the namespace.")
+
+
+def _scrub(obj: Any) -> Any:
+    """Mask Secret data at the source (a Secret, or a SecretList whose items carry no kind)."""
+    if isinstance(obj, dict):
+        if obj.get("kind") == "Secret":
+            return redact_obj(obj)
+        if obj.get("kind") == "SecretList":
+            return redact_obj({**obj, "items": [{**i, "kind": "Secret"} for i in obj.get("items") or []]})
+    return obj
+
+
+def _in_cluster_available() -> bool:
+    import os
+
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def iter_items(page: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from page.get("items") or []

@@ -1,0 +1,205 @@
+"""The in-memory snapshot the analyzers read: plain Kubernetes JSON dicts (camelCase, as `kubectl get -o json`).
+
+A snapshot is built once per diagnosis (builder.py does it against the API; tests write the dict by hand).
+Nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+Obj = dict[str, Any]
+
+# kind -> snapshot attribute; also the vocabulary of `ListedKinds`
+KINDS = (
+    "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "services", "endpointslices",
+    "ingresses", "ingressclasses", "hpas", "pvcs", "storageclasses", "nodes", "events", "resourcequotas",
+)
+
+KIND_NAMES = {
+    "pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet", "jobs": "Job", "services": "Service", "ingresses": "Ingress",
+    "hpas": "HorizontalPodAutoscaler", "pvcs": "PersistentVolumeClaim", "nodes": "Node",
+}
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+SHORT = {"Deployment": "deploy", "StatefulSet": "statefulset", "DaemonSet": "daemonset", "Job": "job", "Pod": "pod",
+         "ReplicaSet": "rs", "Service": "svc", "Ingress": "ingress", "HorizontalPodAutoscaler": "hpa",
+         "PersistentVolumeClaim": "pvc"}
+
+
+def meta(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def name_of(obj: Obj) -> str:
+    return meta(obj).get("name", "")
+
+
+def ref(kind: str, obj_or_name: Obj | str) -> str:
+    return f"{kind}/{obj_or_name if isinstance(obj_or_name, str) else name_of(obj_or_name)}"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def quantity(value: Any) -> Decimal:
+    try:
+        return parse_quantity(value) if value not in (None, "") else Decimal(0)
+    except ValueError:
+        return Decimal(0)
+
+
+def age(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "?"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def event_time(event: Obj) -> datetime | None:
+    """Newest moment an (aggregated) event was seen: max of every timestamp the API may fill."""
+    stamps = [event.get("lastTimestamp"), event.get("eventTime"), (event.get("series") or {}).get("lastObservedTime"),
+              event.get("firstTimestamp"), meta(event).get("creationTimestamp")]
+    times = [t for t in map(parse_time, stamps) if t]
+    return max(times) if times else None
+
+
+def helm_release(obj: Obj) -> str | None:
+    annotations = meta(obj).get("annotations") or {}
+    labels = meta(obj).get("labels") or {}
+    if annotations.get("meta.helm.sh/release-name"):
+        return annotations["meta.helm.sh/release-name"]
+    if labels.get("app.kubernetes.io/managed-by") == "Helm":
+        return labels.get("app.kubernetes.io/instance") or labels.get("release")
+    return None
+
+
+def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
+    """LabelSelector (matchLabels + matchExpressions) or a plain Service selector map against labels."""
+    if not selector:
+        return False
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        return all(labels.get(k) == v for k, v in selector.items())
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+@dataclass
+class KeySet:
+    """A ConfigMap or Secret reduced to what diagnosis may know: it exists, its type, its key names."""
+    exists: bool
+    keys: list[str] = field(default_factory=list)
+    type: str | None = None
+
+
+@dataclass
+class Snapshot:
+    namespace: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    pods: list[Obj] = field(default_factory=list)
+    deployments: list[Obj] = field(default_factory=list)
+    replicasets: list[Obj] = field(default_factory=list)
+    statefulsets: list[Obj] = field(default_factory=list)
+    daemonsets: list[Obj] = field(default_factory=list)
+    jobs: list[Obj] = field(default_factory=list)
+    services: list[Obj] = field(default_factory=list)
+    endpointslices: list[Obj] = field(default_factory=list)
+    ingresses: list[Obj] = field(default_factory=list)
+    ingressclasses: list[Obj] = field(default_factory=list)
+    hpas: list[Obj] = field(default_factory=list)
+    pvcs: list[Obj] = field(default_factory=list)
+    storageclasses: list[Obj] = field(default_factory=list)
+    nodes: list[Obj] = field(default_factory=list)
+    events: list[Obj] = field(default_factory=list)
+    resourcequotas: list[Obj] = field(default_factory=list)
+    configmaps: dict[str, KeySet] = field(default_factory=dict)
+    secrets: dict[str, KeySet] = field(default_factory=dict)
+    # "pod/container/previous|current" -> log lines (already redacted by whoever fetched them)
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
+    unreadable: dict[str, str] = field(default_factory=dict)
+    api_requests: int = 0
+    redacted: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Obj) -> Snapshot:
+        """Build from plain data (tests, fixtures): lists of objects per kind plus `configmaps`/`secrets` maps
+        of name -> list of key names (or None for "GET returned 404")."""
+        snap = cls(namespace=data["namespace"])
+        if data.get("now"):
+            snap.now = parse_time(data["now"]) or snap.now
+        for kind in KINDS:
+            setattr(snap, kind, list(data.get(kind, [])))
+        for attr in ("configmaps", "secrets"):
+            for name, keys in (data.get(attr) or {}).items():
+                getattr(snap, attr)[name] = KeySet(exists=keys is not None, keys=list(keys or []))
+        snap.logs = dict(data.get("logs") or {})
+        snap.unreadable = dict(data.get("unreadable") or {})
+        return snap
+
+    # ---- lookups (built lazily, the snapshot is immutable once analysis starts) ----
+    def by_name(self, kind: str, name: str) -> Obj | None:
+        index = self.__dict__.setdefault("_by_name", {})
+        if kind not in index:
+            index[kind] = {name_of(o): o for o in getattr(self, kind)}
+        return index[kind].get(name)
+
+    def events_for(self, kind: str, obj: Obj) -> list[Obj]:
+        """Events whose involvedObject is this object (by uid when both sides have one)."""
+        index = self.__dict__.get("_events")
+        if index is None:
+            index = defaultdict(list)
+            for event in self.events:
+                involved = event.get("involvedObject") or {}
+                index[(involved.get("kind"), involved.get("name"))].append(event)
+            self.__dict__["_events"] = index
+        uid = meta(obj).get("uid")
+        return [e for e in index.get((kind, name_of(obj)), [])
+                if not uid or not (e.get("involvedObject") or {}).get("uid") or e["involvedObject"]["uid"] == uid]
+
+    def controller_of(self, obj: Obj) -> tuple[str, str] | None:
+        """The top controlling workload (kind, name): Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob..."""
+        owners = [o for o in meta(obj).get("ownerReferences") or [] if o.get("controller")] or \
+            (meta(obj).get("ownerReferences") or [])
+        if not owners:
+            return None
+        kind, name = owners[0].get("kind"), owners[0].get("name")
+        if kind == "ReplicaSet":
+            rs = self.by_name("replicasets", name)
+            if rs is not None:
+                return self.controller_of(rs) or ("ReplicaSet", name)
+        return kind, name
+
+    def workload(self, kind: str, name: str) -> Obj | None:
+        attr = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
+                "Job": "jobs", "ReplicaSet": "replicasets", "Pod": "pods"}.get(kind)
+        return self.by_name(attr, name) if attr else None
+
+    def log(self, pod: str, container: str, previous: bool) -> list[str] | None:
+        return self.logs.get(f"{pod}/{container}/{'previous' if previous else 'current'}")

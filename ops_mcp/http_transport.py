@@ -1,0 +1,75 @@
+"""Streamable HTTP at /mcp with a bearer token and Host-header (DNS-rebinding) checks.
+
+Auth rule: a token (OPS_MCP_HTTP_TOKEN) is required, unless the server is bound to a
+loopback address AND auth was explicitly disabled (--no-auth / OPS_MCP_HTTP_AUTH_DISABLED).
+"""
+
+from __future__ import annotations
+
+import hmac
+import sys
+from typing import Any
+
+from ops_mcp.settings import Settings
+
+
+class BearerAuth:
+    """ASGI middleware: every request except GET /healthz needs `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: Any, token: str):
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") == "/healthz":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        auth = headers.get(b"authorization", b"")
+        scheme, _, supplied = auth.partition(b" ")
+        if scheme.lower() == b"bearer" and supplied and hmac.compare_digest(supplied.strip(), self.token):
+            return await self.app(scope, receive, send)
+        body = b'{"error":"unauthorized","detail":"send Authorization: Bearer <OPS_MCP_HTTP_TOKEN>"}'
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="ops-mcp"'),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    hosts = [f"127.0.0.1:{settings.port}", f"localhost:{settings.port}", f"[::1]:{settings.port}", "127.0.0.1", "localhost"]
+    for h in settings.allowed_hosts:
+        hosts.append(h)
+    return hosts
+
+
+def build_http_app(mcp: Any, settings: Settings) -> Any:
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.responses import JSONResponse
+
+    if not settings.http_token and not (settings.http_auth_disabled and settings.loopback):
+        raise SystemExit(
+            "ops-mcp: HTTP needs a bearer token: set OPS_MCP_HTTP_TOKEN. "
+            "(Only on a loopback bind may auth be turned off, with --no-auth.)"
+        )
+
+    @mcp.custom_route("/healthz", methods=["GET"])
+    async def healthz(request: Any) -> Any:
+        return JSONResponse({"status": "ok"})
+
+    hosts = allowed_hosts(settings)
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=settings.host)
+    if settings.http_token:
+        app = BearerAuth(app, settings.http_token)
+    return app
+
+
+def serve_http(mcp: Any, settings: Settings) -> int:
+    import uvicorn
+
+    app = build_http_app(mcp, settings)
+    auth = "bearer token" if settings.http_token else "NO AUTH (loopback only)"
+    print(f"ops-mcp: streamable HTTP on http://{settings.host}:{settings.port}/mcp ({auth})", file=sys.stderr)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0

@@ -1,0 +1,5 @@
+"""MCP prompts and resources (filled in with the toolsets)."""
+
+
+def register(ops) -> None:
+    return None

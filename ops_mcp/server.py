@@ -1,0 +1,225 @@
+"""Builds the MCP server: toolsets, prompts, resources, audit middleware, mode filtering.
+
+Importing this module is cheap on purpose: the kubernetes client and pyhelm3 are imported
+only when a tool first needs them, so `tools/list` answers without touching the cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+from typing import Any, Callable, Literal
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context, Elicit, MCPServer
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel
+
+from ops_mcp import __version__
+from ops_mcp.audit import AuditLog
+from ops_mcp.errors import OpsError
+from ops_mcp.policy import Confirmation, Policy, client_can_elicit
+from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.settings import Settings
+
+log = logging.getLogger("ops_mcp")
+
+ToolKind = Literal["read", "write", "destructive"]
+
+# Toolset modules under ops_mcp/tools, registered in this order.
+TOOLSETS = ("inspect", "logs", "workloads", "releases", "diagnose")
+
+INSTRUCTIONS = (
+    "Operate Kubernetes workloads (default: the Todo Chatbot Helm release). Start with get_app_status; "
+    "lists are paginated (pass `continue`); logs are tailed and capped; secrets are always masked. "
+    "Writes are audited; destructive tools need user confirmation."
+)
+
+
+class Ops:
+    """What a toolset's `register(ops)` receives: config, policy, lazy clients, and `ops.tool`."""
+
+    def __init__(self, settings: Settings, mcp: MCPServer):
+        self.settings = settings
+        self.mcp = mcp
+        self.policy = Policy(settings)
+        self.audit = AuditLog(settings.audit_log)
+        self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
+        self._cluster: Any = None
+        self._helm: Any = None
+
+    # -- lazy clients ----------------------------------------------------------------------
+    @property
+    def cluster(self):  # -> ops_mcp.cluster.Cluster
+        if self._cluster is None:
+            from ops_mcp.cluster import Cluster
+
+            self._cluster = Cluster(self.settings)
+        return self._cluster
+
+    @property
+    def helm(self):  # -> ops_mcp.helm.Helm
+        if self._helm is None:
+            from ops_mcp.helm import Helm
+
+            self._helm = Helm(self.settings)
+        return self._helm
+
+    # -- registration ----------------------------------------------------------------------
+    def tool(
+        self,
+        *,
+        title: str,
+        kind: ToolKind = "read",
+        idempotent: bool | None = None,
+        open_world: bool = True,
+        name: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a tool with truthful annotations, unless the server's mode hides it.
+
+        kind: "read" (no side effects), "write" (changes the cluster, reversible) or
+        "destructive" (deletes or overwrites; confirmation required). --read-only drops every
+        non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
+        registered, so they are neither listed nor callable.
+        """
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            tool_name = name or fn.__name__
+            if kind != "read" and self.settings.read_only:
+                return fn
+            if kind == "destructive" and self.settings.disable_destructive:
+                return fn
+            annotations = ToolAnnotations(
+                title=title,
+                read_only_hint=kind == "read",
+                destructive_hint=kind == "destructive",
+                idempotent_hint=(kind == "read") if idempotent is None else idempotent,
+                open_world_hint=open_world,
+            )
+            self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
+            self.kinds[tool_name] = kind
+            return fn
+
+        return decorator
+
+    # -- helpers for tool bodies -------------------------------------------------------------
+    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking call (cluster, helm) in a worker thread."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    def result(self, data: BaseModel, text: str) -> CallToolResult:
+        """Structured content (validated against the tool's outputSchema) plus a short text.
+
+        Both are redacted; the text is capped at OPS_MCP_OUTPUT_LIMIT characters.
+        """
+        structured = redact_obj(data.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return CallToolResult(
+            content=[TextContent(type="text", text=cap_text(redact_text(text), self.settings.output_limit))],
+            structured_content=structured,
+        )
+
+    def confirmation(self, action: str) -> Callable[..., Any]:
+        """A Resolve(...) resolver for destructive tools with `name`, `namespace`, `confirm` parameters.
+
+        Use as: approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall release"))]
+        confirm=true skips the question; otherwise a client with elicitation is asked; a client
+        without it gets a tool error telling the model to ask the user and retry with confirm=true.
+        The namespace allowlist is checked first, so nobody confirms a call that would be refused.
+        """
+        policy, settings = self.policy, self.settings
+
+        async def confirm_destructive(
+            name: str, namespace: str | None, confirm: bool, ctx: Context
+        ) -> Confirmation | Elicit[Confirmation]:
+            ns = policy.namespace(namespace)
+            if confirm or not settings.confirm_destructive:
+                return Confirmation(confirm=True)
+            if client_can_elicit(ctx):
+                return Elicit(f"{action} {name!r} in namespace {ns!r}? This cannot be undone automatically.", Confirmation)
+            raise OpsError(
+                f"{action} {name!r} in namespace {ns!r} is destructive and needs confirmation; this client cannot be asked directly.",
+                "ask the user to approve, then call again with confirm=true.",
+            )
+
+        return confirm_destructive
+
+
+def cap_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... [truncated {len(text) - limit} chars; narrow the query or use pagination]"
+
+
+def _client_label(ctx: Any) -> str:
+    parts: list[str] = []
+    params = getattr(ctx.session, "client_params", None)
+    info = getattr(params, "client_info", None)
+    if info is not None:
+        parts.append(f"{info.name}/{info.version}")
+    request = getattr(ctx, "request", None)
+    peer = getattr(request, "client", None)
+    if peer is not None:
+        parts.append(f"http:{peer.host}")
+    else:
+        parts.append("stdio")
+    return " ".join(parts)
+
+
+def _audit_middleware(ops: Ops):
+    """One JSONL record per call of a write/destructive tool, with its outcome."""
+
+    async def audit(ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
+            return await call_next(ctx)
+        tool = str(ctx.params.get("name"))
+        if ops.kinds.get(tool, "read") == "read":
+            return await call_next(ctx)
+        arguments = ctx.params.get("arguments") or {}
+        client = _client_label(ctx)
+        try:
+            ops.audit.check_writable()
+        except OpsError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        try:
+            result = await call_next(ctx)
+        except BaseException as exc:
+            ops.audit.record(client=client, tool=tool, arguments=arguments, outcome="error", detail=type(exc).__name__)
+            raise
+        if isinstance(result, InputRequiredResult):
+            return result  # waiting for the user's answer; recorded when the call completes
+        if isinstance(result, CallToolResult):
+            text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
+            applied = (result.structured_content or {}).get("applied", True)
+            outcome = "error" if result.is_error else ("applied" if applied else "not_applied")
+            ops.audit.record(client=client, tool=tool, arguments=arguments, outcome=outcome, detail=text[:300])
+        return result
+
+    return audit
+
+
+def build_server(settings: Settings) -> MCPServer:
+    mcp = MCPServer(
+        name="ops-mcp",
+        title="Kubernetes ops (Todo Chatbot)",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+    )
+    ops = Ops(settings, mcp)
+    for toolset in TOOLSETS:
+        try:
+            module = importlib.import_module(f"ops_mcp.tools.{toolset}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ops_mcp.tools.{toolset}":
+                print(f"ops-mcp: toolset {toolset!r} is not installed; skipping", file=sys.stderr)
+                continue
+            raise
+        module.register(ops)
+    from ops_mcp import prompts
+
+    prompts.register(ops)
+    mcp.middleware.append(_audit_middleware(ops))
+    mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
+    return mcp

@@ -1,0 +1,120 @@
+"""Configuration: flags > environment (OPS_MCP_*) > optional YAML file > defaults.
+
+`load_settings(**overrides)` is the one entry point; CLI flags arrive as overrides.
+The file is YAML or JSON with the same field names (e.g. `namespaces: [todo]`),
+named by `--config` or `OPS_MCP_CONFIG`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPS_MCP_", extra="forbid", validate_default=True)
+
+    # Cluster access. kubeconfig falls back to $KUBECONFIG, then ~/.kube/config, then in-cluster config.
+    kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("OPS_MCP_KUBECONFIG", "KUBECONFIG", "kubeconfig"))
+    context: str | None = None
+    in_cluster: bool | None = Field(default=None, description="Force (true) or forbid (false) in-cluster config; None = auto.")
+    request_timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds for one Kubernetes API call.")
+
+    # Scope and policy.
+    namespace: str = Field(default="default", description="Namespace used when a tool call names none.")
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Allowlist; empty = any namespace.")
+    read_only: bool = False
+    disable_destructive: bool = False
+    max_replicas: int = Field(default=10, ge=0, le=1000)
+    confirm_destructive: bool = Field(default=True, description="Destructive tools ask (elicitation) or need confirm=true.")
+
+    # Output shaping.
+    output_limit: int = Field(default=40_000, ge=1_000, description="Max characters of one tool result's text.")
+    log_bytes_limit: int = Field(default=32_000, ge=1_000, description="Max bytes of log text fetched per container.")
+    page_size: int = Field(default=100, ge=1, le=500, description="Default rows per list page.")
+
+    # Helm.
+    helm_binary: str | None = None
+    release: str = Field(default="todo-chatbot", description="Default Helm release name of the app.")
+    chart_path: str = Field(default=str(REPO_ROOT / "k8s" / "helm" / "todo-chatbot"))
+    helm_timeout: int = Field(default=300, ge=10, le=3600)
+
+    # Audit.
+    audit_log: str = Field(default=str(Path.home() / ".local" / "state" / "ops-mcp" / "audit.jsonl"))
+
+    # HTTP transport.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8002, ge=1, le=65535)
+    http_token: str | None = Field(default=None, repr=False)
+    http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("namespaces", "allowed_hosts", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("kubeconfig", mode="before")
+    @classmethod
+    def _first_kubeconfig(cls, value: Any) -> Any:
+        # $KUBECONFIG may be a path list; the first existing entry wins.
+        if isinstance(value, str) and os.pathsep in value:
+            parts = [p for p in value.split(os.pathsep) if p]
+            existing = [p for p in parts if Path(p).exists()]
+            return (existing or parts or [None])[0]
+        return value or None
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.namespaces and self.namespace not in self.namespaces:
+            raise ValueError(
+                f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; "
+                "set OPS_MCP_NAMESPACE to one of them"
+            )
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"config file {p} does not exist; fix --config / OPS_MCP_CONFIG")
+    data = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {p} must hold a mapping of setting names to values")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build Settings. Precedence: overrides (flags) > env > file > defaults."""
+    config_file = config_file or os.environ.get("OPS_MCP_CONFIG")
+    file_values = _read_file(config_file) if config_file else {}
+    flags = {k: v for k, v in overrides.items() if v is not None}
+
+    class _WithFile(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+            from pydantic_settings import InitSettingsSource
+
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=file_values))
+
+    return Settings.model_validate(_WithFile(**flags).model_dump())

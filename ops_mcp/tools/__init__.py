@@ -1,0 +1,38 @@
+"""Toolsets: one module per group of tools, each exposing `register(ops: Ops) -> None`.
+
+server.build_server imports every module named in server.TOOLSETS ("inspect", "logs",
+"workloads", "releases", "diagnose") and calls its `register(ops)`. Inside, declare tools
+with the `ops.tool` decorator; it sets truthful annotations and applies the server's mode
+(read-only / disable-destructive tools are simply not registered):
+
+    # ops_mcp/tools/example.py   (no `from __future__ import annotations`: Annotated/Resolve
+    #                             metadata must be evaluated where the function is defined)
+    from typing import Annotated
+    from mcp_types import CallToolResult
+    from pydantic import BaseModel, Field
+    from ops_mcp.params import Name, NamespaceArg
+
+    class Thing(BaseModel):                 # becomes the tool's outputSchema
+        name: str
+        ready: bool
+
+    def register(ops):
+        @ops.tool(title="Get a thing", kind="read")          # kind: read | write | destructive
+        async def get_thing(name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, Thing]:
+            '''One line the model reads (the docstring is the tool description: keep it short).'''
+            ns = ops.policy.namespace(namespace)              # default namespace + allowlist
+            obj = await ops.run(ops.cluster.get, "deployment", name, ns)   # blocking calls in a thread
+            out = Thing(name=name, ready=...)
+            return ops.result(out, f"{name}: ready")          # structured + short text, both redacted
+
+What `ops` offers:
+- ops.settings (Settings), ops.policy (namespace(), scope(), replicas()), ops.audit
+- ops.cluster: the only Kubernetes API access (ops_mcp/cluster.py: get/list/list_all/patch/logs,
+  errors already translated into OpsError with a next step; Secret data already masked)
+- ops.helm: the only helm access (ops_mcp/helm.py)
+- ops.run(fn, *args): run a blocking call in a worker thread
+- ops.result(model, text): CallToolResult with structuredContent + capped, redacted text
+- ops.confirmation(action): resolver for destructive tools (elicitation or confirm=true)
+Raise ops_mcp.errors.OpsError(what, next_step) for any failure the caller should read.
+Shaping helpers (compact rows, ages, tables, event aggregation) live in ops_mcp/shaping.py.
+"""
