@@ -1,0 +1,65 @@
+{{/* ConfigMap data per component. Service URLs use the in-cluster Service names. */}}
+{{- define "todo-chatbot.serviceUrl" -}}
+{{- $values := index .ctx.Values .component }}
+{{- printf "http://%s:%v" (include "todo-chatbot.componentName" .) $values.service.port }}
+{{- end }}
+
+{{- define "todo-chatbot.config.frontend" -}}
+BACKEND_URL: {{ include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "backend") | quote }}
+BETTER_AUTH_URL: {{ include "todo-chatbot.publicUrl" . | quote }}
+AUTH_SQLITE_PATH: "/app/data/auth.db"
+NODE_ENV: "production"
+PORT: "3000"
+HOSTNAME: "0.0.0.0"
+NEXT_TELEMETRY_DISABLED: "1"
+{{- end }}
+
+{{- define "todo-chatbot.config.backendCommon" -}}
+BETTER_AUTH_JWKS_URL: {{ printf "%s/api/auth/jwks" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "frontend")) | quote }}
+BETTER_AUTH_ISSUER: {{ include "todo-chatbot.publicUrl" . | quote }}
+BETTER_AUTH_AUDIENCE: {{ include "todo-chatbot.publicUrl" . | quote }}
+SQLITE_PATH: "/data/todo.db"
+PYTHONUNBUFFERED: "1"
+PYTHONDONTWRITEBYTECODE: "1"
+{{- end }}
+
+{{- define "todo-chatbot.config.backend" -}}
+{{ include "todo-chatbot.config.backendCommon" . }}
+ANTHROPIC_MODEL: {{ .Values.anthropicModel | quote }}
+TASK_MCP_URL: {{ printf "%s/mcp" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "mcpServer")) | quote }}
+CORS_ORIGINS: {{ join "," (prepend .Values.backend.corsOrigins (include "todo-chatbot.publicUrl" .)) | quote }}
+{{- end }}
+
+{{- define "todo-chatbot.config.mcpServer" -}}
+{{ include "todo-chatbot.config.backendCommon" . }}
+{{- end }}
+
+{{- define "todo-chatbot.config.opsMcp" -}}
+{{- $svc := include "todo-chatbot.componentName" (dict "ctx" . "component" "opsMcp") }}
+{{- $ns := .Release.Namespace }}
+{{- $hosts := list }}
+{{- range $h := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) }}
+{{- $hosts = concat $hosts (list $h (printf "%s:*" $h)) }}
+{{- end }}
+{{- $hosts = concat $hosts (list "localhost:*" "127.0.0.1:*") .Values.opsMcp.extraAllowedHosts }}
+OPS_MCP_IN_CLUSTER: "true"
+OPS_MCP_NAMESPACE: {{ .Release.Namespace | quote }}
+OPS_MCP_NAMESPACES: {{ include "todo-chatbot.opsMcpNamespaces" . | quote }}
+OPS_MCP_READ_ONLY: {{ .Values.opsMcp.readOnly | toString | quote }}
+OPS_MCP_DISABLE_DESTRUCTIVE: {{ .Values.opsMcp.disableDestructive | toString | quote }}
+OPS_MCP_MAX_REPLICAS: {{ .Values.opsMcp.maxReplicas | toString | quote }}
+OPS_MCP_ALLOWED_HOSTS: {{ join "," $hosts | quote }}
+OPS_MCP_RELEASE: {{ .Release.Name | quote }}
+OPS_MCP_CHART_PATH: "/opt/ops-mcp/charts/todo-chatbot"
+OPS_MCP_HELM_BINARY: "/usr/local/bin/helm"
+OPS_MCP_AUDIT_LOG: "/var/lib/ops-mcp/audit.jsonl"
+HELM_CACHE_HOME: "/tmp/helm/cache"
+HELM_CONFIG_HOME: "/tmp/helm/config"
+HELM_DATA_HOME: "/tmp/helm/data"
+PYTHONUNBUFFERED: "1"
+PYTHONDONTWRITEBYTECODE: "1"
+{{- end }}
+
+{{- define "todo-chatbot.configChecksum" -}}
+{{- include (printf "todo-chatbot.config.%s" .component) .ctx | sha256sum }}
+{{- end }}
