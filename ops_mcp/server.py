@@ -100,6 +100,12 @@ class Ops:
             )
             self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
             self.kinds[tool_name] = kind
+            # Every token of tools/list is paid on each model turn: drop pydantic's generated
+            # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
+            registered = self.mcp._tool_manager.get_tool(tool_name)
+            registered.parameters = slim_schema(registered.parameters)
+            if registered.fn_metadata.output_schema is not None:
+                registered.fn_metadata.output_schema = slim_schema(registered.fn_metadata.output_schema)
             return fn
 
         return decorator
@@ -144,6 +150,30 @@ class Ops:
             )
 
         return confirm_destructive
+
+
+def slim_schema(schema: Any) -> Any:
+    """A JSON schema without titles and null-unions; validation meaning is kept for non-null values."""
+    if isinstance(schema, list):
+        return [slim_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: slim_schema(prop) for name, prop in value.items()}
+            continue
+        out[key] = slim_schema(value)
+    variants = out.get("anyOf")
+    if isinstance(variants, list) and len(variants) == 2 and {"type": "null"} in variants:
+        other = next(v for v in variants if v != {"type": "null"})
+        del out["anyOf"]
+        out = {**other, **out}
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    return out
 
 
 def cap_text(text: str, limit: int) -> str:

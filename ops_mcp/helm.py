@@ -1,0 +1,208 @@
+"""The only module that runs helm: pyhelm3's command builder over the helm binary.
+
+pyhelm3 builds the argument lists and parses helm's JSON; we replace its runner, which
+joins the arguments into a shell string, with an exec of the argument list (no shell),
+bounded by a timeout, and translate helm's stderr into OpsError messages with a next step.
+The binary is OPS_MCP_HELM_BINARY or `helm` on PATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops_mcp.errors import Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.redact import redact_text
+from ops_mcp.settings import Settings
+
+
+def _command_class():
+    from pyhelm3.command import Command  # imported lazily: pyhelm3 pulls in pydantic models
+
+    class ExecCommand(Command):
+        """pyhelm3 Command whose runner execs an argument list (never a shell string)."""
+
+        def __init__(self, *, run_timeout: float, env: dict[str, str], **kw: Any):
+            super().__init__(**kw)
+            self._run_timeout = run_timeout
+            self._env = env
+
+        async def run(self, command: list[Any], input: bytes | None = None) -> bytes:
+            argv = [self._executable] + [str(part) for part in command]
+            if self._kubeconfig:
+                argv += ["--kubeconfig", str(self._kubeconfig)]
+            if self._kubecontext:
+                argv += ["--kube-context", self._kubecontext]
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    env=self._env,
+                )
+            except FileNotFoundError:
+                raise OpsError(f"The helm binary {self._executable!r} was not found.", "install helm or set OPS_MCP_HELM_BINARY.") from None
+            try:
+                stdout, stderr = await asyncio.wait_for(proc.communicate(input), timeout=self._run_timeout)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                proc.kill()
+                await proc.wait()
+                if asyncio.current_task() and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise
+                raise Unreachable(f"helm {command[0]} did not finish within {self._run_timeout:.0f}s.", "check the cluster's health and retry with a longer timeout.") from None
+            if proc.returncode != 0:
+                raise translate_helm_error(str(command[0]), stderr.decode("utf-8", "replace"))
+            return stdout
+
+    return ExecCommand
+
+
+def translate_helm_error(verb: str, stderr: str) -> OpsError:
+    text = redact_text(stderr.strip())
+    low = text.lower()
+    first = text.splitlines()[-1] if text else "(no output)"
+    first = first[:400]
+    if "release: not found" in low or "not found" in low and "release" in low:
+        return NotFound(f"helm {verb}: release not found ({first}).", "list_releases shows the releases in that namespace.")
+    if "forbidden" in low:
+        return Forbidden(f"helm {verb} was forbidden by RBAC: {first}", "grant the server's identity the verbs helm needs (secrets for release storage, plus the chart's resources).")
+    if "kubernetes cluster unreachable" in low or "connection refused" in low or "no such host" in low:
+        return Unreachable(f"helm {verb}: the Kubernetes cluster is unreachable ({first}).", "check the cluster is running and the kubeconfig/context; then retry.")
+    if "context deadline exceeded" in low or "timed out" in low:
+        return OpsError(f"helm {verb} timed out waiting for resources to become ready ({first}).", "inspect with get_app_status / get_events; the change was rolled back if rollback was enabled.")
+    if "failed to render" in low or "execution error" in low or "parse error" in low or "error converting yaml" in low:
+        return OpsError(f"helm {verb}: the chart failed to render: {first}", "fix the values or the chart templates.")
+    if "another operation" in low and "in progress" in low:
+        return OpsError(f"helm {verb}: another helm operation is in progress on this release ({first}).", "wait for it to finish (release_history), or roll back.")
+    if "no revision" in low or "has no deployed releases" in low:
+        return NotFound(f"helm {verb}: {first}", "release_history lists the revisions you can use.")
+    return OpsError(f"helm {verb} failed: {first}")
+
+
+def is_local_chart(ref: str) -> bool:
+    return ref.startswith(("/", "./", "../", "~")) or (os.sep in ref and not ref.startswith("oci://") and Path(ref).exists())
+
+
+class Helm:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._cmd: Any = None
+
+    @property
+    def binary(self) -> str:
+        configured = self.settings.helm_binary
+        found = configured if configured and Path(configured).is_file() else shutil.which(configured or "helm")
+        if not found:
+            raise OpsError(
+                f"The helm binary was not found ({'OPS_MCP_HELM_BINARY=' + configured if configured else 'not on PATH'}).",
+                "install helm 3.x/4.x or set OPS_MCP_HELM_BINARY to its path.",
+            )
+        return found
+
+    def command(self) -> Any:
+        if self._cmd is None:
+            s = self.settings
+            env = dict(os.environ)
+            kubeconfig = s.kubeconfig
+            self._cmd = _command_class()(
+                executable=self.binary,
+                kubeconfig=kubeconfig,
+                kubecontext=s.context,
+                default_timeout=f"{s.helm_timeout}s",
+                history_max_revisions=10,
+                run_timeout=float(s.helm_timeout + 60),
+                env=env,
+            )
+        return self._cmd
+
+    # -- reads -----------------------------------------------------------------------------
+    async def list_releases(self, namespace: str | None) -> list[dict[str, Any]]:
+        args = ["list", "--all", "--output", "json", "--max", "500"]
+        args += ["--namespace", namespace] if namespace else ["--all-namespaces"]
+        return json.loads(await self.command().run(args) or b"[]")
+
+    async def release_status(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """{name, namespace, revision, status, chart, app_version, updated} or None if absent."""
+        args = ["list", "--all", "--output", "json", "--namespace", namespace, "--filter", f"^{name}$"]
+        rows = json.loads(await self.command().run(args) or b"[]")
+        return rows[0] if rows else None
+
+    async def history(self, name: str, namespace: str, max_revisions: int = 20) -> list[dict[str, Any]]:
+        return list(await self.command().history(name, namespace=namespace, max_revisions=max_revisions))
+
+    async def get_values(self, name: str, namespace: str, revision: int | None = None, all_values: bool = False) -> dict[str, Any]:
+        args = ["get", "values", name, "--output", "json", "--namespace", namespace]
+        if all_values:
+            args.append("--all")
+        if revision:
+            args += ["--revision", revision]
+        return json.loads(await self.command().run(args) or b"{}") or {}
+
+    async def get_manifest(self, name: str, namespace: str) -> str:
+        return (await self.command().run(["get", "manifest", name, "--namespace", namespace])).decode()
+
+    # -- writes ----------------------------------------------------------------------------
+    async def upgrade(
+        self,
+        name: str,
+        chart: str,
+        namespace: str,
+        values: dict[str, Any],
+        *,
+        version: str | None,
+        repo: str | None,
+        wait: bool,
+        timeout_s: int,
+        rollback_on_failure: bool,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        args: list[Any] = ["upgrade", name, chart, "--install", "--output", "json", "--values", "-", "--namespace", namespace,
+                           "--create-namespace", "--history-max", 10, "--timeout", f"{timeout_s}s"]
+        if version:
+            args += ["--version", version]
+        if repo:
+            args += ["--repo", repo]
+        if dry_run:
+            args.append("--dry-run=server")
+        else:
+            if rollback_on_failure:
+                args.append("--rollback-on-failure")  # implies --wait
+            elif wait:
+                args.append("--wait")
+        out = await self.command().run(args, json.dumps(values).encode())
+        return json.loads(out[out.index(b"{"):])
+
+    async def rollback(self, name: str, namespace: str, revision: int | None, *, wait: bool, timeout_s: int) -> None:
+        args: list[Any] = ["rollback", name]
+        if revision:
+            args.append(revision)
+        args += ["--namespace", namespace, "--history-max", 10, "--timeout", f"{timeout_s}s"]
+        if wait:
+            args.append("--wait")
+        await self.command().run(args)
+
+    async def uninstall(self, name: str, namespace: str, *, wait: bool, timeout_s: int) -> None:
+        args: list[Any] = ["uninstall", name, "--namespace", namespace, "--timeout", f"{timeout_s}s"]
+        if wait:
+            args.append("--wait")
+        await self.command().run(args)
+
+    async def version(self) -> str:
+        return (await self.command().run(["version", "--short"])).decode().strip()
+
+
+def manifest_objects(manifest: str) -> dict[str, dict[str, Any]]:
+    """'Kind/namespace/name' -> object, for every document of a rendered manifest."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in yaml.safe_load_all(manifest or ""):
+        if isinstance(doc, dict) and doc.get("kind"):
+            meta = doc.get("metadata") or {}
+            out[f"{doc['kind']}/{meta.get('name')}"] = doc
+    return out

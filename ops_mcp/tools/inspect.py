@@ -1,0 +1,303 @@
+"""Inspect toolset: get_app_status, list_resources, describe_resource, get_events."""
+
+import base64
+import json
+from typing import Annotated, Any, Literal
+
+import anyio
+import yaml
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ops_mcp import shaping
+from ops_mcp.cluster import resolve_kind
+from ops_mcp.errors import OpsError
+from ops_mcp.params import Name, NamespaceArg, ReleaseName, check_release
+
+Kind = Annotated[str, Field(description="Kind or plural, e.g. pods, deploy, Service", min_length=1, max_length=63)]
+Selector = Annotated[str | None, Field(description="e.g. app=web,tier!=db", max_length=1024)]
+
+
+class ResourcePage(BaseModel):
+    kind: str
+    namespace: str | None = None
+    rows: list[dict[str, Any]]
+    continue_: str | None = Field(None, alias="continue")
+    remaining: int | None = None
+
+
+class ObjectDescription(BaseModel):
+    kind: str
+    name: str
+    namespace: str | None = None
+    object: dict[str, Any]
+    events: list[dict[str, Any]]
+
+
+class EventSummary(BaseModel):
+    namespace: str | None = None
+    groups: list[dict[str, Any]]
+    total: int
+
+
+class AppStatus(BaseModel):
+    namespace: str
+    release: str
+    healthy: bool
+    helm: dict[str, Any]
+    workloads: list[dict[str, Any]]
+    failing_pods: list[dict[str, Any]]
+    services_without_endpoints: list[str]
+    warnings: list[dict[str, Any]]
+    problems: list[str]
+
+
+def _encode(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
+
+
+def _decode(token: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(token.encode()))
+        assert isinstance(state, dict) and isinstance(state.get("i"), int)
+        return state
+    except Exception:
+        raise OpsError("The `continue` token is not one this server issued.", "repeat the list without `continue`.") from None
+
+
+def parse_since(value: str | None) -> int | None:
+    """'90s', '15m', '2h', '1d' or plain seconds -> seconds."""
+    if value is None or value == "":
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    v = value.strip().lower()
+    try:
+        if v[-1] in units:
+            secs = int(float(v[:-1]) * units[v[-1]])
+        else:
+            secs = int(v)
+    except (ValueError, IndexError):
+        raise OpsError(f"Cannot read since={value!r}.", "use a duration like 90s, 15m, 2h or 1d.") from None
+    if secs <= 0:
+        raise OpsError(f"since={value!r} must be positive.", "use a duration like 15m.")
+    return secs
+
+
+def register(ops) -> None:
+    cluster = lambda: ops.cluster  # noqa: E731  (lazy: the client loads on the first call)
+
+    # -- list_resources -------------------------------------------------------------------
+    @ops.tool(title="List resources")
+    async def list_resources(
+        kind: Kind,
+        namespace: NamespaceArg = None,
+        all_namespaces: bool = False,
+        label_selector: Selector = None,
+        field_selector: Selector = None,
+        limit: Annotated[int | None, Field(ge=1, le=500, description="Rows per page (default 100)")] = None,
+        continue_: Annotated[str | None, Field(alias="continue", description="Token from the previous page")] = None,
+    ) -> Annotated[CallToolResult, ResourcePage]:
+        """List objects of a kind as compact rows (kubectl-get columns), paginated."""
+        k = resolve_kind(kind)
+        scopes = ops.policy.scope(namespace, all_namespaces) if k.namespaced else [None]
+        page_size = limit or ops.settings.page_size
+        state = _decode(continue_) if continue_ else {"i": 0, "c": None}
+        i, token = state["i"], state.get("c")
+        if i >= len(scopes):
+            raise OpsError("The `continue` token is past the end of this list.", "repeat the list without `continue`.")
+        rows: list[dict[str, Any]] = []
+        next_state = None
+        remaining = None
+        ref = shaping.now()
+        while i < len(scopes):
+            page = await ops.run(cluster().list, k, scopes[i], label_selector=label_selector, field_selector=field_selector, limit=page_size - len(rows), continue_token=token)
+            rows.extend(shaping.row(k.kind, item, ref) for item in page.get("items") or [])
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            remaining = meta.get("remainingItemCount")
+            if token:
+                next_state = {"i": i, "c": token}
+                break
+            i, token = i + 1, None
+            if len(rows) >= page_size and i < len(scopes):
+                next_state = {"i": i, "c": None}
+                break
+        ns_label = scopes[0] if len(scopes) == 1 else None
+        if ns_label is not None or not k.namespaced:
+            rows = [{k2: v for k2, v in r.items() if k2 != "namespace"} for r in rows]
+        out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
+        out.continue_ = _encode(next_state) if next_state else None
+        where = f" in {ns_label}" if ns_label else (" (all namespaces)" if k.namespaced else "")
+        head = f"{len(rows)} {k.plural}{where}"
+        if next_state:
+            head += f"; more remain{f' ({remaining})' if remaining else ''}: pass continue={out.continue_}"
+        text = head + "\n" + shaping.table(rows)
+        if k.kind == "Pod" and rows:
+            text += "\nstatus: " + shaping.counts(r.get("status", "?") for r in rows)
+        return ops.result(out, text)
+
+    # -- describe_resource ----------------------------------------------------------------
+    @ops.tool(title="Describe a resource")
+    async def describe_resource(kind: Kind, name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, ObjectDescription]:
+        """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
+        k = resolve_kind(kind)
+        ns = ops.policy.namespace(namespace) if k.namespaced else None
+        obj = await ops.run(cluster().get, k, name, ns)
+        compact = shaping.compact_object(obj)
+        events: list[dict[str, Any]] = []
+        if k.kind != "Event":
+            selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
+            try:
+                evs = await ops.run(cluster().list, "events", ns or "default" if not k.namespaced else ns, field_selector=selector, limit=200)
+                events = shaping.aggregate_events(evs.get("items") or [])[:10]
+            except OpsError:
+                events = []  # events are a bonus; a missing permission must not hide the object
+        out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events)
+        text = yaml.safe_dump(ops_redact(compact), sort_keys=False, width=120, default_flow_style=False)
+        if events:
+            text += "events:\n" + shaping.table(events, ["type", "reason", "count", "last_seen", "message"])
+        return ops.result(out, text)
+
+    # -- get_events -----------------------------------------------------------------------
+    @ops.tool(title="Get events")
+    async def get_events(
+        namespace: NamespaceArg = None,
+        all_namespaces: bool = False,
+        object_name: Annotated[str | None, Field(description="Involved object's name")] = None,
+        object_kind: Annotated[str | None, Field(description="Involved object's kind, e.g. Pod")] = None,
+        type: Literal["Normal", "Warning"] | None = None,
+        reason: Annotated[str | None, Field(description="e.g. BackOff, FailedScheduling")] = None,
+        since: Annotated[str | None, Field(description="Only newer than, e.g. 15m, 2h")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Max groups returned")] = 30,
+    ) -> Annotated[CallToolResult, EventSummary]:
+        """Events aggregated by reason and message, with count and last seen (newest first)."""
+        since_s = parse_since(since)
+        selectors = []
+        if object_name:
+            selectors.append(f"involvedObject.name={object_name}")
+        if object_kind:
+            selectors.append(f"involvedObject.kind={resolve_kind(object_kind).kind}")
+        if type:
+            selectors.append(f"type={type}")
+        if reason:
+            selectors.append(f"reason={reason}")
+        items: list[dict[str, Any]] = []
+        scopes = ops.policy.scope(namespace, all_namespaces)
+        for ns in scopes:
+            items += await ops.run(cluster().list_all, "events", ns, field_selector=",".join(selectors) or None)
+        ref = shaping.now()
+        if since_s:
+            items = [e for e in items if (t := shaping.parse_time(shaping.event_time(e))) is None or (ref - t).total_seconds() <= since_s]
+        groups = shaping.aggregate_events(items, ref)
+        out = EventSummary(namespace=scopes[0] if len(scopes) == 1 else None, groups=groups[:limit], total=len(items))
+        cols = ["type", "reason", "object", "count", "last_seen", "message"]
+        more = f" (showing {limit} of {len(groups)} groups)" if len(groups) > limit else ""
+        return ops.result(out, f"{len(items)} events in {len(groups)} groups{more}\n" + shaping.table(out.groups, cols))
+
+    # -- get_app_status -------------------------------------------------------------------
+    @ops.tool(title="App health at a glance")
+    async def get_app_status(namespace: NamespaceArg = None, release: Annotated[str | None, Field(description="Helm release (default: the app's)")] = None) -> Annotated[CallToolResult, AppStatus]:
+        """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
+        ns = ops.policy.namespace(namespace)
+        rel = check_release(release or ops.settings.release)
+        c = cluster()
+        results: dict[str, Any] = {}
+
+        async def fetch(key: str, fn, *args, **kw) -> None:
+            try:
+                results[key] = await ops.run(fn, *args, **kw)
+            except OpsError as exc:
+                results[key] = exc
+
+        async def fetch_helm() -> None:
+            try:
+                results["helm"] = await ops.helm.release_status(rel, ns)
+            except OpsError as exc:
+                results["helm"] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fetch, "deploy", c.list_all, "deployments", ns)
+            tg.start_soon(fetch, "sts", c.list_all, "statefulsets", ns)
+            tg.start_soon(fetch, "pods", c.list_all, "pods", ns)
+            tg.start_soon(fetch, "svc", c.list_all, "services", ns)
+            tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
+            tg.start_soon(fetch, "events", c.list_all, "events", ns, field_selector="type=Warning")
+            tg.start_soon(fetch_helm)
+        # The cluster being unreachable or forbidden is the answer, not a partial status.
+        for key in ("deploy", "pods"):
+            if isinstance(results[key], OpsError):
+                raise results[key]
+        problems: list[str] = []
+        helm = results["helm"]
+        if isinstance(helm, OpsError):
+            helm = {"status": "unknown", "error": str(helm)}
+        elif helm is None:
+            helm = {"status": "not-installed"}
+        if helm.get("status") not in ("deployed", "not-installed", "unknown"):
+            problems.append(f"helm release {rel} is {helm.get('status')}")
+
+        label = "app.kubernetes.io/instance"
+        def mine(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            owned = [o for o in items if ((o.get("metadata") or {}).get("labels") or {}).get(label) == rel]
+            return owned or items  # no release labels: report the whole namespace
+
+        workloads = []
+        for key, kind in (("deploy", "Deployment"), ("sts", "StatefulSet")):
+            if isinstance(results[key], OpsError):
+                continue
+            for o in mine(results[key]):
+                desired = (o.get("spec") or {}).get("replicas", 1)
+                ready = (o.get("status") or {}).get("readyReplicas") or 0
+                workloads.append({"kind": kind, "name": o["metadata"]["name"], "ready": ready, "desired": desired})
+                if ready < desired:
+                    problems.append(f"{kind} {o['metadata']['name']}: {ready}/{desired} ready")
+
+        failing = []
+        pods = results["pods"]
+        for p in pods:
+            state, reason = shaping.pod_state(p)
+            if reason and state != "Terminating":
+                failing.append({"name": p["metadata"]["name"], "status": state, "reason": reason, "restarts": shaping.pod_restarts(p)})
+        if failing:
+            problems.append(f"{len(failing)} failing pod(s): " + shaping.counts(f["reason"] for f in failing))
+
+        no_endpoints: list[str] = []
+        if not isinstance(results["svc"], OpsError) and not isinstance(results["slices"], OpsError):
+            ready_by_svc: dict[str, int] = {}
+            for s in results["slices"]:
+                svc = ((s.get("metadata") or {}).get("labels") or {}).get("kubernetes.io/service-name")
+                n = sum(1 for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready", True))
+                ready_by_svc[svc] = ready_by_svc.get(svc, 0) + n
+            for s in mine(results["svc"]):
+                spec = s.get("spec") or {}
+                if spec.get("selector") and spec.get("type") != "ExternalName" and not ready_by_svc.get(s["metadata"]["name"]):
+                    no_endpoints.append(s["metadata"]["name"])
+            if no_endpoints:
+                problems.append("Services without ready endpoints: " + ", ".join(no_endpoints))
+
+        warnings = []
+        if not isinstance(results["events"], OpsError):
+            ref = shaping.now()
+            recent = [e for e in results["events"] if (t := shaping.parse_time(shaping.event_time(e))) is None or (ref - t).total_seconds() <= 3600]
+            warnings = shaping.aggregate_events(recent, ref)[:8]
+
+        out = AppStatus(
+            namespace=ns, release=rel, healthy=not problems, helm=helm, workloads=workloads,
+            failing_pods=failing[:20], services_without_endpoints=no_endpoints, warnings=warnings, problems=problems,
+        )
+        lines = [f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
+                 + (f", rev {helm['revision']}" if helm.get("revision") else "") + ")"]
+        lines += [f"- {p}" for p in problems]
+        if workloads:
+            lines.append(shaping.table([{"workload": f"{w['kind']}/{w['name']}", "ready": f"{w['ready']}/{w['desired']}"} for w in workloads]))
+        if failing:
+            lines.append("failing pods:\n" + shaping.table(failing[:20]))
+        if warnings:
+            lines.append("warnings (1h):\n" + shaping.table(warnings, ["reason", "object", "count", "last_seen", "message"]))
+        return ops.result(out, "\n".join(lines))
+
+
+def ops_redact(obj: Any) -> Any:
+    from ops_mcp.redact import redact_obj
+
+    return redact_obj(obj)

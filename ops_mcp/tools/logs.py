@@ -1,0 +1,124 @@
+"""Logs toolset: get_pod_logs (a pod, or a workload/release resolved to its pods)."""
+
+import re
+from typing import Annotated, Any, Literal
+
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ops_mcp.errors import OpsError
+from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.redact import redact_text
+
+
+class ContainerLog(BaseModel):
+    pod: str
+    container: str
+    lines: int
+    truncated: bool
+    text: str
+
+
+class PodLogs(BaseModel):
+    namespace: str
+    target: str
+    logs: list[ContainerLog]
+    pods_total: int
+
+
+def grep_lines(lines: list[str], pattern: re.Pattern[str], context: int) -> list[str]:
+    """Matching lines with `context` lines around them; '--' separates non-adjacent groups."""
+    keep: list[int] = []
+    for i, line in enumerate(lines):
+        if pattern.search(line):
+            keep.extend(range(max(0, i - context), min(len(lines), i + context + 1)))
+    out: list[str] = []
+    last = -2
+    for i in sorted(set(keep)):
+        if out and i != last + 1:
+            out.append("--")
+        out.append(lines[i])
+        last = i
+    return out
+
+
+def register(ops) -> None:
+    async def pods_for(target_kind: str, name: str, ns: str) -> list[dict[str, Any]]:
+        c = ops.cluster
+        if target_kind == "pod":
+            return [await ops.run(c.get, "pods", name, ns)]
+        if target_kind == "release":
+            selector = f"app.kubernetes.io/instance={name}"
+        else:
+            obj = await ops.run(c.get, target_kind, name, ns)
+            match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            if not match:
+                raise OpsError(f"{target_kind} {name!r} has no matchLabels selector to find its pods.", "pass a pod name with kind='pod'.")
+            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+        pods = (await ops.run(c.list, "pods", ns, label_selector=selector, limit=200)).get("items") or []
+        if not pods:
+            raise OpsError(f"No pods found for {target_kind} {name!r} in {ns!r} (selector {selector}).", "check the name with list_resources, or its events with get_events.")
+        # Most interesting first: not-ready / restarting pods, then newest.
+        pods.sort(key=lambda p: (all(cs.get("ready") for cs in (p.get("status") or {}).get("containerStatuses") or [{}]),
+                                 -sum(int(cs.get("restartCount") or 0) for cs in (p.get("status") or {}).get("containerStatuses") or [])))
+        return pods
+
+    @ops.tool(title="Get pod logs")
+    async def get_pod_logs(
+        name: Name,
+        namespace: NamespaceArg = None,
+        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What `name` is; non-pods resolve to their pods")] = "pod",
+        container: Annotated[str | None, Field(description="Default: every container")] = None,
+        include_init: Annotated[bool, Field(description="Also init containers")] = False,
+        tail_lines: Annotated[int, Field(ge=1, le=5000)] = 100,
+        previous: Annotated[bool, Field(description="The previous (crashed) instance")] = False,
+        since_seconds: Annotated[int | None, Field(ge=1, le=604800)] = None,
+        grep: Annotated[str | None, Field(description="Regex; only matching lines", max_length=500)] = None,
+        context_lines: Annotated[int, Field(ge=0, le=20, description="Lines around grep matches")] = 0,
+        max_pods: Annotated[int, Field(ge=1, le=20)] = 3,
+    ) -> Annotated[CallToolResult, PodLogs]:
+        """Tail container logs (byte-capped, credentials scrubbed); optional regex filter with context."""
+        ns = ops.policy.namespace(namespace)
+        pattern = None
+        if grep:
+            try:
+                pattern = re.compile(grep)
+            except re.error as exc:
+                raise OpsError(f"grep={grep!r} is not a valid regular expression ({exc}).", "fix the pattern (Python re syntax).") from None
+        pods = await pods_for(kind, name, ns)
+        cap = ops.settings.log_bytes_limit
+        budget = ops.settings.output_limit
+        results: list[ContainerLog] = []
+        for pod in pods[:max_pods]:
+            pname = pod["metadata"]["name"]
+            spec = pod.get("spec") or {}
+            names = [c["name"] for c in spec.get("containers") or []]
+            init_names = [c["name"] for c in spec.get("initContainers") or []]
+            if container:
+                if container not in names + init_names:
+                    raise OpsError(f"Pod {pname!r} has no container {container!r}.", f"use one of: {', '.join(names + init_names)}.")
+                wanted = [container]
+            else:
+                wanted = (init_names if include_init else []) + names
+            for cname in wanted:
+                text = await ops.run(ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=cap)
+                truncated = len(text.encode()) >= cap
+                lines = text.splitlines()
+                if truncated and lines:
+                    lines = lines[:-1]  # the byte cap may cut the last line
+                if pattern is not None:
+                    lines = grep_lines(lines, pattern, context_lines)
+                body = redact_text("\n".join(lines))
+                if len(body) > budget:
+                    body = body[-budget:]
+                    truncated = True
+                budget = max(0, budget - len(body))
+                results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), truncated=truncated, text=body))
+        out = PodLogs(namespace=ns, target=f"{kind}/{name}", logs=results, pods_total=len(pods))
+        parts = []
+        for r in results:
+            flag = " (truncated)" if r.truncated else ""
+            parts.append(f"== {r.pod}/{r.container}: {r.lines} lines{' matching' if pattern else ''}{flag}\n{r.text}".rstrip())
+        if len(pods) > max_pods:
+            parts.append(f"({len(pods) - max_pods} more pods not shown; raise max_pods or name a pod)")
+        return ops.result(out, "\n".join(parts))

@@ -1,0 +1,282 @@
+"""Helm toolset: deploy_chart, list_releases, release_history, get_release_values,
+rollback_release, uninstall_release (all through ops_mcp.helm)."""
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver.resolve import AcceptedElicitation
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ops_mcp import shaping
+from ops_mcp.errors import OpsError
+from ops_mcp.helm import is_local_chart, manifest_objects
+from ops_mcp.params import NamespaceArg, check_release
+from ops_mcp.policy import Confirmation
+from ops_mcp.redact import redact_obj
+from ops_mcp.settings import REPO_ROOT
+
+Release = Annotated[str, Field(description="Helm release name", min_length=1, max_length=53)]
+OptRelease = Annotated[str | None, Field(description="Helm release (default: the app's)", max_length=53)]
+TimeoutS = Annotated[int, Field(ge=10, le=3600, description="Seconds to wait for readiness")]
+
+
+class Changes(BaseModel):
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
+
+
+class DeployResult(BaseModel):
+    release: str
+    namespace: str
+    chart: str
+    applied: bool
+    dry_run: bool
+    revision: int | None = None
+    status: str | None = None
+    changes: Changes | None = None
+    resources: list[str] = []
+
+
+class ReleaseList(BaseModel):
+    releases: list[dict[str, Any]]
+
+
+class History(BaseModel):
+    release: str
+    namespace: str
+    revisions: list[dict[str, Any]]
+
+
+class ReleaseValues(BaseModel):
+    release: str
+    namespace: str
+    values: dict[str, Any]
+
+
+class ReleaseChange(BaseModel):
+    release: str
+    namespace: str
+    applied: bool
+    detail: str
+
+
+def _release_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r.get(k) for k in ("name", "namespace", "revision", "status", "chart", "app_version", "updated") if r.get(k) is not None} | (
+        {"updated": str(r.get("updated", ""))[:19]} if r.get("updated") else {})
+
+
+def diff_manifests(old: str, new: str) -> Changes:
+    before, after = manifest_objects(old), manifest_objects(new)
+    changed = [k for k in after if k in before and _spec_view(after[k]) != _spec_view(before[k])]
+    return Changes(
+        added=sorted(k for k in after if k not in before),
+        changed=sorted(changed),
+        removed=sorted(k for k in before if k not in after),
+        unchanged=sum(1 for k in after if k in before and k not in changed),
+    )
+
+
+def _spec_view(obj: dict[str, Any]) -> Any:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k in ("labels", "annotations", "name", "namespace")}
+    meta.get("labels", {}).pop("helm.sh/chart", None) if isinstance(meta.get("labels"), dict) else None
+    return {**{k: v for k, v in obj.items() if k != "metadata"}, "metadata": meta}
+
+
+def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any]:
+    """Merge YAML values files (later wins). Only files inside the repo or the chart are read."""
+    from pyhelm3.client import mergeconcat
+
+    roots = [REPO_ROOT.resolve()] + ([chart_dir.resolve()] if chart_dir else [])
+    merged: dict[str, Any] = {}
+    for f in files:
+        p = Path(f)
+        if not p.is_absolute():
+            p = (chart_dir or REPO_ROOT) / p
+        p = p.resolve()
+        if not any(p.is_relative_to(r) for r in roots):
+            raise OpsError(f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline.")
+        if not p.is_file():
+            raise OpsError(f"values file {f!r} does not exist ({p}).", "check the path (relative paths are resolved against the chart directory).")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError:
+            raise OpsError(f"values file {f!r} is not valid YAML.", "fix the file.") from None
+        if not isinstance(data, dict):
+            raise OpsError(f"values file {f!r} must hold a YAML mapping.", "fix the file.")
+        merged = mergeconcat(merged, data)
+    return merged
+
+
+def register(ops) -> None:
+    def ns_release(namespace: str | None, release: str | None) -> tuple[str, str]:
+        return ops.policy.namespace(namespace), check_release(release or ops.settings.release)
+
+    async def watch_progress(release: str, ns: str, ctx: Context, done: asyncio.Event, timeout_s: int) -> None:
+        """While helm waits, report ready/desired pods of the release as MCP progress."""
+        start = time.monotonic()
+        selector = f"app.kubernetes.io/instance={release}"
+        last = None
+        while not done.is_set():
+            try:
+                pods = (await ops.run(ops.cluster.list, "pods", ns, label_selector=selector, limit=500)).get("items") or []
+                ready = sum(1 for p in pods if shaping.pod_state(p)[1] is None and shaping.pod_state(p)[0] == "Running")
+                msg = f"{release}: {ready}/{len(pods)} pods ready ({int(time.monotonic() - start)}s)"
+                if msg != last:
+                    last = msg
+                    await ctx.report_progress(min(time.monotonic() - start, timeout_s), timeout_s, msg)
+            except Exception:
+                pass  # progress is best effort
+            try:
+                await asyncio.wait_for(done.wait(), timeout=2.0)
+            except asyncio.TimeoutError:
+                pass
+
+    @ops.tool(title="Install or upgrade a Helm chart", kind="write", idempotent=True)
+    async def deploy_chart(
+        ctx: Context,
+        release: OptRelease = None,
+        chart: Annotated[str | None, Field(description="Local chart dir, repo/chart, or oci:// ref (default: the app's chart)")] = None,
+        namespace: NamespaceArg = None,
+        values: Annotated[dict[str, Any] | None, Field(description="Values (override files)")] = None,
+        values_files: Annotated[list[str] | None, Field(description="YAML values files in the repo/chart")] = None,
+        version: Annotated[str | None, Field(description="Chart version (repo/OCI charts)")] = None,
+        repo: Annotated[str | None, Field(description="Chart repository URL")] = None,
+        timeout_seconds: TimeoutS = 300,
+        rollback_on_failure: bool = True,
+        dry_run: Annotated[bool, Field(description="Only summarize what would change")] = False,
+    ) -> Annotated[CallToolResult, DeployResult]:
+        """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
+        ns, rel = ns_release(namespace, release)
+        ref = chart or ops.settings.chart_path
+        chart_dir = None
+        if is_local_chart(ref) or chart is None:
+            chart_dir = Path(ref).expanduser()
+            if not chart_dir.is_absolute():
+                chart_dir = (REPO_ROOT / chart_dir)
+            if not (chart_dir / "Chart.yaml").is_file():
+                raise OpsError(f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference.")
+            ref = str(chart_dir)
+        elif ref.startswith(("http://", "file://")):
+            raise OpsError(f"chart {ref!r}: plain http:// and file:// chart URLs are refused.", "use a local path, an https repo with repo=, or oci://.")
+        merged = load_values_files(values_files or [], chart_dir) if values_files else {}
+        if values:
+            from pyhelm3.client import mergeconcat
+
+            merged = mergeconcat(merged, values)
+        previous = await ops.helm.release_status(rel, ns) if not dry_run else None
+        if dry_run:
+            try:
+                old_manifest = await ops.helm.get_manifest(rel, ns)
+            except OpsError:
+                old_manifest = ""
+            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True)
+            changes = diff_manifests(old_manifest, res.get("manifest") or "")
+            out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=False, dry_run=True, changes=changes,
+                               resources=sorted(manifest_objects(res.get("manifest") or "")))
+            text = (f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
+                    f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged")
+            for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+                text += "".join(f"\n{label} {i}" for i in items)
+            return ops.result(out, text)
+        done = asyncio.Event()
+        watcher = asyncio.create_task(watch_progress(rel, ns, ctx, done, timeout_seconds))
+        try:
+            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False)
+        except OpsError as exc:
+            after = None
+            try:
+                after = await ops.helm.release_status(rel, ns)
+            except OpsError:
+                pass
+            state = f" Release now: {after.get('status')} (revision {after.get('revision')})." if after else " The release is not installed."
+            raise OpsError(f"{exc.what}{state}" + (" It was rolled back." if rollback_on_failure and previous else ""), exc.next_step) from None
+        finally:
+            done.set()
+            await watcher
+        info = res.get("info") or {}
+        out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=True, dry_run=False, revision=res.get("version"),
+                           status=info.get("status"), resources=sorted(manifest_objects(res.get("manifest") or "")))
+        verb = "upgraded" if previous else "installed"
+        return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
+
+    @ops.tool(title="List Helm releases")
+    async def list_releases(namespace: NamespaceArg = None, all_namespaces: bool = False) -> Annotated[CallToolResult, ReleaseList]:
+        """Helm releases with status, revision, chart and last update."""
+        rows: list[dict[str, Any]] = []
+        for ns in ops.policy.scope(namespace, all_namespaces):
+            rows += [_release_row(r) for r in await ops.helm.list_releases(ns)]
+        return ops.result(ReleaseList(releases=rows), f"{len(rows)} releases\n" + shaping.table(rows))
+
+    @ops.tool(title="Helm release history")
+    async def release_history(
+        release: OptRelease = None, namespace: NamespaceArg = None, max_revisions: Annotated[int, Field(ge=1, le=256)] = 10
+    ) -> Annotated[CallToolResult, History]:
+        """Revisions of a release (status, chart, description), newest last."""
+        ns, rel = ns_release(namespace, release)
+        revs = await ops.helm.history(rel, ns, max_revisions)
+        rows = [{"revision": r.get("revision"), "status": r.get("status"), "chart": r.get("chart"), "app_version": r.get("app_version"),
+                 "updated": str(r.get("updated", ""))[:19], "description": shaping.clip(str(r.get("description", "")), 120)} for r in revs]
+        return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
+
+    @ops.tool(title="Helm release values")
+    async def get_release_values(
+        release: OptRelease = None,
+        namespace: NamespaceArg = None,
+        all_values: Annotated[bool, Field(description="Include chart defaults")] = False,
+        revision: Annotated[int | None, Field(ge=1)] = None,
+    ) -> Annotated[CallToolResult, ReleaseValues]:
+        """A release's values (user-supplied, or all); secret-looking values are masked."""
+        ns, rel = ns_release(namespace, release)
+        values = redact_obj(await ops.helm.get_values(rel, ns, revision, all_values))
+        text = yaml.safe_dump(values, sort_keys=False) if values else "(no user-supplied values)"
+        return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
+
+    @ops.tool(title="Roll back a Helm release", kind="destructive")
+    async def rollback_release(
+        name: Release,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
+        namespace: NamespaceArg = None,
+        revision: Annotated[int | None, Field(ge=1, description="Target revision (default: previous)")] = None,
+        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        timeout_seconds: TimeoutS = 300,
+    ) -> Annotated[CallToolResult, ReleaseChange]:
+        """helm rollback to the previous or a given revision, waiting for readiness."""
+        ns, rel = ns_release(namespace, name)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed.")
+        before = await ops.helm.release_status(rel, ns)
+        if before is None:
+            raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
+        await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds)
+        after = await ops.helm.release_status(rel, ns) or {}
+        detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
+        return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
+
+    @ops.tool(title="Uninstall a Helm release", kind="destructive")
+    async def uninstall_release(
+        name: Release,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
+        namespace: NamespaceArg = None,
+        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        timeout_seconds: TimeoutS = 300,
+    ) -> Annotated[CallToolResult, ReleaseChange]:
+        """helm uninstall: deletes every resource of the release."""
+        ns, rel = ns_release(namespace, name)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed.")
+        if await ops.helm.release_status(rel, ns) is None:
+            raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
+        await ops.helm.uninstall(rel, ns, wait=True, timeout_s=timeout_seconds)
+        return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail="uninstalled"), f"{rel} uninstalled from {ns}")
+
+
+def _chart_label(res: dict[str, Any], ref: str) -> str:
+    meta = (res.get("chart") or {}).get("metadata") or {}
+    return f"{meta.get('name')}-{meta.get('version')}" if meta.get("name") else ref

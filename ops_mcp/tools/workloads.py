@@ -1,0 +1,222 @@
+"""Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
+
+import time
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver.resolve import AcceptedElicitation
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from ops_mcp.errors import OpsError
+from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.policy import Confirmation
+
+WorkloadKind = Annotated[Literal["deployment", "statefulset"], Field(description="Workload kind")]
+Wait = Annotated[bool, Field(description="Wait for the rollout (progress notifications)")]
+Timeout = Annotated[int, Field(ge=1, le=1800, description="Seconds to wait")]
+REVISION = "deployment.kubernetes.io/revision"
+
+
+class Rollout(BaseModel):
+    kind: str
+    name: str
+    namespace: str
+    desired: int
+    updated: int
+    ready: int
+    available: int
+    complete: bool
+    message: str
+    revision: str | None = None
+
+
+class ScaleResult(BaseModel):
+    kind: str
+    name: str
+    namespace: str
+    before: int
+    after: int
+    applied: bool
+    rollout: Rollout | None = None
+
+
+class ChangeResult(BaseModel):
+    kind: str
+    name: str
+    namespace: str
+    applied: bool
+    detail: str
+    rollout: Rollout | None = None
+
+
+def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
+    """kubectl-rollout-status logic for a Deployment or StatefulSet."""
+    meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    updated = int(st.get("updatedReplicas") or 0)
+    ready = int(st.get("readyReplicas") or 0)
+    available = int(st.get("availableReplicas") or 0)
+    total = int(st.get("replicas") or 0)
+    observed = int(st.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    message = ""
+    complete = False
+    if not observed:
+        message = "waiting for the controller to observe the new spec"
+    elif kind == "Deployment":
+        deadline = next((c for c in st.get("conditions") or [] if c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"), None)
+        if deadline:
+            message = f"rollout failed: {deadline.get('message')}"
+        elif updated < desired:
+            message = f"{updated} of {desired} updated replicas"
+        elif total > updated:
+            message = f"{total - updated} old replicas pending termination"
+        elif available < updated:
+            message = f"{available} of {updated} updated replicas available"
+        else:
+            complete, message = True, "rollout complete"
+    else:
+        if ready < desired:
+            message = f"{ready} of {desired} pods ready"
+        elif st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision") and updated < desired:
+            message = f"{updated} of {desired} pods updated"
+        else:
+            complete, message = True, "rollout complete"
+    return Rollout(kind=kind, name=meta.get("name", ""), namespace=meta.get("namespace", ""), desired=desired, updated=updated,
+                   ready=ready, available=available, complete=complete, message=message,
+                   revision=(meta.get("annotations") or {}).get(REVISION))
+
+
+def register(ops) -> None:
+    def kind_name(kind: str) -> str:
+        return {"deployment": "Deployment", "statefulset": "StatefulSet"}[kind]
+
+    async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+        """Poll until complete or timeout, sending MCP progress notifications (ready/desired)."""
+        start = time.monotonic()
+        last = None
+        while True:
+            obj = await ops.run(ops.cluster.get, kind, name, ns)
+            r = rollout_of(kind_name(kind), obj)
+            if ctx is not None and (r.ready, r.updated, r.message) != last:
+                last = (r.ready, r.updated, r.message)
+                try:
+                    await ctx.report_progress(r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}")
+                except Exception:
+                    pass  # progress is best effort (a client without a progress token)
+            if r.complete or r.message.startswith("rollout failed"):
+                return r
+            if time.monotonic() - start > timeout_s:
+                r.message = f"timed out after {timeout_s}s: {r.message}"
+                return r
+            await anyio.sleep(1.0)
+
+    @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True)
+    async def scale_deployment(
+        name: Name,
+        replicas: Annotated[int, Field(description="Target replicas (0..server ceiling)")],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        kind: WorkloadKind = "deployment",
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ScaleResult]:
+        """Set replicas; returns before and after, optionally waits for the rollout."""
+        ns = ops.policy.namespace(namespace)
+        ops.policy.replicas(replicas)
+        scale = await ops.run(ops.cluster.get, kind, name, ns, "scale")
+        before = int((scale.get("spec") or {}).get("replicas") or 0)
+        await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True, rollout=rollout)
+        text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
+        if rollout:
+            text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
+        return ops.result(out, text)
+
+    @ops.tool(title="Rollout status")
+    async def rollout_status(
+        name: Name,
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        kind: WorkloadKind = "deployment",
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, Rollout]:
+        """Progress of a Deployment/StatefulSet rollout (like kubectl rollout status)."""
+        ns = ops.policy.namespace(namespace)
+        if wait:
+            r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
+        else:
+            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
+        text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
+        if r.revision:
+            text += f", revision {r.revision}"
+        return ops.result(r, text)
+
+    @ops.tool(title="Restart a rollout", kind="write")
+    async def rollout_restart(
+        name: Name,
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        kind: WorkloadKind = "deployment",
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ChangeResult]:
+        """Rolling restart of every pod (like kubectl rollout restart)."""
+        ns = ops.policy.namespace(namespace)
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout)
+        return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
+
+    @ops.tool(title="Undo a Deployment rollout", kind="destructive")
+    async def rollout_undo(
+        name: Name,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Deployment"))],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        revision: Annotated[int | None, Field(ge=1, description="Target revision (default: previous)")] = None,
+        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ChangeResult]:
+        """Roll a Deployment back to the previous (or a given) revision's pod template."""
+        ns = ops.policy.namespace(namespace)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=False, detail="not confirmed by the user")
+            return ops.result(out, f"Rollback of Deployment {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
+        dep = await ops.run(ops.cluster.get, "deployment", name, ns)
+        current = int((dep["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+        uid = dep["metadata"].get("uid")
+        rss = await ops.run(ops.cluster.list_all, "replicasets", ns)
+        owned = {}
+        for rs in rss:
+            if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences") or []):
+                rev = int((rs["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+                owned[rev] = rs
+        history = sorted(owned)
+        if revision is None:
+            older = [r for r in history if r < current]
+            if not older:
+                raise OpsError(f"Deployment {ns}/{name} has no previous revision (current {current}).", "nothing to roll back to; deploy a fixed version instead.")
+            target = older[-1]
+        else:
+            if revision not in owned:
+                raise OpsError(f"Deployment {ns}/{name} has no revision {revision}.", f"available revisions: {', '.join(map(str, history)) or 'none'}.")
+            if revision == current:
+                raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
+            target = revision
+        template = dict(owned[target]["spec"]["template"])
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        labels.pop("pod-template-hash", None)
+        template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        await ops.run(ops.cluster.patch, "deployment", name, ns, patch, patch_type="json")
+        rollout = await wait_rollout("deployment", name, ns, timeout_seconds, ctx) if wait else None
+        out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout)
+        return ops.result(out, f"Deployment {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))
