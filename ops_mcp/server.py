@@ -33,7 +33,7 @@ TOOLSETS = ("inspect", "logs", "workloads", "releases", "diagnose")
 
 INSTRUCTIONS = (
     "Operate Kubernetes workloads (default: the Todo Chatbot Helm release). Start with get_app_status; "
-    "lists are paginated (pass `continue`); logs are tailed and capped; secrets are always masked. "
+    "lists are paginated (pass continue_token); logs are tailed and capped; secrets are always masked. "
     "Writes are audited; destructive tools need user confirmation."
 )
 

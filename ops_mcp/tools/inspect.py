@@ -22,7 +22,7 @@ class ResourcePage(BaseModel):
     kind: str
     namespace: str | None = None
     rows: list[dict[str, Any]]
-    continue_: str | None = Field(None, alias="continue")
+    continue_token: str | None = None
     remaining: int | None = None
 
 
@@ -62,7 +62,7 @@ def _decode(token: str) -> dict[str, Any]:
         assert isinstance(state, dict) and isinstance(state.get("i"), int)
         return state
     except Exception:
-        raise OpsError("The `continue` token is not one this server issued.", "repeat the list without `continue`.") from None
+        raise OpsError("The continue_token is not one this server issued.", "repeat the list without continue_token.") from None
 
 
 def parse_since(value: str | None) -> int | None:
@@ -95,16 +95,16 @@ def register(ops) -> None:
         label_selector: Selector = None,
         field_selector: Selector = None,
         limit: Annotated[int | None, Field(ge=1, le=500, description="Rows per page (default 100)")] = None,
-        continue_: Annotated[str | None, Field(alias="continue", description="Token from the previous page")] = None,
+        continue_token: Annotated[str | None, Field(description="From the previous page")] = None,
     ) -> Annotated[CallToolResult, ResourcePage]:
         """List objects of a kind as compact rows (kubectl-get columns), paginated."""
         k = resolve_kind(kind)
         scopes = ops.policy.scope(namespace, all_namespaces) if k.namespaced else [None]
         page_size = limit or ops.settings.page_size
-        state = _decode(continue_) if continue_ else {"i": 0, "c": None}
+        state = _decode(continue_token) if continue_token else {"i": 0, "c": None}
         i, token = state["i"], state.get("c")
         if i >= len(scopes):
-            raise OpsError("The `continue` token is past the end of this list.", "repeat the list without `continue`.")
+            raise OpsError("The continue_token is past the end of this list.", "repeat the list without continue_token.")
         rows: list[dict[str, Any]] = []
         next_state = None
         remaining = None
@@ -126,11 +126,11 @@ def register(ops) -> None:
         if ns_label is not None or not k.namespaced:
             rows = [{k2: v for k2, v in r.items() if k2 != "namespace"} for r in rows]
         out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
-        out.continue_ = _encode(next_state) if next_state else None
+        out.continue_token = _encode(next_state) if next_state else None
         where = f" in {ns_label}" if ns_label else (" (all namespaces)" if k.namespaced else "")
         head = f"{len(rows)} {k.plural}{where}"
         if next_state:
-            head += f"; more remain{f' ({remaining})' if remaining else ''}: pass continue={out.continue_}"
+            head += f"; more remain{f' ({remaining})' if remaining else ''}: pass continue_token={out.continue_token}"
         text = head + "\n" + shaping.table(rows)
         if k.kind == "Pod" and rows:
             text += "\nstatus: " + shaping.counts(r.get("status", "?") for r in rows)

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import fixes
 from ..base import Context, Issue, container_spec, live_pods, spec_path, terminated_runtime
-from ..snapshot import Obj, meta, name_of, parse_time, quantity
+from ..snapshot import Obj, name_of, parse_time, quantity
 
 check = "crashloop"
 needs = ("pods",)
@@ -91,7 +91,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         if limit:
             new = _double_memory(limit)
             issue.cause = {"text": f"Container exceeds its {limit} memory limit and is OOM-killed", "conf": "high",
-                           "basis": [1, len(ev) - 1]}
+                           "basis": _basis(ev, "lastState", "limits.memory")}
             issue.fix = fixes.make(ctx.snap, owner, f"Raise the memory limit/request of {cname} to {new} (a guess: "
                                    "2x the current limit; check real usage)",
                                    fixes.kubectl(ns, "set", "resources", target, "-c", cname,
@@ -101,7 +101,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             issue.alt = [{"text": "Memory leak (run time shrinking across restarts)", "conf": "low"}]
         else:
             issue.cause = {"text": "OOM-killed without a memory limit: the node ran out of memory", "conf": "medium",
-                           "basis": [1]}
+                           "basis": _basis(ev, "lastState")}
             issue.fix = fixes.make(ctx.snap, owner, f"Set a memory request and limit on {cname}",
                                    fixes.kubectl(ns, "set", "resources", target, "-c", cname,
                                                  "--limits=memory=512Mi", "--requests=memory=512Mi"),
@@ -117,14 +117,15 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         detail = START_FAILURE.search(message)
         issue.cause = {"text": f"The container command cannot run ({what})" +
                        (f": {message.strip()[:160]}" if message.strip() else ""),
-                       "conf": "high" if detail or exit_code in (126, 127) else "medium", "basis": [1]}
+                       "conf": "high" if detail or exit_code in (126, 127) else "medium",
+                       "basis": _basis(ev, "lastState", "command", "args")}
         index = _index(spec, cname)
         field = "command" if cspec.get("command") else "args"
         issue.fix = fixes.make(ctx.snap, owner, f"Correct the {field} of {cname}, or use an image that contains the "
                                "binary", fixes.kubectl(ns, "patch", target, fixes.json_patch([
                                    {"op": "replace", "path": f"/{sp.replace('.', '/')}/containers/{index}/{field}",
                                     "value": ["<correct>", "<command>"]}])),
-                               helm_set={"command": "{<correct command>}"})
+                               )
     elif liveness:
         issue.mode = "crashloop.liveness"
         probe = cspec.get("livenessProbe") or {}
@@ -261,6 +262,10 @@ def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[s
                       None, verify=False, mutates=False)
 
 
+def _basis(ev: list[dict[str, Any]], *needles: str) -> list[int]:
+    return [i for i, e in enumerate(ev) if any(n in (e.get("p") or "") for n in needles)]
+
+
 def _index(spec: Obj, cname: str) -> int:
     return next((i for i, c in enumerate(spec.get("containers") or []) if c.get("name") == cname), 0)
 
@@ -270,4 +275,3 @@ def _double_memory(limit: str) -> str:
     return f"{max(mib, 64)}Mi"
 
 
-__all__ = ["analyze", "check", "classify", "meta"]

@@ -1,0 +1,274 @@
+"""Build the snapshot from the API in one pass: one list call per kind (namespace-scoped; pods narrowed by the
+target's selector), a GET for each referenced ConfigMap/Secret (reduced at once to key names), then logs for at
+most a few pods per failure signature. All API access goes through ops_mcp.cluster.Cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ops_mcp.errors import Forbidden, NotFound, OpsError
+from ops_mcp.redact import redact_obj, redact_text
+
+from .analyzers.crashloop import is_crashing
+from .base import Options
+from .scope import Scope, TargetNotFound, normalize_kind, resolve
+from .snapshot import KeySet, Obj, Snapshot, meta, name_of
+
+# snapshot attribute -> (API path below /api or /apis, RBAC resource, namespaced)
+LISTS: dict[str, tuple[str, str, bool]] = {
+    "pods": ("/api/v1", "pods", True),
+    "deployments": ("/apis/apps/v1", "deployments", True),
+    "replicasets": ("/apis/apps/v1", "replicasets", True),
+    "statefulsets": ("/apis/apps/v1", "statefulsets", True),
+    "daemonsets": ("/apis/apps/v1", "daemonsets", True),
+    "jobs": ("/apis/batch/v1", "jobs", True),
+    "services": ("/api/v1", "services", True),
+    "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
+    "ingresses": ("/apis/networking.k8s.io/v1", "ingresses", True),
+    "hpas": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    "pvcs": ("/api/v1", "persistentvolumeclaims", True),
+    "events": ("/api/v1", "events", True),
+    "resourcequotas": ("/api/v1", "resourcequotas", True),
+    "nodes": ("/api/v1", "nodes", False),
+    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+    "ingressclasses": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
+}
+GROUPS = {"/api/v1": "", "/apis/apps/v1": "apps", "/apis/batch/v1": "batch", "/apis/discovery.k8s.io/v1": "discovery.k8s.io",
+          "/apis/networking.k8s.io/v1": "networking.k8s.io", "/apis/autoscaling/v2": "autoscaling",
+          "/apis/storage.k8s.io/v1": "storage.k8s.io"}
+PAGE = 500
+MAX_KEYSET_GETS = 20        # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
+MAX_LOG_FETCHES = 12
+LOG_BYTES = 64 * 1024
+# only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
+_DROP_META = ("managedFields",)
+
+
+class Reader:
+    """Counts API requests and turns RBAC denials into `unreadable` entries instead of failures."""
+
+    def __init__(self, cluster: Any, namespace: str):
+        self.cluster, self.namespace = cluster, namespace
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def _count(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def list(self, attr: str, label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
+        prefix, plural, namespaced = LISTS[attr]
+        path = f"{prefix}/namespaces/{self.namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+        resource = f"{plural}.{GROUPS[prefix]}" if GROUPS[prefix] else plural
+        items: list[Obj] = []
+        token = None
+        while True:
+            self._count()
+            page = self.cluster.request("GET", path, query={"labelSelector": label_selector, "fieldSelector": field_selector,
+                                                            "limit": PAGE, "continue": token},
+                                        verb="list", resource=resource, namespace=self.namespace if namespaced else None)
+            for item in page.get("items") or []:
+                for key in _DROP_META:
+                    (item.get("metadata") or {}).pop(key, None)
+                (meta(item).get("annotations") or {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
+                items.append(item)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def get(self, path: str, resource: str) -> Obj:
+        self._count()
+        return self.cluster.request("GET", path, verb="get", resource=resource, namespace=self.namespace)
+
+    def logs(self, pod: str, container: str, previous: bool, tail: int) -> str:
+        self._count()
+        return self.cluster.logs(self.namespace, pod, container=container, previous=previous, tail_lines=tail,
+                                 limit_bytes=LOG_BYTES)
+
+
+def selector_string(selector: Obj | None) -> str | None:
+    if not selector:
+        return None
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        op, key, values = expr.get("operator"), expr.get("key"), ",".join(expr.get("values") or [])
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
+                      "DoesNotExist": f"!{key}"}.get(op, key))
+    return ",".join(parts) or None
+
+
+def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options
+          ) -> tuple[Snapshot, Scope]:
+    """Fetch everything the analyzers need for this target; raise OpsError when the target does not exist."""
+    target_kind = normalize_kind(kind)
+    reader = Reader(cluster, namespace)
+    snap = Snapshot(namespace=namespace)
+    pod_selector, pod_field = _pod_filter(reader, target_kind, name)
+    attrs = list(LISTS)
+
+    def fetch(attr: str) -> tuple[str, list[Obj] | None, str | None]:
+        try:
+            if attr == "pods":
+                return attr, reader.list(attr, pod_selector, pod_field), None
+            return attr, reader.list(attr), None
+        except Forbidden as exc:
+            return attr, None, f"RBAC: {exc.what[:160]}"
+        except NotFound as exc:
+            if attr in ("ingressclasses", "hpas", "endpointslices", "storageclasses"):   # API group not served
+                return attr, None, f"API not served: {exc.what[:120]}"
+            raise
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for attr, items, why in pool.map(fetch, attrs):
+            if why:
+                snap.unreadable[attr] = why
+            else:
+                setattr(snap, attr, items)
+    try:
+        scope = resolve(snap, target_kind, name)
+    except TargetNotFound as exc:
+        raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace "
+                                 "(omit kind and name).") from None
+    _fetch_keysets(reader, snap, scope)
+    if options.include_logs:
+        _fetch_logs(reader, snap, scope, options)
+    snap.api_requests = reader.requests
+    return snap, scope
+
+
+def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None, str | None]:
+    """Narrow the pod list to the target: its selector (workloads, Services) or its name (a Pod)."""
+    if kind == "Pod":
+        return None, f"metadata.name={name}"
+    paths = {"Deployment": ("/apis/apps/v1", "deployments"), "StatefulSet": ("/apis/apps/v1", "statefulsets"),
+             "DaemonSet": ("/apis/apps/v1", "daemonsets"), "Job": ("/apis/batch/v1", "jobs"),
+             "Service": ("/api/v1", "services")}
+    if kind not in paths:
+        return None, None
+    prefix, plural = paths[kind]
+    group = GROUPS[prefix]
+    try:
+        obj = reader.get(f"{prefix}/namespaces/{reader.namespace}/{plural}/{name}",
+                         f"{plural}.{group}" if group else plural)
+    except (NotFound, Forbidden):
+        return None, None          # resolve() reports the missing target with near names
+    selector = (obj.get("spec") or {}).get("selector")
+    if kind == "Service":
+        return (",".join(f"{k}={v}" for k, v in sorted(selector.items())) if selector else None), None
+    return selector_string(selector), None
+
+
+def _referenced(scope: Scope) -> tuple[set[str], set[str]]:
+    configmaps, secrets = set(), set()
+    for template in scope.templates:
+        spec = template.spec
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            for env in c.get("env") or []:
+                source = env.get("valueFrom") or {}
+                if source.get("secretKeyRef"):
+                    secrets.add(source["secretKeyRef"].get("name"))
+                if source.get("configMapKeyRef"):
+                    configmaps.add(source["configMapKeyRef"].get("name"))
+            for source in c.get("envFrom") or []:
+                if source.get("secretRef"):
+                    secrets.add(source["secretRef"].get("name"))
+                if source.get("configMapRef"):
+                    configmaps.add(source["configMapRef"].get("name"))
+        for volume in spec.get("volumes") or []:
+            sources = [volume] + ((volume.get("projected") or {}).get("sources") or [])
+            for source in sources:
+                if source.get("configMap"):
+                    configmaps.add(source["configMap"].get("name"))
+                if source.get("secret"):
+                    secrets.add(source["secret"].get("secretName") or source["secret"].get("name"))
+    for ing in scope.ingresses:
+        secrets |= {t.get("secretName") for t in (ing.get("spec") or {}).get("tls") or []}
+    return {c for c in configmaps if c}, {s for s in secrets if s}
+
+
+def _fetch_keysets(reader: Reader, snap: Snapshot, scope: Scope) -> None:
+    configmaps, secrets = _referenced(scope)
+    for attr, plural, names in (("configmaps", "configmaps", configmaps), ("secrets", "secrets", secrets)):
+        store: dict[str, KeySet] = getattr(snap, attr)
+        try:
+            if len(names) > MAX_KEYSET_GETS:
+                reader._count()
+                items = {name_of(i): i for i in reader.cluster.list_all(plural, reader.namespace)}
+                for n in names:
+                    store[n] = _keyset(items[n]) if n in items else KeySet(exists=False)
+                continue
+            for n in sorted(names):
+                try:
+                    store[n] = _keyset(redact_obj(reader.get(f"/api/v1/namespaces/{reader.namespace}/{plural}/{n}", plural)))
+                except NotFound:
+                    store[n] = KeySet(exists=False)
+        except Forbidden as exc:
+            snap.unreadable[attr] = f"RBAC: {exc.what[:160]}"
+
+
+def _keyset(obj: Obj) -> KeySet:
+    keys = sorted(set(obj.get("data") or {}) | set(obj.get("binaryData") or {}) | set(obj.get("stringData") or {}))
+    return KeySet(exists=True, keys=keys, type=obj.get("type"))
+
+
+def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str, str, bool]]:
+    """(pod, container, previous) worth reading: crashed containers (previous run), failed init containers,
+    failed Job pods; at most `max_pods` pods per (owner, container, state) signature."""
+    from .scope import owner_of
+    per_signature: dict[tuple, list[tuple[str, str, bool]]] = defaultdict(list)
+    for pod in scope.pods:
+        if meta(pod).get("deletionTimestamp"):
+            continue
+        status, owner = pod.get("status") or {}, owner_of(snap, pod)
+        for cs in status.get("containerStatuses") or []:
+            if options.container and cs.get("name") != options.container:
+                continue
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            term = (cs.get("state") or {}).get("terminated") or {}
+            if is_crashing(cs) and cs.get("restartCount", 0) > 0 and last.get("reason") != "OOMKilled":
+                key = (owner, cs["name"], "crash", last.get("exitCode"))
+                per_signature[key].append((name_of(pod), cs["name"], True))
+            elif term and term.get("exitCode", 0) != 0 and status.get("phase") == "Failed":
+                per_signature[(owner, cs["name"], "failed", term.get("exitCode"))].append((name_of(pod), cs["name"], False))
+        for cs in status.get("initContainerStatuses") or []:
+            state = cs.get("state") or {}
+            waiting, term = state.get("waiting") or {}, state.get("terminated") or {}
+            if term.get("exitCode", 0) != 0 and term:
+                per_signature[(owner, cs["name"], "init")].append((name_of(pod), cs["name"], False))
+            elif waiting.get("reason") == "CrashLoopBackOff" and cs.get("restartCount", 0) > 0:
+                per_signature[(owner, cs["name"], "init")].append((name_of(pod), cs["name"], True))
+    wants: list[tuple[str, str, bool]] = []
+    for items in per_signature.values():
+        wants += items[:options.max_pods]
+    return wants[:MAX_LOG_FETCHES]
+
+
+def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) -> None:
+    def fetch(want: tuple[str, str, bool]) -> tuple[tuple[str, str, bool], str | None, str | None]:
+        pod, container, previous = want
+        try:
+            return want, reader.logs(pod, container, previous, options.log_tail), None
+        except Forbidden as exc:
+            return want, None, f"RBAC: {exc.what[:160]}"
+        except OpsError:
+            return want, None, None        # no previous instance, pod gone: the status evidence stands alone
+
+    wants = log_wants(snap, scope, options)
+    if not wants:
+        return
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for (pod, container, previous), text, why in pool.map(fetch, wants):
+            if why:
+                snap.unreadable["pods/log"] = why
+            if not text:
+                continue
+            lines = []
+            for line in text.splitlines()[-options.log_tail:]:
+                clean = redact_text(line)
+                snap.redacted += clean != line
+                lines.append(clean)
+            snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines

@@ -1,0 +1,278 @@
+"""Run the analyzers over one snapshot and shape the report: group by failure signature, link symptoms to root
+causes, order, derive severity and verdict, list what passed and what was skipped, keep it under the token budget."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .analyzers import (config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, readiness, rollout,
+                        scheduling, service)
+from .base import Context, Issue, Options, pod_ready
+from .model import SEVERITY_ORDER, Report
+from .scope import Scope, owner_of
+from .snapshot import Snapshot, helm_release, name_of
+
+ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa)
+CRASHLOOP_CHECKS = ("crashloop", "init", "image_pull", "config", "mount")
+CHECKS = tuple(a.check for a in ALL)
+MAX_FINDINGS = 5
+MAX_OBJS = 3
+TOKEN_BUDGET_CHARS = 8000      # ~2,000 tokens at 4 chars per token
+
+Scrubber = Callable[[str], tuple[str, int]]
+
+
+def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub: Scrubber | None = None) -> Report:
+    options = options or Options()
+    ctx = Context(snap, scope, options)
+    selected = [a for a in ALL if options.checks is None or a.check in options.checks]
+    issues: list[tuple[str, Issue]] = []
+    skipped: list[dict[str, str]] = []
+    for analyzer in selected:
+        blocked = [k for k in analyzer.needs if k in snap.unreadable]
+        if blocked:
+            skipped.append({"check": analyzer.check, "why": f"cannot list {blocked[0]}: {snap.unreadable[blocked[0]]}"})
+            continue
+        issues += [(analyzer.check, i) for i in analyzer.analyze(ctx)]
+    for kind, why in snap.unreadable.items():
+        if not any(kind in a.needs for a in selected) and not any(s["why"].endswith(why) for s in skipped):
+            skipped.append({"check": kind, "why": why})
+    groups = _group(issues)
+    _severity(ctx, groups)
+    findings = _link_and_order(groups)
+    failing_checks = {check for check, _ in issues}
+    ok = [a.check for a in selected if a.check not in failing_checks and a.check not in {s["check"] for s in skipped}]
+    report = _report(ctx, findings, ok, skipped)
+    return _fit(report, scrub)
+
+
+# ---- grouping ----
+
+class Group:
+    def __init__(self, check: str, issue: Issue):
+        self.check = check
+        self.first = issue
+        self.objs: list[str] = []
+        self.subjects: set[str] = set()
+        self.links: set[str] = set()
+        self.ev: list[dict[str, Any]] = []
+        self.cause = issue.cause
+        self.fix = issue.fix
+        self.alt = issue.alt
+        self.next: list[str] = []
+        self.logs_read = 0
+        self.sev = issue.sev
+        self.caused_by: list[Group] = []
+        self.id = ""
+
+    def add(self, issue: Issue) -> None:
+        if issue.obj not in self.objs:
+            self.objs.append(issue.obj)
+        self.subjects |= issue.subjects
+        self.links |= issue.links
+        self.logs_read += issue.logs_read
+        where: list[int] = []              # index in self.ev of each of this issue's evidence items
+        for e in issue.ev:
+            key = json.dumps(e, sort_keys=True, default=str)
+            same = next((i for i, x in enumerate(self.ev) if json.dumps(x, sort_keys=True, default=str) == key
+                         or ("p" in e and x.get("p") == e["p"]) or ("log" in e and "log" in x)), None)
+            if same is None:
+                self.ev.append(e)
+                same = len(self.ev) - 1
+            where.append(same)
+        if issue.cause and (self.cause is issue.cause or not self.cause or _conf(issue.cause) < _conf(self.cause)):
+            self.cause = {**issue.cause, "basis": sorted({where[i] for i in issue.cause.get("basis", [])
+                                                         if i < len(where)})}
+            self.alt = issue.alt or self.alt
+            self.fix = issue.fix or self.fix
+        self.fix = self.fix or issue.fix
+        self.next += [n for n in issue.next if n not in self.next]
+
+    @property
+    def mode(self) -> str:
+        return self.first.mode
+
+
+def _conf(cause: dict[str, Any]) -> int:
+    return {"high": 0, "medium": 1, "low": 2}.get(cause.get("conf", "low"), 2)
+
+
+def _group(issues: list[tuple[str, Issue]]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for check, issue in issues:
+        key = issue.signature()
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group(check, issue)
+        group.add(issue)
+    return list(groups.values())
+
+
+def _severity(ctx: Context, groups: list[Group]) -> None:
+    """Pod-level groups: critical when the workload has no ready pod left, high when some still serve."""
+    ready_by_owner: dict[str, int] = {}
+    for pod in ctx.snap.pods:
+        if pod_ready(pod):
+            owner = owner_of(ctx.snap, pod)
+            ready_by_owner[owner] = ready_by_owner.get(owner, 0) + 1
+    for group in groups:
+        if group.sev:
+            continue
+        owner = group.first.owner or group.first.obj
+        group.sev = "high" if ready_by_owner.get(owner, 0) else "critical"
+
+
+def _link_and_order(groups: list[Group]) -> list[Group]:
+    for group in groups:
+        if not group.links:
+            continue
+        causes = [g for g in groups if g is not group and g.subjects & group.links and not g.first.symptom]
+        causes += [g for g in groups if g is not group and g not in causes and g.subjects & group.links]
+        group.caused_by = [g for g in causes if group not in g.caused_by]
+    # a redundant symptom ("replicas unavailable") says nothing once a root cause explains it
+    groups = [g for g in groups if not (g.first.detail == "redundant" and g.caused_by)]
+    roots = [g for g in groups if not g.caused_by]
+    symptoms = [g for g in groups if g.caused_by]
+    order = sorted(roots, key=lambda g: (SEVERITY_ORDER[g.sev], -len(g.objs))) + \
+        sorted(symptoms, key=lambda g: SEVERITY_ORDER[g.sev])
+    for i, group in enumerate(order, 1):
+        group.id = f"F{i}"
+    return order
+
+
+# ---- report ----
+
+def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict[str, str]]) -> Report:
+    scope, snap = ctx.scope, ctx.snap
+    target: dict[str, Any] = {"kind": "HelmRelease" if scope.kind == "HelmRelease" else scope.kind, "ns": snap.namespace,
+                              "name": scope.name}
+    if scope.helm:
+        target["helm"] = scope.helm
+    if scope.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        workload = scope.workloads[0][1]
+        status, spec = workload.get("status") or {}, workload.get("spec") or {}
+        if scope.kind == "DaemonSet":
+            target["replicas"] = f"{status.get('numberReady', 0)}/{status.get('desiredNumberScheduled', 0)} ready"
+        else:
+            target["replicas"] = f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)} ready"
+        target["helm"] = target.get("helm") or helm_release(workload)
+    findings = []
+    for group in groups:
+        finding: dict[str, Any] = {
+            "id": group.id, "sev": group.sev, "mode": group.mode, "objs": group.objs[:MAX_OBJS], "n": len(group.objs),
+            "container": group.first.container, "ev": group.ev, "cause": group.cause, "alt": group.alt,
+            "caused_by": [g.id for g in group.caused_by], "next": group.next,
+        }
+        if not group.caused_by:
+            finding["fix"] = group.fix
+        findings.append(finding)
+    worst = min((SEVERITY_ORDER[f["sev"]] for f in findings), default=None)
+    if worst is None:
+        verdict = "unknown" if any(s["check"] in ("crashloop", "scheduling") for s in skipped) else "healthy"
+    else:
+        verdict = "failing" if worst == 0 else "degraded" if worst <= 3 else "healthy"
+    return Report.model_validate({
+        "target": target, "verdict": verdict, "summary": _summary(scope, groups, verdict, len(scope.pods)),
+        "findings": findings, "ok": ok, "skipped": skipped,
+        "limits": {"pods": len(scope.pods), "logs_read": sum(g.logs_read for g in groups),
+                   "events_since": f"{int(ctx.options.since.total_seconds() // 60)}m",
+                   "redacted": snap.redacted, "api_requests": snap.api_requests or None},
+        "next": [],
+    })
+
+
+def _summary(scope: Scope, groups: list[Group], verdict: str, pods: int) -> str:
+    what = f"{scope.kind} {scope.name}" if scope.name else f"namespace {scope.namespace}"
+    if verdict == "healthy" and not groups:
+        return f"No problems found in {what} ({pods} pods checked)."
+    roots = [g for g in groups if not g.caused_by][:3]
+    parts = []
+    for g in roots:
+        who = g.objs[0] if len(g.objs) == 1 else f"{len(g.objs)} objects ({g.first.owner or g.objs[0]})"
+        text = (g.cause or {}).get("text", "")
+        parts.append(f"{g.mode} on {who}: {text[:140]}")
+    extra = len(groups) - len(roots)
+    return "; ".join(parts) + (f" (+{extra} linked or further findings)" if extra > 0 else "") + "."
+
+
+def _fit(report: Report, scrub: Scrubber | None) -> Report:
+    """Scrub free text, keep at most MAX_FINDINGS full findings, then trim evidence until the budget fits."""
+    data = report.dump()
+    redacted = 0
+    if scrub:
+        for finding in data.get("findings", []):
+            for item in finding.get("ev", []):
+                redacted += _scrub_in_place(item, scrub)
+            for key in ("cause", "alt"):
+                if key in finding:
+                    redacted += _scrub_in_place(finding[key], scrub)
+        summary, n = scrub(data["summary"])
+        data["summary"], redacted = summary, redacted + n
+    data["limits"]["redacted"] = data["limits"].get("redacted", 0) + redacted
+    findings = data.get("findings", [])
+    if len(findings) > MAX_FINDINGS:
+        rest = findings[MAX_FINDINGS:]
+        counts: dict[str, int] = {}
+        for f in rest:
+            counts[f["mode"]] = counts.get(f["mode"], 0) + f.get("n", 1)
+        data["more"] = f"+{len(rest)} findings: " + ", ".join(f"{m} x{c}" for m, c in counts.items())
+        data["findings"] = findings[:MAX_FINDINGS]
+        data["limits"]["truncated"] = True
+        kept = {f["id"] for f in data["findings"]}
+        for f in data["findings"]:
+            f["caused_by"] = [c for c in f.get("caused_by", []) if c in kept] or f.get("caused_by", [])
+    for trim in (_trim_logs, _trim_ev, _drop_extras):
+        if len(json.dumps(data, separators=(",", ":"), ensure_ascii=False)) <= TOKEN_BUDGET_CHARS:
+            break
+        trim(data)
+        data["limits"]["truncated"] = True
+    return Report.model_validate(data)
+
+
+def _scrub_in_place(value: Any, scrub: Scrubber) -> int:
+    count = 0
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                value[key], n = scrub(item)
+                count += n
+            else:
+                count += _scrub_in_place(item, scrub)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                value[i], n = scrub(item)
+                count += n
+            else:
+                count += _scrub_in_place(item, scrub)
+    return count
+
+
+def _trim_logs(data: dict[str, Any]) -> None:
+    for f in data.get("findings", []):
+        for e in f.get("ev", []):
+            if "log" in e:
+                e["log"]["lines"] = [line[:120] for line in e["log"]["lines"][-4:]]
+
+
+def _trim_ev(data: dict[str, Any]) -> None:
+    for f in data.get("findings", [])[1:]:
+        basis = set((f.get("cause") or {}).get("basis", []))
+        keep = [e for i, e in enumerate(f.get("ev", [])) if i in basis][:3] or f.get("ev", [])[:2]
+        f["ev"] = keep
+        if "cause" in f:
+            f["cause"]["basis"] = list(range(len(keep)))
+
+
+def _drop_extras(data: dict[str, Any]) -> None:
+    for f in data.get("findings", []):
+        f.pop("alt", None)
+        f.pop("next", None)
+        if "fix" in f:
+            for key in ("values", "note", "verify"):
+                f["fix"].pop(key, None)
+
+
+__all__ = ["CHECKS", "CRASHLOOP_CHECKS", "diagnose", "name_of"]

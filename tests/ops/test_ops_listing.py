@@ -1,0 +1,97 @@
+"""tools/list, modes, prompts and resources over stdio, with no reachable cluster (lazy start-up)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from ops_helpers import err, stdio_client
+
+pytestmark = pytest.mark.anyio
+
+READ_TOOLS = {"get_app_status", "list_resources", "describe_resource", "get_events", "get_pod_logs", "rollout_status",
+              "list_releases", "release_history", "get_release_values"}
+WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart"}
+DESTRUCTIVE_TOOLS = {"rollout_undo", "rollback_release", "uninstall_release"}
+
+# A kubeconfig whose API server does not exist: listing must not need it.
+DEAD_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: dead, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: abc}}]
+contexts: [{name: dead, context: {cluster: dead, user: u}}]
+current-context: dead
+"""
+
+
+@pytest.fixture
+def env(tmp_path):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(DEAD_KUBECONFIG)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPS_MCP_", "KUBECONFIG"))}
+    return {**base, "OPS_MCP_KUBECONFIG": str(kc), "OPS_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl"), "OPS_MCP_REQUEST_TIMEOUT": "3"}
+
+
+async def test_tools_list_without_cluster_has_truthful_annotations_and_schemas(env):
+    async with stdio_client(env) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert READ_TOOLS | WRITE_TOOLS | DESTRUCTIVE_TOOLS <= set(tools)
+    for name, tool in tools.items():
+        a = tool.annotations
+        assert tool.output_schema and tool.output_schema.get("type") == "object", name
+        assert tool.description and len(tool.description) < 200, name
+        assert a.open_world_hint is True
+        if name in READ_TOOLS:
+            assert a.read_only_hint is True and a.destructive_hint is False and a.idempotent_hint is True, name
+        if name in WRITE_TOOLS:
+            assert a.read_only_hint is False and a.destructive_hint is False, name
+        if name in DESTRUCTIVE_TOOLS:
+            assert a.read_only_hint is False and a.destructive_hint is True, name
+        assert "title" not in str(tool.input_schema.get("properties", {}).get("namespace", {}))
+    assert tools["scale_deployment"].annotations.idempotent_hint is True
+    assert tools["rollout_restart"].annotations.idempotent_hint is False
+
+
+async def test_first_call_reports_unreachable_cluster_with_server_and_context(env):
+    async with stdio_client(env) as client:
+        msg = err(await client.call_tool("list_resources", {"kind": "pods"}))
+    assert "https://127.0.0.1:9" in msg and "'dead'" in msg and "Next step" in msg
+
+
+async def test_read_only_mode_lists_no_write_tools(env):
+    async with stdio_client(env, "--read-only") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names >= READ_TOOLS
+        assert not names & (WRITE_TOOLS | DESTRUCTIVE_TOOLS)
+        # A hidden tool is not callable either.
+        result = await client.call_tool("scale_deployment", {"name": "web", "replicas": 1})
+        assert result.is_error
+
+
+async def test_disable_destructive_hides_only_destructive_tools(env):
+    async with stdio_client({**env, "OPS_MCP_DISABLE_DESTRUCTIVE": "true"}) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert names >= READ_TOOLS | WRITE_TOOLS
+    assert not names & DESTRUCTIVE_TOOLS
+
+
+async def test_prompts_and_resources_are_listed(env):
+    async with stdio_client(env) as client:
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        resources = {str(r.uri) for r in (await client.list_resources()).resources}
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        got = await client.get_prompt("safe_scale", {"name": "web", "replicas": "3", "namespace": "todo"})
+    assert {"troubleshoot_app", "safe_scale"} <= prompts
+    assert "ops://app/status" in resources
+    assert "ops://releases/{namespace}/{release}/values" in templates
+    assert "scale_deployment(name='web', replicas=3, namespace='todo', wait=true)" in got.messages[0].content.text
+
+
+async def test_bad_configuration_fails_fast_with_a_clear_message(env, tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "stdio", "--namespaces", "a,b", "--namespace", "c"],
+                          env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert "outside the allowlist" in proc.stderr
