@@ -133,6 +133,8 @@ def _link_and_order(groups: list[Group]) -> list[Group]:
         group.caused_by = [g for g in causes if group not in g.caused_by]
     # a redundant symptom ("replicas unavailable") says nothing once a root cause explains it
     groups = [g for g in groups if not (g.first.detail == "redundant" and g.caused_by)]
+    for group in groups:
+        group.caused_by = [g for g in group.caused_by if g in groups]
     roots = [g for g in groups if not g.caused_by]
     symptoms = [g for g in groups if g.caused_by]
     order = sorted(roots, key=lambda g: (SEVERITY_ORDER[g.sev], -len(g.objs))) + \

@@ -164,6 +164,15 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
             if id(pod) not in seen and selector and selector_matches(selector, meta(pod).get("labels") or {}):
                 scope.pods.append(pod)
                 seen.add(id(pod))
+    for svc in scope.services:                             # workloads whose template the services select
+        selector = (svc.get("spec") or {}).get("selector")
+        for wkind in WORKLOAD_KINDS:
+            for workload in getattr(snap, WORKLOAD_ATTR[wkind]):
+                ref_ = f"{wkind}/{name_of(workload)}"
+                labels = (((workload.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+                if ref_ not in workload_refs and selector and selector_matches(selector, labels or {}):
+                    scope.workloads.append((wkind, workload))
+                    workload_refs.add(ref_)
     for pod in scope.pods:                                 # the workloads of those pods
         owner = owner_of(snap, pod)
         okind, oname = owner.split("/", 1)

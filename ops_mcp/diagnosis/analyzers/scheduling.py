@@ -88,7 +88,7 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
     nodes = [n for n in ctx.snap.nodes if not (n.get("spec") or {}).get("unschedulable")]
     if mode == "scheduling.insufficient_resources":
         wanted = pod_requests(spec)
-        short = re.findall(r"Insufficient ([\w./-]+)", message) or [r for r in ("cpu", "memory") if r in wanted]
+        short = [r.rstrip(".") for r in re.findall(r"Insufficient ([\w./-]+)", message)] or [r for r in ("cpu", "memory") if r in wanted]
         parts, never = [], False
         for res in short:
             need = wanted.get(res, Decimal(0))
