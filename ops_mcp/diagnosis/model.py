@@ -36,22 +36,22 @@ MODES: tuple[str, ...] = (
 
 
 class _Compact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
 
 class Target(_Compact):
     kind: str
     ns: str
     name: str | None = None
-    helm: str | None = Field(None, description="Helm release managing the target, if any")
-    replicas: str | None = Field(None, description="ready/desired, for workloads")
+    helm: str | None = None
+    replicas: str | None = None
 
 
 class EventEv(_Compact):
     type: str
     reason: str
     count: int
-    last: str = Field(description="age of the newest occurrence, e.g. 2m")
+    last: str = ...
     msg: str
 
 
@@ -63,7 +63,7 @@ class LogEv(_Compact):
 
 
 class Evidence(_Compact):
-    p: str | None = Field(None, description="field path; list items are named, e.g. containers[api]")
+    p: str | None = None
     v: Any = None
     event: EventEv | None = None
     log: LogEv | None = None
@@ -72,7 +72,7 @@ class Evidence(_Compact):
 class Cause(_Compact):
     text: str
     conf: Confidence
-    basis: list[int] = Field(default_factory=list, description="indexes into ev")
+    basis: list[int] = Field(default_factory=list)
 
 
 class Fix(_Compact):
@@ -90,13 +90,13 @@ class Finding(_Compact):
     id: str
     sev: Severity
     mode: str
-    objs: list[str] = Field(description="at most 3 affected objects, Kind/name")
-    n: int = Field(1, description="how many objects share this failure signature")
+    objs: list[str] = ...
+    n: int = 1
     container: str | None = None
     ev: list[Evidence]
     cause: Cause | None = None
     alt: list[Cause] = Field(default_factory=list)
-    caused_by: list[str] = Field(default_factory=list, description="ids of the findings this one is a symptom of")
+    caused_by: list[str] = Field(default_factory=list)
     fix: Fix | None = None
     next: list[str] = Field(default_factory=list)
 
@@ -107,7 +107,7 @@ class Skipped(_Compact):
 
 
 class Limits(_Compact):
-    pods: int = Field(0, description="pods in scope")
+    pods: int = 0
     logs_read: int = 0
     events_since: str | None = None
     truncated: bool = False
@@ -128,7 +128,11 @@ class Report(_Compact):
 
     def dump(self) -> dict[str, Any]:
         """JSON-ready dict without null or empty values (the token-cheap wire form)."""
-        return _prune(self.model_dump(mode="json", exclude_none=True))
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        return _prune(data) if kwargs.get("exclude_none") else data
 
 
 def _prune(value: Any) -> Any:

@@ -1,0 +1,91 @@
+"""Diagnosis toolset: diagnose_crashloop and diagnose (engine in ops_mcp/diagnosis)."""
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from mcp_types import CallToolResult
+from pydantic import AfterValidator, Field
+
+from ops_mcp.errors import OpsError
+from ops_mcp.params import NamespaceArg, check_name
+
+TargetKind = Annotated[
+    Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
+    Field(description="helm = release name"),
+]
+TargetName = Annotated[str | None, AfterValidator(lambda v: check_name(v) if v else v),
+                       Field(description="Not needed for kind=namespace")]
+Container = Annotated[str | None, Field(max_length=63)]
+IncludeLogs = bool
+MaxPods = Annotated[int, Field(ge=1, le=10, description="Pods per failure whose logs are read")]
+LogTail = Annotated[int, Field(ge=10, le=1000)]
+Since = Annotated[int, Field(ge=1, le=1440, description="Event window")]
+
+
+def register(ops) -> None:
+    from ops_mcp.diagnosis.model import Report   # the outputSchema
+
+    async def run(kind: str, name: str | None, namespace: str | None, checks, container: str | None,
+                  include_logs: bool, max_pods: int, log_tail: int, since_minutes: int) -> CallToolResult:
+        from ops_mcp.diagnosis import Options, diagnose_cluster
+
+        ns = ops.policy.namespace(namespace)
+        if kind != "namespace" and not name:
+            raise OpsError(f"kind={kind!r} needs a name.", "pass name=..., or kind='namespace' to check everything.")
+        options = Options(checks=checks, since=timedelta(minutes=since_minutes), max_pods=max_pods,
+                          log_tail=log_tail, include_logs=include_logs, container=container)
+        try:
+            report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None,
+                                   options)
+        except ValueError as exc:
+            raise OpsError(str(exc), "fix the arguments and retry.") from None
+        return ops.result(report, _text(report))
+
+    @ops.tool(title="Diagnose crashing containers")
+    async def diagnose_crashloop(
+        name: TargetName = None,
+        kind: TargetKind = "deployment",
+        namespace: NamespaceArg = None,
+        container: Container = None,
+        include_logs: IncludeLogs = True,
+        max_pods: MaxPods = 3,
+        log_tail: LogTail = 100,
+        since_minutes: Since = 60,
+    ) -> Annotated[CallToolResult, Report]:
+        """Why containers crash or fail to start (CrashLoopBackOff, OOM, command, probes, image, config, init): cause, evidence, exact fix."""
+        from ops_mcp.diagnosis import CRASHLOOP_CHECKS
+
+        return await run(kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs,
+                         max_pods, log_tail, since_minutes)
+
+    @ops.tool(title="Diagnose a workload, service or namespace")
+    async def diagnose(
+        kind: TargetKind = "namespace",
+        name: TargetName = None,
+        namespace: NamespaceArg = None,
+        container: Container = None,
+        include_logs: IncludeLogs = True,
+        max_pods: MaxPods = 3,
+        log_tail: LogTail = 100,
+        since_minutes: Since = 60,
+    ) -> Annotated[CallToolResult, Report]:
+        """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA): root causes, evidence, caused_by links, exact fixes."""
+        return await run(kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes)
+
+
+def _text(report) -> str:
+    lines = [f"{report.verdict.upper()}: {report.summary}"]
+    for f in report.findings:
+        head = f"{f.id} {f.sev} {f.mode} {', '.join(f.objs)}" + (f" (+{f.n - len(f.objs)})" if f.n > len(f.objs) else "")
+        if f.caused_by:
+            head += f" <- caused by {', '.join(f.caused_by)}"
+        lines.append(head)
+        if f.cause:
+            lines.append(f"  cause ({f.cause.conf}): {f.cause.text}")
+        if f.fix and f.fix.kubectl:
+            lines.append(f"  fix: {f.fix.kubectl}")
+    if report.more:
+        lines.append(report.more)
+    if report.skipped:
+        lines.append("skipped: " + "; ".join(f"{s.check} ({s.why})" for s in report.skipped))
+    return "\n".join(lines)
