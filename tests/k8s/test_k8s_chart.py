@@ -1,0 +1,270 @@
+"""The Helm chart rendered by the real helm binary: lint, structure, hardening, rollout wiring, schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from k8s_chart import CHART, KAGENT_API_VERSIONS, find, helm, one, pod_specs, render, template_args
+
+PROFILES = ["default", "minikube", "production"]
+APP_DEPLOYMENTS = ["frontend", "backend", "mcp", "ops-mcp"]
+PORTS = {"frontend": 3000, "backend": 8000, "mcp": 8001, "ops-mcp": 8002}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_lint_strict(profile: str) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    if profile != "default":
+        args += ["-f", str(CHART / f"values-{profile}.yaml")]
+    proc = helm(*args, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 chart(s) failed" in proc.stdout
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_object_has_standard_labels_and_no_hardcoded_namespace(profile: str) -> None:
+    docs = render(profile, namespace="somewhere-else")
+    assert len(docs) > 15
+    for d in docs:
+        labels = d["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
+                    "app.kubernetes.io/version", "helm.sh/chart"):
+            assert key in labels, f"{d['kind']}/{d['metadata']['name']} lacks label {key}"
+        assert "namespace" not in d["metadata"], f"{d['kind']}/{d['metadata']['name']} hard-codes a namespace"
+        for subject in d.get("subjects", []):
+            assert subject["namespace"] == "somewhere-else", "binding subjects must follow the release namespace"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_pods_are_hardened(profile: str) -> None:
+    docs = render(profile)
+    specs = pod_specs(docs)
+    assert len(specs) >= 5
+    for where, spec in specs:
+        assert spec["securityContext"]["runAsNonRoot"] is True, where
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", where
+        mounts_token = spec.get("automountServiceAccountToken")
+        if "ops-mcp" in where:
+            assert mounts_token is True and spec["serviceAccountName"].endswith("ops-mcp"), where
+        else:
+            assert mounts_token is False, f"{where} mounts a ServiceAccount token it does not need"
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"], where
+            assert sc["runAsNonRoot"] is True, where
+            assert c["resources"]["requests"] and c["resources"]["limits"], where
+            tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{where}: /tmp must be a writable emptyDir"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_deployments_probe_and_roll_without_dropping_below_desired(profile: str) -> None:
+    docs = render(profile)
+    for name in APP_DEPLOYMENTS:
+        dep = one(docs, "Deployment", f"todo-chatbot-{name}")
+        strategy = dep["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+        pod = dep["spec"]["template"]
+        assert {"checksum/config", "checksum/secret"} <= set(pod["metadata"]["annotations"])
+        (container,) = pod["spec"]["containers"]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] in ("http", "mcp"), f"{name} {probe}"
+        assert container["ports"][0]["containerPort"] == PORTS[name]
+    backend = one(docs, "Deployment", "todo-chatbot-backend")["spec"]["template"]["spec"]["containers"][0]
+    assert backend["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert backend["livenessProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_component_commands_match_the_interfaces() -> None:
+    docs = render()
+    cmd = {n: one(docs, "Deployment", f"todo-chatbot-{n}")["spec"]["template"]["spec"]["containers"][0]["command"]
+           for n in APP_DEPLOYMENTS}
+    assert cmd["backend"] == ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert cmd["mcp"] == ["python", "-m", "app.task_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "8001"]
+    assert cmd["frontend"] == ["node", "server.js"]
+    assert cmd["ops-mcp"] == ["ops-mcp", "serve", "--transport", "http", "--host", "0.0.0.0", "--port", "8002"]
+
+
+def test_service_wiring_uses_in_cluster_names_and_the_public_url() -> None:
+    docs = render(sets={"publicUrl": "https://todo.example.org"}, namespace="apps")
+    backend = one(docs, "ConfigMap", "todo-chatbot-backend")["data"]
+    assert backend["BETTER_AUTH_JWKS_URL"] == "http://todo-chatbot-frontend:3000/api/auth/jwks"
+    assert backend["BETTER_AUTH_ISSUER"] == backend["BETTER_AUTH_AUDIENCE"] == "https://todo.example.org"
+    assert backend["TASK_MCP_URL"] == "http://todo-chatbot-mcp:8001/mcp"
+    assert backend["CORS_ORIGINS"] == "https://todo.example.org"
+    assert one(docs, "ConfigMap", "todo-chatbot-frontend")["data"]["BACKEND_URL"] == "http://todo-chatbot-backend:8000"
+    ops = one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"]
+    assert ops["OPS_MCP_NAMESPACE"] == "apps" and ops["OPS_MCP_NAMESPACES"] == "apps"
+    hosts = ops["OPS_MCP_ALLOWED_HOSTS"].split(",")
+    assert "todo-chatbot-ops-mcp.apps.svc.cluster.local:*" in hosts and "todo-chatbot-ops-mcp:*" in hosts
+    assert ops["OPS_MCP_READ_ONLY"] == "true"
+
+
+def test_mcp_services_are_labelled_for_kagent_discovery() -> None:
+    docs = render()
+    for name, port in (("mcp", 8001), ("ops-mcp", 8002)):
+        svc = one(docs, "Service", f"todo-chatbot-{name}")
+        assert svc["metadata"]["labels"]["kagent.dev/mcp-service"] == "true"
+        ann = svc["metadata"]["annotations"]
+        assert ann["kagent.dev/mcp-service-path"] == "/mcp"
+        assert ann["kagent.dev/mcp-service-port"] == str(port)
+        assert ann["kagent.dev/mcp-service-protocol"] == "STREAMABLE_HTTP"
+        assert svc["spec"]["ports"][0]["appProtocol"] == "mcp"
+    assert "kagent.dev/mcp-service" not in one(docs, "Service", "todo-chatbot-backend")["metadata"]["labels"]
+
+
+def pod_template(docs: list[dict], name: str) -> dict:
+    return one(docs, "Deployment", f"todo-chatbot-{name}")["spec"]["template"]
+
+
+def test_a_config_change_rolls_only_the_pods_that_read_it() -> None:
+    before = render()
+    after = render(sets={"anthropicModel": "claude-other-model"})
+    changed = [n for n in APP_DEPLOYMENTS if pod_template(before, n) != pod_template(after, n)]
+    assert changed == ["backend"]
+    after_ops = render(sets={"opsMcp.maxReplicas": "4"})
+    assert [n for n in APP_DEPLOYMENTS if pod_template(before, n) != pod_template(after_ops, n)] == ["ops-mcp"]
+    # A secret input rolls every pod that reads the Secret.
+    after_secret = render(sets={"secrets.anthropicApiKey": "sk-test-value"})
+    assert all(pod_template(before, n) != pod_template(after_secret, n) for n in APP_DEPLOYMENTS)
+
+
+def test_secrets_have_no_default_values() -> None:
+    first = one(render(), "Secret", "todo-chatbot")["data"]
+    second = one(render(), "Secret", "todo-chatbot")["data"]
+    for key in ("BETTER_AUTH_SECRET", "OPS_MCP_HTTP_TOKEN", "POSTGRES_PASSWORD"):
+        assert first[key] != second[key], f"{key} must be generated per install, not a fixed default"
+    assert "ANTHROPIC_API_KEY" not in first
+    existing = render(sets={"secrets.existingSecret": "mine"})
+    assert not find(existing, "Secret"), "with existingSecret the chart must not create a Secret"
+    refs = {e["valueFrom"]["secretKeyRef"]["name"]
+            for _, spec in pod_specs(existing) for c in spec["containers"] for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {"mine"}
+
+
+def test_pdb_only_when_more_than_one_replica_and_hpa_owns_replicas() -> None:
+    assert not find(render(), "PodDisruptionBudget")
+    docs = render(sets={"backend.replicaCount": "2"})
+    assert [p["metadata"]["name"] for p in find(docs, "PodDisruptionBudget")] == ["todo-chatbot-backend"]
+    prod = render("production")
+    assert {h["metadata"]["name"] for h in find(prod, "HorizontalPodAutoscaler")} == {
+        "todo-chatbot-frontend", "todo-chatbot-backend", "todo-chatbot-mcp"}
+    assert "replicas" not in one(prod, "Deployment", "todo-chatbot-backend")["spec"]
+
+
+def test_migrations_hook_follows_the_database() -> None:
+    bundled = one(render(), "Job", "todo-chatbot-migrate")
+    assert bundled["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    assert bundled["spec"]["template"]["spec"]["containers"][0]["command"] == ["alembic", "upgrade", "head"]
+    external = render(sets={"postgresql.enabled": "false", "externalDatabase.enabled": "true",
+                            "secrets.databaseUrl": "postgresql://u:p@db.example:5432/todo"})
+    job = one(external, "Job", "todo-chatbot-migrate")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    # At pre-install the release's Secret does not exist yet: a hook Secret created first carries the URL.
+    hook_secret = one(external, "Secret", "todo-chatbot-migrate")
+    assert int(hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "todo-chatbot-migrate"
+    assert not find(external, "StatefulSet")
+    sqlite = render(sets={"postgresql.enabled": "false"})
+    assert not find(sqlite, "Job", "todo-chatbot-migrate")
+
+
+def test_ingress_and_network_policies() -> None:
+    docs = render("minikube")
+    ingress = one(docs, "Ingress", "todo-chatbot")
+    assert ingress["spec"]["rules"][0]["host"] == "todo.local"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    policies = {p["metadata"]["name"]: p for p in find(render("production"), "NetworkPolicy")}
+    deny = policies["todo-chatbot-default-deny"]
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny["spec"]
+    backend_in = policies["todo-chatbot-backend"]["spec"]["ingress"][0]["from"]
+    assert {"app.kubernetes.io/component": "frontend"}.items() <= backend_in[0]["podSelector"]["matchLabels"].items()
+    mcp_from = policies["todo-chatbot-mcp"]["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kagent"}}} in mcp_from
+    ops_from = policies["todo-chatbot-ops-mcp"]["spec"]["ingress"][0]["from"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kagent"}}} in ops_from
+    db_egress = policies["todo-chatbot-backend"]["spec"]["egress"]
+    assert any(rule["ports"] == [{"port": 5432, "protocol": "TCP"}] for rule in db_egress)
+
+
+def rbac_rules(docs: list[dict]) -> list[dict]:
+    return [r for kind in ("Role", "ClusterRole") for d in find(docs, kind) for r in d["rules"]]
+
+
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate"}
+
+
+def test_ops_mcp_rbac_is_least_privilege() -> None:
+    read_only = rbac_rules(render())
+    writable = rbac_rules(render(sets={"opsMcp.readOnly": "false"}))
+    for rules in (read_only, writable):
+        for rule in rules:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], f"wildcard in {rule}"
+    assert not [r for r in read_only if WRITE_VERBS & set(r["verbs"])], "read-only Role grants a write verb"
+    granted = {(g, res, v) for r in writable for g in r["apiGroups"] for res in r["resources"] for v in r["verbs"]}
+    for needed in [("apps", "deployments/scale", "patch"), ("apps", "deployments", "patch"),
+                   ("apps", "statefulsets/scale", "patch"), ("", "secrets", "create")]:
+        assert needed in granted, f"readOnly=false must allow {needed}"
+    assert not any(res in ("pods/exec", "nodes/proxy", "namespaces") for r in writable for res in r["resources"])
+
+
+def test_ops_mcp_gets_a_role_in_each_allowed_namespace() -> None:
+    docs = render(sets={"opsMcp.namespaces": "{todo,staging}"})
+    roles = {r["metadata"].get("namespace", "<release>") for r in find(docs, "Role")}
+    assert roles == {"<release>", "staging"}
+    assert one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"]["OPS_MCP_NAMESPACES"] == "todo,staging"
+    no_secrets = rbac_rules(render(sets={"opsMcp.rbac.helmReleaseSecrets": "false"}))
+    assert not [r for r in no_secrets if "secrets" in r["resources"]]
+
+
+def test_kagent_objects_need_the_crds_and_render_with_them() -> None:
+    proc = helm(*template_args(sets={"kagent.enabled": "true"}), check=False)
+    assert proc.returncode != 0
+    assert "does not serve kagent.dev/v1alpha2" in proc.stderr and "kagent.enabled=false" in proc.stderr
+    extra: list[str] = []
+    for v in KAGENT_API_VERSIONS:
+        extra += ["--api-versions", v]
+    docs = render(sets={"kagent.enabled": "true"}, extra=tuple(extra))
+    agent = one(docs, "Agent", "todo-ops-agent")
+    (tool,) = agent["spec"]["declarative"]["tools"]
+    assert tool["mcpServer"]["kind"] == "RemoteMCPServer" and tool["mcpServer"]["name"] == "todo-chatbot-ops-mcp"
+    # read-only by default: no write tool offered
+    assert "requireApproval" not in tool["mcpServer"] and "scale_deployment" not in tool["mcpServer"]["toolNames"]
+    writable = render(sets={"kagent.enabled": "true", "opsMcp.readOnly": "false"}, extra=tuple(extra))
+    mcp = one(writable, "Agent", "todo-ops-agent")["spec"]["declarative"]["tools"][0]["mcpServer"]
+    assert set(mcp["requireApproval"]) <= set(mcp["toolNames"]) and "scale_deployment" in mcp["requireApproval"]
+    ops = one(docs, "RemoteMCPServer", "todo-chatbot-ops-mcp")
+    assert ops["spec"]["url"] == "http://todo-chatbot-ops-mcp.todo.svc.cluster.local:8002/mcp"
+    assert ops["spec"]["headersFrom"][0]["valueFrom"]["key"] == "OPS_MCP_AUTHORIZATION"
+
+
+@pytest.mark.parametrize(("sets", "expected"), [
+    ({"backend.replicaCount": "two"}, "at '/backend/replicaCount': got string, want integer"),
+    ({"frontend.service.type": "Ingress"}, "at '/frontend/service/type': value must be one of"),
+    ({"backend.image.pullPolicy": "Sometimes"}, "at '/backend/image/pullPolicy'"),
+    ({"replicas": "3"}, "additional properties 'replicas' not allowed"),
+    ({"secrets.betterAuthSecret": "short"}, "at '/secrets/betterAuthSecret'"),
+    ({"secrets.databaseUrl": "mysql://u:p@h/db"}, "at '/secrets/databaseUrl'"),
+    ({"opsMcp.namespaces": "{Not_A_Namespace}"}, "at '/opsMcp/namespaces/0'"),
+    ({"publicUrl": "todo.local"}, "at '/publicUrl'"),
+    ({"kagent.agent.requireApproval": "{delete_everything}"}, "at '/kagent/agent/requireApproval/0'"),
+])
+def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected: str) -> None:
+    proc = helm(*template_args(sets=sets), check=False)
+    assert proc.returncode != 0
+    assert "values don't meet the specifications of the schema" in proc.stderr
+    assert expected in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("sets", "expected"), [
+    ({"externalDatabase.enabled": "true"}, "postgresql.enabled and externalDatabase.enabled are both true"),
+    ({"postgresql.enabled": "false", "externalDatabase.enabled": "true"}, "externalDatabase.enabled=true needs secrets.databaseUrl"),
+])
+def test_inconsistent_values_fail_with_a_clear_message(sets: dict[str, str], expected: str) -> None:
+    proc = helm(*template_args(sets=sets), check=False)
+    assert proc.returncode != 0 and expected in proc.stderr, proc.stderr
