@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             print(f"\nKEEP_TEST_CLUSTER set: cluster left running, KUBECONFIG={created.kubeconfig}", file=sys.stderr)
         else:
             created.delete()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _report(request: pytest.FixtureRequest, cluster: Cluster, why: str) -> None:

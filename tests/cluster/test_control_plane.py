@@ -156,7 +156,7 @@ def test_scheduler_reports_insufficient_cpu(cluster: Cluster, namespace: str) ->
 
 def test_helm_install_upgrade_rollback_uninstall(cluster: Cluster, namespace: str) -> None:
     def releases() -> list[dict]:
-        return json.loads(cluster.helm("list", "-n", namespace, "-a", "-o", "json").stdout)
+        return json.loads(cluster.helm("list", "-n", namespace, "-o", "json").stdout)
 
     cluster.helm("install", "smoke", str(SMOKE_CHART), "-n", namespace, "--wait", "--timeout", "90s")
     [rel] = releases()
