@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// `next build` leaves static assets out of .next/standalone; copy them in so that
+// `node .next/standalone/server.js` (the image's command) serves a complete app.
+import { cpSync, existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const standalone = path.join(root, ".next/standalone");
+if (!existsSync(standalone)) {
+  console.error("No .next/standalone folder: is `output: 'standalone'` still set in next.config.ts?");
+  process.exit(1);
+}
+cpSync(path.join(root, ".next/static"), path.join(standalone, ".next/static"), { recursive: true });
+if (existsSync(path.join(root, "public"))) cpSync(path.join(root, "public"), path.join(standalone, "public"), { recursive: true });

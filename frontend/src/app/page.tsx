@@ -1,0 +1,7 @@
+import { redirect } from "next/navigation";
+
+import { currentSession } from "@/lib/server/session";
+
+export default async function Home() {
+  redirect((await currentSession()) ? "/todos" : "/sign-in");
+}

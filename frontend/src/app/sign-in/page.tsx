@@ -1,0 +1,17 @@
+import type { Metadata } from "next";
+import { redirect } from "next/navigation";
+import { Suspense } from "react";
+
+import { AuthForm } from "@/components/AuthForm";
+import { currentSession } from "@/lib/server/session";
+
+export const metadata: Metadata = { title: "Sign in · Todo Chatbot" };
+
+export default async function Page() {
+  if (await currentSession()) redirect("/todos");
+  return (
+    <Suspense>
+      <AuthForm mode="sign-in" />
+    </Suspense>
+  );
+}
