@@ -1,6 +1,5 @@
 "use client";
 import Link from "next/link";
-import { useRouter, useSearchParams } from "next/navigation";
 import { useState, type FormEvent } from "react";
 
 import { authClient } from "@/lib/auth-client";
@@ -26,14 +25,11 @@ export const betterAuthAction: AuthAction = async (mode, { name, email, password
   return result.error.message || "Could not sign you in. Please try again.";
 };
 
-/** Only same-site paths are followed after signing in. */
-export function safeNext(next: string | null): string {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/todos";
-}
-
-export function AuthForm({ mode, action = betterAuthAction }: { mode: AuthMode; action?: AuthAction }) {
-  const router = useRouter();
-  const next = safeNext(useSearchParams().get("next"));
+export function AuthForm({ mode, action = betterAuthAction, onSuccess }: {
+  mode: AuthMode;
+  action?: AuthAction;
+  onSuccess: () => void;
+}) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const signUp = mode === "sign-up";
@@ -55,10 +51,7 @@ export function AuthForm({ mode, action = betterAuthAction }: { mode: AuthMode; 
     try {
       const failure = await action(mode, credentials);
       if (failure) setError(failure);
-      else {
-        router.replace(next);
-        router.refresh();
-      }
+      else onSuccess();
     } catch {
       setError("Can't reach the server. Check your connection and try again.");
     } finally {

@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import { redirect } from "next/navigation";
 import { Suspense } from "react";
 
-import { AuthForm } from "@/components/AuthForm";
+import { AuthScreen } from "@/components/AuthScreen";
 import { currentSession } from "@/lib/server/session";
 
 export const metadata: Metadata = { title: "Sign up · Todo Chatbot" };
@@ -11,7 +11,7 @@ export default async function Page() {
   if (await currentSession()) redirect("/todos");
   return (
     <Suspense>
-      <AuthForm mode="sign-up" />
+      <AuthScreen mode="sign-up" />
     </Suspense>
   );
 }

@@ -10,11 +10,12 @@ const DEFAULT_BACKEND_URL = "http://127.0.0.1:8000";
 /** Where the FastAPI backend listens (BACKEND_URL), without a trailing slash. */
 export function backendUrl(env: Env = process.env): string {
   const raw = env.BACKEND_URL?.trim() || DEFAULT_BACKEND_URL;
-  let url: URL;
+  let url: URL | null = null;
   try {
     url = new URL(raw);
-  } catch {
-    throw new Error(`BACKEND_URL is not a valid URL: "${raw}". Set it to the backend's base URL, e.g. ${DEFAULT_BACKEND_URL}.`);
+  } catch {}
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new Error(`BACKEND_URL is not a valid http(s) URL: "${raw}". Set it to the backend's base URL, e.g. ${DEFAULT_BACKEND_URL}.`);
   }
   return url.toString().replace(/\/+$/, "");
 }
