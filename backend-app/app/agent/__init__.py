@@ -1,0 +1,23 @@
+"""The chat agent: one stateless run per request over MCP tool sources."""
+
+from collections.abc import Sequence
+
+from app.agent.llm import run_llm_agent
+from app.agent.offline import OfflineAgent
+from app.agent.reply import AgentError, AgentReply
+from app.agent.tools import ToolBox, ToolSource, ToolUnavailable, http_tool_source, in_process_tool_source
+from app.core.config import Settings
+
+__all__ = ["AgentError", "AgentReply", "ToolSource", "http_tool_source", "in_process_tool_source", "run_agent"]
+
+
+async def run_agent(*, settings: Settings, sources: Sequence[ToolSource], history: list[tuple[str, str]],
+                    message: str) -> AgentReply:
+    """Answer `message` using the tools of every source: with Claude when ANTHROPIC_API_KEY is set, else offline."""
+    try:
+        async with ToolBox.open(sources) as toolbox:
+            if settings.anthropic_api_key:
+                return await run_llm_agent(settings=settings, history=history, message=message, toolbox=toolbox)
+            return await OfflineAgent(toolbox).reply(message)
+    except ToolUnavailable as exc:
+        raise AgentError(str(exc)) from exc

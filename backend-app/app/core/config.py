@@ -1,0 +1,93 @@
+"""Settings from the environment (and an optional backend-app/.env file)."""
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_SQLITE_PATH = BACKEND_DIR / "todo.db"
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=BACKEND_DIR / ".env", extra="ignore")
+
+    # Database: PostgreSQL (e.g. Neon) by URL, else an embedded SQLite file.
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    sqlite_path: Path = Field(default=DEFAULT_SQLITE_PATH, alias="SQLITE_PATH")
+    # Apply the Alembic migrations at start-up. Default: only for SQLite (out of the box);
+    # on PostgreSQL the deployment runs `alembic upgrade head` as its own step.
+    migrate_on_start: bool | None = Field(default=None, alias="DB_MIGRATE_ON_START")
+
+    # Better Auth JWT verification.
+    better_auth_jwks_url: str | None = Field(default=None, alias="BETTER_AUTH_JWKS_URL")
+    better_auth_issuer: str | None = Field(default=None, alias="BETTER_AUTH_ISSUER")
+    better_auth_audience: str | None = Field(default=None, alias="BETTER_AUTH_AUDIENCE")
+    better_auth_secret: str | None = Field(default=None, alias="BETTER_AUTH_SECRET", repr=False)
+    jwks_cache_seconds: float = Field(default=300.0, alias="BETTER_AUTH_JWKS_CACHE_SECONDS", ge=0)
+    # Minimum delay between two JWKS refetches triggered by an unknown `kid` (rotation).
+    jwks_refetch_cooldown: float = Field(default=5.0, alias="BETTER_AUTH_JWKS_REFETCH_COOLDOWN", ge=0)
+
+    # Chat agent.
+    anthropic_api_key: str | None = Field(default=None, alias="ANTHROPIC_API_KEY", repr=False)
+    anthropic_base_url: str | None = Field(default=None, alias="ANTHROPIC_BASE_URL")
+    anthropic_model: str = Field(default=DEFAULT_MODEL, alias="ANTHROPIC_MODEL")
+    agent_max_turns: int = Field(default=8, alias="AGENT_MAX_TURNS", ge=1, le=50)
+    agent_max_tokens: int = Field(default=1024, alias="AGENT_MAX_TOKENS", ge=64, le=16384)
+    agent_history_messages: int = Field(default=20, alias="AGENT_HISTORY_MESSAGES", ge=0, le=200)
+    task_mcp_url: str | None = Field(default=None, alias="TASK_MCP_URL")
+
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000"], alias="CORS_ORIGINS")
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # CORS_ORIGINS="http://a,http://b" as well as a JSON list.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url", "better_auth_jwks_url", "better_auth_issuer", "better_auth_audience",
+                     "better_auth_secret", "anthropic_api_key", "anthropic_base_url", "task_mcp_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver SQLAlchemy should use."""
+        if not self.database_url:
+            return f"sqlite:///{self.sqlite_path}"
+        url = self.database_url
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.migrate_on_start is None else self.migrate_on_start
+
+    @property
+    def expected_issuer(self) -> str | None:
+        """Better Auth's default `iss` is its base URL: the JWKS URL's origin when not set."""
+        return self.better_auth_issuer or _origin(self.better_auth_jwks_url)
+
+    @property
+    def expected_audience(self) -> str | None:
+        return self.better_auth_audience or _origin(self.better_auth_jwks_url)
+
+
+def _origin(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
