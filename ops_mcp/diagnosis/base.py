@@ -127,6 +127,15 @@ def select_log_lines(lines: list[str], limit: int = 10, width: int = 200) -> lis
     return [clean[i][:width] for i in sorted(keep)[-limit:]]
 
 
+KEY_LINE = re.compile(r"(?i)error|exception|fatal|panic|refused|denied|not found|failed|cannot|could not|undefined|"
+                      r"not set|missing")
+
+
+def key_line(lines: list[str]) -> str:
+    """The line that best says what went wrong: the last error-looking one, else the last line."""
+    return next((line for line in reversed(lines) if KEY_LINE.search(line)), lines[-1] if lines else "")
+
+
 # ---- pod helpers ----
 
 def container_specs(spec: Obj, init: bool = False) -> list[Obj]:

@@ -449,6 +449,7 @@ def test_failed_create_by_quota_explains_the_empty_service():
     root = by_mode(out, "replicas.failed_create")
     assert "ResourceQuota tiny" in root["cause"]["text"] and root["sev"] == "critical"
     assert ev_value(root, "ResourceQuota/tiny")["hard"] == {"pods": "1"}
+    assert root["fix"]["kubectl"] == """kubectl -n shop patch resourcequota tiny -p '{"spec":{"hard":{"pods":"<higher>"}}}'"""
     assert by_mode(out, "service.no_ready_endpoints")["caused_by"] == [root["id"]]
 
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from .. import fixes
-from ..base import Context, Issue, container_spec, live_pods, spec_path, terminated_runtime
+from ..base import Context, Issue, container_spec, key_line, live_pods, spec_path, terminated_runtime
 from ..snapshot import Obj, name_of, parse_time, quantity
 
 check = "crashloop"
@@ -133,7 +133,8 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         ev += [ctx.event_ev(e) for e in liveness[:2]]
         port_problem = _probe_port_problem(probe, cspec)
         killed = any(e["reason"] == "Killing" for e in liveness)
-        text = f"Liveness probe fails ({liveness[0]['msg'][:120]}), kubelet restarts the container"
+        probe_failure = next((e for e in liveness if e["reason"] == "Unhealthy"), liveness[0])
+        text = f"Liveness probe fails ({probe_failure['msg'][:120]}), kubelet restarts the container"
         if port_problem:
             text += f"; {port_problem}"
         issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium",
@@ -173,9 +174,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
                                    fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
                                    helm_set={f"env.{var}": "<value>"}, values=f"env:\n  {var}: <value>")
         elif log_lines and exit_code:
-            first = next((line for line in log_lines if re.search(r"(?i)error|exception|fatal|panic", line)),
-                         log_lines[-1])
-            text = f"{text}: {first[:160]}"
+            text = f"{text}: {key_line(log_lines)[:160]}"
         if not issue.fix:
             issue.fix = _rollback_or_logs(ctx, owner, cname, issue.mode)
         issue.cause = {"text": text, "conf": conf, "basis": [i for i, e in enumerate(ev) if "log" in e or

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import fixes
-from ..base import Context, Issue, container_spec, live_pods, spec_path, terminated_runtime
+from ..base import Context, Issue, container_spec, key_line, live_pods, spec_path, terminated_runtime
 from ..snapshot import name_of
 from .crashloop import EXIT_CLASS
 
@@ -54,7 +54,7 @@ def _issue(ctx, pod, cs, term, waiting) -> Issue:
     if logs:
         ev.append(logs)
         issue.logs_read = 1
-        text += f": {logs['log']['lines'][-1][:160]}"
+        text += f": {key_line(logs['log']['lines'])[:160]}"
     else:
         issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, *(["--previous"] if previous else []),
                                         "--tail=50"))

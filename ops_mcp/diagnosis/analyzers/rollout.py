@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from .. import fixes
-from ..base import Context, Issue, condition
+from ..base import Context, Issue, condition, key_line
 from ..snapshot import Obj, name_of
 
 check = "rollout"
@@ -114,8 +114,12 @@ def _failed_create(ctx: Context, kind: str, workload: Obj, ref: str) -> Issue | 
                 "hard": (quotas.get("status") or {}).get("hard"), "used": (quotas.get("status") or {}).get("used")}})
         issue.cause = {"text": f"Pod creation is rejected by ResourceQuota {quota.group(1)}: {message[-200:]}",
                        "conf": "high", "basis": list(range(len(issue.ev)))}
-        issue.fix = fixes.make(ctx.snap, ref, f"Raise ResourceQuota {quota.group(1)} or lower the pods' requests/"
-                               "replicas to fit it", fixes.kubectl(ctx.ns, "edit", "resourcequota", quota.group(1)),
+        limited = re.findall(r"limited: ([^,]+)", message)
+        resource = limited[0].split("=", 1)[0].strip() if limited else "<resource>"
+        issue.fix = fixes.make(ctx.snap, ref, f"Raise ResourceQuota {quota.group(1)} ({resource}) or lower the pods' "
+                               "requests/replicas to fit it", fixes.kubectl(
+                                   ctx.ns, "patch", "resourcequota", quota.group(1),
+                                   fixes.merge_patch({"spec": {"hard": {resource: "<higher>"}}})),
                                verify=False, risk="medium")
     elif sa:
         issue.detail = sa.group(1)
@@ -152,7 +156,7 @@ def _job(ctx: Context, job: Obj, ref: str, pods: set[str]) -> list[Issue]:
                 if logs:
                     issue.ev.append(logs)
                     issue.logs_read = 1
-                    text += f": {logs['log']['lines'][-1][:160]}"
+                    text += f": {key_line(logs['log']['lines'])[:160]}"
                 else:
                     issue.next.append(fixes.kubectl(ctx.ns, "logs", name_of(pod), "-c", cs["name"], "--tail=50"))
                 text += f"; its last pod exited {term.get('exitCode')} ({term.get('reason', 'Error')})" \
