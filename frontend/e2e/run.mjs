@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// End to end in real Chromium against the real backend (SQLite, offline chat) and the real
+// frontend server: sign up; add, complete and delete a task; "add buy milk" in the chat shows
+// up in /todos; after signing out /todos is refused. Screenshots go to test-results/e2e/.
+//   node e2e/run.mjs        (needs /usr/bin/chromium and the repo's .venv; builds if needed)
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium } from "playwright-core";
+
+import { ARTIFACTS_DIR, startStack } from "./servers.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run",
+];
+const TIMEOUT = 20_000;
+
+let stack;
+let browser;
+let page;
+let shot = 0;
+
+async function screenshot(name) {
+  const file = path.join(ARTIFACTS_DIR, `${String(++shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Runs a step; on failure keeps a screenshot and the servers' last log lines. */
+async function step(name, body) {
+  try {
+    await body();
+    await screenshot(name);
+  } catch (error) {
+    await screenshot(`FAILED-${name}`).catch(() => {});
+    console.error(`--- backend log ---\n${stack.logTail("backend")}\n--- frontend log ---\n${stack.logTail("frontend")}`);
+    throw error;
+  }
+}
+
+const taskItem = (title) => page.locator("li.task").filter({ has: page.locator(".task-title", { hasText: new RegExp(`^${title}$`) }) });
+
+describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
+  before(async () => {
+    stack = await startStack();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+    page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+    page.setDefaultTimeout(TIMEOUT);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  const email = `e2e-${randomBytes(4).toString("hex")}@example.com`;
+
+  test("a new person signs up and lands on /todos", async () => {
+    await step("signed-up", async () => {
+      await page.goto(`${stack.frontendUrl}/todos`);
+      await page.waitForURL(/\/sign-in\?next=%2Ftodos$/);
+      await page.getByRole("link", { name: "Create an account" }).click();
+      await page.getByLabel("Name").fill("E2E Person");
+      await page.getByLabel("Email").fill(email);
+      await page.getByLabel("Password").fill("correct horse battery");
+      await page.getByRole("button", { name: "Sign up" }).click();
+      await page.waitForURL(/\/todos$/);
+      await page.getByText("No tasks yet").waitFor();
+      assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), "My tasks");
+    });
+  });
+
+  test("adds, completes and deletes a task, and each change survives a reload", async () => {
+    await step("task-added", async () => {
+      await page.getByLabel("Title").fill("Write the report");
+      await page.getByLabel("Description (optional)").fill("for Monday");
+      await page.getByRole("button", { name: "Add task" }).click();
+      await taskItem("Write the report").waitFor();
+      assert.equal(await page.getByLabel("Title").inputValue(), "");
+    });
+    await step("task-completed", async () => {
+      // A controlled checkbox: it turns checked once the backend has answered.
+      await page.getByRole("checkbox", { name: 'Mark "Write the report" as completed' }).click();
+      await page.getByRole("checkbox", { name: 'Mark "Write the report" as not completed' }).waitFor();
+      await page.reload();
+      assert.equal(await page.getByRole("checkbox", { name: 'Mark "Write the report" as not completed' }).isChecked(), true);
+      await page.getByLabel("Show").selectOption("pending");
+      await page.getByText("No pending tasks.").waitFor();
+      await page.getByLabel("Show").selectOption("completed");
+      await taskItem("Write the report").waitFor();
+    });
+    await step("task-deleted", async () => {
+      await page.getByRole("button", { name: 'Delete "Write the report"' }).click();
+      await page.getByText("No completed tasks.").waitFor();
+      await page.reload();
+      await page.getByText("No tasks yet").waitFor();
+    });
+  });
+
+  test('the chat adds "buy milk" in offline mode and it appears in /todos', async () => {
+    await step("chat-reply", async () => {
+      await page.getByRole("link", { name: "Chat" }).click();
+      await page.waitForURL(/\/chat$/);
+      await page.getByText("No conversations yet.").waitFor();
+      await page.getByLabel("Message").fill("add buy milk");
+      await page.keyboard.press("Enter");
+      const reply = page.locator(".message-assistant").last();
+      await reply.getByText(/Offline mode/).waitFor({ timeout: 60_000 });
+      const actions = reply.getByRole("list", { name: "Actions taken" });
+      assert.match(await actions.textContent(), /add_task.*title="buy milk".*created/);
+      await page.getByRole("button", { name: /Conversation \d+/ }).waitFor();
+    });
+    await step("conversation-resumed", async () => {
+      await page.getByRole("button", { name: "New conversation" }).click();
+      await page.getByRole("heading", { name: "New conversation" }).waitFor();
+      await page.getByRole("button", { name: /Conversation \d+/ }).click();
+      await page.locator(".message-user", { hasText: "add buy milk" }).waitFor();
+    });
+    await step("milk-in-todos", async () => {
+      await page.getByRole("link", { name: "Todos" }).click();
+      await page.waitForURL(/\/todos$/);
+      await taskItem("buy milk").waitFor();
+    });
+  });
+
+  test("after signing out, /todos and the API are refused", async () => {
+    await step("signed-out", async () => {
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL(/\/sign-in$/);
+      await page.goto(`${stack.frontendUrl}/todos`);
+      await page.waitForURL(/\/sign-in\?next=%2Ftodos$/);
+      await page.getByRole("heading", { name: "Sign in" }).waitFor();
+      const status = await page.evaluate(async () => (await fetch("/api/backend/tasks")).status);
+      assert.equal(status, 401);
+    });
+    // The backend itself refuses a request without a token.
+    const direct = await fetch(`${stack.backendUrl}/api/anyone/tasks`);
+    assert.equal(direct.status, 401);
+  });
+
+  test("signing back in shows the same tasks", async () => {
+    await step("signed-in-again", async () => {
+      await page.getByLabel("Email").fill(email);
+      await page.getByLabel("Password").fill("wrong password");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").getByText("Wrong email or password.").waitFor();
+      await page.getByLabel("Password").fill("correct horse battery");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL(/\/todos$/);
+      await taskItem("buy milk").waitFor();
+    });
+  });
+});

@@ -1,0 +1,135 @@
+// Starts the real backend (uvicorn, SQLite, offline chat) and the real frontend (the built
+// standalone Next.js server) on free loopback ports, with their logs in the artifacts folder.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const FRONTEND_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const REPO_DIR = path.join(FRONTEND_DIR, "..");
+export const ARTIFACTS_DIR = process.env.E2E_ARTIFACTS_DIR ?? path.join(FRONTEND_DIR, "test-results", "e2e");
+
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForHttp(url, child, name, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} before answering; see ${name}.log in ${ARTIFACTS_DIR}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${name} did not answer ${url} within ${timeoutMs / 1000}s; see ${name}.log in ${ARTIFACTS_DIR}`);
+}
+
+function startProcess(name, command, args, options) {
+  const log = createWriteStream(path.join(ARTIFACTS_DIR, `${name}.log`));
+  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  child.on("error", (error) => log.write(`spawn error: ${error.message}\n`));
+  return child;
+}
+
+async function stopProcess(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function newestMtime(entry) {
+  const stat = statSync(entry);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(entry).map((name) => newestMtime(path.join(entry, name))));
+}
+
+/** Builds the frontend when there is no complete standalone build, or the sources are newer. */
+export function ensureBuilt() {
+  const marker = path.join(FRONTEND_DIR, ".next/standalone/.next/static");
+  const sources = ["src", "next.config.ts", "package-lock.json"].map((p) => path.join(FRONTEND_DIR, p));
+  if (existsSync(marker) && statSync(marker).mtimeMs >= Math.max(...sources.map(newestMtime))) return;
+  console.log("# no up-to-date build: running `npm run build`");
+  const result = spawnSync("npm", ["run", "build"], { cwd: FRONTEND_DIR, stdio: "inherit" });
+  if (result.status !== 0) throw new Error("`npm run build` failed");
+}
+
+export async function startStack() {
+  rmSync(ARTIFACTS_DIR, { recursive: true, force: true });
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  ensureBuilt();
+  const uvicorn = process.env.E2E_UVICORN ?? path.join(REPO_DIR, ".venv/bin/uvicorn");
+  if (!existsSync(uvicorn)) throw new Error(`uvicorn not found at ${uvicorn}: create the venv (scripts/setup.sh) or set E2E_UVICORN.`);
+
+  const dataDir = mkdtempSync(path.join(tmpdir(), "todo-e2e-"));
+  const backendPort = await freePort();
+  const frontendPort = await freePort();
+  const frontendUrl = `http://127.0.0.1:${frontendPort}`;
+  const backendUrl = `http://127.0.0.1:${backendPort}`;
+
+  // Only what each server needs; ANTHROPIC_API_KEY is left out so the chat runs offline.
+  const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8", TZ: "UTC" };
+  const backend = startProcess("backend", uvicorn, ["app.main:app", "--host", "127.0.0.1", "--port", String(backendPort)], {
+    cwd: path.join(REPO_DIR, "backend-app"),
+    env: {
+      ...baseEnv,
+      SQLITE_PATH: path.join(dataDir, "todo.db"),
+      BETTER_AUTH_JWKS_URL: `${frontendUrl}/api/auth/jwks`,
+      BETTER_AUTH_ISSUER: frontendUrl,
+      BETTER_AUTH_AUDIENCE: frontendUrl,
+    },
+  });
+  const frontend = startProcess("frontend", process.execPath, [path.join(FRONTEND_DIR, ".next/standalone/server.js")], {
+    cwd: FRONTEND_DIR,
+    env: {
+      ...baseEnv,
+      NODE_ENV: "production",
+      NEXT_TELEMETRY_DISABLED: "1",
+      PORT: String(frontendPort),
+      HOSTNAME: "127.0.0.1",
+      BETTER_AUTH_URL: frontendUrl,
+      BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
+      AUTH_DATA_DIR: dataDir,
+      BACKEND_URL: backendUrl,
+    },
+  });
+
+  const stack = {
+    frontendUrl,
+    backendUrl,
+    dataDir,
+    async stop() {
+      await Promise.all([stopProcess(frontend), stopProcess(backend)]);
+      if (!process.env.E2E_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
+    },
+    logTail(name, lines = 40) {
+      try {
+        return readFileSync(path.join(ARTIFACTS_DIR, `${name}.log`), "utf8").split("\n").slice(-lines).join("\n");
+      } catch {
+        return "";
+      }
+    },
+  };
+  try {
+    await Promise.all([waitForHttp(`${backendUrl}/health`, backend, "backend"), waitForHttp(`${frontendUrl}/api/health`, frontend, "frontend")]);
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}
