@@ -14,10 +14,20 @@ __all__ = ["AgentError", "AgentReply", "ToolSource", "http_tool_source", "in_pro
 async def run_agent(*, settings: Settings, sources: Sequence[ToolSource], history: list[tuple[str, str]],
                     message: str) -> AgentReply:
     """Answer `message` using the tools of every source: with Claude when ANTHROPIC_API_KEY is set, else offline."""
+    failure: AgentError | None = None
     try:
         async with ToolBox.open(sources) as toolbox:
-            if settings.anthropic_api_key:
-                return await run_llm_agent(settings=settings, history=history, message=message, toolbox=toolbox)
-            return await OfflineAgent(toolbox).reply(message)
+            # Errors are carried out of the MCP sessions rather than raised through them: their task
+            # groups would wrap the error in an ExceptionGroup.
+            try:
+                if settings.anthropic_api_key:
+                    reply = await run_llm_agent(settings=settings, history=history, message=message, toolbox=toolbox)
+                else:
+                    reply = await OfflineAgent(toolbox).reply(message)
+            except AgentError as exc:
+                failure = exc
     except ToolUnavailable as exc:
         raise AgentError(str(exc)) from exc
+    if failure is not None:
+        raise failure
+    return reply
