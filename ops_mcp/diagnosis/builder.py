@@ -54,11 +54,13 @@ class Reader:
     def __init__(self, cluster: Any, namespace: str):
         self.cluster, self.namespace = cluster, namespace
         self.requests = 0
+        self.list_pages = 0
         self._lock = threading.Lock()
 
-    def _count(self) -> None:
+    def _count(self, page: bool = False) -> None:
         with self._lock:
             self.requests += 1
+            self.list_pages += page
 
     def list(self, attr: str, label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
         prefix, plural, namespaced = LISTS[attr]
@@ -67,7 +69,7 @@ class Reader:
         items: list[Obj] = []
         token = None
         while True:
-            self._count()
+            self._count(page=True)
             page = self.cluster.request("GET", path, query={"labelSelector": label_selector, "fieldSelector": field_selector,
                                                             "limit": PAGE, "continue": token},
                                         verb="list", resource=resource, namespace=self.namespace if namespaced else None)
@@ -136,7 +138,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
-    snap.api_requests = reader.requests
+    snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
     return snap, scope
 
 

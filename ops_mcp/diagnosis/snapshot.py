@@ -145,6 +145,7 @@ class Snapshot:
     # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
     unreadable: dict[str, str] = field(default_factory=dict)
     api_requests: int = 0
+    api_list_pages: int = 0
     redacted: int = 0
 
     @classmethod
