@@ -1,4 +1,4 @@
-"""ops-mcp command line: `serve --transport stdio|http` and `doctor`."""
+"""ops-mcp command line: `serve --transport stdio|http`, `doctor` and `ask`."""
 
 from __future__ import annotations
 
@@ -57,6 +57,22 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(_settings(args))
 
 
+def _ask(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ops_mcp.ask import run_cli
+
+    flags = []
+    for name in ("config", "kubeconfig", "context", "namespace", "namespaces", "max_replicas", "audit_log", "helm_binary"):
+        if getattr(args, name, None) is not None:
+            flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    for name in ("read_only", "disable_destructive"):
+        if getattr(args, name, None):
+            flags.append(f"--{name.replace('_', '-')}")
+    return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model,
+                                     yes=args.yes, max_turns=args.max_turns))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ops-mcp", description="MCP server for Kubernetes operations (Todo Chatbot).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="check cluster reachability, RBAC per tool, and helm")
     _add_settings_flags(doctor)
     doctor.set_defaults(func=_doctor)
+
+    ask = sub.add_parser("ask", help="ask an AI agent (Anthropic API) to investigate or operate, using these tools")
+    ask.add_argument("question", nargs="+", help='e.g. "why is the backend crashing?"')
+    ask.add_argument("--yes", action="store_true", help="run tools that change the cluster without asking")
+    ask.add_argument("--url", help="use a running ops-mcp over HTTP (token from OPS_MCP_HTTP_TOKEN) instead of a stdio child")
+    ask.add_argument("--model", help="model name (default: ANTHROPIC_MODEL or a current Claude model)")
+    ask.add_argument("--max-turns", type=int, default=12, help="model turns before giving up (default 12)")
+    _add_settings_flags(ask)
+    ask.set_defaults(func=_ask)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

@@ -377,6 +377,13 @@ class Cluster:
                 return NotFound(f"Namespace {namespace!r} does not exist.", "list namespaces with list_resources(kind='namespaces').")
         except OpsError:
             pass  # suggestions are best effort (we may not be allowed to list)
+        if not names and namespace and k.kind != "Namespace":
+            try:
+                self.request("GET", KINDS["namespaces"].path(None, namespace), verb="get", resource="namespaces")
+            except NotFound:
+                return NotFound(f"Namespace {namespace!r} does not exist.", "list namespaces with list_resources(kind='namespaces').")
+            except OpsError:
+                pass
         near = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if near:
             return NotFound(f"{k.kind} {name!r} not found{where}.", f"did you mean {', '.join(repr(n) for n in near)}?")

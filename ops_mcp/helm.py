@@ -64,6 +64,10 @@ def _command_class():
     return ExecCommand
 
 
+# Every release state (helm 4 dropped `list --all`; these flags work on helm 3 and 4).
+ALL_STATES = ("--deployed", "--failed", "--pending", "--uninstalling")
+
+
 def translate_helm_error(verb: str, stderr: str) -> OpsError:
     text = redact_text(stderr.strip())
     low = text.lower()
@@ -124,13 +128,13 @@ class Helm:
 
     # -- reads -----------------------------------------------------------------------------
     async def list_releases(self, namespace: str | None) -> list[dict[str, Any]]:
-        args = ["list", "--all", "--output", "json", "--max", "500"]
+        args = ["list", *ALL_STATES, "--output", "json", "--max", "500"]
         args += ["--namespace", namespace] if namespace else ["--all-namespaces"]
         return json.loads(await self.command().run(args) or b"[]")
 
     async def release_status(self, name: str, namespace: str) -> dict[str, Any] | None:
         """{name, namespace, revision, status, chart, app_version, updated} or None if absent."""
-        args = ["list", "--all", "--output", "json", "--namespace", namespace, "--filter", f"^{name}$"]
+        args = ["list", *ALL_STATES, "--output", "json", "--namespace", namespace, "--filter", f"^{name}$"]
         rows = json.loads(await self.command().run(args) or b"[]")
         return rows[0] if rows else None
 

@@ -38,5 +38,5 @@ def check_release(value: str) -> str:
 
 
 Name = Annotated[str, AfterValidator(check_name), Field(description="Object name")]
-NamespaceArg = Annotated[str | None, AfterValidator(check_namespace), Field(description="Namespace (default: server's)")]
+NamespaceArg = Annotated[str | None, AfterValidator(check_namespace)]  # default: the server's namespace
 ReleaseName = Annotated[str, AfterValidator(check_release), Field(description="Helm release name")]

@@ -26,7 +26,7 @@ SECRET_KEY = re.compile(
 _NOT_SECRET_KEY = re.compile(
     r"^(secretName|secretRef|secretKeyRef|tokenExpirationSeconds|passwordSecret|existingSecret|"
     r"authMode|auth_enabled|authEnabled|serviceAccountToken|automountServiceAccountToken|"
-    r"secretKeyName|secrets|imagePullSecrets|.*SecretName|.*_SECRET_NAME|.*SecretRef)$"
+    r"secretKeyName|secrets|imagePullSecrets|continue_token|tokens?_used|max_?[Tt]okens|.*SecretName|.*_SECRET_NAME|.*SecretRef)$"
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [

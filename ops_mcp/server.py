@@ -91,8 +91,7 @@ class Ops:
                 return fn
             if kind == "destructive" and self.settings.disable_destructive:
                 return fn
-            annotations = ToolAnnotations(
-                title=title,
+            annotations = ToolAnnotations(  # the title is the tool's own `title`, not repeated here
                 read_only_hint=kind == "read",
                 destructive_hint=kind == "destructive",
                 idempotent_hint=(kind == "read") if idempotent is None else idempotent,
@@ -162,6 +161,8 @@ def slim_schema(schema: Any) -> Any:
     for key, value in schema.items():
         if key == "title" and isinstance(value, str):
             continue
+        if key == "additionalProperties" and value is True:
+            continue  # the JSON Schema default
         if key == "properties" and isinstance(value, dict):
             out[key] = {name: slim_schema(prop) for name, prop in value.items()}
             continue

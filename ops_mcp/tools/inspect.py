@@ -1,6 +1,7 @@
 """Inspect toolset: get_app_status, list_resources, describe_resource, get_events."""
 
 import base64
+import functools
 import json
 from typing import Annotated, Any, Literal
 
@@ -14,8 +15,8 @@ from ops_mcp.cluster import resolve_kind
 from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg, ReleaseName, check_release
 
-Kind = Annotated[str, Field(description="Kind or plural, e.g. pods, deploy, Service", min_length=1, max_length=63)]
-Selector = Annotated[str | None, Field(description="e.g. app=web,tier!=db", max_length=1024)]
+Kind = Annotated[str, Field(description="e.g. pods, deploy, Service")]
+Selector = Annotated[str | None, Field(description="e.g. app=web")]
 
 
 class ResourcePage(BaseModel):
@@ -94,7 +95,7 @@ def register(ops) -> None:
         all_namespaces: bool = False,
         label_selector: Selector = None,
         field_selector: Selector = None,
-        limit: Annotated[int | None, Field(ge=1, le=500, description="Rows per page (default 100)")] = None,
+        limit: Annotated[int | None, Field(ge=1, le=500)] = None,
         continue_token: Annotated[str | None, Field(description="From the previous page")] = None,
     ) -> Annotated[CallToolResult, ResourcePage]:
         """List objects of a kind as compact rows (kubectl-get columns), paginated."""
@@ -122,7 +123,7 @@ def register(ops) -> None:
             if len(rows) >= page_size and i < len(scopes):
                 next_state = {"i": i, "c": None}
                 break
-        ns_label = scopes[0] if len(scopes) == 1 else None
+        ns_label = scopes[0] if len(scopes) == 1 and not all_namespaces else None
         if ns_label is not None or not k.namespaced:
             rows = [{k2: v for k2, v in r.items() if k2 != "namespace"} for r in rows]
         out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
@@ -163,12 +164,12 @@ def register(ops) -> None:
     async def get_events(
         namespace: NamespaceArg = None,
         all_namespaces: bool = False,
-        object_name: Annotated[str | None, Field(description="Involved object's name")] = None,
-        object_kind: Annotated[str | None, Field(description="Involved object's kind, e.g. Pod")] = None,
+        object_name: str | None = None,
+        object_kind: str | None = None,
         type: Literal["Normal", "Warning"] | None = None,
-        reason: Annotated[str | None, Field(description="e.g. BackOff, FailedScheduling")] = None,
-        since: Annotated[str | None, Field(description="Only newer than, e.g. 15m, 2h")] = None,
-        limit: Annotated[int, Field(ge=1, le=200, description="Max groups returned")] = 30,
+        reason: str | None = None,
+        since: Annotated[str | None, Field(description="e.g. 15m, 2h")] = None,
+        limit: Annotated[int, Field(ge=1, le=200)] = 30,
     ) -> Annotated[CallToolResult, EventSummary]:
         """Events aggregated by reason and message, with count and last seen (newest first)."""
         since_s = parse_since(since)
@@ -196,7 +197,7 @@ def register(ops) -> None:
 
     # -- get_app_status -------------------------------------------------------------------
     @ops.tool(title="App health at a glance")
-    async def get_app_status(namespace: NamespaceArg = None, release: Annotated[str | None, Field(description="Helm release (default: the app's)")] = None) -> Annotated[CallToolResult, AppStatus]:
+    async def get_app_status(namespace: NamespaceArg = None, release: str | None = None) -> Annotated[CallToolResult, AppStatus]:
         """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
         ns = ops.policy.namespace(namespace)
         rel = check_release(release or ops.settings.release)
@@ -221,7 +222,7 @@ def register(ops) -> None:
             tg.start_soon(fetch, "pods", c.list_all, "pods", ns)
             tg.start_soon(fetch, "svc", c.list_all, "services", ns)
             tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
-            tg.start_soon(fetch, "events", c.list_all, "events", ns, field_selector="type=Warning")
+            tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning"))
             tg.start_soon(fetch_helm)
         # The cluster being unreachable or forbidden is the answer, not a partial status.
         for key in ("deploy", "pods"):

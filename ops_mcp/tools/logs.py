@@ -67,20 +67,22 @@ def register(ops) -> None:
     async def get_pod_logs(
         name: Name,
         namespace: NamespaceArg = None,
-        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What `name` is; non-pods resolve to their pods")] = "pod",
-        container: Annotated[str | None, Field(description="Default: every container")] = None,
-        include_init: Annotated[bool, Field(description="Also init containers")] = False,
+        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What name is")] = "pod",
+        container: Annotated[str | None, Field(description="Default: all")] = None,
+        include_init: bool = False,
         tail_lines: Annotated[int, Field(ge=1, le=5000)] = 100,
-        previous: Annotated[bool, Field(description="The previous (crashed) instance")] = False,
-        since_seconds: Annotated[int | None, Field(ge=1, le=604800)] = None,
-        grep: Annotated[str | None, Field(description="Regex; only matching lines", max_length=500)] = None,
-        context_lines: Annotated[int, Field(ge=0, le=20, description="Lines around grep matches")] = 0,
+        previous: Annotated[bool, Field(description="Crashed instance")] = False,
+        since_seconds: Annotated[int | None, Field(ge=1)] = None,
+        grep: Annotated[str | None, Field(description="Regex filter")] = None,
+        context_lines: Annotated[int, Field(ge=0, le=20)] = 0,
         max_pods: Annotated[int, Field(ge=1, le=20)] = 3,
     ) -> Annotated[CallToolResult, PodLogs]:
         """Tail container logs (byte-capped, credentials scrubbed); optional regex filter with context."""
         ns = ops.policy.namespace(namespace)
         pattern = None
         if grep:
+            if len(grep) > 500:
+                raise OpsError("grep is longer than 500 characters.", "use a shorter pattern.")
             try:
                 pattern = re.compile(grep)
             except re.error as exc:

@@ -20,9 +20,9 @@ from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import REPO_ROOT
 
-Release = Annotated[str, Field(description="Helm release name", min_length=1, max_length=53)]
-OptRelease = Annotated[str | None, Field(description="Helm release (default: the app's)", max_length=53)]
-TimeoutS = Annotated[int, Field(ge=10, le=3600, description="Seconds to wait for readiness")]
+Release = Annotated[str, Field(description="Release")]
+OptRelease = Annotated[str | None, Field(description="Default: the app's")]
+TimeoutS = Annotated[int, Field(ge=10, le=3600)]
 
 
 class Changes(BaseModel):
@@ -40,7 +40,7 @@ class DeployResult(BaseModel):
     dry_run: bool
     revision: int | None = None
     status: str | None = None
-    changes: Changes | None = None
+    changes: dict[str, Any] | None = None  # added/changed/removed/unchanged
     resources: list[str] = []
 
 
@@ -142,15 +142,15 @@ def register(ops) -> None:
     async def deploy_chart(
         ctx: Context,
         release: OptRelease = None,
-        chart: Annotated[str | None, Field(description="Local chart dir, repo/chart, or oci:// ref (default: the app's chart)")] = None,
+        chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
         namespace: NamespaceArg = None,
-        values: Annotated[dict[str, Any] | None, Field(description="Values (override files)")] = None,
-        values_files: Annotated[list[str] | None, Field(description="YAML values files in the repo/chart")] = None,
-        version: Annotated[str | None, Field(description="Chart version (repo/OCI charts)")] = None,
-        repo: Annotated[str | None, Field(description="Chart repository URL")] = None,
+        values: dict[str, Any] | None = None,
+        values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
+        version: str | None = None,
+        repo: Annotated[str | None, Field(description="Repo URL")] = None,
         timeout_seconds: TimeoutS = 300,
         rollback_on_failure: bool = True,
-        dry_run: Annotated[bool, Field(description="Only summarize what would change")] = False,
+        dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
         ns, rel = ns_release(namespace, release)
@@ -178,7 +178,7 @@ def register(ops) -> None:
                 old_manifest = ""
             res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True)
             changes = diff_manifests(old_manifest, res.get("manifest") or "")
-            out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=False, dry_run=True, changes=changes,
+            out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=False, dry_run=True, changes=changes.model_dump(),
                                resources=sorted(manifest_objects(res.get("manifest") or "")))
             text = (f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
                     f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged")
@@ -229,7 +229,7 @@ def register(ops) -> None:
     async def get_release_values(
         release: OptRelease = None,
         namespace: NamespaceArg = None,
-        all_values: Annotated[bool, Field(description="Include chart defaults")] = False,
+        all_values: Annotated[bool, Field(description="With chart defaults")] = False,
         revision: Annotated[int | None, Field(ge=1)] = None,
     ) -> Annotated[CallToolResult, ReleaseValues]:
         """A release's values (user-supplied, or all); secret-looking values are masked."""
@@ -243,8 +243,8 @@ def register(ops) -> None:
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
         namespace: NamespaceArg = None,
-        revision: Annotated[int | None, Field(ge=1, description="Target revision (default: previous)")] = None,
-        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
         timeout_seconds: TimeoutS = 300,
     ) -> Annotated[CallToolResult, ReleaseChange]:
         """helm rollback to the previous or a given revision, waiting for readiness."""
@@ -264,7 +264,7 @@ def register(ops) -> None:
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
         namespace: NamespaceArg = None,
-        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
         timeout_seconds: TimeoutS = 300,
     ) -> Annotated[CallToolResult, ReleaseChange]:
         """helm uninstall: deletes every resource of the release."""

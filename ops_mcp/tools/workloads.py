@@ -14,9 +14,9 @@ from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 
-WorkloadKind = Annotated[Literal["deployment", "statefulset"], Field(description="Workload kind")]
-Wait = Annotated[bool, Field(description="Wait for the rollout (progress notifications)")]
-Timeout = Annotated[int, Field(ge=1, le=1800, description="Seconds to wait")]
+WorkloadKind = Literal["deployment", "statefulset"]
+Wait = Annotated[bool, Field(description="Wait for rollout")]
+Timeout = Annotated[int, Field(ge=1, le=1800)]
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -40,7 +40,7 @@ class ScaleResult(BaseModel):
     before: int
     after: int
     applied: bool
-    rollout: Rollout | None = None
+    rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
 
 
 class ChangeResult(BaseModel):
@@ -49,7 +49,7 @@ class ChangeResult(BaseModel):
     namespace: str
     applied: bool
     detail: str
-    rollout: Rollout | None = None
+    rollout: dict[str, Any] | None = None
 
 
 def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
@@ -116,7 +116,7 @@ def register(ops) -> None:
     @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True)
     async def scale_deployment(
         name: Name,
-        replicas: Annotated[int, Field(description="Target replicas (0..server ceiling)")],
+        replicas: int,
         ctx: Context,
         namespace: NamespaceArg = None,
         kind: WorkloadKind = "deployment",
@@ -130,7 +130,7 @@ def register(ops) -> None:
         before = int((scale.get("spec") or {}).get("replicas") or 0)
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True, rollout=rollout)
+        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True, rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
         if rollout:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
@@ -171,7 +171,7 @@ def register(ops) -> None:
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout)
+        out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
 
     @ops.tool(title="Undo a Deployment rollout", kind="destructive")
@@ -180,8 +180,8 @@ def register(ops) -> None:
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Deployment"))],
         ctx: Context,
         namespace: NamespaceArg = None,
-        revision: Annotated[int | None, Field(ge=1, description="Target revision (default: previous)")] = None,
-        confirm: Annotated[bool, Field(description="User approved (when the client cannot be asked)")] = False,
+        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeResult]:
@@ -218,5 +218,5 @@ def register(ops) -> None:
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
         await ops.run(ops.cluster.patch, "deployment", name, ns, patch, patch_type="json")
         rollout = await wait_rollout("deployment", name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout)
+        out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         return ops.result(out, f"Deployment {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

@@ -135,11 +135,11 @@ def pod(name: str, labels: dict[str, str] | None = None, annotations: dict[str, 
     }
 
 
-def event(name: str, obj_kind: str, obj_name: str, reason: str, message: str, type_: str = "Warning", count: int = 1) -> dict[str, Any]:
+def event(namespace: str, name: str, obj_kind: str, obj_name: str, reason: str, message: str, type_: str = "Warning", count: int = 1) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
-        "involvedObject": {"kind": obj_kind, "name": obj_name, "apiVersion": "v1"},
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {"kind": obj_kind, "name": obj_name, "namespace": namespace},
         "reason": reason, "message": message, "type": type_, "count": count,
         "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet"},
     }

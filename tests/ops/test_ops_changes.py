@@ -1,0 +1,130 @@
+"""Change tools (scale, rollout, helm) against the real control plane: happy paths, bad inputs,
+confirmation (elicitation and confirm=true), progress notifications, audit records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp_types import ElicitResult
+from ops_helpers import CHARTS, call, deployment, err, ok, ops_env, stdio_client, text_of, wait_ready
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
+
+
+def audit_records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def image_of(cluster, namespace, name) -> str:
+    return cluster.kubectl("get", "deploy", name, "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}").stdout
+
+
+async def test_scale_with_wait_progress_bounds_and_audit(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 1), namespace)
+    wait_ready(cluster, namespace, "web", 1)
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(p, total, message):
+        progress.append((p, total, message))
+
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_MAX_REPLICAS="5")) as c:
+        r = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 3, "wait": True, "timeout_seconds": 60}, progress_callback=on_progress))
+        assert (r["before"], r["after"], r["applied"]) == (1, 3, True)
+        assert r["rollout"]["complete"] and r["rollout"]["ready"] == 3
+        assert progress and progress[-1][0] == 3 and progress[-1][1] == 3
+        for bad in (-1, 6, 100000):
+            assert "outside the allowed range 0..5" in err(await call(c, "scale_deployment", {"name": "web", "replicas": bad}))
+        assert "'web'" in err(await call(c, "scale_deployment", {"name": "wbe", "replicas": 1}))
+        assert "invalid name" in err(await call(c, "scale_deployment", {"name": "WEB!", "replicas": 1}))
+        down = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 0}))
+        assert (down["before"], down["after"]) == (3, 0)
+    records = audit_records(audit_log)
+    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [("scale_deployment", "applied")]
+    assert records[0]["arguments"] == {"name": "web", "replicas": 3, "wait": True, "timeout_seconds": 60}
+    assert "stdio" in records[0]["client"] and records[0]["time"].endswith("+00:00")
+
+
+async def test_rollout_status_restart_and_undo_with_confirmation(cluster, namespace, audit_log):
+    cluster.apply(deployment("api", 2), namespace)
+    wait_ready(cluster, namespace, "api", 2)
+    cluster.kubectl("set", "image", "deploy/api", "app=registry.local/app:2", "-n", namespace)
+    cluster.wait_for(lambda: cluster.kubectl("rollout", "status", "deploy/api", "-n", namespace, "--timeout=2s", check=False).returncode == 0, 60)
+    env = ops_env(cluster, namespace, audit_log)
+    async with stdio_client(env) as c:
+        st = ok(await call(c, "rollout_status", {"name": "api"}))
+        assert st["complete"] and st["revision"] == "2" and st["desired"] == 2
+        rs = ok(await call(c, "rollout_restart", {"name": "api", "wait": True, "timeout_seconds": 60}))
+        assert rs["applied"] and rs["rollout"]["complete"]
+        assert cluster.kubectl("get", "deploy", "api", "-n", namespace, "-o", "jsonpath={.spec.template.metadata.annotations}").stdout.count("restartedAt") == 1
+        # This client cannot be asked (no elicitation): the tool refuses and says how to confirm.
+        msg = err(await call(c, "rollout_undo", {"name": "api"}))
+        assert "needs confirmation" in msg and "confirm=true" in msg
+        assert image_of(cluster, namespace, "api") == "registry.local/app:2"
+        assert "no revision 99" in err(await call(c, "rollout_undo", {"name": "api", "revision": 99, "confirm": True}))
+        undo = ok(await call(c, "rollout_undo", {"name": "api", "revision": 1, "confirm": True, "wait": True}))
+        assert undo["applied"] and "to 1" in undo["detail"]
+        assert image_of(cluster, namespace, "api") == "registry.local/app:1"
+
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        async def callback(context, params):
+            asked.append(params.message)
+            return ElicitResult(action="accept", content={"confirm": True}) if accept else ElicitResult(action="decline")
+        return callback
+
+    async with stdio_client(env, elicitation_callback=answer(False)) as c:
+        declined = ok(await call(c, "rollout_undo", {"name": "api"}))
+        assert declined["applied"] is False and "Nothing changed" in text_of(await call(c, "rollout_undo", {"name": "api"}))
+    assert image_of(cluster, namespace, "api") == "registry.local/app:1"
+    async with stdio_client(env, elicitation_callback=answer(True)) as c:
+        accepted = ok(await call(c, "rollout_undo", {"name": "api"}))
+        assert accepted["applied"] is True
+    assert image_of(cluster, namespace, "api") == "registry.local/app:2"
+    assert asked and f"'api' in namespace '{namespace}'" in asked[0]
+    outcomes = [(x["tool"], x["outcome"]) for x in audit_records(audit_log)]
+    assert ("rollout_undo", "not_applied") in outcomes and outcomes[-1] == ("rollout_undo", "applied")
+    assert all(tool != "rollout_status" for tool, _ in outcomes)
+
+
+async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log):
+    chart = str(CHARTS / "demo")
+    secret = "Pa55-w0rd-Helm-7731"
+    progress: list[str | None] = []
+
+    async def on_progress(p, total, message):
+        progress.append(message)
+
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo")
+    async with stdio_client(env) as c:
+        assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"chart": "/nonexistent/chart"}))
+        assert "outside the repository" in err(await call(c, "deploy_chart", {"chart": chart, "values_files": ["/etc/passwd"]}))
+        assert "invalid release name" in err(await call(c, "deploy_chart", {"chart": chart, "release": "Bad_Release"}))
+        d = ok(await call(c, "deploy_chart", {"chart": chart, "values": {"db": {"password": secret}}, "timeout_seconds": 120}, progress_callback=on_progress))
+        assert d["applied"] and d["revision"] == 1 and d["status"] == "deployed" and d["chart"] == "demo-0.1.0"
+        assert "Deployment/demo-web" in d["resources"]
+        assert progress, "no progress notifications while helm waited"
+        releases = ok(await call(c, "list_releases", {}))["releases"]
+        assert [(r["name"], r["status"], r["revision"]) for r in releases] == [("demo", "deployed", 1)]
+        values = await call(c, "get_release_values", {})
+        assert ok(values)["values"]["db"]["password"] == "***" and secret not in text_of(values)
+        dry = ok(await call(c, "deploy_chart", {"chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True}))
+        assert dry["applied"] is False and dry["changes"]["changed"] == ["Deployment/demo-web"] and dry["changes"]["added"] == []
+        assert ok(await call(c, "release_history", {}))["revisions"][-1]["revision"] == 1
+        # An upgrade whose pods never become ready times out and is rolled back.
+        bad = err(await call(c, "deploy_chart", {"chart": chart, "values": {"db": {"password": secret}, "kubelet": "crashloop"}, "timeout_seconds": 10}))
+        assert "rolled back" in bad and "Next step" in bad
+        hist = ok(await call(c, "release_history", {}))["revisions"]
+        assert [h["status"] for h in hist][-2:] == ["failed", "deployed"]
+        assert "needs confirmation" in err(await call(c, "rollback_release", {"name": "demo"}))
+        rb = ok(await call(c, "rollback_release", {"name": "demo", "revision": 1, "confirm": True, "timeout_seconds": 60}))
+        assert rb["applied"]
+        assert "not found" in err(await call(c, "release_history", {"release": "nope"})).lower()
+        un = ok(await call(c, "uninstall_release", {"name": "demo", "confirm": True}))
+        assert un["applied"]
+        assert ok(await call(c, "list_releases", {}))["releases"] == []
+        assert "not installed" in err(await call(c, "uninstall_release", {"name": "demo", "confirm": True}))
+    assert secret not in audit_log.read_text()
+    tools = [x["tool"] for x in audit_records(audit_log)]
+    assert "deploy_chart" in tools and "uninstall_release" in tools and "list_releases" not in tools

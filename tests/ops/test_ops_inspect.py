@@ -1,0 +1,129 @@
+"""Inspect and logs tools against the real control plane, over stdio."""
+
+from __future__ import annotations
+
+import pytest
+from ops_helpers import call, deployment, err, event, ok, ops_env, pod, stdio_client, text_of, wait_ready
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
+
+
+async def test_list_resources_paginates_compact_rows(cluster, namespace, audit_log):
+    cluster.apply([pod(f"p{i}") for i in range(5)], namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        first = ok(await call(c, "list_resources", {"kind": "pods", "limit": 2}))
+        assert len(first["rows"]) == 2 and first["continue_token"]
+        assert set(first["rows"][0]) <= {"name", "ready", "status", "restarts", "node", "age"}
+        names = [r["name"] for r in first["rows"]]
+        token = first["continue_token"]
+        while token:
+            page = ok(await call(c, "list_resources", {"kind": "po", "limit": 2, "continue_token": token}))
+            names += [r["name"] for r in page["rows"]]
+            token = page.get("continue_token")
+        assert sorted(names) == [f"p{i}" for i in range(5)]
+        # Selectors reach the API server.
+        none = ok(await call(c, "list_resources", {"kind": "pods", "label_selector": "app=nothing"}))
+        assert none["rows"] == []
+        # Bad inputs: unknown kind, bad token, bad selector, bad limit.
+        assert "Did you mean Deployment" in err(await call(c, "list_resources", {"kind": "deploymnet"}))
+        assert "continue_token" in err(await call(c, "list_resources", {"kind": "pods", "continue_token": "garbage"}))
+        assert "invalid" in err(await call(c, "list_resources", {"kind": "pods", "label_selector": "a b c"})).lower()
+        assert "limit" in err(await call(c, "list_resources", {"kind": "pods", "limit": 0}))
+        assert "invalid namespace" in err(await call(c, "list_resources", {"kind": "pods", "namespace": "Not_Valid"}))
+
+
+async def test_describe_is_compact_with_events_and_404_suggests_names(cluster, namespace, audit_log):
+    cluster.apply(deployment("web-frontend", 1), namespace)
+    wait_ready(cluster, namespace, "web-frontend", 1)
+    cluster.kubectl("annotate", "deploy", "web-frontend", "-n", namespace, "team=todo")
+    cluster.apply(event(namespace, "ev1", "Deployment", "web-frontend", "ScalingTrouble", "could not scale", count=3), namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        d = ok(await call(c, "describe_resource", {"kind": "deployment", "name": "web-frontend"}))
+        meta = d["object"]["metadata"]
+        assert "managedFields" not in meta and "kubectl.kubernetes.io/last-applied-configuration" not in str(meta)
+        assert meta["annotations"]["team"] == "todo"
+        assert d["events"][0]["reason"] == "ScalingTrouble" and d["events"][0]["count"] == 3
+        msg = err(await call(c, "describe_resource", {"kind": "deployment", "name": "web-frontnd"}))
+        assert "not found" in msg and "'web-frontend'" in msg
+        assert "invalid name" in err(await call(c, "describe_resource", {"kind": "pod", "name": "Bad_Name"}))
+        assert "does not exist" in err(await call(c, "describe_resource", {"kind": "pod", "name": "x", "namespace": "no-such-ns-zz"}))
+
+
+async def test_get_events_aggregates_and_filters(cluster, namespace, audit_log):
+    cluster.apply([
+        event(namespace, "e1", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=4),
+        event(namespace, "e2", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=2),
+        event(namespace, "e3", "Pod", "web-2", "FailedMount", "secret db not found"),
+        event(namespace, "e4", "Pod", "web-2", "Pulled", "image pulled", type_="Normal"),
+    ], namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        all_ = ok(await call(c, "get_events", {}))
+        backoff = [g for g in all_["groups"] if g["reason"] == "BackOff"]
+        assert len(backoff) == 1 and backoff[0]["count"] == 6 and all_["total"] == 4
+        warn = ok(await call(c, "get_events", {"type": "Warning", "object_name": "web-2", "since": "1h"}))
+        assert [g["reason"] for g in warn["groups"]] == ["FailedMount"]
+        assert "15m" in err(await call(c, "get_events", {"since": "yesterday"}))
+
+
+async def test_get_app_status_reports_failures(cluster, namespace, audit_log):
+    labels = {"app.kubernetes.io/instance": "shop", "app": "web"}
+    cluster.apply(deployment("web", 2, labels=labels), namespace)
+    wait_ready(cluster, namespace, "web", 2)
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "orphan", "labels": labels},
+         "spec": {"selector": {"app": "nothing-matches"}, "ports": [{"port": 80}]}},
+        pod("worker-0", labels={"app.kubernetes.io/instance": "shop", "kwok.todo-chatbot.test/kubelet": "crashloop"},
+            annotations={"kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled"}),
+        event(namespace, "warn1", "Pod", "worker-0", "BackOff", "Back-off restarting failed container app"),
+    ], namespace)
+    cluster.wait_for(lambda: "CrashLoopBackOff" in cluster.kubectl("get", "pod", "worker-0", "-n", namespace, "-o", "jsonpath={.status.containerStatuses[*].state.waiting.reason}").stdout, 30)
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="shop")) as c:
+        s = ok(await call(c, "get_app_status", {}))
+        assert s["healthy"] is False and s["release"] == "shop"
+        assert s["helm"] == {"status": "not-installed"}
+        assert {"kind": "Deployment", "name": "web", "ready": 2, "desired": 2} in s["workloads"]
+        assert s["failing_pods"] == [{"name": "worker-0", "status": "CrashLoopBackOff", "reason": "CrashLoopBackOff", "restarts": 5}]
+        assert s["services_without_endpoints"] == ["orphan"]
+        assert s["warnings"][0]["reason"] == "BackOff"
+        assert text_of(await call(c, "get_app_status", {})).startswith("UNHEALTHY")
+        cluster.kubectl("delete", "pod/worker-0", "service/orphan", "-n", namespace, "--wait=true")
+        healthy = ok(await call(c, "get_app_status", {}))
+        assert healthy["failing_pods"] == [] and healthy["services_without_endpoints"] == []
+
+
+async def test_namespace_allowlist_is_enforced_on_every_call(cluster, namespace, audit_log):
+    cluster.apply(pod("mine"), namespace)
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)
+    async with stdio_client(env) as c:
+        for tool, args in [("list_resources", {"kind": "pods", "namespace": "kube-system"}),
+                           ("get_pod_logs", {"name": "x", "namespace": "default"}),
+                           ("scale_deployment", {"name": "x", "replicas": 1, "namespace": "default"}),
+                           ("uninstall_release", {"name": "x", "namespace": "default", "confirm": True}),
+                           ("get_app_status", {"namespace": "kube-system"})]:
+            assert "outside this server's allowlist" in err(await call(c, tool, args)), tool
+        rows = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True}))["rows"]
+        assert {r["namespace"] for r in rows} == {namespace}
+
+
+async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace, audit_log):
+    cluster.apply(deployment("api", 1), namespace)
+    wait_ready(cluster, namespace, "api", 1)
+    name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    current = [f"GET /api/tasks {i} 200" for i in range(200)] + [
+        "ERROR db connection failed: postgres://todo:Sup3rS3cret@db:5432/todo",
+        "retrying in 5s", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345"]
+    cluster.set_logs(namespace, name, current, previous=["starting", "panic: out of memory"])
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        tail = ok(await call(c, "get_pod_logs", {"name": name}))
+        log = tail["logs"][0]
+        assert log["lines"] == 100 and log["container"] == "app"
+        assert "Sup3rS3cret" not in log["text"] and "abcdefghijklmnop" not in log["text"] and "postgres://todo:***@db" in log["text"]
+        grep = ok(await call(c, "get_pod_logs", {"name": "api", "kind": "deployment", "grep": "ERROR", "context_lines": 1}))
+        assert grep["logs"][0]["text"].splitlines() == ["GET /api/tasks 199 200", "ERROR db connection failed: postgres://todo:***@db:5432/todo", "retrying in 5s"]
+        prev = ok(await call(c, "get_pod_logs", {"name": name, "previous": True, "tail_lines": 1}))
+        assert prev["logs"][0]["text"] == "panic: out of memory"
+        assert "not a valid regular expression" in err(await call(c, "get_pod_logs", {"name": name, "grep": "(unclosed"}))
+        assert "use one of: app" in err(await call(c, "get_pod_logs", {"name": name, "container": "sidecar"}))
+        assert "tail_lines" in err(await call(c, "get_pod_logs", {"name": name, "tail_lines": -5}))
+        assert repr(name) in err(await call(c, "get_pod_logs", {"name": name[:-1] + "x"}))
+        assert "not found" in err(await call(c, "get_pod_logs", {"name": "nope-nope"}))

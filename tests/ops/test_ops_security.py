@@ -1,0 +1,188 @@
+"""Safety on the real control plane: secret-leak scan over every tool, RBAC 403 from a limited
+ServiceAccount, HTTP auth and Host checks, and the API server going away mid-session."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+import yaml
+from ops_helpers import CHARTS, HttpServer, call, deployment, err, event, everything, http_client, ok, ops_env, stdio_client, wait_ready
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
+
+SECRETS = {
+    "secret_data": "LeakCanary-SecretData-5521",
+    "env_literal": "LeakCanary-EnvLiteral-7310",
+    "helm_value": "LeakCanary-HelmValue-9043",
+    "log_token": "LeakCanaryLogToken0123456789abcdef",
+    "url_password": "LeakCanaryUrlPw4417",
+    "event_password": "LeakCanaryEventPw8820",
+}
+
+
+def forms(value: str) -> list[str]:
+    return [value, base64.b64encode(value.encode()).decode()]
+
+
+async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit_log):
+    s = SECRETS
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secrets"}, "type": "Opaque",
+         "stringData": {"password": s["secret_data"], "api-key": s["secret_data"]}},
+        deployment("leaky", 1, env=[{"name": "DB_PASSWORD", "value": s["env_literal"]},
+                                    {"name": "DATABASE_URL", "value": f"postgres://app:{s['url_password']}@db/todo"},
+                                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": "password"}}}]),
+        event(namespace, "leak-ev", "Pod", "leaky", "Failed", f"auth failed: password={s['event_password']}"),
+    ], namespace)
+    wait_ready(cluster, namespace, "leaky", 1)
+    pod_name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    cluster.set_logs(namespace, pod_name, [
+        f"token={s['log_token']}", f"connecting to postgres://app:{s['url_password']}@db:5432/todo",
+        f"Authorization: Bearer {s['log_token']}", f"using password {s['env_literal']!r} from DB_PASSWORD=\"{s['env_literal']}\""],
+        previous=[f"secret={s['secret_data']}"])
+    cluster.helm("install", "leakrel", str(CHARTS / "demo"), "-n", namespace, "--set", f"db.password={s['helm_value']}", "--wait", "--timeout", "120s")
+
+    calls = [
+        ("get_app_status", {"release": "leakrel"}),
+        ("list_resources", {"kind": "secrets"}),
+        ("list_resources", {"kind": "pods"}),
+        ("list_resources", {"kind": "deployments"}),
+        ("list_resources", {"kind": "events"}),
+        ("list_resources", {"kind": "configmaps"}),
+        ("describe_resource", {"kind": "secret", "name": "app-secrets"}),
+        ("describe_resource", {"kind": "secret", "name": "leakrel-db"}),
+        ("describe_resource", {"kind": "deployment", "name": "leaky"}),
+        ("describe_resource", {"kind": "pod", "name": pod_name}),
+        ("describe_resource", {"kind": "replicaset", "name": cluster.kubectl("get", "rs", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout}),
+        ("get_events", {}),
+        ("get_pod_logs", {"name": pod_name}),
+        ("get_pod_logs", {"name": pod_name, "previous": True}),
+        ("get_pod_logs", {"name": "leaky", "kind": "deployment", "grep": "token|password"}),
+        ("list_releases", {}),
+        ("release_history", {"release": "leakrel"}),
+        ("get_release_values", {"release": "leakrel"}),
+        ("get_release_values", {"release": "leakrel", "all_values": True}),
+        ("rollout_status", {"name": "leaky"}),
+        ("describe_resource", {"kind": "secret", "name": "app-secret"}),  # 404 message
+        ("scale_deployment", {"name": "leaky", "replicas": 1}),
+        ("rollout_restart", {"name": "leaky"}),
+        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}}, "dry_run": True}),
+        ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
+    ]
+    helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    calls.append(("describe_resource", {"kind": "secret", "name": helm_secret}))
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        tools = {t.name for t in (await c.list_tools()).tools}
+        covered = {name for name, _ in calls}
+        assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}
+        for extra in ("diagnose_crashloop", "diagnose") if "diagnose" in tools else ():
+            calls.append((extra, {"name": "leaky"}))
+        seen = []
+        for name, args in calls:
+            result = await call(c, name, args)
+            expect_error = args.get("name") == "app-secret"
+            assert result.is_error == expect_error, (name, args, everything(result)[:300])
+            out = everything(result)
+            seen.append(out)
+            for label, value in SECRETS.items():
+                for form in forms(value):
+                    assert form not in out, f"{label} leaked through {name}({args})"
+        resources = await c.read_resource(f"ops://releases/{namespace}/leakrel/values")
+        assert SECRETS["helm_value"] not in resources.contents[0].text
+    # The scan saw real content, not empty errors.
+    joined = "\n".join(seen)
+    assert "app-secrets" in joined and "DB_PASSWORD" in joined and "postgres://app:***@db" in joined and "Bearer ***" in joined
+    for value in SECRETS.values():
+        assert value not in audit_log.read_text()
+
+
+async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster, namespace, audit_log, tmp_path):
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "limited"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pods-only"},
+         "rules": [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "limited-pods"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
+         "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}]},
+        deployment("web", 1),
+    ], namespace)
+    token = cluster.kubectl("create", "token", "limited", "-n", namespace, "--duration=1h").stdout.strip()  # TokenRequest API
+    admin = yaml.safe_load(open(cluster.kubeconfig))
+    kc = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "limited",
+        "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "limited", "user": {"token": token}}],
+        "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": namespace}}],
+    }
+    path = tmp_path / "limited.kubeconfig"
+    path.write_text(yaml.safe_dump(kc))
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(path))
+    async with stdio_client(env) as c:
+        ok(await call(c, "list_resources", {"kind": "pods"}))
+        msg = err(await call(c, "list_resources", {"kind": "deployments"}))
+        assert "Forbidden: cannot list deployments.apps in namespace" in msg and "verbs [list]" in msg
+        msg = err(await call(c, "scale_deployment", {"name": "web", "replicas": 2}))
+        assert "cannot get deployments.apps/scale" in msg
+        msg = err(await call(c, "get_pod_logs", {"name": "web", "kind": "deployment"}))
+        assert "cannot get deployments.apps" in msg
+        assert token not in msg
+    assert cluster.kubectl("get", "deploy", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}").stdout == "1"
+
+
+async def test_http_transport_requires_token_and_checks_host(cluster, namespace, audit_log):
+    token = "t0ken-for-http-test-6b1f"
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_HTTP_TOKEN=token)
+    server = HttpServer(env, "--allowed-hosts", "ops-mcp.todo.svc:8002")
+    try:
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        assert httpx.post(server.url, json=init, headers=headers).status_code == 401
+        assert httpx.post(server.url, json=init, headers={**headers, "Authorization": "Bearer wrong"}).status_code == 401
+        auth = {**headers, "Authorization": f"Bearer {token}"}
+        assert httpx.post(server.url, json=init, headers={**auth, "Host": "evil.example:8002"}).status_code in (403, 421)
+        assert httpx.post(server.url, json=init, headers={**auth, "Host": "ops-mcp.todo.svc:8002"}).status_code == 200
+        cluster.apply(deployment("web", 1), namespace)
+        async with http_client(server.url, token) as c:
+            names = {t.name for t in (await c.list_tools()).tools}
+            assert "get_app_status" in names
+            rows = ok(await call(c, "list_resources", {"kind": "deployments"}))["rows"]
+            assert [r["name"] for r in rows] == ["web"]
+            ok(await call(c, "scale_deployment", {"name": "web", "replicas": 2}))
+        record = json.loads(audit_log.read_text().splitlines()[-1])
+        assert record["tool"] == "scale_deployment" and "http:127.0.0.1" in record["client"]
+    finally:
+        server.stop()
+
+
+async def test_http_refuses_to_start_without_token_unless_loopback_no_auth(cluster, namespace, audit_log):
+    import subprocess
+    import sys
+
+    env = ops_env(cluster, namespace, audit_log)
+    proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "OPS_MCP_HTTP_TOKEN" in proc.stderr
+    server = HttpServer(env, "--no-auth")
+    try:
+        async with http_client(server.url, None) as c:
+            assert (await c.list_tools()).tools
+    finally:
+        server.stop()
+
+
+async def test_apiserver_stopped_mid_session_then_back(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 1), namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_REQUEST_TIMEOUT="3")) as c:
+        ok(await call(c, "list_resources", {"kind": "deployments"}))
+        cluster.stop()
+        try:
+            msg = err(await call(c, "list_resources", {"kind": "deployments"}))
+            assert cluster.server in msg and "context" in msg and "Next step" in msg
+            assert "did not answer" in err(await call(c, "get_app_status", {}))
+        finally:
+            cluster.start()
+        rows = ok(await call(c, "list_resources", {"kind": "deployments"}))["rows"]
+        assert [r["name"] for r in rows] == ["web"]
