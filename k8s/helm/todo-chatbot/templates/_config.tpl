@@ -7,6 +7,7 @@
 {{- define "todo-chatbot.config.frontend" -}}
 BACKEND_URL: {{ include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "backend") | quote }}
 BETTER_AUTH_URL: {{ include "todo-chatbot.publicUrl" . | quote }}
+AUTH_DATA_DIR: "/app/data"
 AUTH_SQLITE_PATH: "/app/data/auth.db"
 NODE_ENV: "production"
 PORT: "3000"
