@@ -1,0 +1,54 @@
+"""`alembic upgrade head` from backend-app/ on an empty database (what the Helm hook Job runs)."""
+
+import subprocess
+
+import sqlalchemy as sa
+
+from .conftest import BACKEND_DIR, PYTHON, subprocess_env
+
+
+def alembic(db, *args):
+    result = subprocess.run([PYTHON, "-m", "alembic", *args], cwd=BACKEND_DIR, env=subprocess_env(db),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def inspect(db):
+    url = db.url.replace("postgresql://", "postgresql+psycopg://", 1)
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        tables = set(inspector.get_table_names())
+        indexes = {table: {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
+                   for table in tables if table != "alembic_version"}
+        with engine.connect() as connection:
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
+                if "alembic_version" in tables else None
+        return tables, indexes, version
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_downgrade_and_again(db):
+    assert inspect(db)[0] == set()
+    alembic(db, "upgrade", "head")
+    tables, indexes, version = inspect(db)
+    assert tables == {"alembic_version", "tasks", "conversations", "messages"}
+    assert version == "0001"
+    assert {("user_id",), ("completed",)} <= indexes["tasks"]
+    assert {("conversation_id",), ("user_id",)} <= indexes["messages"]
+    # The models and the migrations agree (no pending autogenerate diff).
+    assert "No new upgrade operations detected" in alembic(db, "check").stdout + alembic(db, "check").stderr
+    alembic(db, "downgrade", "base")
+    assert inspect(db)[0] == {"alembic_version"}
+    alembic(db, "upgrade", "head")
+    assert inspect(db)[2] == "0001"
+
+
+def test_app_serves_a_migrated_database(db, start_backend, issuer):
+    alembic(db, "upgrade", "head")
+    server = start_backend(db, DB_MIGRATE_ON_START=False, **issuer.settings)
+    created = server.client.post("/api/alice/tasks", json={"title": "after migration"}, headers=issuer.headers("alice"))
+    assert created.status_code == 201
+    assert server.client.get("/ready").status_code == 200
