@@ -182,7 +182,7 @@ def test_compose_runs_every_component_hardened_without_literal_secrets() -> None
 # --- client configs ------------------------------------------------------------------------------
 
 def test_kubectl_ai_config_matches_its_loader() -> None:
-    config = yaml.safe_load((ROOT / ".mcp" / "kubectl-ai-mcp.yaml").read_text())
+    config = yaml.safe_load((ROOT / ".mcp" / "kubectl-ai" / "mcp.yaml").read_text())
     servers = config["servers"]
     assert isinstance(servers, list), "kubectl-ai reads a list of servers (pkg/mcp/config.go)"
     names = [s["name"] for s in servers]

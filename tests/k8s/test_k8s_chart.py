@@ -268,3 +268,16 @@ def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected:
 def test_inconsistent_values_fail_with_a_clear_message(sets: dict[str, str], expected: str) -> None:
     proc = helm(*template_args(sets=sets), check=False)
     assert proc.returncode != 0 and expected in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["-f", str(CHART / "values-minikube.yaml")], ["http://todo.local", "minikube addons enable ingress"]),
+    (["--set", "frontend.service.type=NodePort"], ["minikube service todo-chatbot-frontend -n todo --url"]),
+    (["--set", "postgresql.enabled=false"], ["WARNING: no database is configured"]),
+])
+def test_notes_print_minikube_access_commands(args: list[str], expected: list[str]) -> None:
+    out = helm("install", "todo-chatbot", str(CHART), "-n", "todo", "--dry-run=client", *args).stdout
+    notes = out[out.index("NOTES:"):]
+    for line in expected:
+        assert line in notes, notes
+    assert "helm test todo-chatbot -n todo" in notes
