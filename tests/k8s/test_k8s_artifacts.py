@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,22 @@ def test_minikube_flow_reports_an_unreachable_docker_engine(tmp_path: Path) -> N
     assert proc.returncode == 1 and "minikube is not installed" in proc.stderr
     if not engine_up:
         assert "its engine is not reachable" in proc.stderr
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_kubectl_ai_stdio_entry_starts_the_ops_server(anyio_backend: str, tmp_path: Path) -> None:
+    """The stdio server of the kubectl-ai config, started as written, answers tools/list over MCP
+    (ops-mcp contacts no cluster before the first tool call)."""
+    from mcp import Client, StdioServerParameters
+
+    config = yaml.safe_load((ROOT / ".mcp" / "kubectl-ai" / "mcp.yaml").read_text())
+    server = next(s for s in config["servers"] if s.get("command"))
+    venv_bin = Path(sys.executable).parent
+    command = shutil.which(server["command"], path=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    assert command, f"{server['command']} is not installed in {venv_bin}: pip install -e . (make setup)"
+    env = {**os.environ, **server.get("env", {}), "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")}
+    params = StdioServerParameters(command=command, args=server["args"], env=env, cwd=str(tmp_path))
+    async with Client(params, read_timeout_seconds=60) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert {"get_app_status", "get_pod_logs", "diagnose", "scale_deployment"} <= names
