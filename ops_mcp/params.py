@@ -40,3 +40,11 @@ def check_release(value: str) -> str:
 Name = Annotated[str, AfterValidator(check_name), Field(description="Object name")]
 NamespaceArg = Annotated[str | None, AfterValidator(check_namespace)]  # default: the server's namespace
 ReleaseName = Annotated[str, AfterValidator(check_release), Field(description="Helm release name")]
+
+
+def check_optional_release(value: str | None) -> str | None:
+    return check_release(value) if value else None
+
+
+OptReleaseName = Annotated[str | None, AfterValidator(check_optional_release), Field(description="Default: the app's")]
+ReleaseArg = Annotated[str, AfterValidator(check_release), Field(description="Release")]

@@ -10,6 +10,7 @@ import functools
 import importlib
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any, Callable, Literal
 
 import anyio.to_thread
@@ -202,7 +203,7 @@ def _audit_middleware(ops: Ops):
     """One JSONL record per call of a write/destructive tool, with its outcome."""
 
     async def audit(ctx: Any, call_next: Any) -> Any:
-        if ctx.method != "tools/call" or not isinstance(ctx.params, dict):
+        if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
             return await call_next(ctx)
         tool = str(ctx.params.get("name"))
         if ops.kinds.get(tool, "read") == "read":
@@ -218,13 +219,14 @@ def _audit_middleware(ops: Ops):
         except BaseException as exc:
             ops.audit.record(client=client, tool=tool, arguments=arguments, outcome="error", detail=type(exc).__name__)
             raise
-        if isinstance(result, InputRequiredResult):
+        # The chain hands back the result as a model or already in wire form (a dict).
+        wire = result.model_dump(by_alias=True, mode="json") if isinstance(result, BaseModel) else (result or {})
+        if isinstance(result, InputRequiredResult) or wire.get("resultType") == "input_required" or "inputRequests" in wire:
             return result  # waiting for the user's answer; recorded when the call completes
-        if isinstance(result, CallToolResult):
-            text = " ".join(c.text for c in result.content if isinstance(c, TextContent))
-            applied = (result.structured_content or {}).get("applied", True)
-            outcome = "error" if result.is_error else ("applied" if applied else "not_applied")
-            ops.audit.record(client=client, tool=tool, arguments=arguments, outcome=outcome, detail=text[:300])
+        text = " ".join(str(c.get("text", "")) for c in wire.get("content") or [] if isinstance(c, dict))
+        applied = (wire.get("structuredContent") or {}).get("applied", True)
+        outcome = "error" if wire.get("isError") else ("applied" if applied else "not_applied")
+        ops.audit.record(client=client, tool=tool, arguments=dict(arguments), outcome=outcome, detail=text[:300])
         return result
 
     return audit

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from ops_mcp import shaping
 from ops_mcp.cluster import resolve_kind
 from ops_mcp.errors import OpsError
-from ops_mcp.params import Name, NamespaceArg, ReleaseName, check_release
+from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
 
 Kind = Annotated[str, Field(description="e.g. pods, deploy, Service")]
 Selector = Annotated[str | None, Field(description="e.g. app=web")]
@@ -197,7 +197,7 @@ def register(ops) -> None:
 
     # -- get_app_status -------------------------------------------------------------------
     @ops.tool(title="App health at a glance")
-    async def get_app_status(namespace: NamespaceArg = None, release: str | None = None) -> Annotated[CallToolResult, AppStatus]:
+    async def get_app_status(namespace: NamespaceArg = None, release: OptReleaseName = None) -> Annotated[CallToolResult, AppStatus]:
         """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
         ns = ops.policy.namespace(namespace)
         rel = check_release(release or ops.settings.release)

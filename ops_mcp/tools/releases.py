@@ -15,13 +15,13 @@ from pydantic import BaseModel, Field
 from ops_mcp import shaping
 from ops_mcp.errors import OpsError
 from ops_mcp.helm import is_local_chart, manifest_objects
-from ops_mcp.params import NamespaceArg, check_release
+from ops_mcp.params import NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import REPO_ROOT
 
-Release = Annotated[str, Field(description="Release")]
-OptRelease = Annotated[str | None, Field(description="Default: the app's")]
+Release = ReleaseArg
+OptRelease = OptReleaseName
 TimeoutS = Annotated[int, Field(ge=10, le=3600)]
 
 
@@ -68,8 +68,12 @@ class ReleaseChange(BaseModel):
 
 
 def _release_row(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: r.get(k) for k in ("name", "namespace", "revision", "status", "chart", "app_version", "updated") if r.get(k) is not None} | (
-        {"updated": str(r.get("updated", ""))[:19]} if r.get("updated") else {})
+    row = {k: r.get(k) for k in ("name", "namespace", "revision", "status", "chart", "app_version") if r.get(k) is not None}
+    if str(row.get("revision", "")).isdigit():
+        row["revision"] = int(row["revision"])  # helm list prints it as a string
+    if r.get("updated"):
+        row["updated"] = str(r["updated"])[:19]
+    return row
 
 
 def diff_manifests(old: str, new: str) -> Changes:
