@@ -36,8 +36,19 @@ def template(cluster: Cluster, namespace: str, *args: str) -> str:
 
 @pytest.mark.parametrize("profile", ["default", "minikube", "production"])
 def test_rendered_chart_passes_server_side_dry_run(cluster: Cluster, namespace: str, profile: str) -> None:
+    restrict(cluster, namespace)
     args = [a for f in VALUES[profile] for a in ("-f", str(f))]
-    out = dry_run(cluster, template(cluster, namespace, *args, "--set", "networkPolicy.enabled=true"), namespace)
+    manifest = template(cluster, namespace, *args, "--set", "networkPolicy.enabled=true")
+    proc = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=manifest, check=False)
+    assert proc.returncode == 0, f"the apiserver refused:\n{proc.stderr}"
+    assert "PodSecurity" not in proc.stderr, proc.stderr  # PSA warns about workloads whose pods it would refuse
+    # ...and it is live: the same Deployment without its security contexts draws the warning.
+    loose = [d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "Deployment"][0]
+    loose["spec"]["template"]["spec"].pop("securityContext")
+    loose["spec"]["template"]["spec"]["containers"][0].pop("securityContext")
+    warned = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(loose))
+    assert 'would violate PodSecurity "restricted' in warned.stderr
+    out = proc.stdout
     assert "deployment.apps/todo-chatbot-backend created (server dry run)" in out
     assert "networkpolicy.networking.k8s.io/todo-chatbot-default-deny created (server dry run)" in out
 
@@ -202,7 +213,14 @@ def assert_never_below(states: list[dict], desired: int) -> None:
         assert available >= desired, f"available replicas dropped to {available} < {desired}: {s['status']}"
 
 
+def restrict(cluster: Cluster, namespace: str) -> None:
+    """Pod Security Admission `restricted`, enforced: a pod that breaks it is never created."""
+    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
+                    "pod-security.kubernetes.io/warn=restricted", "--overwrite")
+
+
 def test_install_upgrade_rollback(cluster: Cluster, namespace: str) -> None:
+    restrict(cluster, namespace)
     base = ["-n", namespace, *KWOK_VALUES, "--set", "backend.replicaCount=2", "--wait", "--timeout", "240s"]
     with Recorder(cluster.kubeconfig, namespace) as rec:
         cluster.helm("install", RELEASE, str(CHART), *base)
