@@ -4,8 +4,6 @@ import logging
 from datetime import date
 from typing import Any
 
-import anthropic
-
 from app.agent.reply import AgentError, AgentReply
 from app.agent.tools import ToolBox
 from app.core.config import Settings
@@ -35,6 +33,8 @@ def _block_param(block: Any) -> dict[str, Any] | None:
 
 async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], message: str,
                         toolbox: ToolBox) -> AgentReply:
+    import anthropic  # imported on first use: ~50 MiB that offline-mode workers never need
+
     client = anthropic.AsyncAnthropic(api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url,
                                       max_retries=2, timeout=60.0)
     messages: list[dict[str, Any]] = [{"role": role, "content": content} for role, content in history]

@@ -3,8 +3,6 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
 
@@ -39,7 +37,9 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str):
+    from alembic.config import Config  # imported on demand: only start-up migrations need it
+
     config = Config(str(BACKEND_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(BACKEND_DIR / "alembic"))
     # '%' is interpolation syntax in the ini parser.
@@ -50,4 +50,6 @@ def alembic_config(database_url: str) -> Config:
 
 def migrate(settings: Settings) -> None:
     """Bring the schema to the newest Alembic revision (the migrations are the source of truth)."""
+    from alembic import command
+
     command.upgrade(alembic_config(settings.sqlalchemy_url), "head")
