@@ -72,3 +72,4 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
 
 def load_yaml_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
+

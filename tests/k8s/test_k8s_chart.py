@@ -167,8 +167,10 @@ def test_migrations_hook_follows_the_database() -> None:
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     # At pre-install the release's Secret does not exist yet: a hook Secret created first carries the URL.
     hook_secret = one(external, "Secret", "todo-chatbot-migrate")
-    assert int(hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
-    assert job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "todo-chatbot-migrate"
+    weight = "helm.sh/hook-weight"
+    assert int(hook_secret["metadata"]["annotations"][weight]) < int(job["metadata"]["annotations"][weight])
+    url_ref = job["spec"]["template"]["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
+    assert url_ref["name"] == "todo-chatbot-migrate"
     assert not find(external, "StatefulSet")
     sqlite = render(sets={"postgresql.enabled": "false"})
     assert not find(sqlite, "Job", "todo-chatbot-migrate")
@@ -263,7 +265,8 @@ def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected:
 
 @pytest.mark.parametrize(("sets", "expected"), [
     ({"externalDatabase.enabled": "true"}, "postgresql.enabled and externalDatabase.enabled are both true"),
-    ({"postgresql.enabled": "false", "externalDatabase.enabled": "true"}, "externalDatabase.enabled=true needs secrets.databaseUrl"),
+    ({"postgresql.enabled": "false", "externalDatabase.enabled": "true"},
+     "externalDatabase.enabled=true needs secrets.databaseUrl"),
 ])
 def test_inconsistent_values_fail_with_a_clear_message(sets: dict[str, str], expected: str) -> None:
     proc = helm(*template_args(sets=sets), check=False)

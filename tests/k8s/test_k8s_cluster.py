@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from pathlib import Path
 
@@ -84,7 +83,8 @@ def kagent_crds(cluster: Cluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(HERE / "testdata" / "kagent-crds"))
     def established(crd: str) -> bool:
         obj = json.loads(cluster.kubectl("get", "crd", f"{crd}.kagent.dev", "-o", "json").stdout)
-        return any(c["type"] == "Established" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions") or [])
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     for crd in ("agents", "modelconfigs", "remotemcpservers"):
         cluster.wait_for(lambda: established(crd), timeout=60, message=f"CRD {crd}.kagent.dev established")
@@ -219,7 +219,8 @@ def restrict(cluster: Cluster, namespace: str) -> None:
                     "pod-security.kubernetes.io/warn=restricted", "--overwrite")
 
 
-def test_install_upgrade_rollback(cluster: Cluster, namespace: str) -> None:
+def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -> None:
+    uninstall(cluster, namespace)
     restrict(cluster, namespace)
     base = ["-n", namespace, *KWOK_VALUES, "--set", "backend.replicaCount=2", "--wait", "--timeout", "240s"]
     with Recorder(cluster.kubeconfig, namespace) as rec:

@@ -48,7 +48,8 @@ NEVER = [
 ]
 
 
-def can_i(cluster: Cluster, namespace: str, verb: str, resource: str, sub: str | None = None, *, in_ns: str | None = None) -> bool:
+def can_i(cluster: Cluster, namespace: str, verb: str, resource: str, sub: str | None = None, *,
+          in_ns: str | None = None) -> bool:
     args = ["auth", "can-i", verb, resource, f"--as=system:serviceaccount:{namespace}:{SA}", "-n", in_ns or namespace]
     if sub:
         args.append(f"--subresource={sub}")
@@ -58,12 +59,13 @@ def can_i(cluster: Cluster, namespace: str, verb: str, resource: str, sub: str |
     return answer == "yes"
 
 
-def install(cluster: Cluster, namespace: str, *extra: str) -> None:
+def install(cluster: Cluster, namespace: str, uninstall, *extra: str) -> None:
+    uninstall(cluster, namespace)
     cluster.helm("upgrade", "--install", RELEASE, str(CHART), "-n", namespace, *OPS_ONLY, *extra, "--wait", "--timeout", "120s")
 
 
-def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Cluster, namespace: str) -> None:
-    install(cluster, namespace)
+def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Cluster, namespace: str, uninstall) -> None:
+    install(cluster, namespace, uninstall)
     denied_reads = [r for r in READS if not can_i(cluster, namespace, *r)]
     assert not denied_reads, f"read tools would fail: {denied_reads}"
     assert can_i(cluster, namespace, "list", "nodes"), "diagnosis reads nodes (ClusterRole)"
@@ -82,8 +84,8 @@ def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Clu
     assert "pod/todo-chatbot-ops-mcp-" in got.stdout
 
 
-def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster, namespace: str) -> None:
-    install(cluster, namespace, "--set", "opsMcp.readOnly=false")
+def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster, namespace: str, uninstall) -> None:
+    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false")
     missing = [w for w in READS + WRITES if not can_i(cluster, namespace, *w)]
     assert not missing, f"write tools would fail: {missing}"
     too_much = [n for n in NEVER if can_i(cluster, namespace, *n)]
@@ -93,11 +95,13 @@ def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster,
                     f"--as=system:serviceaccount:{namespace}:{SA}")
 
 
-def test_helm_as_the_service_account_upgrades_and_rolls_back_the_full_release(cluster: Cluster, namespace: str) -> None:
+def test_helm_as_the_service_account_upgrades_and_rolls_back_the_full_release(cluster: Cluster, namespace: str,
+                                                                             uninstall) -> None:
     """deploy_chart and rollback_release run helm with this account: the Role must be enough for every
     object of the chart (hooks included), and nothing more was needed."""
     base = ["-n", namespace, "--set", "postgresql.persistence.enabled=false", "--set", "opsMcp.readOnly=false",
             "--wait", "--timeout", "240s"]
+    uninstall(cluster, namespace)
     cluster.helm("install", RELEASE, str(CHART), *base)
     as_sa = ["--kube-as-user", f"system:serviceaccount:{namespace}:{SA}"]
     cluster.helm("upgrade", RELEASE, str(CHART), *base, "--set", "anthropicModel=claude-by-ops-mcp", *as_sa)
@@ -128,10 +132,10 @@ def text_of(result) -> str:
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path,
-                                                        anyio_backend: str) -> None:
+                                                        anyio_backend: str, uninstall) -> None:
     """The ops tools themselves, with the token of the chart's read-only account: reads work, a write is
     refused by the apiserver (the server is started writable so the tool is listed and really tries)."""
-    install(cluster, namespace)
+    install(cluster, namespace, uninstall)
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
     env.update(OPS_MCP_KUBECONFIG=str(sa_kubeconfig(cluster, namespace, tmp_path / "sa.kubeconfig")),
                KUBECONFIG=str(tmp_path / "sa.kubeconfig"), OPS_MCP_NAMESPACE=namespace, OPS_MCP_NAMESPACES=namespace,
