@@ -14,7 +14,7 @@ import { ARTIFACTS_DIR, startStack } from "./servers.mjs";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--disable-sync", "--no-first-run",
+  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ];
 const TIMEOUT = 20_000;
 
@@ -77,7 +77,8 @@ describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
     await step("task-added", async () => {
       await page.getByLabel("Title").fill("Write the report");
       await page.getByLabel("Description (optional)").fill("for Monday");
-      await page.getByRole("button", { name: "Add task" }).click();
+      // Keyboard only: Enter in the title field submits the form.
+      await page.getByLabel("Title").press("Enter");
       await taskItem("Write the report").waitFor();
       assert.equal(await page.getByLabel("Title").inputValue(), "");
     });
@@ -152,5 +153,19 @@ describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
       await page.waitForURL(/\/todos$/);
       await taskItem("buy milk").waitFor();
     });
+  });
+
+  test("phone-sized screens: no sideways scrolling on /todos and /chat", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const route of ["todos", "chat"]) {
+      await step(`phone-${route}`, async () => {
+        await page.goto(`${stack.frontendUrl}/${route}`);
+        await page.getByRole("button", { name: "Sign out" }).waitFor();
+        if (route === "chat") await page.getByRole("button", { name: /Conversation \d+/ }).waitFor();
+        else await taskItem("buy milk").waitFor();
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 0, `/${route} scrolls sideways by ${overflow}px at 390px wide`);
+      });
+    }
   });
 });

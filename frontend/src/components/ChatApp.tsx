@@ -190,7 +190,7 @@ export function ChatApp({ api }: { api: ChatApi }) {
             onKeyDown={onKeyDown}
             rows={2}
             maxLength={4000}
-            placeholder="Type a message… (Enter to send, Shift+Enter for a new line)"
+            placeholder="Type a message (Enter sends, Shift+Enter adds a line)"
           />
           <button type="submit" disabled={sending || !draft.trim()}>Send</button>
         </form>
