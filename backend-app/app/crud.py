@@ -47,7 +47,9 @@ def get_task(*, session: Session, user_id: str, task_id: int) -> Task:
 
 def update_task(*, session: Session, user_id: str, task_id: int, task_in: TaskUpdate) -> Task:
     task = get_task(session=session, user_id=user_id, task_id=task_id)
-    changes = task_in.model_dump(exclude_unset=True, exclude_none=True)
+    changes = task_in.model_dump(exclude_unset=True)
+    # A null description clears it; title and completed cannot be null.
+    changes = {name: value for name, value in changes.items() if value is not None or name == "description"}
     for name, value in changes.items():
         setattr(task, name, value)
     task.updated_at = utcnow()

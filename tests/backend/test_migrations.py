@@ -52,3 +52,17 @@ def test_app_serves_a_migrated_database(db, start_backend, issuer):
     created = server.client.post("/api/alice/tasks", json={"title": "after migration"}, headers=issuer.headers("alice"))
     assert created.status_code == 201
     assert server.client.get("/ready").status_code == 200
+
+
+def test_concurrent_start_up_migrations_on_one_sqlite_file(tmp_path):
+    """The backend and the task MCP server may start together on the same SQLite file."""
+    from .conftest import Database
+
+    db = Database("sqlite", {"SQLITE_PATH": str(tmp_path / "shared.db")})
+    code = "from app.core.config import Settings; from app.core.db import migrate; migrate(Settings())"
+    processes = [subprocess.Popen([PYTHON, "-c", code], cwd=BACKEND_DIR, env=subprocess_env(db),
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+    assert inspect(db)[2] == "0001"

@@ -52,6 +52,10 @@ async def exercise_tools(client: Client) -> None:
 
     updated = await client.call_tool("update_task", {"task_id": task_id, "title": "Buy groceries and fruits"})
     assert updated.structured_content == {"task_id": task_id, "status": "updated", "title": "Buy groceries and fruits"}
+    after = (await client.call_tool("list_tasks", {})).structured_content["result"]
+    assert after[0]["description"] == "milk, eggs"  # untouched by a title-only update
+    described = await client.call_tool("update_task", {"task_id": task_id, "description": "and apples"})
+    assert described.structured_content["title"] == "Buy groceries and fruits"
 
     deleted = await client.call_tool("delete_task", {"task_id": second})
     assert deleted.structured_content == {"task_id": second, "status": "deleted", "title": "Call mom"}
@@ -88,6 +92,8 @@ def test_tools_over_http_act_as_the_token_subject(start_task_mcp_http, start_bac
     backend = start_backend(db, **issuer.settings)
     titles = [t["title"] for t in backend.client.get("/api/alice/tasks", headers=issuer.headers("alice")).json()]
     assert titles == ["Buy groceries and fruits"]
+    tasks = backend.client.get("/api/alice/tasks", headers=issuer.headers("alice")).json()
+    assert tasks[0]["description"] == "and apples"
 
 
 def test_http_requires_a_valid_token(start_task_mcp_http, db, issuer):

@@ -22,6 +22,12 @@ def test_crud_cycle(backend, issuer):
     assert updated.json()["title"] == "Buy oat milk" and updated.json()["description"] == "2 litres"
     assert updated.json()["updated_at"] >= task["updated_at"]
 
+    cleared = api.put(f"/api/alice/tasks/{task_id}", json={"description": None}, headers=auth)
+    assert cleared.status_code == 200 and cleared.json()["description"] is None
+    assert cleared.json()["title"] == "Buy oat milk"
+    null_title = api.put(f"/api/alice/tasks/{task_id}", json={"title": None}, headers=auth)
+    assert null_title.status_code == 422 and null_title.json()["detail"][0]["loc"] == ["body", "title"]
+
     toggled = api.patch(f"/api/alice/tasks/{task_id}/complete", headers=auth)
     assert toggled.status_code == 200 and toggled.json()["completed"] is True
     assert api.patch(f"/api/alice/tasks/{task_id}/complete", headers=auth).json()["completed"] is False

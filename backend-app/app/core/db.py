@@ -52,4 +52,13 @@ def migrate(settings: Settings) -> None:
     """Bring the schema to the newest Alembic revision (the migrations are the source of truth)."""
     from alembic import command
 
-    command.upgrade(alembic_config(settings.sqlalchemy_url), "head")
+    if not settings.is_sqlite:
+        command.upgrade(alembic_config(settings.sqlalchemy_url), "head")
+        return
+    # The backend and the task MCP server may start together on one SQLite file: one migrates at a time.
+    import fcntl
+
+    settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{settings.sqlite_path}.migrate-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        command.upgrade(alembic_config(settings.sqlalchemy_url), "head")

@@ -151,8 +151,9 @@ def build_task_mcp(engine: Engine, *, stdio_user: str | None = None, trust_user_
         if title is not None and not title.strip():
             raise ToolError("title must not be blank")
         with database() as session:
+            changes = {"title": title, "description": description}
             task = crud.update_task(session=session, user_id=user, task_id=task_id,
-                                    task_in=TaskUpdate(title=title, description=description))
+                                    task_in=TaskUpdate(**{k: v for k, v in changes.items() if v is not None}))
         return TaskAction(task_id=task.id, status="updated", title=task.title)
 
     return mcp

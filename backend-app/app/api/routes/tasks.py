@@ -42,10 +42,14 @@ def get_task(session: SessionDep, user_id: CurrentUser, task_id: int):
 @router.put("/{task_id}", response_model=TaskPublic, responses=NOT_FOUND,
             summary="Update a task (send the fields to change: title, description, completed)")
 def update_task(session: SessionDep, user_id: CurrentUser, task_id: int, task_in: TaskUpdate):
-    if not task_in.model_dump(exclude_unset=True, exclude_none=True):
+    if not task_in.model_fields_set:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             [{"loc": ["body"], "msg": "Give at least one of title, description, completed",
                               "type": "value_error"}])
+    for name in ("title", "completed"):
+        if name in task_in.model_fields_set and getattr(task_in, name) is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                [{"loc": ["body", name], "msg": f"{name} cannot be null", "type": "value_error"}])
     try:
         return crud.update_task(session=session, user_id=user_id, task_id=task_id, task_in=task_in)
     except crud.TaskNotFound as exc:
