@@ -21,7 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
+DEFAULT_MODEL = "claude-sonnet-5-5"
 SYSTEM = (
     "You are an SRE assistant operating a Kubernetes deployment (by default the Todo Chatbot Helm release) "
     "through the tools you are given. Investigate before acting: prefer get_app_status and diagnose for "
@@ -172,8 +172,9 @@ async def run_cli(question: str, *, settings_flags: list[str], url: str | None, 
         return 2
     token = os.environ.get("OPS_MCP_HTTP_TOKEN")
     try:
-        async with server_client(url=url, token=token, serve_flags=settings_flags) as client:
-            result = await ask(question, client=client, anthropic_client=anthropic.AsyncAnthropic(),
+        async with anthropic.AsyncAnthropic() as model_api, \
+                server_client(url=url, token=token, serve_flags=settings_flags) as client:
+            result = await ask(question, client=client, anthropic_client=model_api,
                                model=model or os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL),
                                yes=yes, max_turns=max_turns, out=out)
     except AskError as exc:
