@@ -234,8 +234,7 @@ class Cluster:
         if status == 403:
             raise Forbidden(
                 f"Forbidden: cannot {verb} {resource}{where}. API server said: {message}",
-                f"grant the identity a Role/ClusterRole rule with verbs [{verb}] on resources [{resource}], "
-                "or ask for something it may read.",
+                f"grant the identity a Role/ClusterRole rule {_rbac_rule(verb, resource)}, or ask for something it may read.",
             )
         if status == 404:
             raise NotFound(f"Not found: {message}.", "check the name and namespace (list_resources shows what exists).")
@@ -252,7 +251,7 @@ class Cluster:
         k = resolve_kind(kind) if isinstance(kind, str) else kind
         ns = namespace if k.namespaced else None
         try:
-            obj = self.request("GET", k.path(ns, name, sub), verb="get", resource=k.resource, namespace=ns)
+            obj = self.request("GET", k.path(ns, name, sub), verb="get", resource=k.resource + (f"/{sub}" if sub else ""), namespace=ns)
         except NotFound:
             raise self._not_found(k, name, ns) from None
         return _scrub(obj)
@@ -401,6 +400,15 @@ def _scrub(obj: Any) -> Any:
         if obj.get("kind") == "SecretList":
             return redact_obj({**obj, "items": [{**i, "kind": "Secret"} for i in obj.get("items") or []]})
     return obj
+
+
+def _rbac_rule(verb: str, resource: str) -> str:
+    """'deployments.apps/scale' -> 'apiGroups [apps], resources [deployments/scale], verbs [get]'."""
+    main, _, sub = resource.partition("/")
+    plural, _, group = main.partition(".")
+    groups = group or '""'
+    subpath = f"{plural}/{sub}" if sub else plural
+    return f"apiGroups [{groups}], resources [{subpath}], verbs [{verb}]"
 
 
 def _in_cluster_available() -> bool:

@@ -118,3 +118,23 @@ def redact_obj(obj: Any, _key: str = "") -> Any:
     if isinstance(obj, str):
         return redact_text(obj)
     return obj
+
+
+def secret_env_values(pod: dict[str, Any]) -> set[str]:
+    """Literal env values of a pod that are secrets (by name or by content), to scrub verbatim from its logs."""
+    values: set[str] = set()
+    spec = pod.get("spec") or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for item in c.get("env") or []:
+            value = str(item.get("value") or "")
+            if len(value) >= 4 and (is_secret_key(str(item.get("name", ""))) or redact_text(value) != value):
+                values.add(value)
+                for m in re.finditer(r"://[^/\s:@]*:([^/\s@]+)@", value):  # the password inside a URL
+                    values.add(m.group(1))
+    return values
+
+
+def scrub_values(text: str, values: set[str]) -> str:
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text

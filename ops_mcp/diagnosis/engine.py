@@ -121,7 +121,11 @@ def _severity(ctx: Context, groups: list[Group]) -> None:
         if group.sev:
             continue
         owner = group.first.owner or group.first.obj
-        group.sev = "high" if ready_by_owner.get(owner, 0) else "critical"
+        kind, _, name = owner.partition("/")
+        workload = ctx.snap.workload(kind, name) if kind != "Pod" else None
+        # the workload's own count also covers sibling pods outside a narrowed snapshot (a Pod target)
+        reported = ((workload or {}).get("status") or {}).get("readyReplicas" if kind != "DaemonSet" else "numberReady", 0)
+        group.sev = "high" if max(ready_by_owner.get(owner, 0), reported or 0) else "critical"
 
 
 def _link_and_order(groups: list[Group]) -> list[Group]:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg
-from ops_mcp.redact import redact_text
+from ops_mcp.redact import redact_text, scrub_values, secret_env_values
 
 
 class ContainerLog(BaseModel):
@@ -93,6 +93,7 @@ def register(ops) -> None:
         results: list[ContainerLog] = []
         for pod in pods[:max_pods]:
             pname = pod["metadata"]["name"]
+            known = secret_env_values(pod)
             spec = pod.get("spec") or {}
             names = [c["name"] for c in spec.get("containers") or []]
             init_names = [c["name"] for c in spec.get("initContainers") or []]
@@ -110,7 +111,7 @@ def register(ops) -> None:
                     lines = lines[:-1]  # the byte cap may cut the last line
                 if pattern is not None:
                     lines = grep_lines(lines, pattern, context_lines)
-                body = redact_text("\n".join(lines))
+                body = redact_text(scrub_values("\n".join(lines), known))
                 if len(body) > budget:
                     body = body[-budget:]
                     truncated = True

@@ -258,6 +258,8 @@ def register(ops) -> None:
         before = await ops.helm.release_status(rel, ns)
         if before is None:
             raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
+        if revision is None and int(before.get("revision") or 0) <= 1:
+            raise OpsError(f"Release {rel!r} has no previous revision to roll back to.", "release_history lists its revisions.")
         await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds)
         after = await ops.helm.release_status(rel, ns) or {}
         detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"

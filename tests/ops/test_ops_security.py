@@ -70,6 +70,7 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("scale_deployment", {"name": "leaky", "replicas": 1}),
         ("rollout_restart", {"name": "leaky"}),
         ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}}, "dry_run": True}),
+        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}, "replicas": 2}}),
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
@@ -123,7 +124,7 @@ async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster
     async with stdio_client(env) as c:
         ok(await call(c, "list_resources", {"kind": "pods"}))
         msg = err(await call(c, "list_resources", {"kind": "deployments"}))
-        assert "Forbidden: cannot list deployments.apps in namespace" in msg and "verbs [list]" in msg
+        assert "Forbidden: cannot list deployments.apps in namespace" in msg and "apiGroups [apps], resources [deployments], verbs [list]" in msg
         msg = err(await call(c, "scale_deployment", {"name": "web", "replicas": 2}))
         assert "cannot get deployments.apps/scale" in msg
         msg = err(await call(c, "get_pod_logs", {"name": "web", "kind": "deployment"}))
