@@ -200,3 +200,12 @@ def test_unreachable_task_mcp_server_is_502(start_backend, db, issuer, api):
     assert response.status_code == 502 and "task tools are unavailable" in response.json()["detail"]
     assert api.requests == []
 
+
+
+def test_task_mcp_server_refusing_the_token_is_502(start_task_mcp_http, start_backend, db, issuer, api):
+    mcp = start_task_mcp_http(db, **{**issuer.settings, "BETTER_AUTH_AUDIENCE": "http://some-other-app.test"})
+    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real",
+                           ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"{mcp.base_url}/mcp")
+    response = chat(server, issuer, "add x")
+    assert response.status_code == 502 and "task tools are unavailable" in response.json()["detail"]
+    assert api.requests == []

@@ -78,6 +78,7 @@ class ToolBox:
     @asynccontextmanager
     async def open(cls, sources: Sequence[ToolSource]) -> AsyncIterator["ToolBox"]:
         box = cls()
+        failure: ToolUnavailable | None = None
         async with AsyncExitStack() as stack:
             for source in sources:
                 try:
@@ -85,14 +86,20 @@ class ToolBox:
                     tools = await _list_all_tools(client)
                 except Exception as exc:
                     log.error("MCP tool source unavailable", extra={"source": source.name, "error": repr(exc)})
-                    raise ToolUnavailable(f"The {source.name} tools are unavailable right now.") from exc
+                    failure = ToolUnavailable(f"The {source.name} tools are unavailable right now.")
+                    failure.__cause__ = exc
+                    break
                 for tool in tools:
                     if tool.name in box._routes:
                         log.warning("Duplicate MCP tool ignored", extra={"source": source.name, "tool": tool.name})
                         continue
                     box._routes[tool.name] = client
                     box.tools.append(tool)
-            yield box
+            if failure is None:
+                yield box
+        # Raised after the sessions are closed, so it is not wrapped in their task groups' ExceptionGroup.
+        if failure is not None:
+            raise failure
 
     @property
     def names(self) -> list[str]:
