@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from k8s_chart import CHART, KAGENT_API_VERSIONS, find, helm, one, pod_specs, render, template_args
@@ -95,7 +97,7 @@ def test_service_wiring_uses_in_cluster_names_and_the_public_url() -> None:
     assert backend["BETTER_AUTH_JWKS_URL"] == "http://todo-chatbot-frontend:3000/api/auth/jwks"
     assert backend["BETTER_AUTH_ISSUER"] == backend["BETTER_AUTH_AUDIENCE"] == "https://todo.example.org"
     assert backend["TASK_MCP_URL"] == "http://todo-chatbot-mcp:8001/mcp"
-    assert backend["CORS_ORIGINS"] == "https://todo.example.org"
+    assert json.loads(backend["CORS_ORIGINS"]) == ["https://todo.example.org"]
     assert one(docs, "ConfigMap", "todo-chatbot-frontend")["data"]["BACKEND_URL"] == "http://todo-chatbot-backend:8000"
     ops = one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"]
     assert ops["OPS_MCP_NAMESPACE"] == "apps" and ops["OPS_MCP_NAMESPACES"] == "apps"

@@ -28,7 +28,8 @@ PYTHONDONTWRITEBYTECODE: "1"
 {{ include "todo-chatbot.config.backendCommon" . }}
 ANTHROPIC_MODEL: {{ .Values.anthropicModel | quote }}
 TASK_MCP_URL: {{ printf "%s/mcp" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "mcpServer")) | quote }}
-CORS_ORIGINS: {{ join "," (prepend .Values.backend.corsOrigins (include "todo-chatbot.publicUrl" .)) | quote }}
+# A JSON list: pydantic-settings decodes list-typed env vars as JSON.
+CORS_ORIGINS: {{ prepend .Values.backend.corsOrigins (include "todo-chatbot.publicUrl" .) | toJson | quote }}
 {{- end }}
 
 {{- define "todo-chatbot.config.mcpServer" -}}
