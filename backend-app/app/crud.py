@@ -1,6 +1,5 @@
 """Database operations. Keyword-only; every query is scoped to `user_id`."""
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models import (
@@ -68,10 +67,6 @@ def delete_task(*, session: Session, user_id: str, task_id: int) -> Task:
     session.delete(task)
     session.commit()
     return task
-
-
-def count_tasks(*, session: Session, user_id: str) -> int:
-    return session.exec(select(func.count()).select_from(Task).where(Task.user_id == user_id)).one()
 
 
 # --- Conversations ---------------------------------------------------------
