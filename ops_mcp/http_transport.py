@@ -36,9 +36,13 @@ class BearerAuth:
 
 
 def allowed_hosts(settings: Settings) -> list[str]:
+    """Host headers to accept: loopback on our port, plus OPS_MCP_ALLOWED_HOSTS entries
+    (an entry without a port also matches any port, e.g. `todo-chatbot-ops-mcp.todo.svc`)."""
     hosts = [f"127.0.0.1:{settings.port}", f"localhost:{settings.port}", f"[::1]:{settings.port}", "127.0.0.1", "localhost"]
     for h in settings.allowed_hosts:
         hosts.append(h)
+        if ":" not in h:
+            hosts.append(f"{h}:*")
     return hosts
 
 
@@ -58,7 +62,9 @@ def build_http_app(mcp: Any, settings: Settings) -> Any:
 
     hosts = allowed_hosts(settings)
     origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    # OPS_MCP_ALLOWED_HOSTS=* turns the Host/Origin check off (the bearer token still applies).
+    check = "*" not in settings.allowed_hosts
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=check, allowed_hosts=hosts, allowed_origins=origins)
     app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=settings.host)
     if settings.http_token:
         app = BearerAuth(app, settings.http_token)

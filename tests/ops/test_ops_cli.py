@@ -1,0 +1,59 @@
+"""`ops-mcp doctor` and the MCP resources against the real control plane."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from ops_helpers import ROOT, deployment, ops_env, stdio_client
+
+pytestmark = pytest.mark.cluster
+
+
+def doctor(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ops_mcp.cli", "doctor", *flags], env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+
+def test_doctor_passes_with_admin_and_names_missing_rbac_for_a_limited_identity(cluster, namespace, audit_log, tmp_path):
+    proc = doctor(ops_env(cluster, namespace, audit_log))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
+    assert any(line.startswith("cluster") and cluster.server in line for line in lines)
+    assert any(line.startswith("rbac scale_deployment") and " yes " in line for line in lines)
+    assert any(line.startswith("helm ") and "v4." in line for line in lines)
+
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "viewer"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+         "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}]},
+    ], namespace)
+    token = cluster.kubectl("create", "token", "viewer", "-n", namespace).stdout.strip()
+    admin = yaml.safe_load(open(cluster.kubeconfig))
+    kc = tmp_path / "viewer.kubeconfig"
+    kc.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "v",
+        "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "v", "user": {"token": token}}],
+        "contexts": [{"name": "v", "context": {"cluster": "c", "user": "v"}}]}))
+    proc = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kc)))
+    assert proc.returncode == 1
+    scale = next(line for line in proc.stdout.splitlines() if line.startswith("rbac scale_deployment"))
+    assert " NO " in scale and f"patch deployments.apps/scale in {namespace}" in scale
+    status = next(line for line in proc.stdout.splitlines() if line.startswith("rbac rollout_status"))
+    assert " yes " in status
+    # Read-only mode checks only what the listed (read) tools need.
+    proc = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kc)), "--read-only")
+    assert "rbac scale_deployment" not in proc.stdout
+
+
+@pytest.mark.anyio
+async def test_app_status_resource(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 1), namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        res = await c.read_resource("ops://app/status")
+    data = yaml.safe_load(res.contents[0].text)
+    assert data["namespace"] == namespace and data["workloads"][0]["name"] == "web"
