@@ -366,3 +366,40 @@ async def test_liveness_kill_and_unknown_target(cluster, namespace, tmp_path):
         kubelet_recovers(cluster, ns, "api")
         await c.until(healthy, tool="diagnose_crashloop", name="api")
         assert pods(cluster, ns, f"app=api,!{KUBELET}")
+
+
+async def test_rbac_gaps_become_skipped_checks_not_errors(cluster, namespace, tmp_path):
+    import yaml
+
+    ns = namespace
+    env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token"}}}]
+    cluster.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "diag-limited"}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "diag-limited"},
+         "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": ["get", "list"]},
+                   {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "diag-limited"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "diag-limited"},
+         "subjects": [{"kind": "ServiceAccount", "name": "diag-limited", "namespace": ns}]},
+        deployment("api", [{"name": "api", "image": "example/api:1", "env": env}], kubelet="crashloop",
+                   annotations=crashloop_annotations(1, "Error")),
+    ], ns)
+    wait_crashing(cluster, ns, "app=api")
+    token = cluster.kubectl("create", "token", "diag-limited", "-n", ns, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(open(cluster.kubeconfig))
+    kubeconfig = tmp_path / "limited.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "limited",
+        "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+        "users": [{"name": "limited", "user": {"token": token}}],
+        "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": ns}}]}))
+    limited = type(cluster).__new__(type(cluster))
+    limited.__dict__.update(cluster.__dict__, kubeconfig=str(kubeconfig))
+    async with ops_client(limited, ns, tmp_path) as c:
+        out = await c.call(kind="deployment", name="api")
+        assert finding(out, "crashloop.app_error")["sev"] == "critical" and out["verdict"] == "failing"
+        skipped = {s["check"]: s["why"] for s in out["skipped"]}
+        assert "cannot list ingresses.networking.k8s.io" in skipped["ingress"]
+        assert "cannot list horizontalpodautoscalers.autoscaling" in skipped["hpa"]
+        assert "nodes" in skipped and "secrets" in skipped and "ingress" not in out["ok"]
+        assert token not in json.dumps(out)
