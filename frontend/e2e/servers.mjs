@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 
 export const FRONTEND_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO_DIR = path.join(FRONTEND_DIR, "..");
@@ -69,6 +70,39 @@ export function ensureBuilt() {
   if (result.status !== 0) throw new Error("`npm run build` failed");
 }
 
+/** Fresh PostgreSQL databases (one per server) on the cluster at adminUrl, dropped by the returned cleanup. */
+async function freshDatabases(adminUrl, names) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  const suffix = randomBytes(4).toString("hex");
+  const urls = {};
+  try {
+    for (const name of names) {
+      const db = `e2e_${name}_${suffix}`;
+      await client.query(`CREATE DATABASE ${db}`);
+      const url = new URL(adminUrl);
+      url.pathname = `/${db}`;
+      urls[name] = url.toString();
+    }
+  } finally {
+    await client.end();
+  }
+  const drop = async () => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      for (const name of names) await admin.query(`DROP DATABASE IF EXISTS e2e_${name}_${suffix} WITH (FORCE)`);
+    } finally {
+      await admin.end();
+    }
+  };
+  return { urls, drop };
+}
+
+/**
+ * E2E_POSTGRES_URL (e.g. the URL scripts/setup-postgres.sh prints) puts Better Auth and the
+ * backend on fresh PostgreSQL databases; without it both use SQLite files in a temp folder.
+ */
 export async function startStack() {
   rmSync(ARTIFACTS_DIR, { recursive: true, force: true });
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
@@ -82,13 +116,20 @@ export async function startStack() {
   const frontendUrl = `http://127.0.0.1:${frontendPort}`;
   const backendUrl = `http://127.0.0.1:${backendPort}`;
 
+  const postgres = process.env.E2E_POSTGRES_URL ? await freshDatabases(process.env.E2E_POSTGRES_URL, ["auth", "todo"]) : null;
+  const backendDb = postgres
+    ? { DATABASE_URL: postgres.urls.todo, DB_MIGRATE_ON_START: "true" }
+    : { SQLITE_PATH: path.join(dataDir, "todo.db") };
+  const authDb = postgres ? { AUTH_DATABASE_URL: postgres.urls.auth } : {};
+  console.log(`# databases: ${postgres ? "PostgreSQL" : "SQLite"}`);
+
   // Only what each server needs; ANTHROPIC_API_KEY is left out so the chat runs offline.
   const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8", TZ: "UTC" };
   const backend = startProcess("backend", uvicorn, ["app.main:app", "--host", "127.0.0.1", "--port", String(backendPort)], {
     cwd: path.join(REPO_DIR, "backend-app"),
     env: {
       ...baseEnv,
-      SQLITE_PATH: path.join(dataDir, "todo.db"),
+      ...backendDb,
       BETTER_AUTH_JWKS_URL: `${frontendUrl}/api/auth/jwks`,
       BETTER_AUTH_ISSUER: frontendUrl,
       BETTER_AUTH_AUDIENCE: frontendUrl,
@@ -106,6 +147,7 @@ export async function startStack() {
       BETTER_AUTH_SECRET: randomBytes(32).toString("base64url"),
       AUTH_DATA_DIR: dataDir,
       BACKEND_URL: backendUrl,
+      ...authDb,
     },
   });
 
@@ -115,7 +157,10 @@ export async function startStack() {
     dataDir,
     async stop() {
       await Promise.all([stopProcess(frontend), stopProcess(backend)]);
-      if (!process.env.E2E_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
+      if (!process.env.E2E_KEEP_DATA) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await postgres?.drop();
+      }
     },
     logTail(name, lines = 40) {
       try {
