@@ -86,7 +86,11 @@ async def phase(base: str, clients: int, requests: int, make_request) -> tuple[l
             nonlocal errors
             for n in range(requests):
                 started = time.perf_counter()
-                response = await make_request(client, index, n)
+                try:
+                    response = await make_request(client, index, n)
+                except httpx.TransportError:
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code >= 400:
                     errors += 1
@@ -149,7 +153,9 @@ def main() -> int:
                    capture_output=True)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--workers", str(args.workers), "--no-access-log"],
+                               str(port), "--workers", str(args.workers), "--no-access-log",
+                               # Idle connections outlive the pauses between phases (no keep-alive races).
+                               "--timeout-keep-alive", "60"],
                               cwd=BACKEND_DIR, env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
