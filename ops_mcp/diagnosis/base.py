@@ -127,13 +127,18 @@ def select_log_lines(lines: list[str], limit: int = 10, width: int = 200) -> lis
     return [clean[i][:width] for i in sorted(keep)[-limit:]]
 
 
-KEY_LINE = re.compile(r"(?i)error|exception|fatal|panic|refused|denied|not found|failed|cannot|could not|undefined|"
-                      r"not set|missing")
+STRONG_LINE = re.compile(r"(?i)error|exception|fatal|panic|refused|denied|could not|cannot|keyerror")
+WEAK_LINE = re.compile(r"(?i)not found|failed|undefined|not set|missing|invalid")
 
 
 def key_line(lines: list[str]) -> str:
-    """The line that best says what went wrong: the last error-looking one, else the last line."""
-    return next((line for line in reversed(lines) if KEY_LINE.search(line)), lines[-1] if lines else "")
+    """The line that best says what went wrong: the last clearly erroring one, else the last failure-ish one,
+    else the last line."""
+    for pattern in (STRONG_LINE, WEAK_LINE):
+        hit = next((line for line in reversed(lines) if pattern.search(line)), None)
+        if hit:
+            return hit
+    return lines[-1] if lines else ""
 
 
 # ---- pod helpers ----

@@ -642,3 +642,32 @@ def test_log_line_selection_keeps_errors_with_context():
     picked = select_log_lines(lines)
     assert picked == ["info 48", "info 49", "FATAL: boom", "bye"]
     assert select_log_lines(["a", "b", "c", "d"]) == ["b", "c", "d"]
+
+
+def test_statefulset_and_daemonset_targets_use_their_own_fix_references():
+    def workload(kind, name, **status):
+        return {"kind": kind, "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [container(resources={"limits": {"memory": "128Mi"}})]}}},
+                "status": {"observedGeneration": 1, **status}}
+    oom = dict(statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"}, restarts=2)],
+               containers=[container(resources={"limits": {"memory": "128Mi"}})])
+    data = snapshot(statefulsets=[workload("StatefulSet", "db", readyReplicas=0)],
+                    daemonsets=[workload("DaemonSet", "agent", desiredNumberScheduled=2, numberReady=1)],
+                    pods=[pod("db-0", owner=("StatefulSet", "db"), **oom), pod("agent-x", owner=("DaemonSet", "agent"), **oom),
+                          pod("agent-y", owner=("DaemonSet", "agent"))])
+    out = run(data, "statefulset", "db")
+    f = by_mode(out, "crashloop.oom_killed")
+    assert f["sev"] == "critical" and "set resources statefulset/db -c app --limits=memory=256Mi" in f["fix"]["kubectl"]
+    assert out["target"]["replicas"] == "0/2 ready"
+    out = run(data, "daemonset", "agent")
+    f = by_mode(out, "crashloop.oom_killed")
+    assert f["sev"] == "high" and "daemonset/agent" in f["fix"]["kubectl"] and out["target"]["replicas"] == "1/2 ready"
+
+
+def test_key_line_prefers_a_clear_error_over_a_closing_remark():
+    from ops_mcp.diagnosis.base import key_line
+    assert key_line(["start", "ERROR: relation exists", "migration failed"]) == "ERROR: relation exists"
+    assert key_line(["start", "job failed"]) == "job failed"
+    assert key_line(["a", "b"]) == "b"

@@ -403,3 +403,58 @@ async def test_rbac_gaps_become_skipped_checks_not_errors(cluster, namespace, tm
         assert "cannot list horizontalpodautoscalers.autoscaling" in skipped["hpa"]
         assert "nodes" in skipped and "secrets" in skipped and "ingress" not in out["ok"]
         assert token not in json.dumps(out)
+
+
+async def test_failed_job_reads_the_failed_pod_log(cluster, namespace, tmp_path):
+    ns = namespace
+
+    def job(command: list[str], kubelet: str | None) -> dict:
+        labels = {"app": "migrate", **({KUBELET: kubelet} if kubelet else {})}
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+                "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": {
+                    "restartPolicy": "Never", "containers": [{"name": "migrate", "image": "example/migrate:1",
+                                                              "command": command}]}}}}
+
+    cluster.apply(job(["migrate", "--to", "head"], "manual"), ns)
+    pod = scheduled_pods(cluster, ns, "app=migrate")[0]
+    patch_status(cluster, ns, pod, {"phase": "Failed", "containerStatuses": [{
+        "name": "migrate", "image": "example/migrate:1", "imageID": "", "ready": False, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now(), "finishedAt": now()}}}]})
+    cluster.set_logs(ns, pod["metadata"]["name"], container="migrate", current=[
+        "running migrations", "ERROR: relation \"tasks\" already exists", "migration failed"])
+    async with ops_client(cluster, ns, tmp_path) as c:
+        out = await c.until(has("job.failed"), kind="job", name="migrate")
+        f = finding(out, "job.failed")
+        assert "BackoffLimitExceeded" in f["cause"]["text"] and 'relation "tasks" already exists' in f["cause"]["text"]
+        assert f["fix"]["kubectl"].startswith(f"kubectl -n {ns} delete job migrate")
+        cluster.kubectl("delete", "job", "migrate", "-n", ns, "--wait=true")
+        cluster.apply(job(["migrate", "--to", "head", "--if-not-exists"], None), ns)
+        await c.until(healthy, kind="job", name="migrate")
+
+
+async def test_ingress_backend_and_class_defects(cluster, namespace, tmp_path):
+    ns = namespace
+    klass = f"diag-{ns}"[:60]
+    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": klass},
+                   "spec": {"controller": "example.com/ingress"}})
+    try:
+        cluster.apply([deployment("web", [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}],
+                                  kubelet=None), service("web", {"app": "web"}),
+                       {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "shop"},
+                        "spec": {"ingressClassName": "nginx-missing", "rules": [{"host": "shop.local", "http": {
+                            "paths": [{"path": "/", "pathType": "Prefix",
+                                       "backend": {"service": {"name": "webb", "port": {"number": 80}}}}]}}]}}], ns)
+        async with ops_client(cluster, ns, tmp_path) as c:
+            out = await c.until(lambda o: has("ingress.missing_service")(o) and has("ingress.no_class")(o),
+                                kind="ingress", name="shop")
+            missing = finding(out, "ingress.missing_service")
+            assert "Backend Service webb does not exist (Services: web)" == missing["cause"]["text"]
+            no_class = finding(out, "ingress.no_class")
+            assert f"existing: " in no_class["cause"]["text"] and klass in no_class["cause"]["text"]
+            cluster.kubectl("patch", "ingress", "shop", "-n", ns, "--type=json", "-p", json.dumps([
+                {"op": "replace", "path": "/spec/rules/0/http/paths/0/backend/service/name", "value": "web"}]))
+            run_fix(cluster, no_class["fix"]["kubectl"].replace('"nginx-missing"', f'"{klass}"'))
+            out = await c.until(healthy, kind="ingress", name="shop")
+            assert "ingress" in out["ok"] and "service" in out["ok"]
+    finally:
+        cluster.kubectl("delete", "ingressclass", klass, "--wait=false", check=False)
