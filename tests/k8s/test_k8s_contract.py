@@ -24,8 +24,7 @@ import pytest
 from k8s_chart import CHART, ROOT, one, render, tool
 
 VENV_BIN = Path(sys.executable).parent
-# The frontend needs a production build (`npm run build`); its own tests start it.
-COMPONENTS = {"backend": "backend-app", "mcp": "backend-app", "ops-mcp": "."}
+COMPONENTS = {"backend": "backend-app", "mcp": "backend-app", "ops-mcp": ".", "frontend": "frontend/.next/standalone"}
 
 
 def free_port() -> int:
@@ -44,22 +43,29 @@ def chart_env(docs: list[dict], name: str, tmp: Path) -> dict[str, str]:
             env[e["name"]] = e["value"]
         elif e["valueFrom"]["secretKeyRef"]["key"] in secret:
             env[e["name"]] = secret[e["valueFrom"]["secretKeyRef"]["key"]]
-    mapping = {"/data/": f"{tmp}/data/", "/var/lib/ops-mcp/": f"{tmp}/state/", "/tmp/helm/": f"{tmp}/helm/",
+    mapping = {"/app/data": f"{tmp}/data", "^/data/": f"{tmp}/data/", "/var/lib/ops-mcp/": f"{tmp}/state/",
+               "/tmp/helm/": f"{tmp}/helm/",
                "/opt/ops-mcp/charts/todo-chatbot": str(CHART), "/usr/local/bin/helm": tool("helm")}
     for key, value in env.items():
-        for old, new in mapping.items():
-            value = value.replace(old, new)
+        for old, new in mapping.items():  # "^" anchors at the start of the value
+            if old.startswith("^"):
+                value = new + value[len(old) - 1:] if value.startswith(old[1:]) else value
+            else:
+                value = value.replace(old, new)
         env[key] = value
     (tmp / "data").mkdir(exist_ok=True)
     return env
 
 
-def local_command(command: list[str], port: int) -> list[str]:
+def local_command(command: list[str], port: int, env: dict[str, str]) -> list[str]:
     argv = [str(VENV_BIN / command[0]) if (VENV_BIN / command[0]).exists() else command[0], *command[1:]]
     if argv[0] == "python":
         argv[0] = sys.executable
-    argv[argv.index("--host") + 1] = "127.0.0.1"
-    argv[argv.index("--port") + 1] = str(port)
+    if "--port" in argv:
+        argv[argv.index("--host") + 1] = "127.0.0.1"
+        argv[argv.index("--port") + 1] = str(port)
+    else:  # Next.js standalone: PORT and HOSTNAME from the environment
+        env.update(PORT=str(port), HOSTNAME="127.0.0.1")
     return argv
 
 
@@ -68,8 +74,11 @@ def running(name: str, docs: list[dict], tmp: Path) -> Iterator[tuple[str, dict[
     container = one(docs, "Deployment", f"todo-chatbot-{name}")["spec"]["template"]["spec"]["containers"][0]
     port = free_port()
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp), **chart_env(docs, name, tmp)}
+    cwd = ROOT / COMPONENTS[name]
+    if name == "frontend" and not (cwd / "server.js").is_file():
+        pytest.skip("no frontend production build: run `npm run build` in frontend/ (the frontend tests do)")
     log = (tmp / f"{name}.log").open("w")
-    proc = subprocess.Popen(local_command(container["command"], port), cwd=ROOT / COMPONENTS[name], env=env,
+    proc = subprocess.Popen(local_command(container["command"], port, env), cwd=cwd, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -107,6 +116,8 @@ def test_component_answers_the_chart_probes(name: str, docs: list[dict], tmp_pat
             path = container[probe]["httpGet"]["path"]
             response = httpx.get(base + path, timeout=10)
             assert response.status_code == 200, f"{name} {probe} GET {path} -> {response.status_code}"
+    if name == "frontend":  # Better Auth's SQLite file lands on the volume the chart mounts (AUTH_SQLITE_PATH)
+        assert (tmp_path / "data" / "auth.db").is_file()
 
 
 def mcp_initialize(base: str, host: str, token: str | None) -> httpx.Response:
