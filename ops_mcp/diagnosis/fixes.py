@@ -13,6 +13,21 @@ from typing import Any
 from .snapshot import SHORT, Obj, Snapshot, helm_release, meta
 
 _CHART_VERSION = re.compile(r"-v?\d+\.\d+\.\d+.*$")
+# This repo's chart (k8s/helm/todo-chatbot): component label -> values section
+OWN_CHART = "todo-chatbot"
+OWN_CHART_SECTIONS = {"frontend": "frontend", "backend": "backend", "task-mcp": "mcpServer", "ops-mcp": "opsMcp",
+                      "database": "postgresql", "migrations": "migrations"}
+
+
+def _own_chart_keys(helm_set: dict[str, str], section: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in helm_set.items():
+        if key.startswith("env."):          # the chart takes a list: extraEnv[].{name,value}
+            out[f"{section}.extraEnv[0].name"] = key[4:]
+            out[f"{section}.extraEnv[0].value"] = value
+        else:
+            out[f"{section}.{key}"] = value
+    return out
 
 
 def short_ref(owner: str) -> str:
@@ -52,15 +67,22 @@ def make(snap: Snapshot, owner: str, do: str, command: str | None, *, helm_set: 
             "recreate it (kubectl replace --force -f POD.yaml)."
     release = helm_release(obj) if obj is not None else None
     if release:
-        chart = (meta(obj).get("labels") or {}).get("helm.sh/chart")
-        chart = _CHART_VERSION.sub("", chart) if chart else "<chart>"
-        sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in (helm_set or {}).items())
+        labels = meta(obj).get("labels") or {}
+        chart = _CHART_VERSION.sub("", labels["helm.sh/chart"]) if labels.get("helm.sh/chart") else "<chart>"
+        section = OWN_CHART_SECTIONS.get(labels.get("app.kubernetes.io/component", "")) if chart == OWN_CHART else None
+        helm_set = _own_chart_keys(helm_set or {}, section) if section else (helm_set or {})
+        if section and values:
+            values = f"{section}:\n" + "\n".join(f"  {line}" for line in values.splitlines())
+            values = values.replace(f"{section}:\n  env:\n    ", f"{section}:\n  extraEnv:\n    - name: ").replace(
+                ": <value>", "\n      value: <value>") if "env:" in values else values
+        sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in helm_set.items())
         fix["helm"] = f"helm upgrade {release} {chart} -n {snap.namespace} --reuse-values {sets}".rstrip()
         if values:
             fix["values"] = values
-        fix["note"] = ((note + " ") if note else "") + (
-            f"Helm-managed: a kubectl change is reverted by the next upgrade; values keys are chart-specific "
-            f"(check `helm get values {release} -n {snap.namespace}`).")
+        keys = f"values keys follow this repo's chart ({OWN_CHART}, section {section})" if section else \
+            f"values keys are chart-specific (check `helm get values {release} -n {snap.namespace}`)"
+        fix["note"] = ((note + " ") if note else "") + \
+            f"Helm-managed: a kubectl change is reverted by the next upgrade; {keys}."
     elif note:
         fix["note"] = note
     if verify and kind in ("Deployment", "StatefulSet", "DaemonSet"):

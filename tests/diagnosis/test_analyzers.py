@@ -671,3 +671,18 @@ def test_key_line_prefers_a_clear_error_over_a_closing_remark():
     assert key_line(["start", "ERROR: relation exists", "migration failed"]) == "ERROR: relation exists"
     assert key_line(["start", "job failed"]) == "job failed"
     assert key_line(["a", "b"]) == "b"
+
+
+def test_helm_variant_uses_this_repos_chart_sections():
+    d = deployment("todo-backend", ready=0, helm="todo",
+                   containers=[container("backend", resources={"limits": {"memory": "384Mi"}})])
+    d["metadata"]["labels"].update({"helm.sh/chart": "todo-chatbot-0.1.0", "app.kubernetes.io/component": "backend"})
+    pods = crashing("todo-backend", 1, 137, "OOMKilled", containers=[container("backend", resources={"limits": {"memory": "384Mi"}})])
+    for p in pods:
+        p["status"]["containerStatuses"][0]["name"] = "backend"
+    f = by_mode(run(snapshot(deployments=[d], replicasets=[replicaset("todo-backend-7d9c", "todo-backend")], pods=pods)),
+                "crashloop.oom_killed")
+    assert f["fix"]["helm"] == (f"helm upgrade todo todo-chatbot -n {NS} --reuse-values "
+                                "--set backend.resources.limits.memory=768Mi --set backend.resources.requests.memory=768Mi")
+    assert f["fix"]["values"].startswith("backend:\n  resources:\n    limits:\n      memory: 768Mi")
+    assert "section backend" in f["fix"]["note"]
