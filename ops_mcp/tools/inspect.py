@@ -149,7 +149,8 @@ def register(ops) -> None:
         if k.kind != "Event":
             selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
             try:
-                evs = await ops.run(cluster().list, "events", ns or "default" if not k.namespaced else ns, field_selector=selector, limit=200)
+                events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
+                evs = await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)
                 events = shaping.aggregate_events(evs.get("items") or [])[:10]
             except OpsError:
                 events = []  # events are a bonus; a missing permission must not hide the object
