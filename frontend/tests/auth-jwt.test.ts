@@ -61,4 +61,18 @@ describe("Better Auth with the JWT plugin", () => {
     const jwks = (await (await auth.getAuth().handler(new Request(`${BASE_URL}/api/auth/jwks`))).json()) as JSONWebKeySet;
     await expect(jwtVerify(token, createLocalJWKSet(jwks), { audience: "http://other.test" })).rejects.toThrow(/aud/);
   });
+
+  it("accepts sign-in from whatever host serves the app, and refuses a cross-site origin", async () => {
+    await signUp("origin@example.com");
+    const signIn = (origin: string) =>
+      auth.getAuth().handler(
+        new Request("http://192.168.49.2:30080/api/auth/sign-in/email", {
+          method: "POST",
+          headers: { "content-type": "application/json", host: "192.168.49.2:30080", origin, cookie: "seen=1" },
+          body: JSON.stringify({ email: "origin@example.com", password: "correct horse battery" }),
+        }),
+      );
+    expect((await signIn("http://192.168.49.2:30080")).status).toBe(200);
+    expect((await signIn("http://evil.example")).status).toBe(403);
+  });
 });

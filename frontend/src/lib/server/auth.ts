@@ -31,6 +31,8 @@ function createAuth() {
     // Same-origin requests are trusted whatever host the app is reached by (make up,
     // `minikube service`, an Ingress): a cross-site form post carries a different Origin.
     trustedOrigins: (request) => [baseURL, ...extraOrigins, requestOrigin(request)],
+    // Better Auth skips the origin check under a test runner; keep it on everywhere.
+    advanced: { disableOriginCheck: false },
     telemetry: { enabled: false },
     plugins: [
       // iss and aud are Better Auth's defaults (the base URL), spelled out for the backend's sake.
