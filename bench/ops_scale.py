@@ -148,6 +148,13 @@ async def run(args) -> dict:
             pid = server_pid()
             report["rss_idle_mib"] = round(rss_kib(pid, "VmRSS") / 1024, 1)
             report["rss_idle_peak_mib"] = round(rss_kib(pid, "VmHWM") / 1024, 1)
+            # The floor: a call the server rejects at argument validation (no Kubernetes API call).
+            floor = []
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                await client.call_tool("rollout_status", {"name": "Not_A_Name"})
+                floor.append(time.perf_counter() - t)
+            report["mcp_round_trip_floor_p50_s"] = round(p50(floor), 4)
             cases = {
                 "list_pods_page": ("list_resources", {"kind": "pods"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods", limit=100)),
                 "describe_pod": ("describe_resource", {"kind": "pod", "name": "web-0000"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods/web-0000")),

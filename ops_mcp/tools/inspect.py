@@ -143,17 +143,34 @@ def register(ops) -> None:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
         k = resolve_kind(kind)
         ns = ops.policy.namespace(namespace) if k.namespaced else None
-        obj = await ops.run(cluster().get, k, name, ns)
-        compact = shaping.compact_object(obj)
-        events: list[dict[str, Any]] = []
-        if k.kind != "Event":
+        events_raw: list[dict[str, Any]] = []
+
+        async def fetch_events() -> None:
+            if k.kind == "Event":
+                return
             selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
+            events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
             try:
-                events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
-                evs = await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)
-                events = shaping.aggregate_events(evs.get("items") or [])[:10]
+                events_raw.extend((await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)).get("items") or [])
             except OpsError:
-                events = []  # events are a bonus; a missing permission must not hide the object
+                pass  # events are a bonus; a missing permission must not hide the object
+
+        got: dict[str, Any] = {}
+
+        async def fetch_object() -> None:
+            try:
+                got["obj"] = await ops.run(cluster().get, k, name, ns)
+            except OpsError as exc:  # re-raised below, outside the task group (no ExceptionGroup)
+                got["error"] = exc
+
+        async with anyio.create_task_group() as tg:  # the object and its events in parallel
+            tg.start_soon(fetch_events)
+            tg.start_soon(fetch_object)
+        if "error" in got:
+            raise got["error"]
+        obj = got["obj"]
+        compact = shaping.compact_object(obj)
+        events = shaping.aggregate_events(events_raw)[:10]
         out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events)
         text = yaml.safe_dump(ops_redact(compact), sort_keys=False, width=120, default_flow_style=False)
         if events:
