@@ -184,8 +184,29 @@ class Snapshot:
         return [e for e in index.get((kind, name_of(obj)), [])
                 if not uid or not (e.get("involvedObject") or {}).get("uid") or e["involvedObject"]["uid"] == uid]
 
+    def pods_with_labels(self, selector: dict[str, str]) -> list[Obj]:
+        """Pods whose labels include every pair of a plain (Service-style) selector, via a label index."""
+        index = self.__dict__.get("_label_index")
+        if index is None:
+            index = defaultdict(list)
+            for pod in self.pods:
+                for pair in (meta(pod).get("labels") or {}).items():
+                    index[pair].append(pod)
+            self.__dict__["_label_index"] = index
+        if not selector:
+            return []
+        pairs = sorted(selector.items(), key=lambda pair: len(index.get(pair, ())))
+        return [p for p in index.get(pairs[0], []) if selector_matches(selector, meta(p).get("labels") or {})]
+
     def controller_of(self, obj: Obj) -> tuple[str, str] | None:
         """The top controlling workload (kind, name): Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob..."""
+        cache = self.__dict__.setdefault("_controllers", {})
+        key = id(obj)
+        if key not in cache:
+            cache[key] = self._controller_of(obj)
+        return cache[key]
+
+    def _controller_of(self, obj: Obj) -> tuple[str, str] | None:
         owners = [o for o in meta(obj).get("ownerReferences") or [] if o.get("controller")] or \
             (meta(obj).get("ownerReferences") or [])
         if not owners:

@@ -18,9 +18,12 @@ SA = re.compile(r'serviceaccount "([^"]+)" not found')
 
 def analyze(ctx: Context) -> list[Issue]:
     issues: list[Issue] = []
+    by_owner: dict[str, set[str]] = {}
+    for pod in ctx.scope.pods:
+        by_owner.setdefault(ctx.owner(pod), set()).add(f"Pod/{name_of(pod)}")
     for kind, workload in ctx.scope.workloads:
         ref = f"{kind}/{name_of(workload)}"
-        pods = {f"Pod/{name_of(p)}" for p in ctx.scope.pods if ctx.owner(p) == ref}
+        pods = by_owner.get(ref, set())
         status, spec = workload.get("status") or {}, workload.get("spec") or {}
         created = _failed_create(ctx, kind, workload, ref)
         if created:

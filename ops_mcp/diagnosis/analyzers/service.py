@@ -19,8 +19,8 @@ def analyze(ctx: Context) -> list[Issue]:
         if not selector or spec.get("type") == "ExternalName":
             continue
         name, ref = name_of(svc), f"Service/{name_of(svc)}"
-        pods = [p for p in live_pods(ctx.snap.pods) if selector_matches(selector, meta(p).get("labels") or {})
-                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        pods = [p for p in live_pods(ctx.snap.pods_with_labels(selector))
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         if not pods:
             templates = _templates(ctx)
             owners = [ref_ for ref_, labels in templates if selector_matches(selector, labels)]
