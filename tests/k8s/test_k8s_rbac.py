@@ -151,6 +151,10 @@ async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namesp
         assert not described.is_error, text_of(described)
         events = await mcp.call_tool("get_events", {})
         assert not events.is_error, text_of(events)
+        # helm as the account: release records are Secrets, readable in its namespace only
+        releases = await mcp.call_tool("list_releases", {})
+        assert not releases.is_error, text_of(releases)
+        assert RELEASE in json.dumps(releases.structured_content)
         scaled = await mcp.call_tool("scale_deployment", {"name": SA, "replicas": 2})
         assert scaled.is_error, text_of(scaled)
         assert "403" in text_of(scaled) or "forbidden" in text_of(scaled).lower(), text_of(scaled)
