@@ -42,7 +42,7 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
     groups = _group(issues)
     _severity(ctx, groups)
     findings = _link_and_order(groups)
-    failing_checks = {check for check, _ in issues}
+    failing_checks = {g.check for g in findings}
     ok = [a.check for a in selected if a.check not in failing_checks and a.check not in {s["check"] for s in skipped}]
     report = _report(ctx, findings, ok, skipped)
     return _fit(report, scrub)
@@ -88,7 +88,8 @@ class Group:
             self.alt = issue.alt or self.alt
             self.fix = issue.fix or self.fix
         self.fix = self.fix or issue.fix
-        self.next += [n for n in issue.next if n not in self.next]
+        if not self.next:                  # the representative's next steps; siblings would only repeat them
+            self.next = list(issue.next)
 
     @property
     def mode(self) -> str:

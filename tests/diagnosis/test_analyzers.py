@@ -116,7 +116,8 @@ def test_oom_killed_with_helm_variant():
     assert f["fix"]["helm"].startswith(f"helm upgrade shop shop -n {NS} --reuse-values")
     assert "resources.limits.memory=100Mi" in f["fix"]["helm"] and "Helm-managed" in f["fix"]["note"]
     assert out["target"]["helm"] == "shop" and out["target"]["replicas"] == "0/1 ready"
-    assert out["limits"]["logs_read"] == 0, "OOM is decided from status; no logs needed"
+    assert out["limits"]["logs_read"] == 0 and "next" not in f, "OOM is decided from status; no logs needed"
+    assert "rollout" in out["ok"], "an explained (redundant) rollout symptom does not fail the rollout check"
 
 
 def test_liveness_kill_is_not_app_error():

@@ -179,7 +179,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             issue.fix = _rollback_or_logs(ctx, owner, cname, issue.mode)
         issue.cause = {"text": text, "conf": conf, "basis": [i for i, e in enumerate(ev) if "log" in e or
                                                              "lastState" in (e.get("p") or "")]}
-    if not logs and restarts > 0:
+    if not logs and restarts > 0 and issue.mode != "crashloop.oom_killed":
         issue.next.append(fixes.kubectl(ns, "logs", name_of(pod), "-c", cname, "--previous", "--tail=50"))
     return issue
 
