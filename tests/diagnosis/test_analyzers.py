@@ -687,3 +687,17 @@ def test_helm_variant_uses_this_repos_chart_sections():
                                 "--set backend.resources.limits.memory=768Mi --set backend.resources.requests.memory=768Mi")
     assert f["fix"]["values"].startswith("backend:\n  resources:\n    limits:\n      memory: 768Mi")
     assert "section backend" in f["fix"]["note"]
+
+
+def test_pod_target_reports_on_the_pod_and_fixes_its_workload():
+    pods = crashing(n=2, exit_code=137, reason="OOMKilled", containers=[container(resources={"limits": {"memory": "1Gi"}})])
+    data = snapshot(deployments=[deployment("api", replicas=2, ready=0)], replicasets=[replicaset("api-7d9c", "api")],
+                    pods=pods)
+    out = run(data, "pod", "api-7d9c-1")
+    f = by_mode(out, "crashloop.oom_killed")
+    assert f["objs"] == ["Pod/api-7d9c-1"] and out["target"] == {"kind": "Pod", "ns": NS, "name": "api-7d9c-1"}
+    assert "set resources deploy/api -c app --limits=memory=2048Mi" in f["fix"]["kubectl"]
+    bare = pod("solo", statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"},
+                                         restarts=1)], containers=[container(resources={"limits": {"memory": "64Mi"}})])
+    f = by_mode(run(snapshot(pods=[bare]), "pod", "solo"), "crashloop.oom_killed")
+    assert f["fix"]["kubectl"].startswith("kubectl -n shop set resources pod/solo") and "Bare pod" in f["fix"]["note"]
