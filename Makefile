@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup toolchain test up sandbox sandbox-down bench
+.PHONY: help setup toolchain test up sandbox sandbox-down bench minikube-up minikube-down manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,3 +28,12 @@ sandbox-down: ## Delete the sandbox control plane
 
 bench: ## Run the benchmarks in bench/ (numbers, not pass/fail)
 	@scripts/setup.sh && for b in bench/*.py; do echo "== $$b"; .venv/bin/python "$$b" || exit 1; done
+
+minikube-up: ## Minikube: build images inside it, install the chart, wait, smoke-check (5-minute target)
+	@scripts/minikube-up.sh
+
+minikube-down: ## Uninstall the app from Minikube (--delete removes the profile)
+	@scripts/minikube-down.sh
+
+manifests: ## Re-render k8s/manifests from the chart
+	@k8s/render-manifests.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh machine, idempotently:
-# the Python virtualenv with both packages, the Kubernetes toolchain, and each
-# component's own prerequisites. Safe to run again; it only does what is missing.
+# the Python virtualenv with both packages, the Kubernetes toolchain, the test
+# PostgreSQL, and the frontend's packages and browser. Safe to run again; it
+# only does what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
@@ -12,8 +13,8 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 [[ -x .venv/bin/uv ]] || .venv/bin/pip install --quiet --disable-pip-version-check uv
 log "installing ops-mcp and backend-app (editable) into .venv"
-packages=(-e ".[test]")
-[[ -f backend-app/pyproject.toml ]] && packages+=(-e "./backend-app[test]")
-.venv/bin/uv pip install --quiet --python .venv/bin/python "${packages[@]}"
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test]" -e "./backend-app[test]"
 
 "$ROOT/scripts/toolchain.sh"
+"$ROOT/scripts/setup-postgres.sh" >/dev/null
+"$ROOT/scripts/setup-frontend.sh"

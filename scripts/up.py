@@ -43,14 +43,14 @@ def dev_secret(name: str) -> str:
 
 def components(kubeconfig: str) -> list[Component]:
     frontend_url = "http://localhost:3000"
-    auth = {
-        "BETTER_AUTH_URL": frontend_url,
-        "BETTER_AUTH_SECRET": dev_secret("better-auth-secret"),
+    backend_env = {
+        "SQLITE_PATH": str(STATE / "todo.db"),
         "BETTER_AUTH_JWKS_URL": f"{frontend_url}/api/auth/jwks",
         "BETTER_AUTH_ISSUER": frontend_url,
         "BETTER_AUTH_AUDIENCE": frontend_url,
+        "TASK_MCP_URL": "http://127.0.0.1:8001/mcp",
+        "CORS_ORIGINS": frontend_url,
     }
-    backend_env = {**auth, "SQLITE_PATH": str(STATE / "todo.db"), "TASK_MCP_URL": "http://127.0.0.1:8001/mcp"}
     return [
         Component("backend", [str(VENV_BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", "8000"],
                   ROOT / "backend-app", "http://127.0.0.1:8000/docs", ROOT / "backend-app" / "app" / "main.py",
@@ -59,16 +59,17 @@ def components(kubeconfig: str) -> list[Component]:
                                "--host", "127.0.0.1", "--port", "8001"],
                   ROOT / "backend-app", "http://127.0.0.1:8001/mcp", ROOT / "backend-app" / "app" / "task_mcp",
                   backend_env),
-        Component("frontend", ["npm", "run", "start", "--", "--hostname", "127.0.0.1", "--port", "3000"],
-                  ROOT / "frontend", frontend_url, ROOT / "frontend" / "package.json",
-                  {**auth, "BACKEND_URL": "http://127.0.0.1:8000",
-                   "AUTH_DATABASE_PATH": str(STATE / "auth.db")}),
+        Component("frontend", ["node", "scripts/start.mjs"], ROOT / "frontend", f"{frontend_url} (open this)",
+                  ROOT / "frontend" / "scripts" / "start.mjs",
+                  {"PORT": "3000", "HOSTNAME": "127.0.0.1", "BETTER_AUTH_URL": frontend_url,
+                   "BETTER_AUTH_SECRET": dev_secret("better-auth-secret"), "BACKEND_URL": "http://127.0.0.1:8000",
+                   "AUTH_DATA_DIR": str(STATE / "frontend")}),
         Component("ops-mcp", [str(VENV_BIN / "ops-mcp"), "serve", "--transport", "http",
                               "--host", "127.0.0.1", "--port", "8002"],
                   ROOT, "http://127.0.0.1:8002/mcp (bearer token in .run/ops-mcp-token)",
                   ROOT / "ops_mcp" / "cli.py",
                   {"KUBECONFIG": kubeconfig, "OPS_MCP_HTTP_TOKEN": dev_secret("ops-mcp-token"),
-                   "OPS_MCP_AUDIT_LOG": str(STATE / "ops-mcp-audit.jsonl")}),
+                   "OPS_MCP_NAMESPACE": "default", "OPS_MCP_AUDIT_LOG": str(STATE / "ops-mcp-audit.jsonl")}),
     ]
 
 

@@ -5,4 +5,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/setup.sh"
+server="frontend/.next/standalone/server.js"
+if [[ ! -f "$server" || -n "$(find frontend/src frontend/package-lock.json -newer "$server" -print -quit)" ]]; then
+  log "building the frontend (next build)"
+  (cd frontend && npm run build)
+fi
 exec .venv/bin/python scripts/up.py

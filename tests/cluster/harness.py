@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,20 +88,33 @@ class Cluster:
     # -- lifecycle ---------------------------------------------------------
 
     @classmethod
-    def create(cls, workdir: Path, name: str = "test", timeout: float = 180) -> Cluster:
-        cluster = cls(workdir, name, toolchain_bin())
-        config = workdir / "kwokctl.yaml"
-        config.write_text(cluster._config())
-        cluster._kwokctl(
+    def create(cls, workdir: Path, name: str = "test", timeout: float = 180, attempts: int = 2) -> Cluster:
+        """Create and wait for readiness; a start that fails (e.g. a port taken between kwokctl picking
+        it and a component binding it, or a starved machine) is deleted and tried again once."""
+        for attempt in range(1, attempts + 1):
+            cluster = cls(workdir, name, toolchain_bin())
+            try:
+                cluster._create(timeout)
+                return cluster
+            except (ClusterError, TimeoutError, subprocess.TimeoutExpired) as exc:
+                if attempt == attempts:
+                    raise
+                print(f"test control plane: attempt {attempt} failed ({exc}); retrying\n{cluster.component_logs(20)}",
+                      file=sys.stderr)
+                cluster.delete()
+        raise AssertionError("unreachable")
+
+    def _create(self, timeout: float) -> None:
+        config = self.workdir / "kwokctl.yaml"
+        config.write_text(self._config())
+        self._kwokctl(
             "--config", str(config), "create", "cluster",
-            "--kubeconfig", str(workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
+            "--kubeconfig", str(self.workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
             "--wait", f"{int(timeout)}s", timeout=timeout + 60,
         )
-        server = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
-        cluster.server = server
-        cluster._add_nodes()
-        cluster.wait_ready(timeout)
-        return cluster
+        self.server = yaml.safe_load(Path(self.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
+        self._add_nodes()
+        self.wait_ready(timeout)
 
     def _config(self) -> str:
         b = self.bin_dir
