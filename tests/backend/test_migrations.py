@@ -39,7 +39,8 @@ def test_upgrade_from_empty_downgrade_and_again(db):
     assert {("user_id",), ("completed",)} <= indexes["tasks"]
     assert {("conversation_id",), ("user_id",)} <= indexes["messages"]
     # The models and the migrations agree (no pending autogenerate diff).
-    assert "No new upgrade operations detected" in alembic(db, "check").stdout + alembic(db, "check").stderr
+    check = alembic(db, "check")
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
     alembic(db, "downgrade", "base")
     assert inspect(db)[0] == {"alembic_version"}
     alembic(db, "upgrade", "head")
