@@ -14,14 +14,14 @@ from ops_mcp.settings import Settings
 
 
 class BearerAuth:
-    """ASGI middleware: every request except GET /healthz needs `Authorization: Bearer <token>`."""
+    """ASGI middleware: every request except GET /health needs `Authorization: Bearer <token>`."""
 
     def __init__(self, app: Any, token: str):
         self.app = app
         self.token = token.encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path") == "/healthz":
+        if scope["type"] != "http" or scope.get("path") == "/health":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         auth = headers.get(b"authorization", b"")
@@ -56,8 +56,8 @@ def build_http_app(mcp: Any, settings: Settings) -> Any:
             "(Only on a loopback bind may auth be turned off, with --no-auth.)"
         )
 
-    @mcp.custom_route("/healthz", methods=["GET"])
-    async def healthz(request: Any) -> Any:
+    @mcp.custom_route("/health", methods=["GET"])
+    async def health(request: Any) -> Any:
         return JSONResponse({"status": "ok"})
 
     hosts = allowed_hosts(settings)

@@ -72,7 +72,7 @@ class HttpServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ops-mcp http exited {self.proc.returncode}: {self.proc.stdout.read()}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
