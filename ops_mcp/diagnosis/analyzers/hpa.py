@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import fixes
 from ..base import Context, Issue, condition
-from ..snapshot import name_of
+from ..snapshot import name_of, parse_time
 
 check = "hpa"
 needs = ("hpas",)
@@ -48,7 +48,7 @@ def analyze(ctx: Context) -> list[Issue]:
                                              f"--requests={res}={'100m' if res == 'cpu' else '128Mi'}"),
                                helm_set={f"resources.requests.{res}": "100m" if res == "cpu" else "128Mi"})))
         elif active and active.get("status") == "False" and ctx.recent(
-                _time(active.get("lastTransitionTime")) or ctx.snap.now):
+                parse_time(active.get("lastTransitionTime")) or ctx.snap.now):
             message = active.get("message") or ""
             issues.append(Issue(
                 mode="hpa.no_metrics", obj=ref, sev="medium", subjects={ref},
@@ -75,7 +75,3 @@ def analyze(ctx: Context) -> list[Issue]:
                                verify=False)))
     return issues
 
-
-def _time(value):
-    from ..snapshot import parse_time
-    return parse_time(value)
