@@ -41,6 +41,8 @@ describe("TodoApp", () => {
     expect(title).toHaveAttribute("aria-invalid", "true");
     expect(title).toHaveAccessibleDescription("String should have at most 200 characters");
     expect(title).toHaveValue("Too long");
+    // Said once, next to the field: no second banner.
+    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
   });
 
   it("says 'sign in again' on 401 and keeps the draft", async () => {

@@ -15,6 +15,9 @@ beforeAll(async () => {
     if (path.startsWith("/tasks?")) return sendJson(res, 200, [task]);
     if (req.method === "POST" && path === "/tasks") {
       const body = JSON.parse(req.body);
+      if (body.title === "long") {
+        return sendJson(res, 422, { detail: [{ loc: ["body", "description"], msg: "String should have at most 1000 characters", type: "string_too_long" }, { loc: ["body"], msg: "Value error, Give at least one field", type: "value_error" }] });
+      }
       if (!body.title) return sendJson(res, 422, { detail: [{ loc: ["body", "title"], msg: "String should have at least 1 character", type: "string_too_short" }] });
       return sendJson(res, 201, { ...task, ...body });
     }
@@ -64,8 +67,13 @@ describe("api client", () => {
   it("maps 422 to field errors", async () => {
     const error = await failure(api().createTask({ title: "" }));
     expect(error.kind).toBe("validation");
-    expect(error.fieldErrors).toEqual({ title: "String should have at least 1 character" });
-    expect(error.message).toContain("title: String should have at least 1 character");
+    expect(error.fieldErrors).toEqual({ title: "This can't be empty." });
+    expect(error.message).toContain("title: This can't be empty.");
+  });
+
+  it("says pydantic's limits in plain words and keeps errors without a field", async () => {
+    const error = await failure(api().createTask({ title: "long" }));
+    expect(error.fieldErrors).toEqual({ description: "Use at most 1000 characters.", _: "Give at least one field" });
   });
 
   it.each([

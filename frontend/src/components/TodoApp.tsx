@@ -14,8 +14,17 @@ const FILTERS: { value: TaskFilter; label: string }[] = [
   { value: "completed", label: "Completed" },
 ];
 
+const FORM_FIELDS = ["title", "description"];
+
 function fieldErrorsOf(error: unknown): Record<string, string> {
   return error instanceof ApiError && error.kind === "validation" ? error.fieldErrors : {};
+}
+
+/** Errors not already shown next to a field. */
+function needsNotice(error: unknown): boolean {
+  if (error === null) return false;
+  const fields = Object.keys(fieldErrorsOf(error));
+  return !fields.length || fields.some((field) => !FORM_FIELDS.includes(field));
 }
 
 function TaskFields({
@@ -145,9 +154,7 @@ function TaskItem({ task, api, onChanged, onRemoved }: {
           </button>
         </div>
       )}
-      {error !== null && !(error instanceof ApiError && error.kind === "validation") && (
-        <ErrorNotice error={error} returnTo="/todos" />
-      )}
+      {needsNotice(error) && <ErrorNotice error={error} returnTo="/todos" />}
     </li>
   );
 }
@@ -211,7 +218,7 @@ export function TodoApp({ api }: { api: TodoApi }) {
           onDescription={setDescription}
           errors={fieldErrorsOf(addError)}
         />
-        {addError !== null && <ErrorNotice error={addError} returnTo="/todos" />}
+        {needsNotice(addError) && <ErrorNotice error={addError} returnTo="/todos" />}
         <button type="submit" disabled={adding}>
           {adding ? "Adding…" : "Add task"}
         </button>

@@ -70,6 +70,14 @@ interface ValidationItem {
   msg?: string;
 }
 
+/** Pydantic's messages, said the way a person would. */
+function plainWords(message: string): string {
+  if (/^String should have at least 1 character/.test(message)) return "This can't be empty.";
+  const max = /^String should have at most (\d+) characters?/.exec(message);
+  if (max) return `Use at most ${max[1]} characters.`;
+  return message;
+}
+
 function fieldErrorsFrom(detail: unknown): Record<string, string> {
   const errors: Record<string, string> = {};
   if (!Array.isArray(detail)) {
@@ -79,7 +87,7 @@ function fieldErrorsFrom(detail: unknown): Record<string, string> {
   for (const item of detail as ValidationItem[]) {
     const loc = (item.loc ?? []).filter((part) => part !== "body" && part !== "query");
     const field = loc.length ? String(loc[loc.length - 1]) : "_";
-    const message = (item.msg ?? "is invalid").replace(/^Value error, /, "");
+    const message = plainWords((item.msg ?? "is invalid").replace(/^Value error, /, ""));
     errors[field] ??= message;
   }
   return errors;
