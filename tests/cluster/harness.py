@@ -97,11 +97,11 @@ class Cluster:
                 cluster._create(timeout)
                 return cluster
             except (ClusterError, TimeoutError, subprocess.TimeoutExpired) as exc:
+                logs = cluster.component_logs(20)
+                cluster.delete()  # never leave half-started components holding ports
                 if attempt == attempts:
-                    raise
-                print(f"test control plane: attempt {attempt} failed ({exc}); retrying\n{cluster.component_logs(20)}",
-                      file=sys.stderr)
-                cluster.delete()
+                    raise ClusterError(f"{exc}\n{logs}") from exc
+                print(f"test control plane: attempt {attempt} failed ({exc}); retrying\n{logs}", file=sys.stderr)
         raise AssertionError("unreachable")
 
     def _create(self, timeout: float) -> None:
@@ -122,7 +122,14 @@ class Cluster:
             "runtime": "binary",
             "bindAddress": "127.0.0.1",
             "kubeVersion": KUBE_VERSION,
+            # Every port explicit: kwokctl hands out ports counting down from 32767, so clusters
+            # started at the same time (parallel test sessions) would collide.
             "kubeApiserverPort": _free_port(),
+            "etcdPort": _free_port(),
+            "etcdPeerPort": _free_port(),
+            "kubeControllerManagerPort": _free_port(),
+            "kubeSchedulerPort": _free_port(),
+            "kwokControllerPort": _free_port(),
             "kubeApiserverBinary": str(b / "kube-apiserver"),
             "kubeControllerManagerBinary": str(b / "kube-controller-manager"),
             "kubeSchedulerBinary": str(b / "kube-scheduler"),
