@@ -40,11 +40,12 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
     # Well-known token formats.
     (re.compile(r"\b(sk-ant-[A-Za-z0-9_-]{8,}|sk-[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|xox[abpors]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,})"), MASK),
-    # key=value / key: value / "key": "value" where key names a credential.
+    # key=value / key: value / "key": "value" where key names a credential. The match starts at the
+    # credential word (fast to reject); _kv looks back for the rest of the key name.
     (
         re.compile(
             r"""(?ix)
-            (?P<key>["']?[\w.-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)[\w.-]*["']?)
+            (?P<key>(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)[\w.-]*["']?)
             (?P<sep>\s*[:=]\s*)
             (?P<val>"[^"]*"|'[^']*'|[^\s,;&}\]]+)
             """
@@ -56,20 +57,47 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 def _kv(match: re.Match[str]) -> str:
     key, sep, val = match.group("key"), match.group("sep"), match.group("val")
-    bare = key.strip("\"'")
+    start = match.start()
+    text = match.string
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+        start -= 1
+    bare = (text[start:match.start()] + key).strip("\"'")
     if _NOT_SECRET_KEY.match(bare) or val.strip("\"'") in ("", MASK, "null", "None", "true", "false"):
         return match.group(0)
     quote = val[0] if val[:1] in ("'", '"') else ""
     return f"{key}{sep}{quote}{MASK}{quote}"
 
 
+# A cheap substring guard per line pattern (lowercased line): the regex runs only when its guard hits,
+# which keeps redaction cheap on large tables and logs.
+_GUARDS: list[tuple[str, ...]] = [
+    ("eyj",),                                                   # JWT
+    ("bearer", "basic", "token"),                               # auth headers
+    ("://",),                                                   # URL credentials
+    ("sk-", "gh", "xox", "akia", "aiza"),                       # known token formats
+    ("pass", "pwd", "secret", "token", "api", "access", "private", "credential"),  # key=value
+]
+_PEM = _PATTERNS[0][0]
+
+
+def _redact_line(line: str) -> str:
+    low = line.lower()
+    for (pattern, repl), guard in zip(_PATTERNS[1:], _GUARDS):
+        if any(g in low for g in guard):
+            line = pattern.sub(_kv if repl is None else repl, line)
+            low = line.lower()
+    return line
+
+
 def redact_text(text: str) -> str:
     """Scrub credentials from free text (log lines, event messages, error messages)."""
     if not text:
         return text
-    for pattern, repl in _PATTERNS:
-        text = pattern.sub(_kv if repl is None else repl, text)
-    return text
+    if "PRIVATE KEY" in text:
+        text = _PEM.sub(_PATTERNS[0][1], text)
+    if "\n" not in text:
+        return _redact_line(text)
+    return "\n".join(_redact_line(line) for line in text.split("\n"))
 
 
 def is_secret_key(key: str) -> bool:

@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any, Literal
 
 import anyio
-import yaml
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -172,7 +171,7 @@ def register(ops) -> None:
         compact = shaping.compact_object(obj)
         events = shaping.aggregate_events(events_raw)[:10]
         out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events)
-        text = yaml.safe_dump(ops_redact(compact), sort_keys=False, width=120, default_flow_style=False)
+        text = shaping.to_yaml(ops_redact(compact))
         if events:
             text += "events:\n" + shaping.table(events, ["type", "reason", "count", "last_seen", "message"])
         return ops.result(out, text)

@@ -239,7 +239,7 @@ def register(ops) -> None:
         """A release's values (user-supplied, or all); secret-looking values are masked."""
         ns, rel = ns_release(namespace, release)
         values = redact_obj(await ops.helm.get_values(rel, ns, revision, all_values))
-        text = yaml.safe_dump(values, sort_keys=False) if values else "(no user-supplied values)"
+        text = shaping.to_yaml(values) if values else "(no user-supplied values)"
         return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
 
     @ops.tool(title="Roll back a Helm release", kind="destructive")

@@ -145,7 +145,7 @@ def event(namespace: str, name: str, obj_kind: str, obj_name: str, reason: str, 
     }
 
 
-def wait_ready(cluster: Any, namespace: str, deploy: str, replicas: int, timeout: float = 60) -> None:
+def wait_ready(cluster: Any, namespace: str, deploy: str, replicas: int, timeout: float = 180) -> None:
     def ready() -> bool:
         out = cluster.kubectl("get", "deploy", deploy, "-n", namespace, "-o", "jsonpath={.status.readyReplicas}", check=False).stdout
         return (int(out) if out.strip() else 0) == replicas
