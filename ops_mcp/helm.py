@@ -202,6 +202,23 @@ class Helm:
         return (await self.command().run(["version", "--short"])).decode().strip()
 
 
+def release_status_from_storage(cluster: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    """A release's latest revision and status from helm's storage labels (one API list, no helm exec).
+
+    Helm keeps each revision in a Secret (or ConfigMap with HELM_DRIVER=configmap) labelled
+    owner=helm, name=<release>, version=<n>, status=<status>; the payload is never decoded here.
+    """
+    selector = f"owner=helm,name={name}"
+    for kind in ("secrets", "configmaps"):
+        items = cluster.list(kind, namespace, label_selector=selector, limit=100).get("items") or []
+        revisions = [((i.get("metadata") or {}).get("labels") or {}) for i in items]
+        revisions = [r for r in revisions if str(r.get("version", "")).isdigit()]
+        if revisions:
+            latest = max(revisions, key=lambda r: int(r["version"]))
+            return {"name": name, "namespace": namespace, "revision": int(latest["version"]), "status": latest.get("status")}
+    return None
+
+
 def manifest_objects(manifest: str) -> dict[str, dict[str, Any]]:
     """'Kind/namespace/name' -> object, for every document of a rendered manifest."""
     out: dict[str, dict[str, Any]] = {}

@@ -107,6 +107,9 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
         assert progress, "no progress notifications while helm waited"
         releases = ok(await call(c, "list_releases", {}))["releases"]
         assert [(r["name"], r["status"], r["revision"]) for r in releases] == [("demo", "deployed", 1)]
+        status = ok(await call(c, "get_app_status", {}))
+        assert status["helm"] == {"name": "demo", "namespace": namespace, "revision": 1, "status": "deployed"}
+        assert status["healthy"] and {"kind": "Deployment", "name": "demo-web", "ready": 1, "desired": 1} in status["workloads"]
         values = await call(c, "get_release_values", {})
         assert ok(values)["values"]["db"]["password"] == "***" and secret not in text_of(values)
         dry = ok(await call(c, "deploy_chart", {"chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True}))
