@@ -65,7 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("No BETTER_AUTH_JWKS_URL or BETTER_AUTH_SECRET: every /api request will be refused")
         log.info("backend ready", extra={"database": engine.dialect.name,
                                          "chat": "anthropic" if settings.anthropic_api_key else "offline",
-                                         "task_mcp": settings.task_mcp_url or "in-process"})
+                                         "task_mcp": settings.task_mcp_url or "in-process",
+                                         "chat_ops": ("off" if not settings.ops_mcp_url else
+                                                      "read-write" if settings.ops_chat_allow_writes else "read-only")})
+        if settings.ops_mcp_url and not settings.ops_mcp_token:
+            log.warning("OPS_MCP_URL is set without OPS_MCP_TOKEN: the ops MCP server will refuse the backend "
+                        "unless it runs with --no-auth on loopback")
         yield
         engine.dispose()
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from app.agent.llm import run_llm_agent
+from app.agent.llm import run_llm_agent, unavailable_note
 from app.agent.offline import OfflineAgent
 from app.agent.reply import AgentError, AgentReply
 from app.agent.tools import ToolBox, ToolSource, ToolUnavailable, http_tool_source, in_process_tool_source
@@ -30,4 +30,6 @@ async def run_agent(*, settings: Settings, sources: Sequence[ToolSource], histor
         raise AgentError(str(exc)) from exc
     if failure is not None:
         raise failure
+    if toolbox.unavailable:  # said in the reply too, whatever the model made of it
+        reply.text = "\n\n".join([reply.text, *(unavailable_note(name) for name in toolbox.unavailable)])
     return reply

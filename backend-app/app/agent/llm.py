@@ -39,7 +39,9 @@ async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], m
                                       max_retries=2, timeout=60.0)
     messages: list[dict[str, Any]] = [{"role": role, "content": content} for role, content in history]
     messages.append({"role": "user", "content": message})
-    system = SYSTEM_PROMPT.format(today=date.today().isoformat())
+    system = "\n\n".join([SYSTEM_PROMPT.format(today=date.today().isoformat()), *toolbox.instructions,
+                           *(f"The {name} tools are unavailable right now (their server cannot be reached): if the user "
+                             "asks for them, say so." for name in toolbox.unavailable)])
     tool_calls: list[dict[str, Any]] = []
     try:
         for _turn in range(settings.agent_max_turns):
@@ -79,6 +81,10 @@ async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], m
         text=f"I stopped after {settings.agent_max_turns} steps without finishing." + (f" So far: {summary}" if summary else ""),
         tool_calls=tool_calls,
     )
+
+
+def unavailable_note(source: str) -> str:
+    return f"Note: the {source} tools are unavailable right now, so I could not use them."
 
 
 def _summary(tool_calls: list[dict[str, Any]]) -> str:

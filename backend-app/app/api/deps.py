@@ -47,6 +47,9 @@ def get_principal(request: Request, token: BearerToken) -> Principal:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
 def get_current_user(
     principal: Annotated[Principal, Depends(get_principal)],
     user_id: Annotated[str, Path(description="The signed-in user's id (the token's `sub`)", max_length=255)],

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     agent_history_messages: int = Field(default=20, alias="AGENT_HISTORY_MESSAGES", ge=0, le=200)
     task_mcp_url: str | None = Field(default=None, alias="TASK_MCP_URL")
 
+    # Chat ops: the ops MCP server's tools for admins (unset URL = off).
+    ops_mcp_url: str | None = Field(default=None, alias="OPS_MCP_URL")
+    ops_mcp_token: str | None = Field(default=None, alias="OPS_MCP_TOKEN", repr=False)
+    ops_chat_allow_writes: bool = Field(default=False, alias="OPS_CHAT_ALLOW_WRITES")
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset, alias="ADMIN_USER_IDS")
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"], alias="CORS_ORIGINS")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
 
@@ -55,8 +61,24 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_user_ids(cls, value: object) -> object:
+        # ADMIN_USER_IDS="u1, u2" (blanks ignored) or a JSON list.
+        if value is None:
+            return frozenset()
+        if isinstance(value, str):
+            items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            if not isinstance(items, list):
+                raise ValueError("ADMIN_USER_IDS must be a comma-separated list of user ids or a JSON list")
+            value = items
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return frozenset(str(item).strip() for item in value if str(item).strip())
+        return value
+
     @field_validator("database_url", "better_auth_jwks_url", "better_auth_issuer", "better_auth_audience",
-                     "better_auth_secret", "anthropic_api_key", "anthropic_base_url", "task_mcp_url", mode="before")
+                     "better_auth_secret", "anthropic_api_key", "anthropic_base_url", "task_mcp_url",
+                     "ops_mcp_url", "ops_mcp_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -11,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app import crud
 from app.agent import AgentError, ToolSource, http_tool_source, in_process_tool_source, run_agent
-from app.api.deps import BearerToken, CurrentUser, SessionDep
+from app.agent.ops import is_admin, ops_tool_source
+from app.api.deps import BearerToken, CurrentUser, PrincipalDep, SessionDep
+from app.core.security import Principal
 from app.core.db import session_scope
 from app.models import ChatRequest, ChatResponse, ConversationDetail, ConversationPublic, MessagePublic
 
@@ -19,12 +21,21 @@ router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
 log = logging.getLogger(__name__)
 
 
-def tool_sources(request: Request, *, user_id: str, token: str) -> list[ToolSource]:
-    """The MCP servers the agent may use for this user. Admin-only sources would be added here."""
+def tool_sources(request: Request, *, principal: Principal, token: str) -> list[ToolSource]:
+    """The MCP servers the agent may use for this user: the task tools, and for admins the ops tools.
+
+    The ops tools need the model (the offline mode does not understand ops requests), so they are only
+    opened when ANTHROPIC_API_KEY is set.
+    """
     settings = request.app.state.settings
+    user_id = principal.user_id
     if settings.task_mcp_url:
-        return [http_tool_source("task", settings.task_mcp_url, bearer_token=token)]
-    return [in_process_tool_source("task", request.app.state.task_mcp, user_id=user_id)]
+        sources = [http_tool_source("task", settings.task_mcp_url, bearer_token=token)]
+    else:
+        sources = [in_process_tool_source("task", request.app.state.task_mcp, user_id=user_id)]
+    if settings.ops_mcp_url and settings.anthropic_api_key and is_admin(principal, settings):
+        sources.append(ops_tool_source(settings, user_id=user_id))
+    return sources
 
 
 def _start_turn(engine, *, user_id: str, conversation_id: int | None, message: str, history_limit: int):
@@ -49,7 +60,8 @@ def _finish_turn(engine, *, user_id: str, conversation_id: int, text: str, tool_
 
 @router.post("/chat", response_model=ChatResponse, summary="Talk to the todo assistant",
              responses={404: {"description": "Unknown conversation"}, 502: {"description": "AI model or tools failed"}})
-async def chat(request: Request, user_id: CurrentUser, token: BearerToken, body: ChatRequest) -> ChatResponse:
+async def chat(request: Request, user_id: CurrentUser, principal: PrincipalDep, token: BearerToken,
+               body: ChatRequest) -> ChatResponse:
     settings = request.app.state.settings
     engine = request.app.state.engine
     try:
@@ -60,7 +72,7 @@ async def chat(request: Request, user_id: CurrentUser, token: BearerToken, body:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Conversation {exc.conversation_id} not found") from None
 
     try:
-        reply = await run_agent(settings=settings, sources=tool_sources(request, user_id=user_id, token=token),
+        reply = await run_agent(settings=settings, sources=tool_sources(request, principal=principal, token=token),
                                 history=history, message=body.message)
     except AgentError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None

@@ -1,0 +1,81 @@
+"""Chat ops: the ops MCP server's tools for admins, read-only unless OPS_CHAT_ALLOW_WRITES, audited.
+
+Who is an admin: a user id listed in ADMIN_USER_IDS, or a verified token whose `role` claim is "admin"
+(a string, a comma-separated string or a list containing "admin"). Everyone else never gets the source,
+so the ops tools are neither offered to the model nor callable by name.
+"""
+
+import logging
+import re
+from typing import Any
+
+from mcp.types import Tool
+
+from app.agent.tools import ToolOutcome, ToolSource, http_tool_source
+from app.core.config import Settings
+from app.core.security import Principal
+
+SOURCE_NAME = "ops"
+# Always emitted, whatever LOG_LEVEL says: these records are the backend's audit trail.
+audit_log = logging.getLogger("app.audit")
+audit_log.setLevel(logging.INFO)
+
+_SECRET_KEY = re.compile(r"secret|token|passw|api[-_]?key|credential|private|auth", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+INSTRUCTIONS = """This user is an administrator: you also have ops tools for the Kubernetes deployment of this
+app (status, diagnosis, logs{writes}). For "why is X failing?" call diagnose (or get_app_status) and answer
+with the root cause, the evidence and the fix the tool gives; never guess. Only change the cluster when the
+user asks for that change explicitly, and report the before/after the tool returns. Never reveal secret values."""
+
+
+def role_claims(claims: dict[str, Any]) -> set[str]:
+    role = claims.get("role")
+    if isinstance(role, str):
+        return {part.strip() for part in role.split(",") if part.strip()}
+    if isinstance(role, (list, tuple)):
+        return {part.strip() for part in role if isinstance(part, str) and part.strip()}
+    return set()
+
+
+def is_admin(principal: Principal, settings: Settings) -> bool:
+    return principal.user_id in settings.admin_user_ids or "admin" in role_claims(principal.claims)
+
+
+def offers_tool(settings: Settings):
+    """Without OPS_CHAT_ALLOW_WRITES only tools annotated readOnlyHint=true are offered (an unannotated tool
+    counts as a write), whatever the ops server itself allows."""
+
+    def offers(tool: Tool) -> bool:
+        return settings.ops_chat_allow_writes or bool(tool.annotations and tool.annotations.read_only_hint)
+
+    return offers
+
+
+def redact(value: Any) -> Any:
+    """A copy of tool arguments with the values of secret-looking keys replaced."""
+    if isinstance(value, dict):
+        return {key: REDACTED if isinstance(key, str) and _SECRET_KEY.search(key) else redact(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def audit_call(user_id: str):
+    def record(tool: str, arguments: dict[str, Any], outcome: ToolOutcome) -> None:
+        # The outcome only: error texts may echo argument values (validation errors do).
+        audit_log.info("ops_tool_call", extra={"event": "ops_tool_call", "user_id": user_id, "tool": tool,
+                                               "arguments": redact(arguments),
+                                               "outcome": "ok" if outcome.ok else "error"})
+
+    return record
+
+
+def ops_tool_source(settings: Settings, *, user_id: str) -> ToolSource:
+    """The ops MCP server over streamable HTTP with the backend's own token (OPS_MCP_TOKEN)."""
+    assert settings.ops_mcp_url
+    writes = ", and changes such as scaling" if settings.ops_chat_allow_writes else "; read-only"
+    return http_tool_source(SOURCE_NAME, settings.ops_mcp_url, bearer_token=settings.ops_mcp_token, timeout=120.0,
+                            connect_timeout=5.0, optional=True, offers=offers_tool(settings),
+                            after_call=audit_call(user_id), instructions=INSTRUCTIONS.format(writes=writes))
