@@ -140,7 +140,7 @@ def test_non_admin_never_sees_or_reaches_the_ops_tools(cluster, namespace, ops_s
     api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
                text("I cannot do that."))
 
-    body = chat(server, issuer, "bob", "scale the backend to 3", role="user, editor")
+    body = chat(server, issuer, "bob", "scale the backend to 3", role="user, administrator")  # not "admin"
 
     assert api.requests[0].tool_names == TASK_TOOLS
     assert "administrator" not in api.requests[0].body["system"]
