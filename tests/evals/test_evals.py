@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evals.scenarios import SCENARIOS, Scenario, report, run
+from evals.conftest import RESULTS
+from evals.scenarios import SCENARIOS, Scenario, run
 
 pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
@@ -15,10 +16,8 @@ def anyio_backend() -> str:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
-async def test_scenario(cluster, namespace, tmp_path, scenario: Scenario, capsys):
+async def test_scenario(cluster, namespace, tmp_path, scenario: Scenario):
     result = await run(cluster, namespace, scenario, tmp_path, scripted=True)
-    with capsys.disabled():
-        print()
-        report([result])
+    RESULTS.append(result)
     assert result.passed, f"{result.reason}\nanswer: {result.answer}"
     assert result.tool_calls == sum(1 for turn in scenario.plan if not callable(turn))
