@@ -106,6 +106,42 @@ def test_service_wiring_uses_in_cluster_names_and_the_public_url() -> None:
     assert ops["OPS_MCP_READ_ONLY"] == "true"
 
 
+def secret_ref(docs: list[dict], deployment: str, env_name: str) -> dict | None:
+    container = one(docs, "Deployment", f"todo-chatbot-{deployment}")["spec"]["template"]["spec"]["containers"][0]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in container.get("env", []) if e["name"] == env_name]
+    return refs[0] if refs else None
+
+
+@pytest.mark.parametrize("sets", [{}, {"secrets.existingSecret": "vault-synced"}])
+def test_chat_ops_wire_the_backend_to_the_ops_mcp_service_and_its_token(sets: dict[str, str]) -> None:
+    docs = render(sets={**sets, "opsMcp.service.port": "9002", "backend.chatOps.adminUserIds": "{u-1,u-2}"})
+    backend = one(docs, "ConfigMap", "todo-chatbot-backend")["data"]
+    svc = one(docs, "Service", "todo-chatbot-ops-mcp")
+    assert backend["OPS_MCP_URL"] == f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/mcp"
+    assert backend["OPS_MCP_URL"] == "http://todo-chatbot-ops-mcp:9002/mcp"
+    assert backend["ADMIN_USER_IDS"] == "u-1,u-2" and backend["OPS_CHAT_ALLOW_WRITES"] == "false"
+    # The backend's token is the very Secret key the ops server checks.
+    ops_ref = secret_ref(docs, "ops-mcp", "OPS_MCP_HTTP_TOKEN")
+    assert secret_ref(docs, "backend", "OPS_MCP_TOKEN") == ops_ref
+    assert ops_ref == {"name": sets.get("secrets.existingSecret", "todo-chatbot"), "key": "OPS_MCP_HTTP_TOKEN"}
+    assert "OPS_MCP_TOKEN" not in backend, "the token must come from the Secret, never the ConfigMap"
+    writes = one(render(sets={"backend.chatOps.allowWrites": "true"}), "ConfigMap", "todo-chatbot-backend")
+    assert writes["data"]["OPS_CHAT_ALLOW_WRITES"] == "true"
+
+
+@pytest.mark.parametrize("sets", [{"backend.chatOps.enabled": "false"}, {"opsMcp.enabled": "false"}])
+def test_chat_ops_off_leaves_no_trace_on_the_backend(sets: dict[str, str]) -> None:
+    docs = render(sets={**sets, "networkPolicy.enabled": "true"})
+    backend = one(docs, "ConfigMap", "todo-chatbot-backend")["data"]
+    assert not {"OPS_MCP_URL", "ADMIN_USER_IDS", "OPS_CHAT_ALLOW_WRITES"} & backend.keys()
+    assert secret_ref(docs, "backend", "OPS_MCP_TOKEN") is None
+    egress = one(docs, "NetworkPolicy", "todo-chatbot-backend")["spec"]["egress"]
+    assert not any(r["ports"] == [{"port": 8002, "protocol": "TCP"}] for r in egress)
+    for policy in find(docs, "NetworkPolicy", "todo-chatbot-ops-mcp"):
+        assert all(p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") != "backend"
+                   for p in policy["spec"]["ingress"][0]["from"])
+
+
 def test_mcp_services_are_labelled_for_kagent_discovery() -> None:
     docs = render()
     for name, port in (("mcp", 8001), ("ops-mcp", 8002)):
@@ -130,6 +166,9 @@ def test_a_config_change_rolls_only_the_pods_that_read_it() -> None:
     assert changed == ["backend"]
     after_ops = render(sets={"opsMcp.maxReplicas": "4"})
     assert [n for n in APP_DEPLOYMENTS if pod_template(before, n) != pod_template(after_ops, n)] == ["ops-mcp"]
+    for chat_ops in ({"backend.chatOps.adminUserIds": "{u-9}"}, {"backend.chatOps.allowWrites": "true"}):
+        after_chat = render(sets=chat_ops)
+        assert [n for n in APP_DEPLOYMENTS if pod_template(before, n) != pod_template(after_chat, n)] == ["backend"]
     # A secret input rolls every pod that reads the Secret.
     after_secret = render(sets={"secrets.anthropicApiKey": "sk-test-value"})
     assert all(pod_template(before, n) != pod_template(after_secret, n) for n in APP_DEPLOYMENTS)
@@ -194,6 +233,16 @@ def test_ingress_and_network_policies() -> None:
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kagent"}}} in ops_from
     db_egress = policies["todo-chatbot-backend"]["spec"]["egress"]
     assert any(rule["ports"] == [{"port": 5432, "protocol": "TCP"}] for rule in db_egress)
+    # Chat ops: backend -> ops-mcp on the ops server's container port, both directions.
+    ops_selector = policies["todo-chatbot-ops-mcp"]["spec"]["podSelector"]["matchLabels"]
+    assert {"to": [{"podSelector": {"matchLabels": ops_selector}}], "ports": [{"port": 8002, "protocol": "TCP"}]} in db_egress
+    backend_selector = policies["todo-chatbot-backend"]["spec"]["podSelector"]["matchLabels"]
+    ops_in = policies["todo-chatbot-ops-mcp"]["spec"]["ingress"]
+    assert len(ops_in) == 1 and ops_in[0]["ports"] == [{"port": 8002, "protocol": "TCP"}]
+    assert {"podSelector": {"matchLabels": backend_selector}} in ops_in[0]["from"]
+    # ...and nothing else new: the frontend and task MCP still cannot reach ops-mcp.
+    for other in ("todo-chatbot-frontend", "todo-chatbot-mcp"):
+        assert not any(r["ports"] == [{"port": 8002, "protocol": "TCP"}] for r in policies[other]["spec"]["egress"])
 
 
 def rbac_rules(docs: list[dict]) -> list[dict]:
@@ -257,6 +306,9 @@ def test_kagent_objects_need_the_crds_and_render_with_them() -> None:
     ({"opsMcp.namespaces": "{Not_A_Namespace}"}, "at '/opsMcp/namespaces/0'"),
     ({"publicUrl": "todo.local"}, "at '/publicUrl'"),
     ({"kagent.agent.requireApproval": "{delete_everything}"}, "at '/kagent/agent/requireApproval/0'"),
+    ({"backend.chatOps.adminUserIds": "u-1"}, "at '/backend/chatOps/adminUserIds': got string, want array"),
+    ({"backend.chatOps.adminUserIds": "{u 1}"}, "at '/backend/chatOps/adminUserIds/0'"),
+    ({"backend.chatOps.allowWrites": "maybe"}, "at '/backend/chatOps/allowWrites': got string, want boolean"),
 ])
 def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected: str) -> None:
     proc = helm(*template_args(sets=sets), check=False)

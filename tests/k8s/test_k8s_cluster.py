@@ -231,6 +231,10 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         sts = get_json(cluster, namespace, "statefulset", "todo-chatbot-postgresql")["status"]
         assert sts.get("readyReplicas") == 1
         assert_services_have_endpoints(cluster, namespace)
+        # Chat ops: the live backend reads its ops token from the key the live Secret holds for ops-mcp.
+        backend = get_json(cluster, namespace, "deployment", "todo-chatbot-backend")["spec"]["template"]["spec"]
+        token_ref = {e["name"]: e for e in backend["containers"][0]["env"]}["OPS_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
+        assert token_ref["key"] in get_json(cluster, namespace, "secret", token_ref["name"])["data"]
         # The post-install migration hook ran to completion, then helm deleted it (hook-succeeded).
         runs = migration_runs(rec)
         assert len(runs) == 1 and list(runs.values())[0]["status"].get("succeeded") == 1, runs

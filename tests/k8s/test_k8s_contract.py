@@ -141,6 +141,17 @@ def test_ops_mcp_accepts_its_service_names_and_requires_the_token(docs: list[dic
         assert foreign.status_code in (403, 421), "a foreign Host header must be refused (DNS rebinding)"
 
 
+def test_ops_mcp_accepts_the_backend_as_the_chart_configures_it(docs: list[dict], tmp_path: Path) -> None:
+    """Chat ops: the Host of the backend's OPS_MCP_URL and its OPS_MCP_TOKEN get through ops-mcp."""
+    backend = chart_env(docs, "backend", tmp_path)
+    url = httpx.URL(backend["OPS_MCP_URL"])
+    assert url.path == "/mcp"
+    with running("ops-mcp", docs, tmp_path) as (base, env, _):
+        assert backend["OPS_MCP_TOKEN"] == env["OPS_MCP_HTTP_TOKEN"]
+        ok = mcp_initialize(base, f"{url.host}:{url.port}", backend["OPS_MCP_TOKEN"])
+        assert ok.status_code == 200, f"Host {url.host}:{url.port}: {ok.status_code} {ok.text[:300]}"
+
+
 def test_task_mcp_requires_a_user_token(docs: list[dict], tmp_path: Path) -> None:
     with running("mcp", docs, tmp_path) as (base, _env, _):
         refused = mcp_initialize(base, "todo-chatbot-mcp:8001", None)

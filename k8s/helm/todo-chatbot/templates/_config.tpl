@@ -30,6 +30,12 @@ ANTHROPIC_MODEL: {{ .Values.anthropicModel | quote }}
 TASK_MCP_URL: {{ printf "%s/mcp" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "mcpServer")) | quote }}
 # A JSON list: pydantic-settings decodes list-typed env vars as JSON.
 CORS_ORIGINS: {{ prepend .Values.backend.corsOrigins (include "todo-chatbot.publicUrl" .) | toJson | quote }}
+{{- if include "todo-chatbot.chatOpsEnabled" . }}
+# Chat ops for admins; OPS_MCP_TOKEN comes from the Secret (the ops server's OPS_MCP_HTTP_TOKEN).
+OPS_MCP_URL: {{ printf "%s/mcp" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "opsMcp")) | quote }}
+ADMIN_USER_IDS: {{ join "," .Values.backend.chatOps.adminUserIds | quote }}
+OPS_CHAT_ALLOW_WRITES: {{ .Values.backend.chatOps.allowWrites | toString | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "todo-chatbot.config.mcpServer" -}}

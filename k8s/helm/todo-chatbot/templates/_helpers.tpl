@@ -116,6 +116,11 @@ imagePullSecrets:
 {{- join "," (uniq $ns) }}
 {{- end }}
 
+{{/* "true" when the backend's admins get chat ops: backend.chatOps.enabled and the ops MCP server is deployed. */}}
+{{- define "todo-chatbot.chatOpsEnabled" -}}
+{{- if and .Values.backend.enabled .Values.backend.chatOps.enabled .Values.opsMcp.enabled }}true{{ end }}
+{{- end }}
+
 {{/* Which database the app uses: bundled, external or sqlite. */}}
 {{- define "todo-chatbot.databaseMode" -}}
 {{- if and .Values.postgresql.enabled .Values.externalDatabase.enabled }}
@@ -152,13 +157,13 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
-{{/* env entry from a key of the app Secret. (dict "ctx" $ "name" "X" "optional" bool) */}}
+{{/* env entry from a key of the app Secret. (dict "ctx" $ "name" "X" "key" "Y" (default: name) "optional" bool) */}}
 {{- define "todo-chatbot.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "todo-chatbot.secretName" .ctx }}
-      key: {{ .name }}
+      key: {{ default .name .key }}
       {{- if .optional }}
       optional: true
       {{- end }}
