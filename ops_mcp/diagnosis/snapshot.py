@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from kubernetes.utils import parse_quantity
 
 Obj = dict[str, Any]
 
@@ -56,6 +55,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 def quantity(value: Any) -> Decimal:
     try:
+        from kubernetes.utils import parse_quantity  # costs ~1 s to import: keep it off the start-up path
+
         return parse_quantity(value) if value not in (None, "") else Decimal(0)
     except ValueError:
         return Decimal(0)
