@@ -50,6 +50,9 @@ def components(kubeconfig: str) -> list[Component]:
         "BETTER_AUTH_AUDIENCE": frontend_url,
         "TASK_MCP_URL": "http://127.0.0.1:8001/mcp",
         "CORS_ORIGINS": frontend_url,
+        # Chat ops: admins (role=admin, or ADMIN_USER_IDS from your shell) also get the read-only ops tools.
+        "OPS_MCP_URL": "http://127.0.0.1:8002/mcp",
+        "OPS_MCP_TOKEN": dev_secret("ops-mcp-token"),
     }
     return [
         Component("backend", [str(VENV_BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", "8000"],
