@@ -83,7 +83,11 @@ class Cluster:
         for var, sub in (("HELM_CONFIG_HOME", "helm/config"), ("HELM_CACHE_HOME", "helm/cache"),
                          ("HELM_DATA_HOME", "helm/data")):
             self.env[var] = str(workdir / sub)
-        self.server = ""
+
+    @property
+    def server(self) -> str:
+        """The apiserver URL (https://127.0.0.1:PORT), from the cluster's kubeconfig."""
+        return yaml.safe_load(Path(self.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -112,7 +116,6 @@ class Cluster:
             "--kubeconfig", str(self.workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
             "--wait", f"{int(timeout)}s", timeout=timeout + 60,
         )
-        self.server = yaml.safe_load(Path(self.kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
         self._add_nodes()
         self.wait_ready(timeout)
 
