@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ops_mcp.shaping import parse_time  # re-exported: the analyzers import it from here
+
 
 Obj = dict[str, Any]
 
@@ -42,15 +44,6 @@ def name_of(obj: Obj) -> str:
 
 def ref(kind: str, obj_or_name: Obj | str) -> str:
     return f"{kind}/{obj_or_name if isinstance(obj_or_name, str) else name_of(obj_or_name)}"
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def quantity(value: Any) -> Decimal:
