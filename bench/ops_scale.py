@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from cluster.harness import Cluster, cri_log  # noqa: E402
+from cluster.harness import Cluster  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 NS = "bench"

@@ -450,7 +450,7 @@ async def test_ingress_backend_and_class_defects(cluster, namespace, tmp_path):
             missing = finding(out, "ingress.missing_service")
             assert "Backend Service webb does not exist (Services: web)" == missing["cause"]["text"]
             no_class = finding(out, "ingress.no_class")
-            assert f"existing: " in no_class["cause"]["text"] and klass in no_class["cause"]["text"]
+            assert "existing: " in no_class["cause"]["text"] and klass in no_class["cause"]["text"]
             cluster.kubectl("patch", "ingress", "shop", "-n", ns, "--type=json", "-p", json.dumps([
                 {"op": "replace", "path": "/spec/rules/0/http/paths/0/backend/service/name", "value": "web"}]))
             run_fix(cluster, no_class["fix"]["kubectl"].replace('"nginx-missing"', f'"{klass}"'))
