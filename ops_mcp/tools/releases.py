@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
@@ -108,6 +107,8 @@ def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any
             raise OpsError(f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline.")
         if not p.is_file():
             raise OpsError(f"values file {f!r} does not exist ({p}).", "check the path (relative paths are resolved against the chart directory).")
+        import yaml  # not at import time: tools/list must stay fast
+
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError:
