@@ -8,13 +8,26 @@ Analyzers live in `analyzers/`, one module per failure family, each with `check`
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ops_mcp.redact import redact_text
 
-from .base import Options
-from .engine import CHECKS, CRASHLOOP_CHECKS, diagnose
-from .model import MODES, Report
-from .scope import TargetNotFound, resolve
-from .snapshot import Snapshot
+if TYPE_CHECKING:
+    from .base import Options
+    from .model import Report
+    from .snapshot import Snapshot
+
+# Loaded on first use: the server imports `diagnosis.model` for the tools' outputSchema at start-up,
+# and must not pay for the engine and every analyzer before the first diagnosis.
+_LAZY = {"Options": "base", "CHECKS": "engine", "CRASHLOOP_CHECKS": "engine", "diagnose": "engine",
+         "MODES": "model", "Report": "model", "TargetNotFound": "scope", "resolve": "scope", "Snapshot": "snapshot"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def scrub(text: str) -> tuple[str, int]:
@@ -25,6 +38,10 @@ def scrub(text: str) -> tuple[str, int]:
 def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: str | None = None,
                       options: Options | None = None) -> Report:
     """Diagnose plain snapshot data (no cluster): what the unit tests and offline callers use."""
+    from .engine import diagnose
+    from .scope import resolve
+    from .snapshot import Snapshot
+
     snap = snapshot if isinstance(snapshot, Snapshot) else Snapshot.from_dict(snapshot)
     return diagnose(snap, resolve(snap, kind, name), options, scrub)
 
@@ -32,7 +49,9 @@ def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: 
 def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None,
                      options: Options | None = None) -> Report:
     """Fetch the snapshot through ops_mcp.cluster.Cluster, then diagnose it (blocking; run it in a thread)."""
+    from .base import Options
     from .builder import build
+    from .engine import diagnose
 
     options = options or Options()
     snap, scope = build(cluster, namespace, kind, name, options)
