@@ -64,3 +64,15 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
                      timeout=30, message=f"ServiceAccount default in {name}")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def disposable_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """A control plane of the test's own, for tests that break it (stop/start): the shared one stays healthy."""
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    created = Cluster.create(workdir, name="disposable")
+    try:
+        yield created
+    finally:
+        created.delete()

@@ -147,6 +147,9 @@ class Cluster:
             {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
             # Test data is disposable: skip fsync, which dominates etcd latency on small disks.
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
+            # One instance each: leader election only delays a restart until the old lease expires.
+            {"name": "kube-controller-manager", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
+            {"name": "kube-scheduler", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
         ]
         docs: list[Any] = [{
             "kind": "KwokctlConfiguration",
@@ -200,6 +203,9 @@ class Cluster:
         self._kwokctl("stop", "cluster")
 
     def start(self, timeout: float = 120) -> None:
+        """Start a stopped cluster; the API answers again when this returns. Note: the restarted
+        kwok-controller takes the nodes over only when the old controller's node leases expire (about a
+        minute), so new pods stay Pending until then. Outage tests use `disposable_cluster`."""
         self._kwokctl("start", "cluster", timeout=timeout + 60)
         self.wait_ready(timeout)
 
@@ -263,6 +269,13 @@ class Cluster:
             "metadata": {"name": pod, "namespace": namespace},
             "spec": {"logs": [entry]},
         })
+        # KWOK serves the logs once its watch has seen the Logs object: wait for that, so tests never race it.
+        select = ["-c", container] if container else []
+        for flags, lines in (([], current), (["--previous"], previous)):
+            if lines is None:
+                continue
+            self.wait_for(lambda: self.kubectl("logs", pod, "-n", namespace, *select, *flags, check=False)
+                          .stdout.splitlines() == lines, timeout=30, message=f"kubectl logs {' '.join(flags)} of {pod}")
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.2, message: str = "") -> T:
