@@ -11,6 +11,7 @@ Two layers:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -29,13 +30,15 @@ _NOT_SECRET_KEY = re.compile(
     r"secretKeyName|secrets|imagePullSecrets|continue_token|tokens?_used|max_?[Tt]okens|.*SecretName|.*_SECRET_NAME|.*SecretRef)$"
 )
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+# Every pattern stays within one line ([ \t] rather than \s, no newline inside quotes), so a
+# whole text is scrubbed in one regex pass per pattern, at C speed, with line semantics.
+_PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     # PEM private keys (whole block).
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S), "-----PRIVATE KEY " + MASK + "-----"),
     # JWTs (three base64url segments, header starts with eyJ).
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
     # Authorization headers.
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    (re.compile(r"(?i)\b(bearer|basic|token)[ \t]+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
     # URL credentials: scheme://user:pass@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
     # Well-known token formats.
@@ -45,9 +48,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"""(?ix)
+            (?=[pstac])  # the first letters of the words below: lets the scanner skip other positions (2x faster)
             (?P<key>(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)[\w.-]*["']?)
-            (?P<sep>\s*[:=]\s*)
-            (?P<val>"[^"]*"|'[^']*'|[^\s,;&}\]]+)
+            (?P<sep>[ \t]*[:=][ \t]*)
+            (?P<val>"[^"\n]*"|'[^'\n]*'|[^\s,;&}\]]+)
             """
         ),
         None,  # handled by _kv
@@ -68,38 +72,44 @@ def _kv(match: re.Match[str]) -> str:
     return f"{key}{sep}{quote}{MASK}{quote}"
 
 
-# A cheap substring guard per line pattern (lowercased line): the regex runs only when its guard hits,
-# which keeps redaction cheap on large tables and logs.
+# Cheap substring guards (on the lowercased text), one tuple per pattern: a pattern runs only
+# when its guard hits, and most strings (names, images, plain log lines) hit none.
 _GUARDS: list[tuple[str, ...]] = [
+    ("private key",),                                           # PEM
     ("eyj",),                                                   # JWT
     ("bearer", "basic", "token"),                               # auth headers
     ("://",),                                                   # URL credentials
     ("sk-", "gh", "xox", "akia", "aiza"),                       # known token formats
     ("pass", "pwd", "secret", "token", "api", "access", "private", "credential"),  # key=value
 ]
-_PEM = _PATTERNS[0][0]
-
-
-def _redact_line(line: str) -> str:
-    low = line.lower()
-    for (pattern, repl), guard in zip(_PATTERNS[1:], _GUARDS):
-        if any(g in low for g in guard):
-            line = pattern.sub(_kv if repl is None else repl, line)
-            low = line.lower()
-    return line
+_ANY_GUARD = tuple(dict.fromkeys(g for guard in _GUARDS for g in guard))
 
 
 def redact_text(text: str) -> str:
     """Scrub credentials from free text (log lines, event messages, error messages)."""
     if not text:
         return text
-    if "PRIVATE KEY" in text:
-        text = _PEM.sub(_PATTERNS[0][1], text)
-    if "\n" not in text:
-        return _redact_line(text)
-    return "\n".join(_redact_line(line) for line in text.split("\n"))
+    if len(text) <= 256:  # object fields: short and repeated (names, images, labels), so remembered
+        return _redact_short(text)
+    return _redact(text)
 
 
+@functools.lru_cache(maxsize=8192)
+def _redact_short(text: str) -> str:
+    return _redact(text)
+
+
+def _redact(text: str) -> str:
+    low = text.lower()
+    if not any(g in low for g in _ANY_GUARD):  # substring search: ~15x faster than one regex alternation
+        return text
+    for (pattern, repl), guard in zip(_PATTERNS, _GUARDS):
+        if any(g in low for g in guard):
+            text = pattern.sub(_kv if repl is None else repl, text)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY.search(key)) and not _NOT_SECRET_KEY.match(key)
 
