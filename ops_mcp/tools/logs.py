@@ -1,5 +1,6 @@
 """Logs toolset: get_pod_logs (a pod, or a workload/release resolved to its pods)."""
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -87,10 +88,22 @@ def register(ops) -> None:
                 pattern = re.compile(grep)
             except re.error as exc:
                 raise OpsError(f"grep={grep!r} is not a valid regular expression ({exc}).", "fix the pattern (Python re syntax).") from None
-        pods = await pods_for(kind, name, ns)
         cap = ops.settings.log_bytes_limit
-        budget = ops.settings.output_limit
-        results: list[ContainerLog] = []
+
+        async def read_log(pname: str, cname: str) -> str | OpsError:
+            try:
+                return await ops.run(ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous,
+                                     since_seconds=since_seconds, limit_bytes=cap)
+            except OpsError as exc:  # raised by the caller, after the container name was checked
+                return exc
+
+        early: dict[tuple[str, str], str | OpsError] = {}
+        if kind == "pod" and container:
+            # Nothing to resolve first: the pod (its containers, its secret env values) and the log at once.
+            pods, early[(name, container)] = await ops.gather(functools.partial(pods_for, kind, name, ns), functools.partial(read_log, name, container))
+        else:
+            pods = await pods_for(kind, name, ns)
+        jobs: list[tuple[str, str, set[str]]] = []  # (pod, container, the pod's secret env values)
         for pod in pods[:max_pods]:
             pname = pod["metadata"]["name"]
             known = secret_env_values(pod)
@@ -103,20 +116,32 @@ def register(ops) -> None:
                 wanted = [container]
             else:
                 wanted = (init_names if include_init else []) + names
-            for cname in wanted:
-                text = await ops.run(ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=cap)
-                truncated = len(text.encode()) >= cap
-                lines = text.splitlines()
-                if truncated and lines:
-                    lines = lines[:-1]  # the byte cap may cut the last line
-                if pattern is not None:
-                    lines = grep_lines(lines, pattern, context_lines)
-                body = redact_text(scrub_values("\n".join(lines), known))
-                if len(body) > budget:
-                    body = body[-budget:]
-                    truncated = True
-                budget = max(0, budget - len(body))
-                results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), truncated=truncated, text=body))
+            jobs += [(pname, cname, known) for cname in wanted]
+
+        async def log_text(pname: str, cname: str) -> str:
+            got = early.pop((pname, cname), None)
+            if got is None:
+                got = await read_log(pname, cname)
+            if isinstance(got, OpsError):
+                raise got
+            return got
+
+        texts = await ops.gather(*(functools.partial(log_text, pname, cname) for pname, cname, _ in jobs))  # all logs at once
+        budget = ops.settings.output_limit
+        results: list[ContainerLog] = []
+        for (pname, cname, known), text in zip(jobs, texts):
+            truncated = len(text.encode()) >= cap
+            lines = text.splitlines()
+            if truncated and lines:
+                lines = lines[:-1]  # the byte cap may cut the last line
+            if pattern is not None:
+                lines = grep_lines(lines, pattern, context_lines)
+            body = redact_text(scrub_values("\n".join(lines), known))
+            if len(body) > budget:
+                body = body[-budget:]
+                truncated = True
+            budget = max(0, budget - len(body))
+            results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), truncated=truncated, text=body))
         out = PodLogs(namespace=ns, target=f"{kind}/{name}", logs=results, pods_total=len(pods))
         parts = []
         for r in results:

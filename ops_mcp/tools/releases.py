@@ -130,8 +130,8 @@ def register(ops) -> None:
         last = None
         while not done.is_set():
             try:
-                pods = (await ops.run(ops.cluster.list, "pods", ns, label_selector=selector, limit=500)).get("items") or []
-                ready = sum(1 for p in pods if shaping.pod_state(p)[1] is None and shaping.pod_state(p)[0] == "Running")
+                pods = shaping.table_rows(await ops.run(ops.cluster.table, "pods", ns, label_selector=selector), "Pod")
+                ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
                 msg = f"{release}: {ready}/{len(pods)} pods ready ({int(time.monotonic() - start)}s)"
                 if msg != last:
                     last = msg

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from ops_mcp import shaping
 from ops_mcp.errors import OpsError, PolicyError
@@ -53,6 +54,22 @@ def test_redact_text_scrubs_jwt_pem_and_known_tokens():
 def test_redact_text_keeps_ordinary_lines():
     for line in ("GET /api/tasks 200 12ms", "secretName: todo-db", "tokens used: 1024", "password reset page rendered"):
         assert redact_text(line) == line
+
+
+def test_redact_text_scrubs_a_whole_log_line_by_line():
+    """The whole text is scrubbed in one pass per pattern; no match may run across a newline."""
+    log = "\n".join([
+        "INFO auth token",                      # a credential word at the end of a line ...
+        "abcdefghijklmnopqrstuvwxyz0123",       # ... does not make the next line a token
+        'WARN password = "hunter2',             # an unclosed quote ...
+        'next line stays" readable',            # ... does not swallow the next line
+        "DEBUG Authorization: Bearer abcdefgh12345678",
+        "ERROR connect postgresql://app:s3cretpw@db:5432/todo failed",
+    ])
+    out = redact_text(log).split("\n")
+    assert out[1] == "abcdefghijklmnopqrstuvwxyz0123" and out[3] == 'next line stays" readable'
+    assert "hunter2" not in out[2] and "abcdefgh12345678" not in out[4] and "s3cretpw" not in out[5]
+    assert len(out) == 6
 
 
 def test_redact_obj_masks_secret_data_env_and_last_applied():
@@ -145,15 +162,64 @@ def _pod(name, *, waiting=None, ready=True, restarts=0, phase="Running"):
     }
 
 
-def test_pod_rows_and_states():
-    ref = datetime(2026, 1, 3, 4, 0, tzinfo=timezone.utc)
-    row = shaping.row("Pod", _pod("web-1"), ref)
-    assert row == {"name": "web-1", "namespace": "ns", "ready": "1/1", "status": "Running", "restarts": 0, "node": "n1", "age": "2d4h"}
-    crash = _pod("web-2", waiting="CrashLoopBackOff", ready=False, restarts=7)
-    assert shaping.pod_state(crash) == ("CrashLoopBackOff", "CrashLoopBackOff")
-    assert shaping.pod_restarts(crash) == 7
-    pending = {"metadata": {"name": "p"}, "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}
-    assert shaping.pod_state(pending) == ("Pending", "Unschedulable")
+# A Table as kube-apiserver v1.34 prints pods (includeObject=None); the values are kubectl's.
+POD_TABLE = {
+    "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "42"},
+    "columnDefinitions": [{"name": n, "type": "string", "priority": p} for n, p in
+                          [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1), ("Nominated Node", 1)]],
+    "rows": [
+        {"cells": ["web-1", "1/1", "Running", "0", "2d4h", "10.0.0.5", "kwok-node-0", "<none>"]},
+        {"cells": ["web-2", "0/1", "CrashLoopBackOff", "7 (61s ago)", "5m", "10.0.0.6", "kwok-node-1", "<none>"]},
+        {"cells": ["web-3", "0/2", "Running", "0", "5m", "", "kwok-node-1", "<none>"]},
+        {"cells": ["job-x", "0/1", "Completed", "0", "1h", "<none>", "kwok-node-0", "<none>"]},
+        {"cells": ["pend", "0/1", "Pending", "0", "3s", "<none>", "<none>", "<none>"]},
+    ],
+}
+
+
+def test_table_rows_keep_default_columns_plus_node_and_drop_empty_cells():
+    rows = shaping.table_rows(POD_TABLE, "Pod")
+    assert rows[0] == {"name": "web-1", "ready": "1/1", "status": "Running", "restarts": "0", "age": "2d4h", "node": "kwok-node-0"}
+    assert rows[4] == {"name": "pend", "ready": "0/1", "status": "Pending", "restarts": "0", "age": "3s"}
+    assert shaping.table_rows(POD_TABLE, "Pod", namespace="shop")[0]["namespace"] == "shop"
+    # Cluster-wide rows carry their object's metadata; other kinds get no wide columns.
+    wide = {**POD_TABLE, "rows": [{**POD_TABLE["rows"][0], "object": {"metadata": {"name": "web-1", "namespace": "a"}}}]}
+    assert list(shaping.table_rows(wide, "Pod")[0])[:2] == ["name", "namespace"]
+    assert "node" not in shaping.table_rows(POD_TABLE, "Deployment")[0]
+    assert [shaping.column_key(c) for c in ("Cluster-IP", "Port(s)", "Last Seen", "Up-to-date")] == ["cluster_ip", "ports", "last_seen", "up_to_date"]
+
+
+def test_pod_row_problems_follow_kubectl_status():
+    problems = {r["name"]: shaping.pod_row_problem(r) for r in shaping.table_rows(POD_TABLE, "Pod")}
+    assert problems == {"web-1": None, "web-2": "CrashLoopBackOff", "web-3": "NotReady", "job-x": None, "pend": "Pending"}
+    assert shaping.leading_int("7 (61s ago)") == 7 and shaping.leading_int("") == 0
+
+
+TRICKY_STRINGS = [
+    "", " ", "yes", "No", "on", "OFF", "true", "False", "null", "Null", "~", "1", "-1", "1.5", ".5", "1e3", "0x1F", "0o17",
+    "010", "1_000", "12:30", "2026-01-01", "2026-11-25T22:32:44Z", ".inf", ".NaN", "=", "<<", "*ref", "&anchor", "!tag",
+    "%x", "@at", "`tick", "'single'", '"double"', "a: b", "a:b", "a #b", "#comment", "- item", "-", "?", ": x", "x:",
+    "[1]", "{a: 1}", "trailing ", " leading", "two  spaces", "line\nbreak", "tab\there", "caf\u00e9", "nel\x85x",
+    "\u2028sep", "back\\slash", "Back-off restarting failed container", "registry.local/todo/backend:1.4.2",
+    "app.kubernetes.io/name", "10m", "256Mi", "--port=9090", "http://x:80/", "a,b", "f(x)",
+]
+
+
+def test_to_yaml_reads_back_exactly():
+    obj = {
+        "strings": TRICKY_STRINGS,
+        "as_keys": {s: s for s in TRICKY_STRINGS},
+        "numbers": [0, -3, 2.5, 1e21, 1.5e-07, -0.0, float("inf"), True, False, None],
+        "empty": {"map": {}, "list": [], "str": ""},
+        "nested": [[1, [2, {"a": [{"b": None}]}]], {"x": {"y": {"z": []}}}, []],
+        "pod": _pod("web-1"),
+    }
+    text = shaping.to_yaml(obj)
+    assert yaml.safe_load(text) == obj
+    assert "image: registry.local/todo/backend:1.4.2" in shaping.to_yaml({"image": "registry.local/todo/backend:1.4.2"})
+    assert shaping.to_yaml({"v": "yes", "n": "1"}) == 'v: "yes"\nn: "1"\n'  # strings stay strings
+    for top in ("scalar", 3, None, [], {}):
+        assert yaml.safe_load(shaping.to_yaml(top)) == top
 
 
 def test_compact_object_drops_noise_and_clips():
