@@ -6,7 +6,7 @@ For list pods (one page), describe pod, pod logs and app status, through the SDK
 - response tokens (chars/4) of what the model reads (text) and of the structured content, vs the raw GET;
 - the server's RSS: idle, and peak after paging through all 1,000 pods and tailing a 50 MB log.
 
-Usage: .venv/bin/python bench/ops_scale.py [--pods 1000] [--runs 7]
+Usage: .venv/bin/python bench/ops_scale.py [--pods 1000] [--runs 21]
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ async def run(args) -> dict:
             cases = {
                 "list_pods_page": ("list_resources", {"kind": "pods"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods", limit=100)),
                 "describe_pod": ("describe_resource", {"kind": "pod", "name": "web-0000"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods/web-0000")),
-                "pod_logs": ("get_pod_logs", {"name": "web-0000"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods/web-0000/log", container="app", tailLines=100)),
+                # The same data as the raw GET: one container's tail (the tool also reads the pod, for its secret env values).
+                "pod_logs": ("get_pod_logs", {"name": "web-0000", "container": "app"}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods/web-0000/log", container="app", tailLines=100)),
                 "app_status": ("get_app_status", {}, lambda: raw.get(f"/api/v1/namespaces/{NS}/pods")),
             }
             for label, (tool, targs, baseline) in cases.items():
@@ -165,6 +166,14 @@ async def run(args) -> dict:
                 t, tokens = await measure(client, tool, targs, args.runs)
                 report[label] = {"p50_s": round(t, 4), "raw_get_p50_s": round(raw_t, 4), "ratio_to_raw": round(t / raw_t, 2),
                                  **tokens, "raw_get_tokens": raw_tokens}
+            # describe answers with the object and its events: two GETs for a plain client too.
+            events = f"/api/v1/namespaces/{NS}/events"
+            both_t, _ = raw_p50(lambda: (raw.get(f"/api/v1/namespaces/{NS}/pods/web-0000"),
+                                         raw.get(events, fieldSelector="involvedObject.name%3Dweb-0000%2CinvolvedObject.kind%3DPod")), args.runs)
+            report["describe_pod"].update(raw_object_and_events_p50_s=round(both_t, 4), ratio_to_raw_object_and_events=round(report["describe_pod"]["p50_s"] / both_t, 2))
+            # The default call reads every container (two here): reported, its baseline is still one log GET.
+            t, tokens = await measure(client, "get_pod_logs", {"name": "web-0000"}, args.runs)
+            report["pod_logs_all_containers"] = {"p50_s": round(t, 4), **tokens}
             # Page through every pod, then tail the 50 MB log: peak RSS must stay flat.
             t = time.perf_counter()
             token, rows = None, 0
@@ -189,7 +198,7 @@ async def run(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pods", type=int, default=1000)
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=21)
     print(json.dumps(asyncio.run(run(ap.parse_args())), indent=2))
 
 
