@@ -27,6 +27,8 @@ from ops_mcp.settings import Settings
 CONNECT_TIMEOUT = 5.0
 # Server-side printing (what kubectl get asks for); every kube-apiserver resource serves it.
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
+# Aggregated discovery (GA in 1.30): every group, version and resource in one answer.
+DISCOVERY_ACCEPT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,41 @@ for _short, _plural in _SHORT.items():
 KIND_NAMES = sorted(k.kind for k in _KINDS)
 
 
-def resolve_kind(kind: str) -> Kind:
-    """Map 'deploy', 'Deployment', 'deployments' or 'deployments.apps' to a Kind."""
+def resolve_kind(kind: str, served: dict[str, Kind] | None = None) -> Kind:
+    """Map 'deploy', 'Deployment', 'deployments' or 'deployments.apps' to a Kind.
+
+    `served` adds what the API server's discovery lists (custom resources); built-ins win.
+    """
     key = kind.strip().lower()
     if key in KINDS:
         return KINDS[key]
-    near = difflib.get_close_matches(key, list(KINDS), n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(sorted({KINDS[n].kind for n in near}))}?" if near else ""
-    raise OpsError(f"Unknown kind {kind!r}.{hint}", f"use one of: {', '.join(KIND_NAMES)}.")
+    if served and key in served:
+        return served[key]
+    known = {**(served or {}), **KINDS}
+    near = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(sorted({known[n].kind for n in near}))}?" if near else ""
+    raise OpsError(f"Unknown kind {kind!r}.{hint}",
+                   f"use a built-in kind ({', '.join(KIND_NAMES)}) or a custom resource this cluster serves (kubectl api-resources).")
+
+
+def discovered_kinds(groups: dict[str, Any]) -> dict[str, Kind]:
+    """Aliases -> Kind for the listable resources of an aggregated discovery document (preferred versions)."""
+    kinds: dict[str, Kind] = {}
+    for group in groups.get("items") or []:
+        name = (group.get("metadata") or {}).get("name") or ""
+        versions = group.get("versions") or []
+        if not versions:
+            continue
+        preferred = versions[0]  # the server lists the preferred version first
+        for res in preferred.get("resources") or []:
+            if "list" not in (res.get("verbs") or []) or not res.get("resource"):
+                continue
+            kind_name = (res.get("responseKind") or {}).get("kind") or res["resource"]
+            k = Kind(kind_name, res["resource"], name, preferred.get("version") or "v1", namespaced=res.get("scope") != "Cluster")
+            for alias in (kind_name.lower(), k.plural, k.resource, (res.get("singularResource") or "").lower(), *(res.get("shortNames") or [])):
+                if alias:
+                    kinds.setdefault(alias.lower(), k)
+    return kinds
 
 
 def _status_message(body: bytes) -> str:
@@ -135,6 +164,7 @@ class Cluster:
         self.server: str = "(not loaded)"
         self.context_name: str = settings.context or "(current)"
         self.source: str = "(not loaded)"
+        self._served: dict[str, Kind] = {}  # custom resources from discovery, refreshed on a miss
 
     # -- configuration -------------------------------------------------------------------
     def _load(self) -> Any:
@@ -249,9 +279,34 @@ class Cluster:
             raise Unreachable(f"The API server is unavailable or overloaded ({status}): {message}.", "wait a few seconds and retry.")
         raise OpsError(f"Kubernetes API error {status}: {message}.")
 
+    # -- kinds ----------------------------------------------------------------------------
+    def kind(self, kind: Kind | str) -> Kind:
+        """A built-in kind, or a custom resource the API server serves (looked up by discovery:
+        on first need, and again whenever a name is not found, e.g. a CRD installed since)."""
+        if isinstance(kind, Kind):
+            return kind
+        if known := self.known_kind(kind):
+            return known
+        self._served = self._discover()
+        return resolve_kind(kind, self._served)
+
+    def known_kind(self, kind: str) -> Kind | None:
+        """The kind if no API call is needed to resolve it (built-in, or already discovered)."""
+        key = kind.strip().lower()
+        return KINDS.get(key) or self._served.get(key)
+
+    def _discover(self) -> dict[str, Kind]:
+        try:
+            groups = self.request("GET", "/apis", accept=DISCOVERY_ACCEPT, verb="get", resource="discovery (/apis)")
+        except (Forbidden, NotFound):
+            return self._served  # no discovery for this identity: built-in kinds only
+        if groups.get("kind") != "APIGroupDiscoveryList":  # an API server older than 1.30
+            return self._served
+        return discovered_kinds(groups)
+
     # -- typed helpers --------------------------------------------------------------------
     def get(self, kind: Kind | str, name: str, namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
-        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        k = self.kind(kind)
         ns = namespace if k.namespaced else None
         try:
             obj = self.request("GET", k.path(ns, name, sub), verb="get", resource=k.resource + (f"/{sub}" if sub else ""), namespace=ns)
@@ -270,7 +325,7 @@ class Cluster:
         continue_token: str | None = None,
     ) -> dict[str, Any]:
         """One page of a list (namespace None = all namespaces for namespaced kinds)."""
-        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        k = self.kind(kind)
         ns = namespace if k.namespaced else None
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token}
         return _scrub(self._list_request(k, ns, query))
@@ -292,7 +347,7 @@ class Cluster:
         (1,000 pods: 133 KB instead of 6.2 MB). Only cells unless with_metadata (then each row
         carries its object's metadata, e.g. the namespace of a cluster-wide list).
         """
-        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        k = self.kind(kind)
         ns = namespace if k.namespaced else None
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token,
                  "includeObject": "Metadata" if with_metadata else "None"}
@@ -322,7 +377,7 @@ class Cluster:
                 return items
 
     def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:
-        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        k = self.kind(kind)
         ns = namespace if k.namespaced else None
         ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[patch_type]
         resource = k.resource + (f"/{sub}" if sub else "")
@@ -333,7 +388,7 @@ class Cluster:
         return _scrub(obj)
 
     def create(self, kind: Kind | str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        k = resolve_kind(kind) if isinstance(kind, str) else kind
+        k = self.kind(kind)
         ns = namespace if k.namespaced else None
         return _scrub(self.request("POST", k.path(ns), body=body, verb="create", resource=k.resource, namespace=ns))
 

@@ -10,7 +10,6 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
-from ops_mcp.cluster import resolve_kind
 from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
 from ops_mcp.redact import redact_obj
@@ -87,6 +86,10 @@ def parse_since(value: str | None) -> int | None:
 def register(ops) -> None:
     cluster = lambda: ops.cluster  # noqa: E731  (lazy: the client loads on the first call)
 
+    async def kind_of(name: str):
+        """Built-in kinds resolve at once; others (custom resources) through discovery, in a worker thread."""
+        return cluster().known_kind(name) or await ops.run(cluster().kind, name)
+
     # -- list_resources -------------------------------------------------------------------
     @ops.tool(title="List resources")
     async def list_resources(
@@ -99,7 +102,7 @@ def register(ops) -> None:
         continue_token: Annotated[str | None, Field(description="From the previous page")] = None,
     ) -> Annotated[CallToolResult, ResourcePage]:
         """List objects of a kind as compact rows (kubectl-get columns), paginated."""
-        k = resolve_kind(kind)
+        k = await kind_of(kind)
         scopes = ops.policy.scope(namespace, all_namespaces) if k.namespaced else [None]
         page_size = limit or ops.settings.page_size
         state = _decode(continue_token) if continue_token else {"i": 0, "c": None}
@@ -140,7 +143,7 @@ def register(ops) -> None:
     @ops.tool(title="Describe a resource")
     async def describe_resource(kind: Kind, name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, ObjectDescription]:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
-        k = resolve_kind(kind)
+        k = await kind_of(kind)
         ns = ops.policy.namespace(namespace) if k.namespaced else None
 
         async def fetch_events() -> list[dict[str, Any]]:
@@ -181,7 +184,7 @@ def register(ops) -> None:
         if object_name:
             selectors.append(f"involvedObject.name={object_name}")
         if object_kind:
-            selectors.append(f"involvedObject.kind={resolve_kind(object_kind).kind}")
+            selectors.append(f"involvedObject.kind={(await kind_of(object_kind)).kind}")
         if type:
             selectors.append(f"type={type}")
         if reason:

@@ -49,6 +49,33 @@ async def test_describe_is_compact_with_events_and_404_suggests_names(cluster, n
         assert "does not exist" in err(await call(c, "describe_resource", {"kind": "pod", "name": "x", "namespace": "no-such-ns-zz"}))
 
 
+async def test_custom_resources_are_found_by_discovery(cluster, namespace, audit_log):
+    """A CRD installed while the server runs: listed with its printer columns, described, named any kubectl way."""
+    group = f"{namespace}.example.com"  # cluster-scoped name, unique per test
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": f"widgets.{group}"},
+           "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wdg"]},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                                  "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]}]}}
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        assert "Unknown kind 'widgets'" in err(await call(c, "list_resources", {"kind": "widgets"}))  # not installed yet
+        try:
+            cluster.apply(crd)
+            cluster.kubectl("wait", "--for=condition=Established", f"crd/widgets.{group}", "--timeout=60s")
+            cluster.apply({"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": 3}}, namespace)
+            rows = ok(await call(c, "list_resources", {"kind": "widgets"}))["rows"]
+            assert rows == [{"name": "w1", "size": 3}]  # the columns the CRD declares, as kubectl prints them
+            for alias in ("wdg", "Widget", f"widgets.{group}"):
+                assert ok(await call(c, "list_resources", {"kind": alias}))["kind"] == "Widget", alias
+            d = ok(await call(c, "describe_resource", {"kind": "widget", "name": "w1"}))
+            assert d["object"]["spec"] == {"size": 3} and d["object"]["apiVersion"] == f"{group}/v1"
+            assert "Did you mean Widget" in err(await call(c, "list_resources", {"kind": "widgts"}))
+            assert "'w2'" in err(await call(c, "describe_resource", {"kind": "widget", "name": "w2"}))
+        finally:
+            cluster.kubectl("delete", "crd", f"widgets.{group}", "--ignore-not-found", "--wait=false")
+
+
 async def test_get_events_aggregates_and_filters(cluster, namespace, audit_log):
     cluster.apply([
         event(namespace, "e1", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=4),

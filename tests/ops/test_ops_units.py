@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from ops_mcp import shaping
+from ops_mcp.cluster import discovered_kinds, resolve_kind
 from ops_mcp.errors import OpsError, PolicyError
 from ops_mcp.params import check_name, check_namespace, check_release
 from ops_mcp.policy import Policy
@@ -220,6 +221,25 @@ def test_to_yaml_reads_back_exactly():
     assert shaping.to_yaml({"v": "yes", "n": "1"}) == 'v: "yes"\nn: "1"\n'  # strings stay strings
     for top in ("scalar", 3, None, [], {}):
         assert yaml.safe_load(shaping.to_yaml(top)) == top
+
+
+def test_discovered_kinds_take_the_preferred_version_and_every_kubectl_name():
+    doc = {"kind": "APIGroupDiscoveryList", "items": [
+        {"metadata": {"name": "example.com"}, "versions": [
+            {"version": "v2", "resources": [
+                {"resource": "widgets", "responseKind": {"group": "example.com", "version": "v2", "kind": "Widget"}, "scope": "Namespaced",
+                 "singularResource": "widget", "shortNames": ["wdg"], "verbs": ["get", "list"]},
+                {"resource": "gadgets", "responseKind": {"kind": "Gadget"}, "scope": "Cluster", "verbs": ["get", "list"]},
+                {"resource": "tokenreviews", "responseKind": {"kind": "TokenReview"}, "scope": "Cluster", "verbs": ["create"]}]},
+            {"version": "v1", "resources": [{"resource": "widgets", "responseKind": {"kind": "Widget"}, "scope": "Namespaced", "verbs": ["list"]}]}]}]}
+    kinds = discovered_kinds(doc)
+    widget = kinds["widgets"]
+    assert widget.path("ns", "w1") == "/apis/example.com/v2/namespaces/ns/widgets/w1" and widget.resource == "widgets.example.com"
+    assert all(kinds[a] is widget for a in ("widget", "wdg", "widgets.example.com"))
+    assert kinds["gadget"].namespaced is False and "tokenreviews" not in kinds  # not listable
+    assert resolve_kind("Widget", kinds) is widget and resolve_kind("deploy", kinds).kind == "Deployment"
+    with pytest.raises(OpsError, match="Did you mean Widget"):
+        resolve_kind("widgte", kinds)
 
 
 def test_compact_object_drops_noise_and_clips():
