@@ -14,7 +14,9 @@ from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 
-WorkloadKind = Literal["deployment", "statefulset"]
+WorkloadKind = Literal["deployment", "statefulset"]  # what scales
+RolloutKind = Literal["deployment", "statefulset", "daemonset"]  # what rolls out
+KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
 Wait = Annotated[bool, Field(description="Wait for rollout")]
 Timeout = Annotated[int, Field(ge=1, le=1800)]
 REVISION = "deployment.kubernetes.io/revision"
@@ -53,13 +55,16 @@ class ChangeResult(BaseModel):
 
 
 def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
-    """kubectl-rollout-status logic for a Deployment or StatefulSet."""
+    """kubectl-rollout-status logic for a Deployment, StatefulSet or DaemonSet."""
     meta, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    desired = int(spec.get("replicas", 1))
-    updated = int(st.get("updatedReplicas") or 0)
-    ready = int(st.get("readyReplicas") or 0)
-    available = int(st.get("availableReplicas") or 0)
-    total = int(st.get("replicas") or 0)
+    if kind == "DaemonSet":  # one pod per eligible node
+        desired = int(st.get("desiredNumberScheduled") or 0)
+        updated, ready = int(st.get("updatedNumberScheduled") or 0), int(st.get("numberReady") or 0)
+        available, total = int(st.get("numberAvailable") or 0), int(st.get("currentNumberScheduled") or 0)
+    else:
+        desired = int(spec.get("replicas", 1))
+        updated, ready = int(st.get("updatedReplicas") or 0), int(st.get("readyReplicas") or 0)
+        available, total = int(st.get("availableReplicas") or 0), int(st.get("replicas") or 0)
     observed = int(st.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
     message = ""
     complete = False
@@ -77,6 +82,13 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
             message = f"{available} of {updated} updated replicas available"
         else:
             complete, message = True, "rollout complete"
+    elif kind == "DaemonSet":
+        if updated < desired:
+            message = f"{updated} of {desired} updated pods scheduled"
+        elif available < desired:
+            message = f"{available} of {desired} updated pods available"
+        else:
+            complete, message = True, "rollout complete"
     else:
         if ready < desired:
             message = f"{ready} of {desired} pods ready"
@@ -91,7 +103,7 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
 
 def register(ops) -> None:
     def kind_name(kind: str) -> str:
-        return {"deployment": "Deployment", "statefulset": "StatefulSet"}[kind]
+        return KIND_NAMES[kind]
 
     async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
         """Poll until complete or timeout, sending MCP progress notifications (ready/desired)."""
@@ -141,11 +153,11 @@ def register(ops) -> None:
         name: Name,
         ctx: Context,
         namespace: NamespaceArg = None,
-        kind: WorkloadKind = "deployment",
+        kind: RolloutKind = "deployment",
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, Rollout]:
-        """Progress of a Deployment/StatefulSet rollout (like kubectl rollout status)."""
+        """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
         ns = ops.policy.namespace(namespace)
         if wait:
             r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
@@ -161,7 +173,7 @@ def register(ops) -> None:
         name: Name,
         ctx: Context,
         namespace: NamespaceArg = None,
-        kind: WorkloadKind = "deployment",
+        kind: RolloutKind = "deployment",
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeResult]:
@@ -174,49 +186,58 @@ def register(ops) -> None:
         out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
 
-    @ops.tool(title="Undo a Deployment rollout", kind="destructive")
+    @ops.tool(title="Undo a rollout", kind="destructive")
     async def rollout_undo(
         name: Name,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Deployment"))],
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],
         ctx: Context,
         namespace: NamespaceArg = None,
+        kind: RolloutKind = "deployment",
         revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
         confirm: Annotated[bool, Field(description="User approved")] = False,
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeResult]:
-        """Roll a Deployment back to the previous (or a given) revision's pod template."""
+        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
         ns = ops.policy.namespace(namespace)
+        kname = kind_name(kind)
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=False, detail="not confirmed by the user")
-            return ops.result(out, f"Rollback of Deployment {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
-        dep = await ops.run(ops.cluster.get, "deployment", name, ns)
-        current = int((dep["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
-        uid = dep["metadata"].get("uid")
-        rss = await ops.run(ops.cluster.list_all, "replicasets", ns)
-        owned = {}
-        for rs in rss:
-            if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences") or []):
+            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
+            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
+        obj = await ops.run(ops.cluster.get, kind, name, ns)
+        uid = obj["metadata"].get("uid")
+
+        def owned_by_it(child: dict[str, Any]) -> bool:
+            return any(o.get("uid") == uid for o in child["metadata"].get("ownerReferences") or [])
+
+        # Revision number -> the patch that restores its pod template.
+        patches: dict[int, tuple[Any, str]] = {}
+        if kind == "deployment":  # revisions are the ReplicaSets, numbered by an annotation
+            current = int((obj["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+            for rs in filter(owned_by_it, await ops.run(ops.cluster.list_all, "replicasets", ns)):
+                template = dict(rs["spec"]["template"])
+                labels = {k: v for k, v in ((template.get("metadata") or {}).get("labels") or {}).items() if k != "pod-template-hash"}
+                template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
                 rev = int((rs["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
-                owned[rev] = rs
-        history = sorted(owned)
+                patches[rev] = ([{"op": "replace", "path": "/spec/template", "value": template}], "json")
+        else:  # ControllerRevisions hold the template as a strategic merge patch, as kubectl applies it
+            for cr in filter(owned_by_it, await ops.run(ops.cluster.list_all, "controllerrevisions", ns)):
+                patches[int(cr.get("revision") or 0)] = (cr.get("data") or {}, "strategic")
+            current = max(patches, default=0)
+        history = sorted(patches)
         if revision is None:
             older = [r for r in history if r < current]
             if not older:
-                raise OpsError(f"Deployment {ns}/{name} has no previous revision (current {current}).", "nothing to roll back to; deploy a fixed version instead.")
+                raise OpsError(f"{kname} {ns}/{name} has no previous revision (current {current}).", "nothing to roll back to; deploy a fixed version instead.")
             target = older[-1]
         else:
-            if revision not in owned:
-                raise OpsError(f"Deployment {ns}/{name} has no revision {revision}.", f"available revisions: {', '.join(map(str, history)) or 'none'}.")
+            if revision not in patches:
+                raise OpsError(f"{kname} {ns}/{name} has no revision {revision}.", f"available revisions: {', '.join(map(str, history)) or 'none'}.")
             if revision == current:
                 raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
             target = revision
-        template = dict(owned[target]["spec"]["template"])
-        labels = dict((template.get("metadata") or {}).get("labels") or {})
-        labels.pop("pod-template-hash", None)
-        template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
-        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
-        await ops.run(ops.cluster.patch, "deployment", name, ns, patch, patch_type="json")
-        rollout = await wait_rollout("deployment", name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind="Deployment", name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
-        return ops.result(out, f"Deployment {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))
+        body, patch_type = patches[target]
+        await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type=patch_type)
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        out = ChangeResult(kind=kname, name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

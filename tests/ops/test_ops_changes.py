@@ -88,6 +88,37 @@ async def test_rollout_status_restart_and_undo_with_confirmation(cluster, namesp
     assert all(tool != "rollout_status" for tool, _ in outcomes)
 
 
+@pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
+async def test_rollout_undo_and_status_of_statefulsets_and_daemonsets(cluster, namespace, audit_log, kind):
+    """Their revisions are ControllerRevisions (not ReplicaSets): undo applies the revision's template patch."""
+    workload = deployment("db", 2)
+    workload["kind"] = {"statefulset": "StatefulSet", "daemonset": "DaemonSet"}[kind]
+    if kind == "statefulset":
+        workload["spec"]["serviceName"] = "db"
+    else:
+        del workload["spec"]["replicas"]
+
+    def image() -> str:
+        return cluster.kubectl("get", kind, "db", "-n", namespace, "-o", "jsonpath={.spec.template.spec.containers[0].image}").stdout
+
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        cluster.apply(workload, namespace)
+        first = ok(await call(c, "rollout_status", {"name": "db", "kind": kind, "wait": True, "timeout_seconds": 120}))
+        assert first["complete"] and first["desired"] == 2 and first["ready"] == 2, first
+        assert "no previous revision" in err(await call(c, "rollout_undo", {"name": "db", "kind": kind, "confirm": True}))
+        cluster.kubectl("set", "image", f"{kind}/db", "app=registry.local/app:2", "-n", namespace)
+        assert ok(await call(c, "rollout_status", {"name": "db", "kind": kind, "wait": True, "timeout_seconds": 120}))["complete"]
+        assert image() == "registry.local/app:2"
+        assert "available revisions: 1, 2" in err(await call(c, "rollout_undo", {"name": "db", "kind": kind, "revision": 7, "confirm": True}))
+        undo = ok(await call(c, "rollout_undo", {"name": "db", "kind": kind, "confirm": True, "wait": True}))
+        assert undo["applied"] and undo["kind"] == workload["kind"] and undo["detail"] == "rolled back from revision 2 to 1"
+        assert undo["rollout"]["complete"], undo
+        assert image() == "registry.local/app:1"
+        restarted = ok(await call(c, "rollout_restart", {"name": "db", "kind": kind}))
+        assert restarted["applied"] and "restartedAt" in restarted["detail"]
+    assert [(r["tool"], r["outcome"]) for r in audit_records(audit_log)][-3:] == [("rollout_undo", "error"), ("rollout_undo", "applied"), ("rollout_restart", "applied")]
+
+
 async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log):
     chart = str(CHARTS / "demo")
     secret = "Pa55-w0rd-Helm-7731"

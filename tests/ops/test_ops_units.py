@@ -295,6 +295,12 @@ def test_rollout_status_logic():
     assert not r.complete and r.message == "1 of 3 updated replicas"
     dep["status"]["observedGeneration"] = 1
     assert "observe" in rollout_of("Deployment", dep).message
+    ds = {"metadata": {"name": "agent", "generation": 2}, "spec": {},
+          "status": {"observedGeneration": 2, "desiredNumberScheduled": 3, "updatedNumberScheduled": 2, "numberReady": 3, "numberAvailable": 3}}
+    r = rollout_of("DaemonSet", ds)
+    assert not r.complete and r.message == "2 of 3 updated pods scheduled" and r.desired == 3
+    ds["status"]["updatedNumberScheduled"] = 3
+    assert rollout_of("DaemonSet", ds).complete
 
 
 def test_diff_manifests():
