@@ -24,6 +24,9 @@ async def test_list_resources_paginates_compact_rows(cluster, namespace, audit_l
         # Selectors reach the API server.
         none = ok(await call(c, "list_resources", {"kind": "pods", "label_selector": "app=nothing"}))
         assert none["rows"] == []
+        # Cluster-wide rows name their namespace (read from each row's object metadata).
+        wide = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True, "field_selector": f"metadata.namespace={namespace}"}))
+        assert sorted((r["namespace"], r["name"]) for r in wide["rows"]) == [(namespace, f"p{i}") for i in range(5)]
         # Bad inputs: unknown kind, bad token, bad selector, bad limit.
         assert "Did you mean Deployment" in err(await call(c, "list_resources", {"kind": "deploymnet"}))
         assert "continue_token" in err(await call(c, "list_resources", {"kind": "pods", "continue_token": "garbage"}))
