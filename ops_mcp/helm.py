@@ -9,11 +9,14 @@ The binary is OPS_MCP_HELM_BINARY or `helm` on PATH.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -69,11 +72,21 @@ ALL_STATES = ("--deployed", "--failed", "--pending", "--uninstalling")
 
 
 def translate_helm_error(verb: str, stderr: str) -> OpsError:
+    """helm's stderr as an OpsError with a next step. Chart-source failures are told apart from
+    cluster failures: both can say "connection refused", but only one is the cluster's."""
     text = redact_text(stderr.strip())
     low = text.lower()
     first = text.splitlines()[-1] if text else "(no output)"
     first = first[:400]
-    if "release: not found" in low or "not found" in low and "release" in low:
+    if "is not a valid chart repository or cannot be reached" in low:
+        return Unreachable(f"helm {verb}: the chart repository could not be read ({first}).",
+                           "check the repo URL (it must serve index.yaml) and that it is reachable from the ops-mcp server; then retry.")
+    if CHART_NOT_IN_REPO.search(text):
+        return NotFound(f"helm {verb}: {first}", "check the chart name and the versions the repository offers (its index.yaml, or helm search repo); omit version for the newest.")
+    if OCI_REGISTRY.search(text):
+        return Unreachable(f"helm {verb}: the OCI registry could not serve the chart ({first}).",
+                           "check the oci:// reference (host/path, tag via version) and that the registry is reachable and you are logged in (helm registry login); then retry.")
+    if "release: not found" in low or "release not loaded" in low:
         return NotFound(f"helm {verb}: release not found ({first}).", "list_releases shows the releases in that namespace.")
     if "forbidden" in low:
         return Forbidden(f"helm {verb} was forbidden by RBAC: {first}", "grant the server's identity the verbs helm needs (secrets for release storage, plus the chart's resources).")
@@ -88,6 +101,34 @@ def translate_helm_error(verb: str, stderr: str) -> OpsError:
     if "no revision" in low or "has no deployed releases" in low:
         return NotFound(f"helm {verb}: {first}", "release_history lists the revisions you can use.")
     return OpsError(f"helm {verb} failed: {first}")
+
+
+# `chart "x" not found in URL repository` / `chart "x" version "v" not found in URL repository`
+CHART_NOT_IN_REPO = re.compile(r'chart "[^"]*"(?: version "[^"]*")? not found in ')
+# Registry (OCI distribution API) requests: https://host/v2/<name>/...
+OCI_REGISTRY = re.compile(r'"https?://[^"/]+/v2/')
+
+
+def check_chart_source(url: str, what: str) -> None:
+    """A chart is code the server applies with its privileges: fetch it over TLS (https://,
+    oci://), or plain http:// from this machine's loopback only (a port-forward, a test repo)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme in ("https", "oci") and host:
+        return
+    if scheme == "http" and is_loopback(host):
+        return
+    raise OpsError(f"{what} {url!r}: only https:// and oci:// chart sources are accepted (plain http:// on loopback only).",
+                   "use an https repository, an oci:// reference, or a local chart path.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def is_local_chart(ref: str) -> bool:

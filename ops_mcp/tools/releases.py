@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
 from ops_mcp.errors import OpsError
-from ops_mcp.helm import is_local_chart, manifest_objects
+from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
 from ops_mcp.params import NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
@@ -161,15 +161,20 @@ def register(ops) -> None:
         ns, rel = ns_release(namespace, release)
         ref = chart or ops.settings.chart_path
         chart_dir = None
-        if is_local_chart(ref) or chart is None:
+        if repo:
+            check_chart_source(repo, "repo")
+            if chart is None or "://" in chart or is_local_chart(chart):
+                raise OpsError(f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
+                               "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.")
+        elif is_local_chart(ref) or chart is None:
             chart_dir = Path(ref).expanduser()
             if not chart_dir.is_absolute():
                 chart_dir = (REPO_ROOT / chart_dir)
             if not (chart_dir / "Chart.yaml").is_file():
                 raise OpsError(f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference.")
             ref = str(chart_dir)
-        elif ref.startswith(("http://", "file://")):
-            raise OpsError(f"chart {ref!r}: plain http:// and file:// chart URLs are refused.", "use a local path, an https repo with repo=, or oci://.")
+        elif "://" in ref:
+            check_chart_source(ref, "chart")
         merged = load_values_files(values_files or [], chart_dir) if values_files else {}
         if values:
             from pyhelm3.client import mergeconcat

@@ -3,7 +3,12 @@ confirmation (elicitation and confirm=true), progress notifications, audit recor
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
+import threading
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from mcp_types import ElicitResult
@@ -162,3 +167,50 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
     assert secret not in audit_log.read_text()
     tools = [x["tool"] for x in audit_records(audit_log)]
     assert "deploy_chart" in tools and "uninstall_release" in tools and "list_releases" not in tools
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output clean
+        pass
+
+
+@contextmanager
+def chart_repository(cluster, tmp_path):
+    """A real Helm chart repository on loopback: the demo chart packaged, indexed and served over HTTP."""
+    helm = str(cluster.bin_dir / "helm")
+    subprocess.run([helm, "package", str(CHARTS / "demo"), "-d", str(tmp_path)], check=True, capture_output=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path)))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    subprocess.run([helm, "repo", "index", str(tmp_path), "--url", url], check=True, capture_output=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_deploy_chart_from_a_chart_repository(cluster, namespace, audit_log, tmp_path):
+    with chart_repository(cluster, tmp_path) as repo:
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            dry = ok(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "version": "0.1.0", "dry_run": True}))
+            assert dry["applied"] is False and dry["chart"] == "demo-0.1.0" and "Deployment/fromrepo-web" in dry["changes"]["added"]
+            assert ok(await call(c, "list_releases", {}))["releases"] == []  # a dry run installs nothing
+            d = ok(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "timeout_seconds": 120}))
+            assert (d["applied"], d["revision"], d["status"], d["chart"]) == (True, 1, "deployed", "demo-0.1.0")
+            assert cluster.kubectl("get", "deploy", "fromrepo-web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout == "1"
+            # Bad sources fail with the real cause and change nothing.
+            missing = err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "version": "9.9.9"}))
+            assert 'version "9.9.9" not found' in missing and "versions the repository offers" in missing
+            assert "not found" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "nochart", "repo": repo}))
+            gone = err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": "http://127.0.0.1:1"}))
+            assert "chart repository could not be read" in gone and "cluster is unreachable" not in gone
+            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": "http://charts.example.com"}))
+            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "file:///tmp/demo.tgz"}))
+            assert "needs chart=" in err(await call(c, "deploy_chart", {"release": "fromrepo", "repo": repo}))
+            hist = ok(await call(c, "release_history", {"release": "fromrepo"}))["revisions"]
+            assert [(h["revision"], h["status"]) for h in hist] == [(1, "deployed")]
+    # Every deploy_chart call is on record: the dry run, the install, then six refusals.
+    outcomes = [r["outcome"] for r in audit_records(audit_log) if r["tool"] == "deploy_chart"]
+    assert outcomes == ["not_applied", "applied"] + ["error"] * 6

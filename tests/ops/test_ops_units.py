@@ -10,7 +10,8 @@ import yaml
 
 from ops_mcp import shaping
 from ops_mcp.cluster import discovered_kinds, resolve_kind
-from ops_mcp.errors import OpsError, PolicyError
+from ops_mcp.errors import NotFound, OpsError, PolicyError, Unreachable
+from ops_mcp.helm import check_chart_source, translate_helm_error
 from ops_mcp.params import check_name, check_namespace, check_release
 from ops_mcp.policy import Policy
 from ops_mcp.redact import MASK, redact_obj, redact_text
@@ -319,3 +320,35 @@ def test_slim_schema_drops_titles_and_null_unions():
 def test_opserror_message_has_next_step_and_is_scrubbed():
     err = OpsError(f"failed with password={SECRET}", "retry")
     assert SECRET not in str(err) and str(err).endswith("Next step: retry")
+
+
+# -- helm errors and chart sources -------------------------------------------------------------
+# stderr exactly as helm v4.1.4 prints it.
+@pytest.mark.parametrize(
+    ("stderr", "kind", "says"),
+    [
+        ('Error: looks like "http://127.0.0.1:1" is not a valid chart repository or cannot be reached: Get "http://127.0.0.1:1/index.yaml": '
+         "dial tcp 127.0.0.1:1: connect: connection refused", Unreachable, "chart repository could not be read"),
+        ('Error: chart "demo" version "9.9.9" not found in http://127.0.0.1:18765 repository', NotFound, "versions the repository offers"),
+        ('Error: chart "release-tools" not found in https://charts.example.com repository', NotFound, "versions the repository offers"),
+        ('Error: Get "https://127.0.0.1:1/v2/charts/demo/tags/list": dial tcp 127.0.0.1:1: connect: connection refused', Unreachable, "OCI registry"),
+        ("Error: uninstall: Release not loaded: nope: release: not found", NotFound, "list_releases"),
+        ("Error: release: not found", NotFound, "list_releases"),
+        ('Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: connect: connection refused',
+         Unreachable, "Kubernetes cluster is unreachable"),
+    ],
+)
+def test_helm_errors_name_their_real_cause(stderr, kind, says):
+    error = translate_helm_error("upgrade", stderr)
+    assert type(error) is kind and says in str(error), str(error)
+
+
+@pytest.mark.parametrize("url", ["https://charts.example.com", "oci://ghcr.io/org/charts/app", "http://127.0.0.1:8879", "http://localhost:8080/charts", "http://[::1]:80"])
+def test_chart_sources_accepted(url):
+    check_chart_source(url, "repo")
+
+
+@pytest.mark.parametrize("url", ["http://charts.example.com", "http://10.0.0.5:8080", "file:///etc/charts", "ftp://x/y", "https://"])
+def test_chart_sources_refused_without_tls_off_loopback(url):
+    with pytest.raises(OpsError, match="only https:// and oci://"):
+        check_chart_source(url, "repo")
