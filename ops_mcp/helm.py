@@ -83,6 +83,9 @@ def translate_helm_error(verb: str, stderr: str) -> OpsError:
                            "check the repo URL (it must serve index.yaml) and that it is reachable from the ops-mcp server; then retry.")
     if CHART_NOT_IN_REPO.search(text):
         return NotFound(f"helm {verb}: {first}", "check the chart name and the versions the repository offers (its index.yaml, or helm search repo); omit version for the newest.")
+    if OCI_REGISTRY.search(text) and OCI_MISSING.search(text):
+        return NotFound(f"helm {verb}: the OCI registry has no such chart or version ({first}).",
+                        "check the oci:// path and version (the registry's tags, e.g. crane ls <host>/<path>); omit version for the newest.")
     if OCI_REGISTRY.search(text):
         return Unreachable(f"helm {verb}: the OCI registry could not serve the chart ({first}).",
                            "check the oci:// reference (host/path, tag via version) and that the registry is reachable and you are logged in (helm registry login); then retry.")
@@ -105,8 +108,10 @@ def translate_helm_error(verb: str, stderr: str) -> OpsError:
 
 # `chart "x" not found in URL repository` / `chart "x" version "v" not found in URL repository`
 CHART_NOT_IN_REPO = re.compile(r'chart "[^"]*"(?: version "[^"]*")? not found in ')
-# Registry (OCI distribution API) requests: https://host/v2/<name>/...
-OCI_REGISTRY = re.compile(r'"https?://[^"/]+/v2/')
+# Registry (OCI distribution API) requests, `"https://host/v2/<name>/..."`, or ORAS operations
+# `failed to perform "FetchReference" on source: host/name:tag: not found`.
+OCI_REGISTRY = re.compile(r'"https?://[^"/]+/v2/|failed to perform "\w+" on source')
+OCI_MISSING = re.compile(r"status code 404|name unknown|manifest unknown|: not found$", re.MULTILINE)
 
 
 def check_chart_source(url: str, what: str) -> None:
@@ -212,6 +217,8 @@ class Helm:
                            "--create-namespace", "--history-max", 10, "--timeout", f"{timeout_s}s"]
         if version:
             args += ["--version", version]
+        if chart.startswith("oci://") and is_loopback(urlsplit(chart).hostname or ""):
+            args.append("--plain-http")  # registries on loopback (port-forwards, tests) speak plain HTTP; see check_chart_source
         if repo:
             args += ["--repo", repo]
         if dry_run:

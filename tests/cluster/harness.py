@@ -43,7 +43,7 @@ def cache_dir() -> Path:
 def toolchain_bin() -> Path:
     """The toolchain's bin dir; fails with the command to run when it is incomplete."""
     bin_dir = cache_dir() / "bin"
-    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm"]
+    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm", "crane"]
     missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:
         raise ClusterError(

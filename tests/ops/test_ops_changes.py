@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import threading
+import time
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -189,6 +191,42 @@ def chart_repository(cluster, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def oci_registry(cluster, tmp_path):
+    """A real OCI registry on loopback (crane registry serve, in memory) holding the demo chart as demo:0.1.0."""
+    helm, log = str(cluster.bin_dir / "helm"), tmp_path / "registry.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(cluster.bin_dir / "crane"), "registry", "serve", "--address", "127.0.0.1:0"], stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 15
+        while not (port := re.search(r"serving on port (\d+)", log.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, f"crane registry did not start: {log.read_text()[-500:]}"
+            time.sleep(0.05)
+        host = f"127.0.0.1:{port.group(1)}"
+        subprocess.run([helm, "package", str(CHARTS / "demo"), "-d", str(tmp_path)], check=True, capture_output=True)
+        subprocess.run([helm, "push", str(tmp_path / "demo-0.1.0.tgz"), f"oci://{host}/charts", "--plain-http"], check=True, capture_output=True)
+        yield host
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_deploy_chart_from_an_oci_registry(cluster, namespace, audit_log, tmp_path):
+    with oci_registry(cluster, tmp_path) as host:
+        ref = f"oci://{host}/charts/demo"
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            dry = ok(await call(c, "deploy_chart", {"release": "fromoci", "chart": ref, "version": "0.1.0", "dry_run": True}))
+            assert dry["applied"] is False and dry["chart"] == "demo-0.1.0" and "Deployment/fromoci-web" in dry["changes"]["added"]
+            d = ok(await call(c, "deploy_chart", {"release": "fromoci", "chart": ref, "timeout_seconds": 120}))
+            assert (d["applied"], d["revision"], d["status"], d["chart"]) == (True, 1, "deployed", "demo-0.1.0")
+            assert cluster.kubectl("get", "deploy", "fromoci-web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout == "1"
+            for missing in ({"chart": ref, "version": "9.9.9"}, {"chart": f"oci://{host}/charts/nope"}):
+                assert "no such chart or version" in err(await call(c, "deploy_chart", {"release": "fromoci", **missing}))
+            down = err(await call(c, "deploy_chart", {"release": "fromoci", "chart": "oci://127.0.0.1:1/charts/demo"}))
+            assert "OCI registry could not serve the chart" in down and "cluster is unreachable" not in down
+            assert [(h["revision"], h["status"]) for h in ok(await call(c, "release_history", {"release": "fromoci"}))["revisions"]] == [(1, "deployed")]
 
 
 async def test_deploy_chart_from_a_chart_repository(cluster, namespace, audit_log, tmp_path):
