@@ -1,9 +1,10 @@
 """Logs toolset: get_pod_logs (a pod, or a workload/release resolved to its pods)."""
 
 import functools
-import re
+import time
 from typing import Annotated, Any, Literal
 
+import regex
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -27,11 +28,20 @@ class PodLogs(BaseModel):
     pods_total: int
 
 
-def grep_lines(lines: list[str], pattern: re.Pattern[str], context: int) -> list[str]:
-    """Matching lines with `context` lines around them; '--' separates non-adjacent groups."""
+# A model-supplied pattern can backtrack without end ("(x+x+)+y"): `regex` stops it at a deadline
+# (the stdlib `re` cannot be interrupted), and the search runs in a worker thread with the GIL released.
+GREP_SECONDS = 2.0
+
+
+def grep_lines(lines: list[str], pattern: regex.Pattern[str], context: int, deadline: float | None = None) -> list[str]:
+    """Matching lines with `context` lines around them; '--' separates non-adjacent groups.
+    Raises TimeoutError once time.monotonic() passes `deadline`."""
     keep: list[int] = []
     for i, line in enumerate(lines):
-        if pattern.search(line):
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError("grep deadline passed")
+        if pattern.search(line, timeout=timeout, concurrent=True):
             keep.extend(range(max(0, i - context), min(len(lines), i + context + 1)))
     out: list[str] = []
     last = -2
@@ -85,8 +95,8 @@ def register(ops) -> None:
             if len(grep) > 500:
                 raise OpsError("grep is longer than 500 characters.", "use a shorter pattern.")
             try:
-                pattern = re.compile(grep)
-            except re.error as exc:
+                pattern = regex.compile(grep)
+            except regex.error as exc:
                 raise OpsError(f"grep={grep!r} is not a valid regular expression ({exc}).", "fix the pattern (Python re syntax).") from None
         cap = ops.settings.log_bytes_limit
 
@@ -128,6 +138,7 @@ def register(ops) -> None:
 
         texts = await ops.gather(*(functools.partial(log_text, pname, cname) for pname, cname, _ in jobs))  # all logs at once
         budget = ops.settings.output_limit
+        deadline = time.monotonic() + GREP_SECONDS
         results: list[ContainerLog] = []
         for (pname, cname, known), text in zip(jobs, texts):
             truncated = len(text.encode()) >= cap
@@ -135,7 +146,11 @@ def register(ops) -> None:
             if truncated and lines:
                 lines = lines[:-1]  # the byte cap may cut the last line
             if pattern is not None:
-                lines = grep_lines(lines, pattern, context_lines)
+                try:
+                    lines = await ops.run(grep_lines, lines, pattern, context_lines, deadline)
+                except TimeoutError:
+                    raise OpsError(f"grep={grep!r} did not finish within {GREP_SECONDS:.0f}s over the logs (nested repetition like '(x+)+' can backtrack without end).",
+                                   "use a simpler pattern: a word, or an alternation like 'error|fatal'.") from None
             body = redact_text(scrub_values("\n".join(lines), known))
             if len(body) > budget:
                 body = body[-budget:]

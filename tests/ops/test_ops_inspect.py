@@ -139,7 +139,7 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
     cluster.apply(deployment("api", 1), namespace)
     wait_ready(cluster, namespace, "api", 1)
     name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}").stdout
-    current = [f"GET /api/tasks {i} 200" for i in range(200)] + [
+    current = ["a" * 40 + "!"] + [f"GET /api/tasks {i} 200" for i in range(200)] + [
         "ERROR db connection failed: postgres://todo:Sup3rS3cret@db:5432/todo",
         "retrying in 5s", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345"]
     cluster.set_logs(namespace, name, current, previous=["starting", "panic: out of memory"])
@@ -153,6 +153,9 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         prev = ok(await call(c, "get_pod_logs", {"name": name, "previous": True, "tail_lines": 1}))
         assert prev["logs"][0]["text"] == "panic: out of memory"
         assert "not a valid regular expression" in err(await call(c, "get_pod_logs", {"name": name, "grep": "(unclosed"}))
+        # A pattern that backtracks without end is stopped at its deadline; the server keeps answering.
+        assert "did not finish within 2s" in err(await call(c, "get_pod_logs", {"name": name, "grep": "(a|aa)+$", "tail_lines": 500}))
+        assert ok(await call(c, "get_pod_logs", {"name": name, "tail_lines": 1}))["logs"][0]["lines"] == 1
         assert "use one of: app" in err(await call(c, "get_pod_logs", {"name": name, "container": "sidecar"}))
         assert "tail_lines" in err(await call(c, "get_pod_logs", {"name": name, "tail_lines": -5}))
         near = name[:-1] + ("y" if name[-1] != "y" else "z")  # one character off, never the name itself

@@ -281,10 +281,20 @@ def test_age_formats():
 def test_table_and_grep():
     assert shaping.table([{"name": "a", "ready": "1/1"}, {"name": "bbb", "ready": "0/1"}]) == "NAME  READY\na     1/1\nbbb   0/1"
     lines = [f"line {i}" for i in range(10)] + ["ERROR boom"] + [f"tail {i}" for i in range(5)]
-    import re
+    import regex
 
-    assert grep_lines(lines, re.compile("ERROR"), 1) == ["line 9", "ERROR boom", "tail 0"]
-    assert grep_lines(["a err", "b", "c", "d", "e err"], re.compile("err"), 0) == ["a err", "--", "e err"]
+    assert grep_lines(lines, regex.compile("ERROR"), 1) == ["line 9", "ERROR boom", "tail 0"]
+    assert grep_lines(["a err", "b", "c", "d", "e err"], regex.compile("err"), 0) == ["a err", "--", "e err"]
+
+
+def test_grep_stops_a_catastrophic_pattern_at_its_deadline():
+    import time
+
+    import regex
+
+    # Unbounded, this search walks ~2^40 paths; the deadline ends it with TimeoutError.
+    with pytest.raises(TimeoutError):
+        grep_lines(["ok line", "a" * 40 + "!"], regex.compile("(a|aa)+$"), 0, deadline=time.monotonic() + 0.3)
 
 
 def test_rollout_status_logic():
