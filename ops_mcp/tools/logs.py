@@ -1,16 +1,20 @@
 """Logs toolset: get_pod_logs (a pod, or a workload/release resolved to its pods)."""
 
+from __future__ import annotations
+
 import functools
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import regex
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import OpsError
 from ops_mcp.params import Name, NamespaceArg
 from ops_mcp.redact import redact_text, scrub_values, secret_env_values
+
+if TYPE_CHECKING:
+    import regex
 
 
 class ContainerLog(BaseModel):
@@ -28,8 +32,9 @@ class PodLogs(BaseModel):
     pods_total: int
 
 
-# A model-supplied pattern can backtrack without end ("(x+x+)+y"): `regex` stops it at a deadline
+# A model-supplied pattern can backtrack without end ("(a|aa)+$"): `regex` stops it at a deadline
 # (the stdlib `re` cannot be interrupted), and the search runs in a worker thread with the GIL released.
+# `regex` is imported on the first grep: its import builds tables for ~40 ms, too much for start-up.
 GREP_SECONDS = 2.0
 
 
@@ -94,6 +99,8 @@ def register(ops) -> None:
         if grep:
             if len(grep) > 500:
                 raise OpsError("grep is longer than 500 characters.", "use a shorter pattern.")
+            import regex
+
             try:
                 pattern = regex.compile(grep)
             except regex.error as exc:
