@@ -178,6 +178,14 @@ async def run(args) -> dict:
             t = report["describe_pod"]["p50_s"]
             report["describe_pod"].update(raw_object_and_events_p50_s=round(both_t, 4), ratio_to_raw_object_and_events=round(t / both_t, 2),
                                           raw_object_and_events_parallel_p50_s=round(parallel_t, 4), ratio_to_raw_parallel=round(t / parallel_t, 2))
+            # Helm reads run the helm binary (a process per call): against the GET of the release's storage Secrets.
+            cluster.helm("install", "demo", str(ROOT / "tests" / "ops" / "charts" / "demo"), "--namespace", NS)
+            release_secrets = lambda: raw.get(f"/api/v1/namespaces/{NS}/secrets", labelSelector="owner%3Dhelm%2Cname%3Ddemo")  # noqa: E731
+            for label, (tool, targs) in {"list_releases": ("list_releases", {}), "release_history": ("release_history", {"release": "demo"}),
+                                         "release_values": ("get_release_values", {"release": "demo"})}.items():
+                raw_t, _ = raw_p50(release_secrets, args.runs)
+                t, tokens = await measure(client, tool, targs, args.runs)
+                report[label] = {"p50_s": round(t, 4), "raw_get_p50_s": round(raw_t, 4), "ratio_to_raw": round(t / raw_t, 2), **tokens}
             # The default call reads every container (two here): reported, its baseline is still one log GET.
             t, tokens = await measure(client, "get_pod_logs", {"name": "web-0000"}, args.runs)
             report["pod_logs_all_containers"] = {"p50_s": round(t, 4), **tokens}
