@@ -83,10 +83,10 @@ def translate_helm_error(verb: str, stderr: str) -> OpsError:
                            "check the repo URL (it must serve index.yaml) and that it is reachable from the ops-mcp server; then retry.")
     if CHART_NOT_IN_REPO.search(text):
         return NotFound(f"helm {verb}: {first}", "check the chart name and the versions the repository offers (its index.yaml, or helm search repo); omit version for the newest.")
-    if OCI_REGISTRY.search(text) and OCI_MISSING.search(text):
-        return NotFound(f"helm {verb}: the OCI registry has no such chart or version ({first}).",
-                        "check the oci:// path and version (the registry's tags, e.g. crane ls <host>/<path>); omit version for the newest.")
     if OCI_REGISTRY.search(text):
+        if OCI_MISSING.search(text):
+            return NotFound(f"helm {verb}: the OCI registry has no such chart or version ({first}).",
+                            "check the oci:// path and version (the registry's tags, e.g. crane ls <host>/<path>); omit version for the newest.")
         return Unreachable(f"helm {verb}: the OCI registry could not serve the chart ({first}).",
                            "check the oci:// reference (host/path, tag via version) and that the registry is reachable and you are logged in (helm registry login); then retry.")
     if "release: not found" in low or "release not loaded" in low:
