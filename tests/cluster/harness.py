@@ -1,8 +1,9 @@
 """A real Kubernetes control plane on loopback for tests, started by kwokctl.
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler are the upstream
-binaries built by scripts/toolchain.sh; KWOK's controller plays the nodes and
-kubelets. See tests/cluster/README.md for what tests can rely on.
+binaries built by scripts/toolchain.sh; KWOK's controller plays the fake nodes and
+their kubelets. With `real_node=True` a real kubelet node joins (tests/cluster/node.py)
+and runs every workload, the KWOK nodes being tainted. See tests/cluster/README.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from cluster.errors import ClusterError
+from cluster.node import FAKE_NODE_TAINT, NODE_NAME, NodeError, RealNode
+
+__all__ = ["Cluster", "ClusterError", "NodeError"]
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 STAGES = HERE / "stages"
@@ -32,8 +38,6 @@ KUBELET_LABEL = "kwok.todo-chatbot.test/kubelet"
 T = TypeVar("T")
 
 
-class ClusterError(RuntimeError):
-    """The control plane could not be built, started or reached."""
 
 
 def cache_dir() -> Path:
@@ -43,7 +47,8 @@ def cache_dir() -> Path:
 def toolchain_bin() -> Path:
     """The toolchain's bin dir; fails with the command to run when it is incomplete."""
     bin_dir = cache_dir() / "bin"
-    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm", "crane"]
+    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm",
+              "crane", "kubelet", "kube-proxy", "coredns", "pause"]
     missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:
         raise ClusterError(
@@ -67,12 +72,14 @@ def cri_log(lines: list[str], stream: str = "stdout") -> str:
 class Cluster:
     """One kwokctl cluster. Use `Cluster.create()`; always `delete()` it."""
 
-    def __init__(self, workdir: Path, name: str, bin_dir: Path):
+    def __init__(self, workdir: Path, name: str, bin_dir: Path, real_node: bool = False):
         self.workdir = workdir
         self.name = name
         self.bin_dir = bin_dir
         self.cluster_dir = workdir / "clusters" / name
         self.kubeconfig = str(self.cluster_dir / "kubeconfig.yaml")
+        # The node's files live beside the cluster's, not inside: `kwokctl delete` removes the cluster dir.
+        self.node = RealNode(workdir / "nodes" / name, bin_dir, self.cluster_dir / "pki", self.kubeconfig) if real_node else None
         self.env = {
             **os.environ,
             "KWOK_WORKDIR": str(workdir),
@@ -91,17 +98,24 @@ class Cluster:
 
     # -- lifecycle ---------------------------------------------------------
 
+    @property
+    def apiserver_port(self) -> int:
+        return int(self.server.rsplit(":", 1)[1])
+
     @classmethod
-    def create(cls, workdir: Path, name: str = "test", timeout: float = 180, attempts: int = 2) -> Cluster:
+    def create(cls, workdir: Path, name: str = "test", timeout: float = 180, attempts: int = 2,
+               real_node: bool = False) -> Cluster:
         """Create and wait for readiness; a start that fails (e.g. a port taken between kwokctl picking
         it and a component binding it, or a starved machine) is deleted and tried again once."""
         for attempt in range(1, attempts + 1):
-            cluster = cls(workdir, name, toolchain_bin())
+            cluster = cls(workdir, name, toolchain_bin(), real_node=real_node)
             try:
                 cluster._create(timeout)
                 return cluster
             except (ClusterError, TimeoutError, subprocess.TimeoutExpired) as exc:
                 logs = cluster.component_logs(20)
+                if isinstance(exc, NodeError) and "already running" in str(exc):
+                    raise  # another owner's node: retrying cannot help
                 cluster.delete()  # never leave half-started components holding ports
                 if attempt == attempts:
                     raise ClusterError(f"{exc}\n{logs}") from exc
@@ -109,7 +123,9 @@ class Cluster:
         raise AssertionError("unreachable")
 
     def _create(self, timeout: float) -> None:
-        config = self.workdir / "kwokctl.yaml"
+        if self.node:
+            self.node.claim_host()  # the bridge the API server advertises must exist first
+        config = self.workdir / f"kwokctl-{self.name}.yaml"
         config.write_text(self._config())
         self._kwokctl(
             "--config", str(config), "create", "cluster",
@@ -117,7 +133,14 @@ class Cluster:
             "--wait", f"{int(timeout)}s", timeout=timeout + 60,
         )
         self._add_nodes()
+        self._start_node()
         self.wait_ready(timeout)
+
+    def _start_node(self) -> None:
+        if not self.node:
+            return
+        self.node.start(self.apiserver_port)
+        self.apply({"apiVersion": "v1", "kind": "List", "items": self.node.dns_objects()})
 
     def _config(self) -> str:
         b = self.bin_dir
@@ -145,6 +168,10 @@ class Cluster:
         patches = [
             # Without a default route the apiserver cannot pick an address by itself.
             {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
+        ] if not self.node else self.node.control_plane_patches()
+        if self.node:
+            options["kubeApiserverCertSANs"] = self.node.cert_sans()
+        patches += [
             # Test data is disposable: skip fsync, which dominates etcd latency on small disks.
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},
             # One instance each: leader election only delays a restart until the old lease expires.
@@ -176,6 +203,7 @@ class Cluster:
                     "topology.kubernetes.io/zone": zone,
                 },
             },
+            "spec": {"taints": [FAKE_NODE_TAINT]} if self.node else {},
             "status": {"allocatable": NODE_ALLOCATABLE, "capacity": NODE_ALLOCATABLE},
         } for name, zone in NODES]
         self.apply({"apiVersion": "v1", "kind": "List", "items": nodes})
@@ -191,25 +219,34 @@ class Cluster:
             items = json.loads(out.stdout)["items"]
             ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True"
                                              for c in n.get("status", {}).get("conditions", []))]
-            return len(ready) >= len(NODES)
+            names = {n["metadata"]["name"] for n in ready}
+            return len(ready) >= len(NODES) and (not self.node or NODE_NAME in names)
 
-        self.wait_for(nodes_ready, timeout, message=f"{len(NODES)} Ready nodes")
+        self.wait_for(nodes_ready, timeout, message=f"{len(NODES)} Ready KWOK nodes" + (
+            f" and the Ready real node {NODE_NAME}" if self.node else ""))
         self.wait_for(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default",
                                            check=False).returncode == 0,
                       timeout, message="the default ServiceAccount")
 
     def stop(self) -> None:
         """Stop every component (the data stays); `start()` brings it back."""
+        if self.node:
+            self.node.stop()
         self._kwokctl("stop", "cluster")
 
     def start(self, timeout: float = 120) -> None:
         """Start a stopped cluster; the API answers again when this returns. Note: the restarted
         kwok-controller takes the nodes over only when the old controller's node leases expire (about a
         minute), so new pods stay Pending until then. Outage tests use `disposable_cluster`."""
+        if self.node:
+            self.node.claim_host()
         self._kwokctl("start", "cluster", timeout=timeout + 60)
+        self._start_node()
         self.wait_ready(timeout)
 
     def delete(self) -> None:
+        if self.node:
+            self.node.teardown()
         self._kwokctl("delete", "cluster", check=False)
 
     def component_logs(self, tail: int = 60) -> str:
@@ -218,6 +255,8 @@ class Cluster:
         for log in sorted((self.cluster_dir / "logs").glob("*.log")):
             lines = log.read_text(errors="replace").splitlines()[-tail:]
             parts.append(f"----- {log.name} (last {len(lines)} lines) -----\n" + "\n".join(lines))
+        if self.node:
+            parts.append(self.node.logs(tail))
         return "\n".join(parts) or f"(no component logs under {self.cluster_dir / 'logs'})"
 
     # -- clients -----------------------------------------------------------
