@@ -3,13 +3,14 @@
 // frontend server: sign up; add, complete and delete a task; "add buy milk" in the chat shows
 // up in /todos; after signing out /todos is refused. Screenshots go to test-results/e2e/.
 //   node e2e/run.mjs        (needs /usr/bin/chromium and the repo's .venv; builds if needed)
+//   E2E_FRONTEND_URL=... E2E_BACKEND_URL=... node e2e/run.mjs   (against a deployed stack instead)
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
 
-import { ARTIFACTS_DIR, startStack } from "./servers.mjs";
+import { ARTIFACTS_DIR, deployedStack, startStack } from "./servers.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_FLAGS = [
@@ -45,7 +46,7 @@ const taskItem = (title) => page.locator("li.task").filter({ has: page.locator("
 
 describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
   before(async () => {
-    stack = await startStack();
+    stack = process.env.E2E_FRONTEND_URL ? deployedStack() : await startStack();
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
     page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
     page.setDefaultTimeout(TIMEOUT);

@@ -100,6 +100,25 @@ async function freshDatabases(adminUrl, names) {
 }
 
 /**
+ * A stack that is already running (the chart deployed on the test cluster): E2E_FRONTEND_URL is the
+ * frontend as the browser reaches it (its publicUrl), E2E_BACKEND_URL the backend's Service.
+ */
+export function deployedStack() {
+  rmSync(ARTIFACTS_DIR, { recursive: true, force: true });
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const frontendUrl = process.env.E2E_FRONTEND_URL;
+  const backendUrl = process.env.E2E_BACKEND_URL;
+  if (!frontendUrl || !backendUrl) throw new Error("a deployed stack needs both E2E_FRONTEND_URL and E2E_BACKEND_URL");
+  console.log(`# deployed stack: frontend ${frontendUrl}, backend ${backendUrl}`);
+  return {
+    frontendUrl,
+    backendUrl,
+    async stop() {},
+    logTail: () => "(a deployed stack: its pods' logs are printed by the test that deployed it)",
+  };
+}
+
+/**
  * E2E_POSTGRES_URL (e.g. the URL scripts/setup-postgres.sh prints) puts Better Auth and the
  * backend on fresh PostgreSQL databases; without it both use SQLite files in a temp folder.
  */

@@ -51,7 +51,7 @@ spec:
       automountServiceAccountToken: false
       {{- end }}
       enableServiceLinks: false
-      terminationGracePeriodSeconds: 30
+      terminationGracePeriodSeconds: {{ add $v.preStopSleepSeconds 30 }}
       securityContext:
         {{- toYaml $v.podSecurityContext | nindent 8 }}
       {{- with (include "todo-chatbot.scheduling" $v | trim) }}
@@ -82,6 +82,14 @@ spec:
           {{- with (include "todo-chatbot.probes" (dict "values" $v) | trim) }}
 {{- . | nindent 10 }}
 {{- end }}
+          {{- if $v.preStopSleepSeconds }}
+          lifecycle:
+            # Serve on while the Service stops sending traffic here (EndpointSlice, then every node's
+            # kube-proxy), so a rollout or scale-down drops no request; SIGTERM comes after.
+            preStop:
+              sleep:
+                seconds: {{ $v.preStopSleepSeconds }}
+          {{- end }}
           resources:
             {{- toYaml $v.resources | nindent 12 }}
           securityContext:

@@ -39,12 +39,12 @@ app.kubernetes.io/part-of: todo-chatbot
 
 {{/* Component helpers take (dict "ctx" $ "component" "backend"). */}}
 {{- define "todo-chatbot.componentName" -}}
-{{- $suffix := index (dict "frontend" "frontend" "backend" "backend" "mcpServer" "mcp" "opsMcp" "ops-mcp" "postgresql" "postgresql" "migrations" "migrate" "tests" "test") .component }}
+{{- $suffix := index (dict "frontend" "frontend" "backend" "backend" "mcpServer" "mcp" "opsMcp" "ops-mcp" "postgresql" "postgresql" "sqlite" "sqlite" "migrations" "migrate" "tests" "test") .component }}
 {{- printf "%s-%s" (include "todo-chatbot.fullname" .ctx | trunc 50 | trimSuffix "-") $suffix }}
 {{- end }}
 
 {{- define "todo-chatbot.componentLabel" -}}
-{{- index (dict "frontend" "frontend" "backend" "backend" "mcpServer" "task-mcp" "opsMcp" "ops-mcp" "postgresql" "database" "migrations" "migrations" "tests" "tests") .component }}
+{{- index (dict "frontend" "frontend" "backend" "backend" "mcpServer" "task-mcp" "opsMcp" "ops-mcp" "postgresql" "database" "sqlite" "database" "migrations" "migrations" "tests" "tests") .component }}
 {{- end }}
 
 {{- define "todo-chatbot.componentSelectorLabels" -}}
@@ -220,4 +220,22 @@ strategy:
 {{/* The most replicas a component may run (its PDB is pointless below 2). */}}
 {{- define "todo-chatbot.maxReplicas" -}}
 {{- if .autoscaling.enabled }}{{ .autoscaling.maxReplicas }}{{ else }}{{ .replicaCount }}{{ end }}
+{{- end }}
+
+{{/* The /data volume of the backend and the task MCP server: in SQLite mode the one shared claim
+     (their database is a file on it), else an emptyDir for scratch files. */}}
+{{- define "todo-chatbot.dataVolume" -}}
+{{- $mode := include "todo-chatbot.databaseMode" . }}
+{{- if and (eq $mode "sqlite") .Values.sqlite.persistence.enabled }}
+- name: data
+  persistentVolumeClaim:
+    claimName: {{ include "todo-chatbot.componentName" (dict "ctx" . "component" "sqlite") }}
+{{- else }}
+{{- if and (eq $mode "sqlite") .Values.backend.enabled .Values.mcpServer.enabled }}
+{{- fail "sqlite.persistence.enabled=false gives the backend and the task MCP server a database each, so the chat would not see the REST API's tasks: keep sqlite.persistence.enabled=true, or use PostgreSQL (postgresql.enabled or externalDatabase.enabled)" }}
+{{- end }}
+- name: data
+  emptyDir:
+    sizeLimit: 1Gi
+{{- end }}
 {{- end }}
