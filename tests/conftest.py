@@ -1,4 +1,5 @@
-"""Session-wide fixtures: the real Kubernetes test control plane (see tests/cluster/README.md)."""
+"""Session-wide fixtures: the real Kubernetes test control plane, with KWOK nodes only or with a real
+kubelet node (see tests/cluster/README.md)."""
 
 from __future__ import annotations
 
@@ -41,11 +42,11 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _report(request: pytest.FixtureRequest, cluster: Cluster, why: str) -> None:
+def _report(request: pytest.FixtureRequest, cluster: Cluster, why: str, name: str = "components") -> None:
     logs = cluster.component_logs()
     artifacts = Path(__file__).resolve().parents[1] / "artifacts" / "cluster-logs"
     artifacts.mkdir(parents=True, exist_ok=True)
-    (artifacts / "components.log").write_text(logs)
+    (artifacts / f"{name}.log").write_text(logs)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     text = f"\n{why}; control-plane component logs (also in {artifacts}):\n{logs}\n"
     if reporter:
@@ -54,9 +55,52 @@ def _report(request: pytest.FixtureRequest, cluster: Cluster, why: str) -> None:
         print(text, file=sys.stderr)
 
 
+@pytest.fixture(scope="session")
+def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A second control plane whose workloads run as real containers on a real kubelet node (its KWOK
+    nodes are tainted), started on first use and torn down at the end, restoring the machine."""
+    workdir = Path(tempfile.mkdtemp(prefix="todo-chatbot-real-"))
+    try:
+        created = Cluster.create(workdir, name="real", real_node=True, timeout=240)
+    except (ClusterError, TimeoutError) as exc:
+        _report(request, Cluster(workdir, "real", workdir, real_node=True), f"the real-node cluster did not start: {exc}")
+        raise
+    try:
+        yield created
+    finally:
+        if request.session.testsfailed:
+            _report(request, created, f"{request.session.testsfailed} test(s) failed", name="real-node")
+        if os.environ.get("KEEP_TEST_CLUSTER"):
+            print(f"\nKEEP_TEST_CLUSTER set: real-node cluster left running, KUBECONFIG={created.kubeconfig}",
+                  file=sys.stderr)
+        else:
+            created.delete()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def app_images(real_cluster: Cluster) -> dict[str, str]:
+    """The project's images (built by scripts/images.sh), loaded into the real node."""
+    from cluster import deploy
+
+    refs = deploy.built_images()
+    deploy.load_images(real_cluster, refs)
+    return refs
+
+
+@pytest.fixture
+def real_namespace(real_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace on the real-node cluster."""
+    yield from _fresh_namespace(real_cluster, request)
+
+
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace per test, ready for pods (its default ServiceAccount exists)."""
+    yield from _fresh_namespace(cluster, request)
+
+
+def _fresh_namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"t{next(_ns_counter)}-{base}"
     cluster.kubectl("create", "namespace", name)

@@ -48,7 +48,7 @@ def toolchain_bin() -> Path:
     """The toolchain's bin dir; fails with the command to run when it is incomplete."""
     bin_dir = cache_dir() / "bin"
     needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm",
-              "crane", "kubelet", "kube-proxy", "coredns", "pause"]
+              "crane", "kubelet", "kube-proxy", "coredns", "pause", "hostpath-provisioner"]
     missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:
         raise ClusterError(
@@ -140,7 +140,7 @@ class Cluster:
         if not self.node:
             return
         self.node.start(self.apiserver_port)
-        self.apply({"apiVersion": "v1", "kind": "List", "items": self.node.dns_objects()})
+        self.apply({"apiVersion": "v1", "kind": "List", "items": self.node.cluster_objects()})
 
     def _config(self) -> str:
         b = self.bin_dir
@@ -275,6 +275,10 @@ class Cluster:
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
                          input=input, check=check, timeout=timeout)
+
+    def kubectl_json(self, *args: str, timeout: float = 120) -> Any:
+        """`kubectl ... -o json`, parsed."""
+        return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.bin_dir / "helm"), "--kubeconfig", self.kubeconfig, *args],

@@ -8,6 +8,8 @@ Layout on this machine (one real node at a time: kube-proxy's iptables chains ha
   reach `kubernetes.default` (10.96.0.1) through kube-proxy;
 - CoreDNS listens on gateway:53 behind the `kube-dns` Service 10.96.0.10, serves cluster.local from the API and
   NXDOMAIN for every other name;
+- a hostPath provisioner serves the default StorageClass `standard` (directories under the node's folder), as
+  Minikube's storage-provisioner does;
 - containerd (own root, state and socket) pulls nothing from outside: its proxy is a closed loopback port.
 
 `teardown()` undoes what the node changed on the machine: processes, containers, mounts, netns, cgroups,
@@ -53,7 +55,9 @@ HOST_STATE = Path("/run/todo-chatbot-node")  # the owner of the machine's real n
 CNI_BIN = Path("/usr/lib/cni")
 DEBIAN_PACKAGES = {"containerd": "containerd", "runc": "runc", "socat": "socat", "ctr": "containerd",
                    "iptables": "iptables", "openssl": "openssl", "ip": "iproute2"}
-DAEMONS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns")
+DAEMONS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns", "provisioner")
+STORAGE_CLASS = "standard"  # the default class, named as on Minikube
+PROVISIONER = "todo-chatbot.test/hostpath"
 
 
 class NodeError(ClusterError):
@@ -97,12 +101,26 @@ class Daemon:
         self.log = folder / "logs" / f"{name}.log"
 
     def pid(self) -> int | None:
+        """The process's pid while it runs (a zombie has exited: reaped here when it is our child)."""
         try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
+            pid_text, _, program = self.pidfile.read_text().partition("\n")
+            pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        return pid
+        try:
+            if program and not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(program.encode()):
+                return None  # the pid belongs to another process now (a reboot)
+        except OSError:
+            return None
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return None
+        return None if state in ("Z", "X") else pid
 
     def start(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         if self.pid():
@@ -112,7 +130,7 @@ class Daemon:
         with self.log.open("ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     env={**os.environ, **(env or {})}, start_new_session=True)
-        self.pidfile.write_text(str(proc.pid))
+        self.pidfile.write_text(f"{proc.pid}\n{argv[0]}")
         time.sleep(0.2)
         if proc.poll() is not None:
             raise NodeError(f"{self.name} exited {proc.returncode} at start:\n{self.tail()}")
@@ -219,6 +237,9 @@ class RealNode:
         self._start_kubelet(apiserver_port)
         self._start_kube_proxy()
         self._start_coredns()
+        self.daemons["provisioner"].start([
+            str(self.bin_dir / "hostpath-provisioner"), "-kubeconfig", self.admin_kubeconfig,
+            "-root", str(self.folder / "volumes"), "-name", PROVISIONER, "-node", NODE_NAME])
 
     def _ports(self) -> dict[str, int]:
         """Ports of the node's listeners, picked once and kept, so a restart finds them again."""
@@ -439,8 +460,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         (self.folder / "etc" / "Corefile").write_text(corefile)
         self.daemons["coredns"].start([str(self.bin_dir / "coredns"), "-conf", str(self.folder / "etc" / "Corefile")])
 
-    def dns_objects(self) -> list[dict]:
-        """The `kube-dns` Service and its EndpointSlice pointing at CoreDNS on the gateway."""
+    def cluster_objects(self) -> list[dict]:
+        """The `kube-dns` Service with its EndpointSlice pointing at CoreDNS on the gateway, and the default
+        StorageClass."""
         ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
         return [
             {"apiVersion": "v1", "kind": "Service",
@@ -453,6 +475,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
              "addressType": "IPv4",
              "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}}],
              "ports": ports},
+            {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+             "metadata": {"name": STORAGE_CLASS,
+                          "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+             "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"},
         ]
 
     def status(self) -> dict[str, bool]:
@@ -470,7 +496,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def teardown(self) -> None:
         """Stop everything and restore the machine: containers, mounts, netns, cgroups, iptables, bridge, sysctls."""
-        for name in ("coredns", "kube-proxy", "kubelet", "apiserver-forward"):
+        for name in ("provisioner", "coredns", "kube-proxy", "kubelet", "apiserver-forward"):
             self.daemons[name].stop()
         netns = self._remove_containers()
         self.daemons["containerd"].stop()

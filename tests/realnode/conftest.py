@@ -1,0 +1,26 @@
+"""Fixtures for the tests on real containers: the chart deployed on the real-node cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from realnode_helpers import DeployedApp, deploy_app
+
+from cluster.harness import Cluster
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def app(real_cluster: Cluster, app_images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedApp]:
+    """The Todo Chatbot installed once (namespace `app`) for the tests that only read it or leave it as they
+    found it; tests that upgrade, scale or break a release deploy their own with deploy_app()."""
+    deployed = deploy_app(real_cluster, "app", app_images, tmp_path_factory.mktemp("app"))
+    try:
+        yield deployed
+    finally:
+        deployed.close()
