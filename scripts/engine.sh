@@ -56,11 +56,16 @@ if [[ ! -s $pidfile ]]; then
   # Not root: the socket belongs to our group so that this user can reach it.
   [[ $EUID -eq 0 ]] || flags+=(--group "$(id -gn)")
   as_root setsid dockerd "${flags[@]}" >>"$logfile" 2>&1 </dev/null &
+  started=$!
   disown
 fi
 
 for _ in $(seq 1 60); do
   answers "$OWN" && found "$OWN"
+  if [[ -n "${started:-}" && ! -d /proc/$started ]]; then
+    die "dockerd exited at start. Last lines of $logfile:
+$(tail -n 20 "$logfile" 2>/dev/null)"
+  fi
   sleep 0.5
 done
 die "dockerd did not answer on $OWN within 30 s. Last lines of $logfile:
