@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup toolchain test up sandbox sandbox-down bench minikube-up minikube-down manifests
+.PHONY: help setup toolchain images test up sandbox sandbox-down bench minikube-up minikube-down manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ setup: ## Install everything: .venv, the Kubernetes toolchain, component prerequ
 
 toolchain: ## Build/fetch only the pinned Kubernetes toolchain into ~/.cache/todo-chatbot
 	@scripts/toolchain.sh
+
+images: ## Build the three images (cached by content); refs in ~/.cache/todo-chatbot/images/images.json
+	@scripts/images.sh
 
 test: ## Set everything up and run every test (non-zero exit on any failure)
 	@scripts/test.sh

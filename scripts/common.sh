@@ -20,4 +20,25 @@ PYTHON="${PYTHON:-python3.11}"
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+as_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "need root to run: $* (run this as root, or install the package yourself)"
+  fi
+}
+
+apt_install() {
+  # Refresh the package lists only when apt does not know a candidate for every package.
+  local pkg
+  for pkg in "$@"; do
+    if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      log "apt-get update (no candidate for $pkg)"
+      as_root apt-get update -q >&2
+      break
+    fi
+  done
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
 export PATH="$BIN:$PATH"

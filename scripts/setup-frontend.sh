@@ -7,27 +7,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 FRONTEND="$ROOT/frontend"
 
-as_root() {
-  if [[ $EUID -eq 0 ]]; then "$@"
-  elif command -v sudo >/dev/null; then sudo "$@"
-  else die "need root to run: $* (run this script as root, or install the package yourself)"
-  fi
-}
-
-apt_install() {
-  # Refresh the package lists only when apt does not know a candidate for every package.
-  local pkg
-  for pkg in "$@"; do
-    if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      log "apt-get update (no candidate for $pkg)"
-      as_root apt-get update -q
-      break
-    fi
-  done
-  log "apt-get install $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
-}
-
 command -v node >/dev/null || die "node is not installed: the frontend needs Node.js 20 (>= 20.19) with npm"
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
   || die "Node.js $(node --version) is too old: the frontend needs >= 20.19"

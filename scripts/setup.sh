@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh machine, idempotently:
 # the Python virtualenv with both packages, the Kubernetes toolchain, the test
-# PostgreSQL, and the frontend's packages and browser. Safe to run again; it
-# only does what is missing.
+# PostgreSQL, the frontend's packages and browser, a container engine and the
+# project's images. Safe to run again; it only does what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
@@ -18,3 +18,5 @@ log "installing ops-mcp and backend-app (editable) into .venv"
 "$ROOT/scripts/toolchain.sh"
 "$ROOT/scripts/setup-postgres.sh" >/dev/null
 "$ROOT/scripts/setup-frontend.sh"
+"$ROOT/scripts/engine.sh" >/dev/null
+"$ROOT/scripts/images.sh"
