@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh machine, idempotently:
 # the Python virtualenv with both packages, the Kubernetes toolchain, the test
-# PostgreSQL, the frontend's packages and browser, a container engine and the
+# PostgreSQL, the real node's packages, the frontend's packages and browser, a container engine and the
 # project's images. Safe to run again; it only does what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
@@ -16,6 +16,7 @@ log "installing ops-mcp and backend-app (editable) into .venv"
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test]" -e "./backend-app[test]"
 
 "$ROOT/scripts/toolchain.sh"
+"$ROOT/scripts/setup-node.sh"
 "$ROOT/scripts/setup-postgres.sh" >/dev/null
 "$ROOT/scripts/setup-frontend.sh"
 "$ROOT/scripts/engine.sh" >/dev/null

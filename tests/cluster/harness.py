@@ -124,7 +124,8 @@ class Cluster:
 
     def _create(self, timeout: float) -> None:
         if self.node:
-            self.node.claim_host()  # the bridge the API server advertises must exist first
+            # The bridge the API server advertises must exist first.
+            self.node.claim_host(wait=float(os.environ.get("TODO_CHATBOT_NODE_WAIT", "0")))
         config = self.workdir / f"kwokctl-{self.name}.yaml"
         config.write_text(self._config())
         self._kwokctl(

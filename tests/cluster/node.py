@@ -189,27 +189,43 @@ class RealNode:
 
     # -- host networking, before the control plane ------------------------------------------
 
-    def claim_host(self) -> None:
-        """Take the machine's one real-node slot, cleaning up after an owner that is gone."""
+    def claim_host(self, wait: float = 0) -> None:
+        """Take the machine's one real-node slot, cleaning up after an owner that is gone; with `wait`, wait
+        that many seconds for a running owner to finish (test sessions of several checkouts take turns)."""
         problems = missing_prerequisites()
         if problems:
             raise NodeError("this machine cannot run the real node:\n  - " + "\n  - ".join(problems))
-        HOST_STATE.mkdir(parents=True, exist_ok=True)
-        owner_file = HOST_STATE / "owner"
-        if owner_file.is_file():
-            owner = Path(owner_file.read_text().strip())
-            if owner != self.folder:
-                other = RealNode(owner, self.bin_dir, self.pki_dir, self.admin_kubeconfig)
-                if any(d.pid() for d in other.daemons.values()):
+        import fcntl
+
+        deadline = time.monotonic() + wait
+        HOST_STATE.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{HOST_STATE}.lock", "w") as lock:
+            while True:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one claimant at a time looks at and takes the slot
+                HOST_STATE.mkdir(parents=True, exist_ok=True)
+                owner_file = HOST_STATE / "owner"
+                # The owner: the node's folder and the process that claimed it (alive while it starts the node).
+                folder, _, claimant = owner_file.read_text().partition("\n") if owner_file.is_file() else ("", "", "")
+                owner = Path(folder.strip()) if folder.strip() else None
+                if owner is not None and owner != self.folder:
+                    other = RealNode(owner, self.bin_dir, self.pki_dir, self.admin_kubeconfig)
+                    if not _alive(claimant) and not any(d.pid() for d in other.daemons.values()):
+                        other.teardown()
+                        owner = None
+                if owner is None or owner == self.folder:
+                    HOST_STATE.mkdir(parents=True, exist_ok=True)
+                    if not (HOST_STATE / "sysctls.json").is_file():
+                        found = {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS
+                                 if Path("/proc/sys", key).exists()}
+                        (HOST_STATE / "sysctls.json").write_text(json.dumps(found))
+                    (HOST_STATE / "owner").write_text(f"{self.folder}\n{os.getpid()}")
+                    break
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                if time.monotonic() > deadline:
                     raise NodeError(
-                        f"a real node is already running on this machine (its files: {owner}). Only one can run at "
-                        "a time: stop it first (`make down` for the local cluster, or let its test session end)."
-                    )
-                other.teardown()
-        if not (HOST_STATE / "sysctls.json").is_file():
-            found = {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS if Path("/proc/sys", key).exists()}
-            (HOST_STATE / "sysctls.json").write_text(json.dumps(found))
-        owner_file.write_text(str(self.folder))
+                        f"a real node is already running on this machine (its files: {owner}). Only one can run "
+                        "at a time: stop it first (`make down` for the local cluster, or let its test session end).")
+                time.sleep(2)
         self._bridge_up()
 
     def _bridge_up(self) -> None:
@@ -519,7 +535,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 except OSError:
                     pass
         owner = HOST_STATE / "owner"
-        if owner.is_file() and Path(owner.read_text().strip()) == self.folder:
+        if owner.is_file() and Path(owner.read_text().partition("\n")[0].strip()) == self.folder:
             shutil.rmtree(HOST_STATE, ignore_errors=True)
 
     def _remove_containers(self) -> list[str]:
@@ -628,6 +644,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 raise NodeError(f"timed out after {timeout:.0f}s waiting for {what}" +
                                 (f":\n{daemon.tail()}" if daemon else ""))
             time.sleep(0.2)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        return int(pid) != os.getpid() and Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def _normalize(ref: str) -> str:

@@ -65,12 +65,16 @@ def test_rest_and_chat_share_the_tasks_through_services_and_dns(app: DeployedApp
         assert listed.status_code == 200, listed.text
         body = listed.json()
         assert "water the plants" in body["response"], body
-        assert [call["name"] for call in body["tool_calls"]] == ["list_tasks"], body
+        assert [(call["tool"], call["is_error"]) for call in body["tool_calls"]] == [("list_tasks", False)], body
 
         added = client.post("/api/backend/chat", json={"message": "add buy bread"})
-        assert added.status_code == 200 and added.json()["tool_calls"][0]["name"] == "add_task", added.text
+        assert added.status_code == 200 and added.json()["tool_calls"][0]["tool"] == "add_task", added.text
         titles = [task["title"] for task in client.get("/api/backend/tasks").json()]
         assert sorted(titles) == ["buy bread", "water the plants"], titles
+        # The tool calls reached the task MCP server's own pod (through its Service), not an in-process copy:
+        # it verified the user's token against the frontend's JWKS (through the frontend's Service name).
+        mcp_log = app.cluster.kubectl("logs", f"deploy/{app.release}-mcp", "-n", app.namespace).stdout
+        assert f"http://{app.release}-frontend:3000/api/auth/jwks" in mcp_log and "JWKS loaded" in mcp_log, mcp_log[-2000:]
     finally:
         client.close()
 
