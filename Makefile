@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup toolchain images test up sandbox sandbox-down bench minikube-up minikube-down manifests
+.PHONY: help setup toolchain images test up down dev sandbox sandbox-down bench minikube-up minikube-down manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,14 +20,19 @@ images: ## Build the three images (cached by content); refs in ~/.cache/todo-cha
 test: ## Set everything up and run every test (non-zero exit on any failure)
 	@scripts/test.sh
 
-up: ## Set everything up and run the whole system locally on embedded defaults
+up: ## Set everything up, deploy the app to the local Kubernetes cluster (real node), serve http://localhost:3000
 	@scripts/up.sh
 
-sandbox: ## Start the local control plane (real apiserver + KWOK nodes) and print its KUBECONFIG
+down: ## Remove the local cluster and undo what its node changed on this machine
+	@.venv/bin/python tests/cluster/sandbox.py down && rm -f .run/kubeconfig
+
+dev: ## Quick iteration: the components as host processes (no images), until Ctrl-C
+	@scripts/dev.sh
+
+sandbox: ## Start the local cluster alone (control plane, a real node, KWOK nodes) and print its KUBECONFIG
 	@scripts/setup.sh && .venv/bin/python tests/cluster/sandbox.py up
 
-sandbox-down: ## Delete the sandbox control plane
-	@.venv/bin/python tests/cluster/sandbox.py down
+sandbox-down: down ## Same as make down
 
 bench: ## Run the benchmarks in bench/ (numbers, not pass/fail)
 	@scripts/setup.sh && for b in bench/*.py; do echo "== $$b"; .venv/bin/python "$$b" || exit 1; done

@@ -1,141 +1,118 @@
-"""`make up`: run the whole system locally on embedded defaults, until Ctrl-C.
+"""`make up`: the Todo Chatbot on the local Kubernetes cluster, until Ctrl-C.
 
-Starts the sandbox control plane (unless KUBECONFIG points elsewhere) and every
-component that exists in the tree, each as a child process with its output
-prefixed by its name. One component exiting stops them all.
+The sandbox cluster (a real kubelet node beside the control plane, tests/cluster/sandbox.py) runs the
+project's images (scripts/images.sh, loaded into the node, never pulled); the chart is installed with
+k8s/helm/todo-chatbot/values-local.yaml as release todo-chatbot in namespace todo; the frontend and
+ops-mcp's HTTP endpoint are port-forwarded to 127.0.0.1. Ctrl-C stops the port-forwards; the cluster
+keeps running until `make down`. Everything already in place is reused.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import selectors
 import signal
-import subprocess
+import socket
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = ROOT / ".venv" / "bin"
-STATE = ROOT / ".run"  # gitignored: local databases and generated dev secrets
+sys.path.insert(0, str(ROOT / "tests"))
+
+from cluster import deploy, sandbox  # noqa: E402
+from cluster.errors import ClusterError  # noqa: E402
+
+NAMESPACE = "todo"     # .mcp.json's ops-mcp defaults (OPS_MCP_NAMESPACE, OPS_MCP_RELEASE)
+RELEASE = "todo-chatbot"
+STATE = ROOT / ".run"  # gitignored: the kubeconfig link and the ops-mcp token
+FRONTEND_PORT = int(os.environ.get("FRONTEND_PORT", "3000"))
+OPS_MCP_PORT = int(os.environ.get("OPS_MCP_PORT", "8002"))
+TASK_MCP_PORT = int(os.environ.get("TASK_MCP_PORT", "8001"))  # .mcp.json's todo-tasks default
 
 
-@dataclass
-class Component:
-    name: str
-    argv: list[str]
-    cwd: Path
-    url: str
-    present: Path
-    env: dict[str, str] = field(default_factory=dict)
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
-def dev_secret(name: str) -> str:
-    """A random secret kept in .run/ so sessions and restarts agree on it."""
-    path = STATE / name
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def components(kubeconfig: str) -> list[Component]:
-    frontend_url = "http://localhost:3000"
-    backend_env = {
-        "SQLITE_PATH": str(STATE / "todo.db"),
-        "BETTER_AUTH_JWKS_URL": f"{frontend_url}/api/auth/jwks",
-        "BETTER_AUTH_ISSUER": frontend_url,
-        "BETTER_AUTH_AUDIENCE": frontend_url,
-        "TASK_MCP_URL": "http://127.0.0.1:8001/mcp",
-        "CORS_ORIGINS": frontend_url,
-        # Chat ops: admins (role=admin, or ADMIN_USER_IDS from your shell) also get the read-only ops tools.
-        "OPS_MCP_URL": "http://127.0.0.1:8002/mcp",
-        "OPS_MCP_TOKEN": dev_secret("ops-mcp-token"),
-    }
-    return [
-        Component("backend", [str(VENV_BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", "8000"],
-                  ROOT / "backend-app", "http://127.0.0.1:8000/docs", ROOT / "backend-app" / "app" / "main.py",
-                  backend_env),
-        Component("task-mcp", [str(VENV_BIN / "python"), "-m", "app.task_mcp", "--transport", "http",
-                               "--host", "127.0.0.1", "--port", "8001"],
-                  ROOT / "backend-app", "http://127.0.0.1:8001/mcp", ROOT / "backend-app" / "app" / "task_mcp",
-                  backend_env),
-        Component("frontend", ["node", "scripts/start.mjs"], ROOT / "frontend", f"{frontend_url} (open this)",
-                  ROOT / "frontend" / "scripts" / "start.mjs",
-                  {"PORT": "3000", "HOSTNAME": "127.0.0.1", "BETTER_AUTH_URL": frontend_url,
-                   "BETTER_AUTH_SECRET": dev_secret("better-auth-secret"), "BACKEND_URL": "http://127.0.0.1:8000",
-                   "AUTH_DATA_DIR": str(STATE / "frontend")}),
-        Component("ops-mcp", [str(VENV_BIN / "ops-mcp"), "serve", "--transport", "http",
-                              "--host", "127.0.0.1", "--port", "8002"],
-                  ROOT, "http://127.0.0.1:8002/mcp (bearer token in .run/ops-mcp-token)",
-                  ROOT / "ops_mcp" / "cli.py",
-                  {"KUBECONFIG": kubeconfig, "OPS_MCP_HTTP_TOKEN": dev_secret("ops-mcp-token"),
-                   "OPS_MCP_NAMESPACE": "default", "OPS_MCP_AUDIT_LOG": str(STATE / "ops-mcp-audit.jsonl")}),
-    ]
-
-
-def sandbox_kubeconfig() -> str:
-    if os.environ.get("KUBECONFIG"):
-        print(f"using KUBECONFIG={os.environ['KUBECONFIG']}", flush=True)
-        return os.environ["KUBECONFIG"]
-    out = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "tests" / "cluster" / "sandbox.py"), "up"],
-                         check=True, capture_output=True, text=True)
-    sys.stderr.write(out.stderr)
-    # The last line is `export KUBECONFIG=... PATH=...`.
-    return out.stdout.split("KUBECONFIG=", 1)[1].split()[0]
+def step(message: str, started: float) -> None:
+    print(f"==> {message} ({time.monotonic() - started:.1f}s)", file=sys.stderr, flush=True)
 
 
 def main() -> int:
+    started = time.monotonic() - float(os.environ.get("TODO_UP_SETUP_SECONDS", "0"))
+    for name, port, var in (("the frontend", FRONTEND_PORT, "FRONTEND_PORT"), ("ops-mcp", OPS_MCP_PORT, "OPS_MCP_PORT"),
+                            ("the task MCP server", TASK_MCP_PORT, "TASK_MCP_PORT")):
+        if not port_free(port):
+            print(f"error: port {port} on 127.0.0.1 is taken, so {name} cannot be forwarded there. Stop what "
+                  f"listens on it (`ss -ltnp 'sport = :{port}'` shows it; a `make dev` still running?) or set "
+                  f"{var}=<another port>.", file=sys.stderr)
+            return 1
+    try:
+        cluster = sandbox.up()
+        step("cluster ready", started)
+        refs = deploy.built_images()
+        loaded = deploy.load_images(cluster, refs)
+        step(f"images on the node ({'loaded ' + ', '.join(loaded) if loaded else 'all there already'})", started)
+        public_url = f"http://localhost:{FRONTEND_PORT}"
+        deploy.install(cluster, NAMESPACE, refs, release=RELEASE, public_url=public_url)
+        step(f"release {RELEASE} installed; every component Ready", started)
+    except (ClusterError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
     STATE.mkdir(exist_ok=True)
-    kubeconfig = sandbox_kubeconfig()
-    present = [c for c in components(kubeconfig) if c.present.exists()]
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    sel = selectors.DefaultSelector()
-    for comp in present:
-        proc = subprocess.Popen(comp.argv, cwd=comp.cwd, env={**os.environ, **comp.env},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        procs[comp.name] = proc
-        assert proc.stdout is not None
-        sel.register(proc.stdout, selectors.EVENT_READ, comp.name)
-    width = max((len(c.name) for c in present), default=7)
-    print("\nTodo Chatbot running locally (Ctrl-C stops everything):", flush=True)
-    print(f"  {'cluster':<{width}}  KUBECONFIG={kubeconfig}")
-    for comp in present:
-        print(f"  {comp.name:<{width}}  {comp.url}")
-    print(flush=True)
+    kubeconfig_link = STATE / "kubeconfig"  # .mcp.json's ops-mcp reads it when KUBECONFIG is unset
+    if kubeconfig_link.is_symlink() or kubeconfig_link.exists():
+        kubeconfig_link.unlink()
+    kubeconfig_link.symlink_to(cluster.kubeconfig)
+    token = deploy.secret_value(cluster, NAMESPACE, RELEASE, "OPS_MCP_HTTP_TOKEN")
+    deploy.write_private(STATE / "ops-mcp-token", token + "\n")
 
-    stopping = False
+    forwards = [
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-frontend", FRONTEND_PORT, 3000,
+                           log=STATE / "port-forward-frontend.log"),
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-ops-mcp", OPS_MCP_PORT, 8002,
+                           log=STATE / "port-forward-ops-mcp.log"),
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-mcp", TASK_MCP_PORT, 8001,
+                           log=STATE / "port-forward-task-mcp.log"),
+    ]
+    try:
+        for forward in forwards:
+            forward.start()
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for forward in forwards:
+            forward.stop()
+        return 1
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    pods = deploy.ready_pods(cluster, NAMESPACE, RELEASE)
+    print(f"""
+The Todo Chatbot runs on the local Kubernetes cluster (release {RELEASE}, namespace {NAMESPACE}):
+  app       {public_url}   (open this)
+  ops-mcp   http://127.0.0.1:{OPS_MCP_PORT}/mcp   Authorization: Bearer $(cat .run/ops-mcp-token)
+            Claude Code: .mcp.json starts ops-mcp over stdio against this cluster (.run/kubeconfig)
+  task MCP  http://127.0.0.1:{TASK_MCP_PORT}/mcp   Authorization: Bearer <a Better Auth JWT of yours>
+  pods      {', '.join(f"{c} {sum(p['ready'] for p in ps)}/{len(ps)} Ready" for c, ps in sorted(pods.items()))}
+  cluster   export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH
+            kubectl -n {NAMESPACE} get pods
+Up in {time.monotonic() - started:.0f}s. Ctrl-C stops the port-forwards; `make down` removes the cluster.
+""", flush=True)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping and procs:
-        for key, _ in sel.select(timeout=0.5):
-            line = key.fileobj.readline()  # type: ignore[union-attr]
-            if line:
-                sys.stdout.write(f"{key.data:<{width}} | {line.decode(errors='replace')}")
-                sys.stdout.flush()
-        for name, proc in list(procs.items()):
-            if proc.poll() is not None:
-                print(f"{name} exited with code {proc.returncode}; stopping the others", flush=True)
-                exit_code = proc.returncode or 1
-                stopping = True
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for proc in procs.values():
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return exit_code
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    done.wait()
+    for forward in forwards:
+        forward.stop()
+    print("port-forwards stopped; the cluster keeps running (`make down` removes it)", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then run the whole system locally on
-# embedded defaults (SQLite, the sandbox control plane) until Ctrl-C.
+# The main job: set everything up (toolchain, engine, images), then run the Todo Chatbot on the
+# local Kubernetes cluster (a real node) and forward it to http://localhost:3000 until Ctrl-C.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
+start=$SECONDS
 "$ROOT/scripts/setup.sh"
-server="frontend/.next/standalone/server.js"
-if [[ ! -f "$server" || -n "$(find frontend/src frontend/package-lock.json -newer "$server" -print -quit)" ]]; then
-  log "building the frontend (next build)"
-  (cd frontend && npm run build)
-fi
-exec .venv/bin/python scripts/up.py
+TODO_UP_SETUP_SECONDS=$((SECONDS - start)) exec .venv/bin/python scripts/up.py
