@@ -60,11 +60,13 @@ def column_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("(s)", "s")).strip("_")
 
 
-def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None) -> list[dict[str, Any]]:
+def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None, own_namespace: bool = True) -> list[dict[str, Any]]:
     """Compact rows from a meta.k8s.io Table: its default columns (+ WIDE_COLUMNS), empty cells left out.
 
-    `namespace` labels every row (one namespace of several); rows that carry object metadata
-    (a cluster-wide list) get their own namespace.
+    `namespace` labels every row (one namespace of several); with own_namespace, rows that carry
+    object metadata (a cluster-wide list) get their own namespace. A pod whose metadata has a
+    deletion timestamp is "Terminating" whatever its phase (kubectl prints Error/Completed for a
+    terminal pod being deleted).
     """
     wide = WIDE_COLUMNS.get(kind, ())
     cols = [(i, column_key(c.get("name", ""))) for i, c in enumerate(tbl.get("columnDefinitions") or [])
@@ -73,7 +75,10 @@ def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None
     for r in tbl.get("rows") or []:
         cells = r.get("cells") or []
         row = {key: clip(v, 200) if isinstance(v, str) else v for i, key in cols if i < len(cells) and (v := cells[i]) not in _NONE}
-        ns = ((r.get("object") or {}).get("metadata") or {}).get("namespace") or namespace
+        meta = (r.get("object") or {}).get("metadata") or {}
+        if kind == "Pod" and meta.get("deletionTimestamp"):
+            row["status"] = "Terminating"
+        ns = (own_namespace and meta.get("namespace")) or namespace
         if ns:
             row = {"name": row.pop("name", None), "namespace": ns, **row}
         rows.append(row)
@@ -89,6 +94,17 @@ def pod_row_problem(row: dict[str, Any]) -> str | None:
         ready, _, total = str(row.get("ready") or "0/0").partition("/")
         return "NotReady" if ready != total else None
     return status
+
+
+def pod_rows(fetch: Any, namespace: str | None = None, own_namespace: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(table, rows) of pods from fetch(with_metadata=...): rendered cells only, and once more with
+    metadata when some row looks unhealthy, so that pods being deleted read as Terminating."""
+    tbl = fetch(with_metadata=False)
+    rows = table_rows(tbl, "Pod", namespace, own_namespace)
+    if any(pod_row_problem(r) for r in rows):
+        tbl = fetch(with_metadata=True)
+        rows = table_rows(tbl, "Pod", namespace, own_namespace)
+    return tbl, rows
 
 
 def leading_int(value: Any) -> int:

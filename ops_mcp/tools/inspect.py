@@ -50,6 +50,7 @@ class AppStatus(BaseModel):
     services_without_endpoints: list[str]
     warnings: list[dict[str, Any]]
     problems: list[str]
+    terminating_pods: int = 0  # being deleted (rollouts, scale-down): neither failing nor counted ready
 
 
 def _encode(state: dict[str, Any]) -> str:
@@ -114,9 +115,15 @@ def register(ops) -> None:
         remaining = None
         while i < len(scopes):
             scope = scopes[i]
-            page = await ops.run(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
-                                 limit=page_size - len(rows), continue_token=token, with_metadata=k.namespaced and scope is None)
-            rows.extend(shaping.table_rows(page, k.kind, namespace=scope if all_namespaces else None))
+            fetch = functools.partial(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
+                                      limit=page_size - len(rows), continue_token=token)
+            label = scope if all_namespaces else None
+            if k.kind == "Pod":
+                page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)
+            else:
+                page = await ops.run(fetch, with_metadata=k.namespaced and scope is None)
+                got = shaping.table_rows(page, k.kind, namespace=label)
+            rows.extend(got)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             remaining = meta.get("remainingItemCount")
@@ -228,7 +235,7 @@ def register(ops) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(fetch, "deploy", c.list_all, "deployments", ns)
             tg.start_soon(fetch, "sts", c.list_all, "statefulsets", ns)
-            tg.start_soon(fetch, "pods", c.table, "pods", ns)  # kubectl's rows: a fraction of the pods' bytes
+            tg.start_soon(fetch, "pods", shaping.pod_rows, functools.partial(c.table, "pods", ns))  # kubectl's rows: a fraction of the pods' bytes
             tg.start_soon(fetch, "svc", c.list_all, "services", ns)
             tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
             tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning"))
@@ -263,7 +270,9 @@ def register(ops) -> None:
                     problems.append(f"{kind} {o['metadata']['name']}: {ready}/{desired} ready")
 
         failing = []
-        for p in shaping.table_rows(results["pods"], "Pod"):
+        pod_rows = results["pods"][1]
+        terminating = sum(1 for p in pod_rows if p.get("status") == "Terminating")
+        for p in pod_rows:
             if reason := shaping.pod_row_problem(p):
                 failing.append({"name": p["name"], "status": p.get("status", "Unknown"), "reason": reason, "restarts": shaping.leading_int(p.get("restarts"))})
         if failing:
@@ -292,10 +301,13 @@ def register(ops) -> None:
         out = AppStatus(
             namespace=ns, release=rel, healthy=not problems, helm=helm, workloads=workloads,
             failing_pods=failing[:20], services_without_endpoints=no_endpoints, warnings=warnings, problems=problems,
+            terminating_pods=terminating,
         )
         lines = [f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
                  + (f", rev {helm['revision']}" if helm.get("revision") else "") + ")"]
         lines += [f"- {p}" for p in problems]
+        if terminating:
+            lines.append(f"({terminating} pod(s) terminating)")
         if workloads:
             lines.append(shaping.table([{"workload": f"{w['kind']}/{w['name']}", "ready": f"{w['ready']}/{w['desired']}"} for w in workloads]))
         if failing:

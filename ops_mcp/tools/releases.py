@@ -2,6 +2,7 @@
 rollback_release, uninstall_release (all through ops_mcp.helm)."""
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,7 +131,8 @@ def register(ops) -> None:
         last = None
         while not done.is_set():
             try:
-                pods = shaping.table_rows(await ops.run(ops.cluster.table, "pods", ns, label_selector=selector), "Pod")
+                _, pods = await ops.run(shaping.pod_rows, functools.partial(ops.cluster.table, "pods", ns, label_selector=selector))
+                pods = [p for p in pods if p.get("status") != "Terminating"]
                 ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
                 msg = f"{release}: {ready}/{len(pods)} pods ready ({int(time.monotonic() - start)}s)"
                 if msg != last:

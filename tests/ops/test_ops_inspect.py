@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ops_helpers import call, deployment, err, event, ok, ops_env, pod, stdio_client, text_of, wait_ready
 
@@ -161,3 +163,34 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         near = name[:-1] + ("y" if name[-1] != "y" else "z")  # one character off, never the name itself
         assert repr(name) in err(await call(c, "get_pod_logs", {"name": near}))
         assert "not found" in err(await call(c, "get_pod_logs", {"name": "nope-nope"}))
+
+
+async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace, audit_log):
+    """A pod that exited (phase Failed, Error 143: a SIGTERM'd container) and is being deleted is what a rollout
+    restart leaves behind for a moment: kubectl's STATUS says Error, but it is terminating, not failing."""
+    manual = {"kwok.todo-chatbot.test/kubelet": "manual"}
+    doomed = pod("old-web", labels={**manual, "app": "web"})
+    doomed["metadata"]["finalizers"] = ["test.todo-chatbot/hold"]  # keeps it visible while it is being deleted
+    cluster.apply([doomed, pod("web-live", labels={"app": "web"})], namespace)
+    now = "2026-01-01T00:00:00Z"
+    status = {"phase": "Failed", "conditions": [{"type": "Ready", "status": "False"}],
+              "containerStatuses": [{"name": "app", "image": "registry.local/app:1", "imageID": "", "ready": False, "restartCount": 0,
+                                     "state": {"terminated": {"exitCode": 143, "reason": "Error", "startedAt": now, "finishedAt": now}}}]}
+    cluster.kubectl("patch", "pod", "old-web", "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
+    cluster.wait_for(lambda: cluster.kubectl("get", "pod", "web-live", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout == "Running",
+                     timeout=60, message="web-live running")
+    try:
+        cluster.kubectl("delete", "pod", "old-web", "-n", namespace, "--wait=false")
+        assert "Error" in cluster.kubectl("get", "pod", "old-web", "-n", namespace).stdout  # what kubectl shows
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            status = ok(await call(c, "get_app_status", {"release": "none"}))
+            assert status["failing_pods"] == [] and status["healthy"], status
+            assert status["terminating_pods"] == 1
+            rows = {r["name"]: r["status"] for r in ok(await call(c, "list_resources", {"kind": "pods"}))["rows"]}
+            assert rows == {"old-web": "Terminating", "web-live": "Running"}
+            wide = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True, "field_selector": f"metadata.namespace={namespace}"}))
+            assert {r["name"]: r["status"] for r in wide["rows"]} == rows and all(r["namespace"] == namespace for r in wide["rows"])
+            report = ok(await call(c, "diagnose", {}))
+            assert report["verdict"] == "healthy" and "old-web" not in json.dumps(report.get("findings")), report
+    finally:
+        cluster.kubectl("patch", "pod", "old-web", "-n", namespace, "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]', check=False)
