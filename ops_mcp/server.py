@@ -23,7 +23,7 @@ from ops_mcp import __version__
 from ops_mcp.audit import AuditLog
 from ops_mcp.errors import OpsError
 from ops_mcp.policy import Confirmation, Policy, client_can_elicit
-from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_values
 from ops_mcp.settings import Settings
 
 log = logging.getLogger("ops_mcp")
@@ -252,6 +252,38 @@ def _audit_middleware(ops: Ops):
     return audit
 
 
+def _scrub_middleware():
+    """Credentials a call passes in its arguments (a Helm value, a header) never come back out of it: every
+    string of the result, errors included (a validation error or helm may echo an argument), is scrubbed of
+    them, and error texts go through redact_text like every other output."""
+
+    def scrub(value: Any, values: set[str]) -> Any:
+        if isinstance(value, str):
+            return scrub_values(value, values) if values else value
+        if isinstance(value, dict):
+            return {k: scrub(v, values) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v, values) for v in value]
+        return value
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
+            return await call_next(ctx)
+        values = secret_values(dict(ctx.params.get("arguments") or {}))
+        result = await call_next(ctx)
+        is_model = isinstance(result, BaseModel)
+        wire = result.model_dump(by_alias=True, mode="json", exclude_none=True) if is_model else result
+        if not isinstance(wire, dict) or not (values or wire.get("isError")):
+            return result
+        if wire.get("isError"):
+            wire = {**wire, "content": [{**c, "text": redact_text(c["text"])} if isinstance(c, dict) and isinstance(c.get("text"), str) else c
+                                        for c in wire.get("content") or []]}
+        wire = scrub(wire, values)
+        return type(result).model_validate(wire) if is_model else wire
+
+    return middleware
+
+
 def build_server(settings: Settings) -> MCPServer:
     mcp = MCPServer(
         name="ops-mcp",
@@ -274,5 +306,6 @@ def build_server(settings: Settings) -> MCPServer:
 
     prompts.register(ops)
     mcp.middleware.append(_audit_middleware(ops))
+    mcp.middleware.append(_scrub_middleware())  # inside the audit: the audit record's detail is scrubbed too
     mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
     return mcp

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ops_mcp.errors import Forbidden, NotFound, OpsError
-from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
 from .analyzers.crashloop import is_crashing
 from .base import Options
@@ -262,15 +262,17 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
     wants = log_wants(snap, scope, options)
     if not wants:
         return
+    pods = {name_of(p): p for p in scope.pods}
     with ThreadPoolExecutor(max_workers=4) as pool:
         for (pod, container, previous), text, why in pool.map(fetch, wants):
             if why:
                 snap.unreadable["pods/log"] = why
             if not text:
                 continue
+            known = secret_env_values(pods.get(pod) or {})  # as get_pod_logs: the pod's own literal credentials too
             lines = []
             for line in text.splitlines()[-options.log_tail:]:
-                clean = redact_text(line)
+                clean = redact_text(scrub_values(line, known))
                 snap.redacted += clean != line
                 lines.append(clean)
             snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines

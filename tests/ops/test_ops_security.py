@@ -20,11 +20,35 @@ SECRETS = {
     "log_token": "LeakCanaryLogToken0123456789abcdef",
     "url_password": "LeakCanaryUrlPw4417",
     "event_password": "LeakCanaryEventPw8820",
+    # values of other types under secret-named keys (Helm values given to deploy_chart)
+    "helm_number": 918273645,
+    "helm_list_item": "LeakCanaryHelmListTok-3391",
+    "helm_nested": "LeakCanaryHelmNested-7702",
+    # outside env: command-line flags in both forms and inside sh -c, probe and lifecycle headers
+    "arg_separate": "LeakCanaryArgSep-1123",
+    "arg_equals": "LeakCanaryArgEq-5813",
+    "arg_shell": "LeakCanaryArgShell-2134",
+    "probe_header": "LeakCanaryProbeHdr-5589",
+    "lifecycle_header": "LeakCanaryHookHdr-1442",
+    # echoed back by an error (a validation error quotes the argument it rejects)
+    "error_echo": "LeakCanaryErrEcho-3377",
 }
 
 
-def forms(value: str) -> list[str]:
+def forms(value: str | int) -> list[str]:
+    value = str(value)
     return [value, base64.b64encode(value.encode()).decode()]
+
+
+def crashy(s: dict) -> dict:
+    """A crash-looping Deployment whose credentials sit outside env: flags, a shell line, probe and hook headers."""
+    d = deployment("crashy", 1, pod_labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    c["command"] = ["sh", "-c", f"exec /app/server --password-value {s['arg_shell']}"]
+    c["args"] = ["--db-password", s["arg_separate"], f"--api-token={s['arg_equals']}", "--port", "8080"]
+    c["livenessProbe"] = {"httpGet": {"path": "/health", "port": 8080, "httpHeaders": [{"name": "X-Api-Key", "value": s["probe_header"]}]}}
+    c["lifecycle"] = {"postStart": {"httpGet": {"path": "/warm", "port": 8080, "httpHeaders": [{"name": "Authorization", "value": s["lifecycle_header"]}]}}}
+    return d
 
 
 async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit_log):
@@ -44,6 +68,14 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         f"Authorization: Bearer {s['log_token']}", f"using password {s['env_literal']!r} from DB_PASSWORD=\"{s['env_literal']}\""],
         previous=[f"secret={s['secret_data']}"])
     cluster.helm("install", "leakrel", str(CHARTS / "demo"), "-n", namespace, "--set", f"db.password={s['helm_value']}", "--wait", "--timeout", "120s")
+    cluster.apply(crashy(s), namespace)
+    crashy_pod = cluster.wait_for(lambda: cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy", "-o", "jsonpath={.items[0].metadata.name}", check=False).stdout,
+                                  timeout=60, message="crashy pod")
+    # The process prints its own flags and headers, without the names that would give them away.
+    cluster.set_logs(namespace, crashy_pod, [f"started with {s['arg_separate']} and {s['arg_equals']}"],
+                     previous=[f"fatal: upstream refused {s['probe_header']} / {s['lifecycle_header']} ({s['arg_shell']})"])
+    typed_values = {"db": {"password": s["helm_value"]}, "auth": {"password": s["helm_number"], "token": [s["helm_list_item"]],
+                                                                  "credentials": {"nested": {"key": s["helm_nested"]}}}}
 
     calls = [
         ("get_app_status", {"release": "leakrel"}),
@@ -69,8 +101,16 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("describe_resource", {"kind": "secret", "name": "app-secret"}),  # 404 message
         ("scale_deployment", {"name": "leaky", "replicas": 1}),
         ("rollout_restart", {"name": "leaky"}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}}, "dry_run": True}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}, "replicas": 2}}),
+        ("describe_resource", {"kind": "deployment", "name": "crashy"}),
+        ("describe_resource", {"kind": "pod", "name": crashy_pod}),
+        ("get_pod_logs", {"name": crashy_pod}),
+        ("get_pod_logs", {"name": crashy_pod, "previous": True}),
+        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": typed_values, "dry_run": True}),
+        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {**typed_values, "replicas": 2}}),
+        ("get_release_values", {"release": "leakrel"}),
+        ("get_release_values", {"release": "leakrel", "all_values": True}),
+        ("deploy_chart", {"release": "leakrel", "values": typed_values, "version": {"password": s["error_echo"]}}),  # invalid: echoed
+        ("deploy_chart", {"release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
@@ -80,14 +120,17 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         covered = {name for name, _ in calls}
         assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}
         for extra in ("diagnose_crashloop", "diagnose") if "diagnose" in tools else ():
-            calls.append((extra, {"name": "leaky"}))
+            calls += [(extra, {"name": "leaky"}), (extra, {"name": "crashy"}), (extra, {"kind": "pod", "name": crashy_pod})]
+        calls.append(("diagnose", {}))
         seen = []
         for name, args in calls:
             result = await call(c, name, args)
-            expect_error = args.get("name") == "app-secret"
+            expect_error = args.get("name") == "app-secret" or "version" in args or "values_files" in args
             assert result.is_error == expect_error, (name, args, everything(result)[:300])
             out = everything(result)
             seen.append(out)
+            if name == "diagnose_crashloop" and args.get("name") == "crashy":
+                assert "fatal: upstream refused ***" in out, out[:2000]  # the crash log is quoted, its literals scrubbed
             for label, value in SECRETS.items():
                 for form in forms(value):
                     assert form not in out, f"{label} leaked through {name}({args})"
@@ -96,8 +139,12 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
     # The scan saw real content, not empty errors.
     joined = "\n".join(seen)
     assert "app-secrets" in joined and "DB_PASSWORD" in joined and "postgres://app:***@db" in joined and "Bearer ***" in joined
-    for value in SECRETS.values():
-        assert value not in audit_log.read_text()
+    assert "--db-password" in joined and "X-Api-Key" in joined and "fatal: upstream refused" in joined and "validation error" in joined
+    audit = audit_log.read_text()
+    assert '"tool":"deploy_chart"' in audit
+    for label, value in SECRETS.items():
+        for form in forms(value):
+            assert form not in audit, f"{label} leaked into the audit log"
 
 
 async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster, namespace, audit_log, tmp_path):

@@ -14,7 +14,7 @@ from ops_mcp.errors import NotFound, OpsError, PolicyError, Unreachable
 from ops_mcp.helm import check_chart_source, translate_helm_error
 from ops_mcp.params import check_name, check_namespace, check_release
 from ops_mcp.policy import Policy
-from ops_mcp.redact import MASK, redact_obj, redact_text
+from ops_mcp.redact import MASK, redact_obj, redact_text, secret_env_values
 from ops_mcp.server import slim_schema
 from ops_mcp.settings import load_settings
 from ops_mcp.tools.logs import grep_lines
@@ -104,6 +104,32 @@ def test_redact_obj_masks_helm_values_by_key():
     assert SECRET not in json.dumps(out)
     assert out["postgresql"]["auth"]["existingSecret"] == "db"
     assert out["replicas"] == 2
+
+
+def test_redact_text_on_the_labelled_log_corpus():
+    """Every seeded credential of tests/ops/redaction_corpus.py is masked; every clean line is left as it is
+    (bench/redaction.py scores detect-secrets on the same corpus)."""
+    from redaction_corpus import CLEAN, LEAKS
+
+    leaks = [(line, s) for line, secrets in LEAKS for s in secrets if s in redact_text(line)]
+    changed = [line for line in CLEAN if redact_text(line) != line]
+    assert leaks == [] and changed == []
+
+
+def test_redact_obj_masks_any_type_under_a_secret_name_and_secrets_outside_env():
+    values = {"auth": {"password": 12345678, "token": ["tok-aaaa", "tok-bbbb"], "credentials": {"user": {"key": "k-cccc"}},
+                       "enabled": True, "passwordFile": "/run/secrets/pw"}, "replicas": 2}
+    out = redact_obj(values)
+    assert out == {"auth": {"password": MASK, "token": [MASK, MASK], "credentials": {"user": {"key": MASK}},
+                            "enabled": True, "passwordFile": "/run/secrets/pw"}, "replicas": 2}
+    container = {"command": ["sh", "-c", f"run --password-value {SECRET} -v"], "args": ["--db-password", SECRET, f"--token={SECRET}", "--port", "80"],
+                 "readinessProbe": {"httpGet": {"httpHeaders": [{"name": "X-Api-Key", "value": SECRET}, {"name": "Accept", "value": "json"}]}},
+                 "lifecycle": {"preStop": {"httpGet": {"httpHeaders": [{"name": "Authorization", "value": SECRET}]}}}}
+    out = redact_obj(container)
+    assert SECRET not in json.dumps(out)
+    assert out["args"] == ["--db-password", MASK, f"--token={MASK}", "--port", "80"]
+    assert out["readinessProbe"]["httpGet"]["httpHeaders"][1] == {"name": "Accept", "value": "json"}
+    assert secret_env_values({"spec": {"containers": [container]}}) == {SECRET}
 
 
 # -- validation ------------------------------------------------------------------------------
