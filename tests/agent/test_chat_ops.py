@@ -159,7 +159,8 @@ def test_admin_without_allow_writes_gets_only_read_tools(cluster, namespace, ops
     server = chat_backend(ops_server.url, ADMIN_USER_IDS=" alice ,root")
     api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
                tool_use("get_app_status", {"namespace": namespace}),
-               tool_use("get_release_values", {"namespace": namespace, "release": "todo", "api_token": SECRET_VALUE}),
+               tool_use("get_release_values", {"namespace": namespace, "release": "todo", "api_token": SECRET_VALUE,
+                                                    "source": f"postgres://app:{SECRET_VALUE}@db/todo"}),
                text("I can only read the cluster here."))
 
     body = chat(server, issuer, "root", "scale the backend to 3")  # admin by ADMIN_USER_IDS, no role claim
@@ -176,8 +177,8 @@ def test_admin_without_allow_writes_gets_only_read_tools(cluster, namespace, ops
     logged = backend_log.records("ops_tool_call")
     assert [r["tool"] for r in logged] == ["get_app_status", "get_release_values"]
     assert logged[0]["outcome"] == "ok" and logged[1]["outcome"] == ("error" if values["is_error"] else "ok")
-    # Secret-looking arguments are redacted in the backend's audit record.
-    assert logged[1]["arguments"] == {"namespace": namespace, "release": "todo", "api_token": "[redacted]"}
+    # The backend's audit record is redacted by ops-mcp's own rules (one module): names and values.
+    assert logged[1]["arguments"] == {"namespace": namespace, "release": "todo", "api_token": "***", "source": "postgres://app:***@db/todo"}
     assert SECRET_VALUE not in "\n".join(backend_log.lines)
 
 
