@@ -154,22 +154,26 @@ class Ops:
         without it gets a tool error telling the model to ask the user and retry with confirm=true.
         The namespace allowlist is checked first, so nobody confirms a call that would be refused.
         """
-        policy, settings = self.policy, self.settings
+        policy = self.policy
 
         async def confirm_destructive(
             name: str, namespace: str | None, confirm: bool, ctx: Context
         ) -> Confirmation | Elicit[Confirmation]:
-            ns = policy.namespace(namespace)
-            if confirm or not settings.confirm_destructive:
-                return Confirmation(confirm=True)
-            if client_can_elicit(ctx):
-                return Elicit(f"{action} {name!r} in namespace {ns!r}? This cannot be undone automatically.", Confirmation)
-            raise OpsError(
-                f"{action} {name!r} in namespace {ns!r} is destructive and needs confirmation; this client cannot be asked directly.",
-                "ask the user to approve, then call again with confirm=true.",
-            )
+            return self.ask(f"{action} {name!r} in namespace {policy.namespace(namespace)!r}?", confirm, ctx)
 
         return confirm_destructive
+
+    def ask(self, question: str, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        """A destructive call's confirmation: given (confirm=true), asked by elicitation, or a tool error
+        telling the model to ask the user and retry with confirm=true."""
+        if confirm or not self.settings.confirm_destructive:
+            return Confirmation(confirm=True)
+        if client_can_elicit(ctx):
+            return Elicit(f"{question} This cannot be undone automatically.", Confirmation)
+        raise OpsError(
+            f"{question[:-1]} is destructive and needs confirmation; this client cannot be asked directly.",
+            "ask the user to approve, then call again with confirm=true.",
+        )
 
 
 def slim_schema(schema: Any) -> Any:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     helm_binary: str | None = None
     release: str = Field(default="todo-chatbot", description="Default Helm release name of the app.")
     chart_path: str = Field(default=str(REPO_ROOT / "k8s" / "helm" / "todo-chatbot"))
+    # Where deploy_chart may take charts from (a chart is code applied with the server's privileges):
+    # chart directories, repository URLs, oci:// prefixes, or "*"; empty = chart_path only.
+    chart_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
     helm_timeout: int = Field(default=300, ge=10, le=3600)
 
     # Audit.
@@ -63,7 +66,7 @@ class Settings(BaseSettings):
     http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("namespaces", "allowed_hosts", mode="before")
+    @field_validator("namespaces", "allowed_hosts", "chart_sources", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)

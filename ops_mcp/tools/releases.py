@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
@@ -145,9 +145,20 @@ def register(ops) -> None:
             except asyncio.TimeoutError:
                 pass
 
-    @ops.tool(title="Install or upgrade a Helm chart", kind="write", idempotent=True)
+    async def confirm_deploy(release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool,
+                             confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
+        the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
+        ns, rel = ns_release(namespace, release)
+        ops.policy.chart_source(chart or ops.settings.chart_path, repo)
+        if dry_run:
+            return Confirmation(confirm=True)
+        return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
+
+    @ops.tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True)
     async def deploy_chart(
         ctx: Context,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
         release: OptRelease = None,
         chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
         namespace: NamespaceArg = None,
@@ -158,9 +169,13 @@ def register(ops) -> None:
         timeout_seconds: TimeoutS = 300,
         rollback_on_failure: bool = True,
         dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
         ns, rel = ns_release(namespace, release)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
+            return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not confirm. Nothing changed.")
         ref = chart or ops.settings.chart_path
         chart_dir = None
         if repo:

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.anyio
 
 READ_TOOLS = {"get_app_status", "list_resources", "describe_resource", "get_events", "get_pod_logs", "rollout_status",
               "list_releases", "release_history", "get_release_values"}
-WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart"}
-DESTRUCTIVE_TOOLS = {"rollout_undo", "rollback_release", "uninstall_release"}
+WRITE_TOOLS = {"scale_deployment", "rollout_restart"}
+DESTRUCTIVE_TOOLS = {"rollout_undo", "rollback_release", "uninstall_release", "deploy_chart"}  # deploy_chart: a chart may mount any Secret; an upgrade deletes what it drops
 
 # A kubeconfig whose API server does not exist: listing must not need it.
 DEAD_KUBECONFIG = """apiVersion: v1

@@ -105,17 +105,17 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("describe_resource", {"kind": "pod", "name": crashy_pod}),
         ("get_pod_logs", {"name": crashy_pod}),
         ("get_pod_logs", {"name": crashy_pod, "previous": True}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": typed_values, "dry_run": True}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {**typed_values, "replicas": 2}}),
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "chart": str(CHARTS / "demo"), "values": typed_values, "dry_run": True}),
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "chart": str(CHARTS / "demo"), "values": {**typed_values, "replicas": 2}}),
         ("get_release_values", {"release": "leakrel"}),
         ("get_release_values", {"release": "leakrel", "all_values": True}),
-        ("deploy_chart", {"release": "leakrel", "values": typed_values, "version": {"password": s["error_echo"]}}),  # invalid: echoed
-        ("deploy_chart", {"release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "version": {"password": s["error_echo"]}}),  # invalid: echoed
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
     calls.append(("describe_resource", {"kind": "secret", "name": helm_secret}))
-    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=str(CHARTS))) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
         covered = {name for name, _ in calls}
         assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}
