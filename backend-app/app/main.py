@@ -14,7 +14,7 @@ from app.api.routes import chat, health, tasks
 from app.core.config import Settings
 from app.core.db import make_engine, migrate
 from app.core.logging import configure_logging, request_id_var
-from app.core.security import TokenVerifier
+from app.core.security import TokenVerifier, not_configured
 from app.task_mcp import build_task_mcp
 
 log = logging.getLogger("app")
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.should_migrate_on_start:
             await run_in_threadpool(migrate, settings)
         if not app.state.token_verifier.configured:
-            log.warning("No BETTER_AUTH_JWKS_URL or BETTER_AUTH_SECRET: every /api request will be refused")
+            log.warning("%s: every /api request will be refused", not_configured(settings))
         log.info("backend ready", extra={"database": engine.dialect.name,
                                          "chat": "anthropic" if settings.anthropic_api_key else "offline",
                                          "task_mcp": settings.task_mcp_url or "in-process",

@@ -42,6 +42,7 @@ _HERMETIC = {
     "BETTER_AUTH_AUDIENCE": None, "BETTER_AUTH_SECRET": None, "ANTHROPIC_API_KEY": None,
     "ANTHROPIC_BASE_URL": None, "TASK_MCP_URL": None, "LOG_LEVEL": "WARNING",
     "OPS_MCP_URL": None, "OPS_MCP_TOKEN": None, "ADMIN_USER_IDS": None, "OPS_CHAT_ALLOW_WRITES": False,
+    "AUTH_DEVELOPMENT_MODE": False,
 }
 
 
@@ -107,6 +108,7 @@ class Issuer:
     base_url: str
     keys: list[SigningKey]
     jwks_requests: int = 0
+    down: bool = False  # the JWKS endpoint answers 503 (the frontend restarting, say)
 
     @property
     def jwks_url(self) -> str:
@@ -148,6 +150,9 @@ def issuer() -> Iterator[Issuer]:
                 self.send_error(404)
                 return
             state.jwks_requests += 1
+            if state.down:
+                self.send_error(503)
+                return
             body = json.dumps({"keys": [k.public_jwk() for k in state.keys]}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")

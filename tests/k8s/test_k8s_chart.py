@@ -338,3 +338,15 @@ def test_notes_print_minikube_access_commands(args: list[str], expected: list[st
     for line in expected:
         assert line in notes, notes
     assert "helm test todo-chatbot -n todo" in notes
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_only_the_frontend_gets_the_better_auth_secret(profile: str) -> None:
+    """The backend and the task MCP server verify tokens against the frontend's JWKS: the secret that signs
+    sessions would only let them (or whoever reads their env) mint HS256 tokens."""
+    holders = {where for where, spec in pod_specs(render(profile)) for c in spec["containers"] + spec.get("initContainers", [])
+               for e in c.get("env", []) if e["name"] == "BETTER_AUTH_SECRET"
+               or e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") == "BETTER_AUTH_SECRET"}
+    assert holders == {"Deployment/todo-chatbot-frontend"}
+    config = one(render(profile), "ConfigMap", "todo-chatbot-backend")["data"]
+    assert config["BETTER_AUTH_JWKS_URL"].endswith("/api/auth/jwks") and "AUTH_DEVELOPMENT_MODE" not in config
