@@ -56,6 +56,13 @@ def build_http_app(mcp: Any, settings: Settings) -> Any:
             "(Only on a loopback bind may auth be turned off, with --no-auth.)"
         )
 
+    if not settings.http_token and "*" in settings.allowed_hosts:
+        raise SystemExit(
+            "ops-mcp: --no-auth with OPS_MCP_ALLOWED_HOSTS=* is refused: without a token the Host check is what keeps "
+            "a web page in the user's browser from reaching this server through a rebound DNS name. "
+            "Name the hosts to accept (--allowed-hosts ops-mcp.todo.svc:8002), or set OPS_MCP_HTTP_TOKEN."
+        )
+
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Any) -> Any:
         return JSONResponse({"status": "ok"})

@@ -213,6 +213,11 @@ async def test_http_refuses_to_start_without_token_unless_loopback_no_auth(clust
     proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "OPS_MCP_HTTP_TOKEN" in proc.stderr
+    # No token and no Host check either: a DNS-rebinding page could drive the server.
+    for hosts in (["--allowed-hosts", "*"], ["--allowed-hosts", "ops-mcp.todo.svc,*"]):
+        proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--no-auth", *hosts],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "DNS name" in proc.stderr and "--allowed-hosts" in proc.stderr, proc.stderr
     server = HttpServer(env, "--no-auth")
     try:
         async with http_client(server.url, None) as c:
