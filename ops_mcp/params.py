@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -48,3 +48,17 @@ def check_optional_release(value: str | None) -> str | None:
 
 OptReleaseName = Annotated[str | None, AfterValidator(check_optional_release), Field(description="Default: the app's")]
 ReleaseArg = Annotated[str, AfterValidator(check_release), Field(description="Release")]
+
+
+def kind_name(value: object) -> object:
+    """Any spelling kubectl accepts ('Deployment', 'deploy', 'deployments.apps') as the lowercase kind name
+    the tools' kind choices use; a choice that is no Kubernetes kind ('helm', 'release') only lowercased."""
+    if not isinstance(value, str):
+        return value
+    from ops_mcp.cluster import KINDS
+
+    key = value.strip().lower()
+    return KINDS[key].kind.lower() if key in KINDS else key
+
+
+KindChoice = BeforeValidator(kind_name)  # Annotated[Literal["deployment", ...], KindChoice]

@@ -288,6 +288,24 @@ def _scrub_middleware():
     return middleware
 
 
+def _known_arguments_middleware(mcp: MCPServer):
+    """An argument the tool does not take is refused by name, with the accepted ones: silently dropping it
+    misleads (deploy_chart(wait=false) would still wait for minutes)."""
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call" and isinstance(ctx.params, Mapping) and isinstance(ctx.params.get("arguments"), Mapping):
+            tool = mcp._tool_manager.get_tool(str(ctx.params.get("name")))
+            accepted = list((tool.parameters.get("properties") or {}) if tool else ())
+            unknown = [str(a) for a in ctx.params["arguments"] if a not in accepted]
+            if tool and unknown:
+                text = (f"{tool.name} does not take {', '.join(map(repr, unknown))}; nothing was done. "
+                        f"Next step: call it again with only its arguments: {', '.join(accepted) or '(none)'}.")
+                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        return await call_next(ctx)
+
+    return middleware
+
+
 def build_server(settings: Settings) -> MCPServer:
     mcp = MCPServer(
         name="ops-mcp",
@@ -310,6 +328,7 @@ def build_server(settings: Settings) -> MCPServer:
 
     prompts.register(ops)
     mcp.middleware.append(_audit_middleware(ops))
+    mcp.middleware.append(_known_arguments_middleware(mcp))
     mcp.middleware.append(_scrub_middleware())  # inside the audit: the audit record's detail is scrubbed too
     mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
     return mcp

@@ -7,11 +7,11 @@ from mcp_types import CallToolResult
 from pydantic import AfterValidator, Field
 
 from ops_mcp.errors import OpsError
-from ops_mcp.params import NamespaceArg, check_name
+from ops_mcp.params import KindChoice, NamespaceArg, check_name
 
 TargetKind = Annotated[
     Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
-    Field(description="helm = release name"),
+    Field(description="helm = release name"), KindChoice,
 ]
 TargetName = Annotated[str | None, AfterValidator(lambda v: check_name(v) if v else v),
                        Field(description="Not needed for kind=namespace")]

@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import OpsError
-from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.redact import redact_text, scrub_values, secret_env_values
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def register(ops) -> None:
     async def get_pod_logs(
         name: Name,
         namespace: NamespaceArg = None,
-        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What name is")] = "pod",
+        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What name is"), KindChoice] = "pod",
         container: Annotated[str | None, Field(description="Default: all")] = None,
         include_init: bool = False,
         tail_lines: Annotated[int, Field(ge=1, le=5000)] = 100,

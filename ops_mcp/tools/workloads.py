@@ -11,11 +11,11 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import OpsError
-from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 
-WorkloadKind = Literal["deployment", "statefulset"]  # what scales
-RolloutKind = Literal["deployment", "statefulset", "daemonset"]  # what rolls out
+WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
+RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
 KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
 Wait = Annotated[bool, Field(description="Wait for rollout")]
 Timeout = Annotated[int, Field(ge=1, le=1800)]

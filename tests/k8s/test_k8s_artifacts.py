@@ -262,3 +262,27 @@ async def test_kubectl_ai_stdio_entry_starts_the_ops_server(anyio_backend: str, 
     async with Client(params, read_timeout_seconds=60) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert {"get_app_status", "get_pod_logs", "diagnose", "scale_deployment"} <= names
+
+
+def test_the_default_model_is_one_the_sdk_knows_and_the_same_everywhere() -> None:
+    """The chat backend, `ops-mcp ask`, the chart and kagent's ModelConfig default to one model name, and
+    the installed Anthropic SDK lists it as a model."""
+    import typing
+
+    from anthropic.types import Model
+    from k8s_chart import render
+
+    from app.core.config import Settings
+    from ops_mcp.ask import DEFAULT_MODEL
+
+    def names(t) -> set[str]:
+        out: set[str] = set()
+        for arg in typing.get_args(t):
+            out |= {arg} if isinstance(arg, str) else names(arg)
+        return out
+
+    chart = one(render(), "ConfigMap", "todo-chatbot-backend")["data"]["ANTHROPIC_MODEL"]
+    kagent = one(load_yaml_docs(ROOT / "k8s" / "kagent" / "modelconfig.yaml"), "ModelConfig", "todo-ops-model")["spec"]["model"]
+    backend = Settings.model_fields["anthropic_model"].default
+    assert {backend, DEFAULT_MODEL, chart, kagent} == {DEFAULT_MODEL}
+    assert DEFAULT_MODEL in names(Model), f"{DEFAULT_MODEL!r} is not a model name the anthropic SDK knows"

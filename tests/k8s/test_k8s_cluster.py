@@ -263,7 +263,7 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         events_before = len(rec.deployments)
         cluster.helm("rollback", RELEASE, "1", "-n", namespace, "--wait", "--timeout", "240s")
         cm = get_json(cluster, namespace, "configmap", "todo-chatbot-backend")["data"]
-        assert cm["ANTHROPIC_MODEL"] == "claude-sonnet-4-5"
+        assert cm["ANTHROPIC_MODEL"] == "claude-sonnet-5-5"
         assert_all_available(cluster, namespace, {"frontend": 1, "backend": 2, "mcp": 1, "ops-mcp": 1})
         rollback_states = rec.backend_states(events_before)
         assert any((s["status"].get("updatedReplicas") or 0) < 2 for s in rollback_states), "no rollback rollout observed"

@@ -194,3 +194,17 @@ async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace
             assert report["verdict"] == "healthy" and "old-web" not in json.dumps(report.get("findings")), report
     finally:
         cluster.kubectl("patch", "pod", "old-web", "-n", namespace, "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]', check=False)
+
+
+async def test_kinds_are_case_insensitive_in_every_tool(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 1), namespace)
+    wait_ready(cluster, namespace, "web", 1)
+    pod_name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    cluster.set_logs(namespace, pod_name, ["ready"])
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        assert ok(await call(c, "diagnose", {"kind": "Deployment", "name": "web"}))["target"]
+        assert ok(await call(c, "diagnose_crashloop", {"kind": "deploy", "name": "web"}))["target"]
+        assert ok(await call(c, "rollout_status", {"kind": "Deployment", "name": "web"}))["complete"]
+        assert ok(await call(c, "get_pod_logs", {"kind": "Deployment", "name": "web"}))["target"] == "deployment/web"
+        assert ok(await call(c, "scale_deployment", {"kind": "deployments.apps", "name": "web", "replicas": 1}))["kind"] == "Deployment"
+        assert "Input should be" in err(await call(c, "rollout_status", {"kind": "CronJob", "name": "web"}))

@@ -95,3 +95,12 @@ async def test_bad_configuration_fails_fast_with_a_clear_message(env, tmp_path):
                           env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2
     assert "outside the allowlist" in proc.stderr
+
+
+async def test_unknown_arguments_are_refused_by_name(env):
+    """deploy_chart(wait=false) used to be dropped silently (and the call waited minutes for readiness)."""
+    async with stdio_client(env) as client:
+        msg = err(await client.call_tool("deploy_chart", {"wait": False, "dry_run": True}))
+        assert "deploy_chart does not take 'wait'" in msg and "nothing was done" in msg and "timeout_seconds" in msg
+        msg = err(await client.call_tool("list_resources", {"kind": "pods", "namespaces": "a,b", "lim": 3}))
+        assert "'namespaces', 'lim'" in msg and "all_namespaces" in msg and "limit" in msg
