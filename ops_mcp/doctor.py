@@ -16,7 +16,7 @@ TOOL_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     "describe_resource": [("get", "pods"), ("list", "events")],
     "get_events": [("list", "events")],
     "get_pod_logs": [("get", "pods"), ("list", "pods"), ("get", "pods/log")],
-    "scale_deployment": [("get", "deployments.apps/scale"), ("patch", "deployments.apps/scale")],
+    "scale_deployment": [("get", "deployments.apps/scale"), ("patch", "deployments.apps/scale"), ("list", "horizontalpodautoscalers.autoscaling")],
     "rollout_status": [("get", "deployments.apps")],
     "rollout_restart": [("patch", "deployments.apps")],
     "rollout_undo": [("patch", "deployments.apps"), ("list", "replicasets.apps")],

@@ -35,6 +35,14 @@ class Rollout(BaseModel):
     revision: str | None = None
 
 
+class HpaChange(BaseModel):
+    name: str
+    min_before: int
+    max_before: int
+    min_after: int
+    max_after: int
+
+
 class ScaleResult(BaseModel):
     kind: str
     name: str
@@ -43,6 +51,7 @@ class ScaleResult(BaseModel):
     after: int
     applied: bool
     rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
+    hpa: HpaChange | None = None  # the autoscaler's bounds, when adjust_hpa changed them
 
 
 class ChangeResult(BaseModel):
@@ -125,6 +134,20 @@ def register(ops) -> None:
                 return r
             await anyio.sleep(1.0)
 
+    async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> HpaChange:
+        """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
+        if replicas < 1:
+            raise OpsError(f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
+                           "delete or suspend the HPA first if the workload must stop; nothing changed.")
+        spec = hpa["spec"]
+        lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
+        new_hi = max(hi, replicas)
+        ops.policy.replicas(new_hi)
+        # resourceVersion: fail rather than overwrite a concurrent change to the HPA.
+        body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
+        await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
+        return HpaChange(name=hpa["metadata"]["name"], min_before=lo, max_before=hi, min_after=replicas, max_after=new_hi)
+
     @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True)
     async def scale_deployment(
         name: Name,
@@ -134,16 +157,31 @@ def register(ops) -> None:
         kind: WorkloadKind = "deployment",
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
+        adjust_hpa: Annotated[bool, Field(description="If an HPA scales it: set its min to replicas")] = False,
     ) -> Annotated[CallToolResult, ScaleResult]:
-        """Set replicas; returns before and after, optionally waits for the rollout."""
+        """Set replicas; returns before and after, optionally waits for the rollout. Refuses a workload an HPA scales unless adjust_hpa."""
         ns = ops.policy.namespace(namespace)
         ops.policy.replicas(replicas)
-        scale = await ops.run(ops.cluster.get, kind, name, ns, "scale")
+        scale, hpas = await ops.gather(lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"),
+                                       lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns))
         before = int((scale.get("spec") or {}).get("replicas") or 0)
+        hpa = next((h for h in hpas if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind)
+                    and h["spec"]["scaleTargetRef"].get("name") == name), None)
+        hpa_change = await adjust(hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
+        if hpa and not adjust_hpa:
+            spec = hpa["spec"]
+            raise OpsError(f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
+                           f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
+                           "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
+                           "or leave the scaling to the HPA.")
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True, rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True,
+                          rollout=rollout.model_dump(exclude_none=True) if rollout else None, hpa=hpa_change)
         text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
+        if hpa_change:
+            text += (f"; HPA {hpa_change.name} bounds {hpa_change.min_before}..{hpa_change.max_before} -> "
+                     f"{hpa_change.min_after}..{hpa_change.max_after}")
         if rollout:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
         return ops.result(out, text)

@@ -280,3 +280,24 @@ async def test_deploy_chart_needs_an_allowed_source_and_confirmation(cluster, na
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=demo), "--disable-destructive") as c:
         assert "deploy_chart" not in {t.name for t in (await c.list_tools()).tools}
     assert cluster.kubectl("get", "deploy", "gated-web", "-n", namespace, "-o", "jsonpath={.spec.replicas}").stdout == "1"
+
+
+async def test_scale_refuses_a_workload_an_hpa_scales_unless_asked_to_adjust_it(cluster, namespace, audit_log):
+    cluster.apply([deployment("web", 2), {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 4,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}], namespace)
+
+    def get(kind: str, path: str) -> str:
+        return cluster.kubectl("get", kind, "web", "-n", namespace, "-o", f"jsonpath={path}").stdout
+
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "scale_deployment", {"name": "web", "replicas": 3}))
+        assert "HorizontalPodAutoscaler 'web' (2..4 replicas" in msg and "adjust_hpa=true" in msg and "Nothing changed" in msg
+        assert get("deploy", "{.spec.replicas}") == "2"
+        done = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 6, "adjust_hpa": True}))
+        assert done["after"] == 6 and done["hpa"] == {"name": "web", "min_before": 2, "max_before": 4, "min_after": 6, "max_after": 6}
+        assert (get("hpa", "{.spec.minReplicas}"), get("hpa", "{.spec.maxReplicas}"), get("deploy", "{.spec.replicas}")) == ("6", "6", "6")
+        assert "minimum cannot be 0" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 0, "adjust_hpa": True}))
+        assert "outside the allowed range" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 11, "adjust_hpa": True}))
+    assert get("hpa", "{.spec.minReplicas}") == "6"
