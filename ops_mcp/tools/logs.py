@@ -121,6 +121,7 @@ def register(ops) -> None:
         else:
             pods = await pods_for(kind, name, ns)
         jobs: list[tuple[str, str, set[str]]] = []  # (pod, container, the pod's secret env values)
+        fresh: list[str] = []  # pod/container that never restarted: no previous instance to read
         for pod in pods[:max_pods]:
             pname = pod["metadata"]["name"]
             known = secret_env_values(pod)
@@ -133,7 +134,16 @@ def register(ops) -> None:
                 wanted = [container]
             else:
                 wanted = (init_names if include_init else []) + names
+            if previous:
+                restarted = {cs.get("name") for cs in ((pod.get("status") or {}).get("containerStatuses") or [])
+                             + ((pod.get("status") or {}).get("initContainerStatuses") or [])
+                             if cs.get("restartCount") or (cs.get("lastState") or {}).get("terminated")}
+                fresh += [f"{pname}/{c}" for c in wanted if c not in restarted]
+                wanted = [c for c in wanted if c in restarted]
             jobs += [(pname, cname, known) for cname in wanted]
+        if previous and not jobs:
+            raise OpsError(f"No previous log: {', '.join(fresh[:5])} never restarted (restart count 0), so there is no earlier instance.",
+                           "call again with previous=false for the current log.")
 
         async def log_text(pname: str, cname: str) -> str:
             got = early.pop((pname, cname), None)
@@ -169,6 +179,8 @@ def register(ops) -> None:
         for r in results:
             flag = " (truncated)" if r.truncated else ""
             parts.append(f"== {r.pod}/{r.container}: {r.lines} lines{' matching' if pattern else ''}{flag}\n{r.text}".rstrip())
+        if fresh:
+            parts.append(f"(no previous log for {', '.join(fresh[:5])}: never restarted)")
         if len(pods) > max_pods:
             parts.append(f"({len(pods) - max_pods} more pods not shown; raise max_pods or name a pod)")
         return ops.result(out, "\n".join(parts))

@@ -208,3 +208,19 @@ async def test_kinds_are_case_insensitive_in_every_tool(cluster, namespace, audi
         assert ok(await call(c, "get_pod_logs", {"kind": "Deployment", "name": "web"}))["target"] == "deployment/web"
         assert ok(await call(c, "scale_deployment", {"kind": "deployments.apps", "name": "web", "replicas": 1}))["kind"] == "Deployment"
         assert "Input should be" in err(await call(c, "rollout_status", {"kind": "CronJob", "name": "web"}))
+
+
+async def test_previous_logs_of_a_container_that_never_restarted_say_so(cluster, namespace, audit_log):
+    cluster.apply([pod("steady", labels={"app": "steady"}),
+                   pod("crashy", labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})], namespace)
+    cluster.wait_for(lambda: cluster.kubectl("get", "pod", "steady", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout == "Running",
+                     timeout=60, message="steady running")
+    cluster.wait_for(lambda: cluster.kubectl("get", "pod", "crashy", "-n", namespace, "-o", "jsonpath={.status.containerStatuses[0].restartCount}").stdout == "5",
+                     timeout=60, message="crashy restarted")
+    cluster.set_logs(namespace, "steady", ["serving"], previous=[])
+    cluster.set_logs(namespace, "crashy", ["starting"], previous=["panic: boom"])
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "get_pod_logs", {"name": "steady", "previous": True}))
+        assert "steady/app never restarted" in msg and "previous=false" in msg
+        assert "panic: boom" in text_of(await call(c, "get_pod_logs", {"name": "crashy", "previous": True}))
+        assert ok(await call(c, "get_pod_logs", {"name": "steady"}))["logs"][0]["text"] == "serving"
