@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode
 
-from ops_mcp.errors import Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.errors import Conflict, Forbidden, NotFound, OpsError, Unreachable
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import Settings
 
@@ -272,7 +272,7 @@ class Cluster:
         if status == 404:
             raise NotFound(f"Not found: {message}.", "check the name and namespace (list_resources shows what exists).")
         if status == 409:
-            raise OpsError(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
+            raise Conflict(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
         if status == 422 or status == 400:
             raise OpsError(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
         if status == 429 or status >= 500:

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ops_mcp.errors import OpsError
+from ops_mcp.errors import Conflict, OpsError
 from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 
@@ -98,10 +98,19 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
             message = f"{available} of {desired} updated pods available"
         else:
             complete, message = True, "rollout complete"
-    else:
-        if ready < desired:
+    else:  # StatefulSet
+        strategy = spec.get("updateStrategy") or {}
+        partition = (strategy.get("rollingUpdate") or {}).get("partition")
+        if strategy.get("type") == "OnDelete":
+            message = "updateStrategy OnDelete: pods are replaced only when deleted (no rollout to follow)"
+        elif ready < desired:
             message = f"{ready} of {desired} pods ready"
-        elif st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision") and updated < desired:
+        elif partition:  # only ordinals >= partition roll: done when those are updated
+            if updated < desired - int(partition):
+                message = f"partitioned rollout: {updated} of {max(desired - int(partition), 0)} pods (ordinals >= {partition}) updated"
+            else:
+                complete, message = True, f"partitioned rollout complete: {updated} pod(s) updated, ordinals below {partition} kept"
+        elif st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision"):
             message = f"{updated} of {desired} pods updated"
         else:
             complete, message = True, "rollout complete"
@@ -224,6 +233,25 @@ def register(ops) -> None:
         out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
 
+    async def patch_unchanged(kind: str, name: str, ns: str, obj: dict[str, Any], body: Any, patch_type: str) -> None:
+        """Patch with the resourceVersion read as a precondition: a spec changed meanwhile (a new generation)
+        is refused rather than overwritten; a conflict from a mere status update is retried."""
+        for _ in range(5):
+            rv = obj["metadata"]["resourceVersion"]
+            guarded = body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}] if patch_type == "json" \
+                else {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": rv}}
+            try:
+                await ops.run(ops.cluster.patch, kind, name, ns, guarded, patch_type=patch_type)
+                return
+            except Conflict:
+                fresh = await ops.run(ops.cluster.get, kind, name, ns)
+            if fresh["metadata"].get("generation") != obj["metadata"].get("generation"):
+                raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
+                               f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
+                               "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.")
+            obj = fresh
+        raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
+
     @ops.tool(title="Undo a rollout", kind="destructive")
     async def rollout_undo(
         name: Name,
@@ -243,6 +271,9 @@ def register(ops) -> None:
             out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
             return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
         obj = await ops.run(ops.cluster.get, kind, name, ns)
+        if (obj.get("spec") or {}).get("paused"):
+            raise OpsError(f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
+                           f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.")
         uid = obj["metadata"].get("uid")
 
         def owned_by_it(child: dict[str, Any]) -> bool:
@@ -275,7 +306,7 @@ def register(ops) -> None:
                 raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
             target = revision
         body, patch_type = patches[target]
-        await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type=patch_type)
+        await patch_unchanged(kind, name, ns, obj, body, patch_type)
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(kind=kname, name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
         return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

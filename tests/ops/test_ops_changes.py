@@ -301,3 +301,33 @@ async def test_scale_refuses_a_workload_an_hpa_scales_unless_asked_to_adjust_it(
         assert "minimum cannot be 0" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 0, "adjust_hpa": True}))
         assert "outside the allowed range" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 11, "adjust_hpa": True}))
     assert get("hpa", "{.spec.minReplicas}") == "6"
+
+
+async def test_rollout_undo_refuses_a_paused_deployment(cluster, namespace, audit_log):
+    cluster.apply(deployment("api", 1), namespace)
+    wait_ready(cluster, namespace, "api", 1)
+    cluster.kubectl("set", "image", "deploy/api", "app=registry.local/app:2", "-n", namespace)
+    cluster.wait_for(lambda: cluster.kubectl("rollout", "status", "deploy/api", "-n", namespace, "--timeout=2s", check=False).returncode == 0, 60)
+    cluster.kubectl("rollout", "pause", "deploy/api", "-n", namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "rollout_undo", {"name": "api", "confirm": True}))
+        assert "is paused" in msg and "rollout resume" in msg and "nothing changed" in msg
+        assert image_of(cluster, namespace, "api") == "registry.local/app:2"
+        cluster.kubectl("rollout", "resume", "deploy/api", "-n", namespace)
+        undo = ok(await call(c, "rollout_undo", {"name": "api", "confirm": True}))  # the resourceVersion-guarded patch
+        assert undo["applied"] and image_of(cluster, namespace, "api") == "registry.local/app:1"
+
+
+async def test_rollout_status_understands_statefulset_partitions(cluster, namespace, audit_log):
+    sts = deployment("db", 3)
+    sts["kind"] = "StatefulSet"
+    sts["spec"].update(serviceName="db", updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    cluster.apply(sts, namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        assert ok(await call(c, "rollout_status", {"name": "db", "kind": "statefulset", "wait": True, "timeout_seconds": 120}))["complete"]
+        cluster.kubectl("set", "image", "statefulset/db", "app=registry.local/app:2", "-n", namespace)
+        # Only ordinal 2 rolls (partition 2): that is the whole rollout, as kubectl rollout status says.
+        st = ok(await call(c, "rollout_status", {"name": "db", "kind": "statefulset", "wait": True, "timeout_seconds": 120}))
+        assert st["complete"] and st["updated"] == 1 and "partitioned rollout complete" in st["message"], st
+    images = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=db", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}").stdout.split()
+    assert sorted(images) == ["db-0=registry.local/app:1", "db-1=registry.local/app:1", "db-2=registry.local/app:2"]
