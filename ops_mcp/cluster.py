@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode
 
-from ops_mcp.errors import Conflict, Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import Settings
 
@@ -273,6 +273,8 @@ class Cluster:
             raise NotFound(f"Not found: {message}.", "check the name and namespace (list_resources shows what exists).")
         if status == 409:
             raise Conflict(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
+        if status == 410:
+            raise Expired(f"Expired: {message}.", "repeat the list from its first page.")
         if status == 422 or status == 400:
             raise OpsError(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
         if status == 429 or status >= 500:
@@ -360,17 +362,27 @@ class Cluster:
             if ns:
                 raise NotFound(f"Namespace {ns!r} does not exist.", "list namespaces with list_resources(kind='namespaces').") from None
             raise
+        except Expired:
+            raise Expired("The continue token has expired: the API server keeps a list's snapshot for a few minutes only.",
+                          "repeat the list from its first page (without a continue token).") from None
         except OpsError as exc:
             if "continue" in str(exc).lower() and query.get("continue"):
-                raise OpsError("The continue token has expired or does not match this query.", "repeat the list without `continue`.") from None
+                raise OpsError("The continue token does not match this query.", "repeat the list without `continue`.") from None
             raise
 
     def list_all(self, kind: Kind | str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
         """Every item, following continue tokens (for internal aggregation, not for output)."""
         items: list[dict[str, Any]] = []
         token = None
+        restarted = False
         while True:
-            page = self.list(kind, namespace, limit=500, continue_token=token, **kw)
+            try:
+                page = self.list(kind, namespace, limit=500, continue_token=token, **kw)
+            except Expired:
+                if restarted:
+                    raise
+                items, token, restarted = [], None, True  # a slow walk outlived the snapshot: once more from the top
+                continue
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -37,3 +37,7 @@ class PolicyError(OpsError):
 
 class Conflict(OpsError):
     """The object changed since it was read (409: a resourceVersion precondition failed)."""
+
+
+class Expired(OpsError):
+    """410 Gone: a continue token (or resourceVersion) older than what the API server still keeps."""

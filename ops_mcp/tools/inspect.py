@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
-from ops_mcp.errors import OpsError
+from ops_mcp.errors import Expired, OpsError
 from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
 from ops_mcp.redact import redact_obj
 
@@ -24,6 +24,7 @@ class ResourcePage(BaseModel):
     rows: list[dict[str, Any]]
     continue_token: str | None = None
     remaining: int | None = None
+    note: str | None = None  # set when an expired continue_token made the list start again
 
 
 class ObjectDescription(BaseModel):
@@ -113,16 +114,25 @@ def register(ops) -> None:
         rows: list[dict[str, Any]] = []
         next_state = None
         remaining = None
+        note = None
         while i < len(scopes):
             scope = scopes[i]
             fetch = functools.partial(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
                                       limit=page_size - len(rows), continue_token=token)
             label = scope if all_namespaces else None
-            if k.kind == "Pod":
-                page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)
-            else:
-                page = await ops.run(fetch, with_metadata=k.namespaced and scope is None)
-                got = shaping.table_rows(page, k.kind, namespace=label)
+            try:
+                if k.kind == "Pod":
+                    page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)
+                else:
+                    page = await ops.run(fetch, with_metadata=k.namespaced and scope is None)
+                    got = shaping.table_rows(page, k.kind, namespace=label)
+            except Expired:
+                if note or token is None:
+                    raise
+                # The API server no longer has the snapshot this token continued: start the whole list again.
+                note = "The continue_token had expired (a list snapshot lasts a few minutes): this is the list again from its first page."
+                rows, i, token = [], 0, None
+                continue
             rows.extend(got)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
@@ -135,13 +145,13 @@ def register(ops) -> None:
                 next_state = {"i": i, "c": None}
                 break
         ns_label = scopes[0] if len(scopes) == 1 and not all_namespaces else None
-        out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
+        out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None, note=note)
         out.continue_token = _encode(next_state) if next_state else None
         where = f" in {ns_label}" if ns_label else (" (all namespaces)" if k.namespaced else "")
         head = f"{len(rows)} {k.plural}{where}"
         if next_state:
             head += f"; more remain{f' ({remaining})' if remaining else ''}: pass continue_token={out.continue_token}"
-        text = head + "\n" + shaping.table(rows)
+        text = (note + "\n" if note else "") + head + "\n" + shaping.table(rows)
         if k.kind == "Pod" and rows:
             text += "\nstatus: " + shaping.counts(r.get("status", "?") for r in rows)
         return ops.result(out, text)

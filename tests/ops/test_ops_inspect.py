@@ -145,6 +145,9 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         "ERROR db connection failed: postgres://todo:Sup3rS3cret@db:5432/todo",
         "retrying in 5s", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345"]
     cluster.set_logs(namespace, name, current, previous=["starting", "panic: out of memory"])
+    # It restarted once (what the kubelet records), so a previous instance exists.
+    cluster.kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "-p",
+                    json.dumps({"status": {"containerStatuses": [{"name": "app", "restartCount": 1}]}}))
     async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
         tail = ok(await call(c, "get_pod_logs", {"name": name}))
         log = tail["logs"][0]

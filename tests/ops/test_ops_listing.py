@@ -104,3 +104,4 @@ async def test_unknown_arguments_are_refused_by_name(env):
         assert "deploy_chart does not take 'wait'" in msg and "nothing was done" in msg and "timeout_seconds" in msg
         msg = err(await client.call_tool("list_resources", {"kind": "pods", "namespaces": "a,b", "lim": 3}))
         assert "'namespaces', 'lim'" in msg and "all_namespaces" in msg and "limit" in msg
+
