@@ -162,12 +162,18 @@ def register(ops) -> None:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
         k = await kind_of(kind)
         ns = ops.policy.namespace(namespace) if k.namespaced else None
+        if k.kind == "Namespace":
+            ops.policy.namespace(name)  # a namespace outside the allowlist is not described either
 
         async def fetch_events() -> list[dict[str, Any]]:
             if k.kind == "Event":
                 return []
             selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
-            events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
+            # A cluster-scoped object's events live in namespace default (the API server validates that),
+            # which the allowlist may exclude.
+            events_ns = ns if k.namespaced else "default"
+            if ops.settings.namespaces and events_ns not in ops.settings.namespaces:
+                return []
             try:
                 return (await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)).get("items") or []
             except OpsError:

@@ -227,3 +227,26 @@ async def test_previous_logs_of_a_container_that_never_restarted_say_so(cluster,
         assert "steady/app never restarted" in msg and "previous=false" in msg
         assert "panic: boom" in text_of(await call(c, "get_pod_logs", {"name": "crashy", "previous": True}))
         assert ok(await call(c, "get_pod_logs", {"name": "steady"}))["logs"][0]["text"] == "serving"
+
+
+async def test_describe_of_a_cluster_scoped_object_takes_events_from_default_if_allowed(cluster, namespace, audit_log):
+    """Events about a cluster-scoped object (a PersistentVolume, a Node) live in namespace default: shown
+    unless the allowlist excludes default; a Namespace outside the allowlist is not described at all."""
+    pv = f"pv-{namespace}"[:63]
+    ev = event("default", f"ev-{namespace}"[:63], "PersistentVolume", pv, "VolumeTrouble", "disk detached")
+    ev["involvedObject"].pop("namespace")
+    try:
+        cluster.apply({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": pv},
+                       "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}})
+        cluster.apply(ev, "default")
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            events = ok(await call(c, "describe_resource", {"kind": "pv", "name": pv}))["events"]
+            assert [e["reason"] for e in events] == ["VolumeTrouble"]
+        async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)) as c:
+            d = ok(await call(c, "describe_resource", {"kind": "pv", "name": pv}))
+            assert d["object"]["metadata"]["name"] == pv and d["events"] == []  # default is outside the allowlist
+            assert "outside this server's allowlist" in err(await call(c, "describe_resource", {"kind": "namespace", "name": "kube-system"}))
+            assert ok(await call(c, "describe_resource", {"kind": "namespace", "name": namespace}))["name"] == namespace
+    finally:
+        cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
+        cluster.kubectl("delete", "event", ev["metadata"]["name"], "-n", "default", check=False)
