@@ -52,7 +52,7 @@ class Policy:
         chart is a local directory, an oci:// reference or (with repo) a chart name in that repository.
         Entries: directories (their charts and any below), repository URLs, oci:// prefixes, "*" (any).
         """
-        allowed = self.settings.chart_sources or [self.settings.chart_path]
+        allowed = self.settings.chart_sources or [c for c in [self.settings.chart_path] if c]
         if "*" in allowed:
             return
         if repo:
@@ -75,10 +75,10 @@ class Policy:
 
 
 def _local(path: str) -> Path:
-    from ops_mcp.settings import REPO_ROOT
+    from ops_mcp.settings import base_dir
 
     p = Path(path).expanduser()
-    return (p if p.is_absolute() else REPO_ROOT / p).resolve()
+    return (p if p.is_absolute() else base_dir() / p).resolve()
 
 
 class Confirmation(BaseModel):

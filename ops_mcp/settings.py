@@ -15,7 +15,22 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_PARENT = Path(__file__).resolve().parent.parent
+# A source checkout has the app's chart beside the package; an installed package (site-packages) has not,
+# and the ops-mcp image puts the chart at IMAGE_CHART (its OPS_MCP_CHART_PATH).
+CHECKOUT: Path | None = _PARENT if (_PARENT / "k8s" / "helm" / "todo-chatbot" / "Chart.yaml").is_file() else None
+IMAGE_CHART = Path("/opt/ops-mcp/charts/todo-chatbot")
+
+
+def base_dir() -> Path:
+    """What relative chart paths and values files are read against: the checkout, else the working directory."""
+    return CHECKOUT or Path.cwd()
+
+
+def _default_chart() -> str:
+    if CHECKOUT:
+        return str(CHECKOUT / "k8s" / "helm" / "todo-chatbot")
+    return str(IMAGE_CHART) if (IMAGE_CHART / "Chart.yaml").is_file() else ""
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -50,7 +65,7 @@ class Settings(BaseSettings):
     # Helm.
     helm_binary: str | None = None
     release: str = Field(default="todo-chatbot", description="Default Helm release name of the app.")
-    chart_path: str = Field(default=str(REPO_ROOT / "k8s" / "helm" / "todo-chatbot"))
+    chart_path: str = Field(default_factory=_default_chart, description="Empty: no default chart (deploy_chart needs chart=).")
     # Where deploy_chart may take charts from (a chart is code applied with the server's privileges):
     # chart directories, repository URLs, oci:// prefixes, or "*"; empty = chart_path only.
     chart_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -18,7 +18,7 @@ from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
 from ops_mcp.params import NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
-from ops_mcp.settings import REPO_ROOT
+from ops_mcp.settings import base_dir
 
 Release = ReleaseArg
 OptRelease = OptReleaseName
@@ -94,15 +94,15 @@ def _spec_view(obj: dict[str, Any]) -> Any:
 
 
 def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any]:
-    """Merge YAML values files (later wins). Only files inside the repo or the chart are read."""
+    """Merge YAML values files (later wins). Only files inside the checkout (else the working directory) or the chart are read."""
     from pyhelm3.client import mergeconcat
 
-    roots = [REPO_ROOT.resolve()] + ([chart_dir.resolve()] if chart_dir else [])
+    roots = [base_dir().resolve()] + ([chart_dir.resolve()] if chart_dir else [])
     merged: dict[str, Any] = {}
     for f in files:
         p = Path(f)
         if not p.is_absolute():
-            p = (chart_dir or REPO_ROOT) / p
+            p = (chart_dir or base_dir()) / p
         p = p.resolve()
         if not any(p.is_relative_to(r) for r in roots):
             raise OpsError(f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline.")
@@ -150,6 +150,9 @@ def register(ops) -> None:
         """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
         the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
         ns, rel = ns_release(namespace, release)
+        if not (chart or ops.settings.chart_path):
+            raise OpsError("No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
+                           "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.")
         ops.policy.chart_source(chart or ops.settings.chart_path, repo)
         if dry_run:
             return Confirmation(confirm=True)
@@ -186,7 +189,7 @@ def register(ops) -> None:
         elif is_local_chart(ref) or chart is None:
             chart_dir = Path(ref).expanduser()
             if not chart_dir.is_absolute():
-                chart_dir = (REPO_ROOT / chart_dir)
+                chart_dir = (base_dir() / chart_dir)
             if not (chart_dir / "Chart.yaml").is_file():
                 raise OpsError(f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference.")
             ref = str(chart_dir)

@@ -38,8 +38,8 @@ def ops_env(cluster: Any, namespace: str | None, audit: Path, **extra: str) -> d
 
 
 @asynccontextmanager
-async def stdio_client(env: dict[str, str], *flags: str, **client_kw: Any) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "--transport", "stdio", *flags], env=env, cwd=str(ROOT))
+async def stdio_client(env: dict[str, str], *flags: str, cwd: str | None = None, **client_kw: Any) -> AsyncIterator[Client]:
+    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "--transport", "stdio", *flags], env=env, cwd=cwd or str(ROOT))
     async with Client(params, read_timeout_seconds=120, **client_kw) as client:
         yield client
 

@@ -57,3 +57,31 @@ async def test_app_status_resource(cluster, namespace, audit_log):
         res = await c.read_resource("ops://app/status")
     data = yaml.safe_load(res.contents[0].text)
     assert data["namespace"] == namespace and data["workloads"][0]["name"] == "web"
+
+
+@pytest.mark.anyio
+async def test_installed_package_has_no_checkout_paths(cluster, namespace, audit_log, tmp_path):
+    """ops-mcp installed as a package (not the checkout): no default chart under site-packages, relative chart and
+    values paths read against the working directory."""
+    import json
+    import shutil
+
+    from ops_helpers import CHARTS, call, err, ok
+
+    site, source = tmp_path / "site", tmp_path / "source"  # built from a copy: setuptools leaves build/ in the tree
+    shutil.copytree(ROOT / "ops_mcp", source / "ops_mcp", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([str(ROOT / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    work = tmp_path / "work"
+    shutil.copytree(CHARTS / "demo", work / "demo")
+    (work / "mine.yaml").write_text(json.dumps({"replicas": 2}))
+    env = {**ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES="*"), "PYTHONPATH": str(site)}
+    probe = subprocess.run([sys.executable, "-c", "import ops_mcp, sys; print(ops_mcp.__file__)"], env=env, cwd=work, capture_output=True, text=True)
+    assert probe.stdout.startswith(str(site)), probe.stdout + probe.stderr  # really the installed copy
+    async with stdio_client(env, cwd=str(work)) as c:
+        msg = err(await call(c, "deploy_chart", {"dry_run": True}))
+        assert "No default chart" in msg and "OPS_MCP_CHART_PATH" in msg and "site-packages" not in msg and str(site) not in msg
+        dry = ok(await call(c, "deploy_chart", {"release": "pkg", "chart": "./demo", "values_files": [str(work / "mine.yaml")], "dry_run": True}))
+        assert dry["chart"] == "demo-0.1.0" and "Deployment/pkg-web" in dry["changes"]["added"]
