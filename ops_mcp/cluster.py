@@ -82,6 +82,7 @@ _KINDS = [
     Kind("Job", "jobs", "batch", "v1"),
     Kind("CronJob", "cronjobs", "batch", "v1"),
     Kind("Ingress", "ingresses", "networking.k8s.io", "v1"),
+    Kind("IngressClass", "ingressclasses", "networking.k8s.io", "v1", namespaced=False),
     Kind("NetworkPolicy", "networkpolicies", "networking.k8s.io", "v1"),
     Kind("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1"),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling", "v2"),

@@ -49,6 +49,7 @@ class Ops:
         self.policy = Policy(settings)
         self.audit = AuditLog(settings.audit_log)
         self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
+        self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
         self._cluster: Any = None
         self._helm: Any = None
 
@@ -78,13 +79,15 @@ class Ops:
         idempotent: bool | None = None,
         open_world: bool = True,
         name: str | None = None,
+        rbac: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a tool with truthful annotations, unless the server's mode hides it.
 
         kind: "read" (no side effects), "write" (changes the cluster, reversible) or
         "destructive" (deletes or overwrites; confirmation required). --read-only drops every
         non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
-        registered, so they are neither listed nor callable.
+        registered, so they are neither listed nor callable. rbac: the "verb resource[/sub]" the tool
+        needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
         """
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +104,7 @@ class Ops:
             )
             self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
             self.kinds[tool_name] = kind
+            self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
             # Every token of tools/list is paid on each model turn: drop pydantic's generated
             # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
             registered = self.mcp._tool_manager.get_tool(tool_name)

@@ -24,6 +24,25 @@ _LAZY = {"Options": "base", "CHECKS": "engine", "CRASHLOOP_CHECKS": "engine", "d
          "MODES": "model", "Report": "model", "TargetNotFound": "scope", "resolve": "scope", "Snapshot": "snapshot"}
 
 
+# What a diagnosis snapshot lists: snapshot attribute -> the cluster layer's kind (its path and RBAC resource).
+SNAPSHOT_KINDS = {
+    "pods": "pods", "deployments": "deployments", "replicasets": "replicasets", "statefulsets": "statefulsets",
+    "daemonsets": "daemonsets", "jobs": "jobs", "services": "services", "endpointslices": "endpointslices",
+    "ingresses": "ingresses", "hpas": "horizontalpodautoscalers", "pvcs": "persistentvolumeclaims", "events": "events",
+    "resourcequotas": "resourcequotas", "nodes": "nodes", "storageclasses": "storageclasses", "ingressclasses": "ingressclasses",
+}
+
+
+def rbac() -> list[tuple[str, str]]:
+    """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
+    ConfigMaps/Secrets (key names only), and the logs of failing containers."""
+    from ops_mcp.cluster import KINDS
+
+    lists = [("list", KINDS[k].resource) for k in SNAPSHOT_KINDS.values()]
+    return lists + [("get", r) for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services",
+                                         "configmaps", "secrets", "pods/log")]
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

@@ -10,36 +10,17 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ops_mcp.cluster import KINDS
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
+from . import SNAPSHOT_KINDS
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
 from .snapshot import KeySet, Obj, Snapshot, meta, name_of
 
-# snapshot attribute -> (API path below /api or /apis, RBAC resource, namespaced)
-LISTS: dict[str, tuple[str, str, bool]] = {
-    "pods": ("/api/v1", "pods", True),
-    "deployments": ("/apis/apps/v1", "deployments", True),
-    "replicasets": ("/apis/apps/v1", "replicasets", True),
-    "statefulsets": ("/apis/apps/v1", "statefulsets", True),
-    "daemonsets": ("/apis/apps/v1", "daemonsets", True),
-    "jobs": ("/apis/batch/v1", "jobs", True),
-    "services": ("/api/v1", "services", True),
-    "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
-    "ingresses": ("/apis/networking.k8s.io/v1", "ingresses", True),
-    "hpas": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
-    "pvcs": ("/api/v1", "persistentvolumeclaims", True),
-    "events": ("/api/v1", "events", True),
-    "resourcequotas": ("/api/v1", "resourcequotas", True),
-    "nodes": ("/api/v1", "nodes", False),
-    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
-    "ingressclasses": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
-}
-GROUPS = {"/api/v1": "", "/apis/apps/v1": "apps", "/apis/batch/v1": "batch", "/apis/discovery.k8s.io/v1": "discovery.k8s.io",
-          "/apis/networking.k8s.io/v1": "networking.k8s.io", "/apis/autoscaling/v2": "autoscaling",
-          "/apis/storage.k8s.io/v1": "storage.k8s.io"}
+LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
 PAGE = 500
 MAX_KEYSET_GETS = 20        # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
@@ -63,9 +44,9 @@ class Reader:
             self.list_pages += page
 
     def list(self, attr: str, label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
-        prefix, plural, namespaced = LISTS[attr]
-        path = f"{prefix}/namespaces/{self.namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
-        resource = f"{plural}.{GROUPS[prefix]}" if GROUPS[prefix] else plural
+        kind = LISTS[attr]
+        namespaced = kind.namespaced
+        path, resource = kind.path(self.namespace), kind.resource
         items: list[Obj] = []
         token = None
         while True:
@@ -146,16 +127,11 @@ def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None
     """Narrow the pod list to the target: its selector (workloads, Services) or its name (a Pod)."""
     if kind == "Pod":
         return None, f"metadata.name={name}"
-    paths = {"Deployment": ("/apis/apps/v1", "deployments"), "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-             "DaemonSet": ("/apis/apps/v1", "daemonsets"), "Job": ("/apis/batch/v1", "jobs"),
-             "Service": ("/api/v1", "services")}
-    if kind not in paths:
+    if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "Service"):
         return None, None
-    prefix, plural = paths[kind]
-    group = GROUPS[prefix]
+    k = KINDS[kind.lower()]
     try:
-        obj = reader.get(f"{prefix}/namespaces/{reader.namespace}/{plural}/{name}",
-                         f"{plural}.{group}" if group else plural)
+        obj = reader.get(k.path(reader.namespace, name), k.resource)
     except (NotFound, Forbidden):
         return None, None          # resolve() reports the missing target with near names
     selector = (obj.get("spec") or {}).get("selector")
@@ -205,7 +181,7 @@ def _fetch_keysets(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 continue
             for n in sorted(names):
                 try:
-                    store[n] = _keyset(redact_obj(reader.get(f"/api/v1/namespaces/{reader.namespace}/{plural}/{n}", plural)))
+                    store[n] = _keyset(redact_obj(reader.get(KINDS[plural].path(reader.namespace, n), plural)))
                 except NotFound:
                     store[n] = KeySet(exists=False)
         except Forbidden as exc:

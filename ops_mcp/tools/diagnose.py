@@ -23,6 +23,10 @@ Since = Annotated[int, Field(ge=1, le=1440, description="Event window")]
 
 
 def register(ops) -> None:
+    from ops_mcp.diagnosis import rbac
+
+    DIAGNOSIS_RBAC = tuple(f"{verb} {resource}" for verb, resource in rbac())
+
     from ops_mcp.diagnosis.model import Report   # the outputSchema
 
     async def run(kind: str, name: str | None, namespace: str | None, checks, container: str | None,
@@ -41,7 +45,7 @@ def register(ops) -> None:
             raise OpsError(str(exc), "fix the arguments and retry.") from None
         return ops.result(report, _text(report))
 
-    @ops.tool(title="Diagnose crashing containers")
+    @ops.tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
     async def diagnose_crashloop(
         name: TargetName = None,
         kind: TargetKind = "deployment",
@@ -58,7 +62,7 @@ def register(ops) -> None:
         return await run(kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs,
                          max_pods, log_tail, since_minutes)
 
-    @ops.tool(title="Diagnose a workload, service or namespace")
+    @ops.tool(title="Diagnose a workload, service or namespace", rbac=DIAGNOSIS_RBAC)
     async def diagnose(
         kind: TargetKind = "namespace",
         name: TargetName = None,

@@ -93,7 +93,7 @@ def register(ops) -> None:
         return cluster().known_kind(name) or await ops.run(cluster().kind, name)
 
     # -- list_resources -------------------------------------------------------------------
-    @ops.tool(title="List resources")
+    @ops.tool(title="List resources", rbac=("list pods", "list deployments.apps"))  # any kind; these for the app
     async def list_resources(
         kind: Kind,
         namespace: NamespaceArg = None,
@@ -157,7 +157,7 @@ def register(ops) -> None:
         return ops.result(out, text)
 
     # -- describe_resource ----------------------------------------------------------------
-    @ops.tool(title="Describe a resource")
+    @ops.tool(title="Describe a resource", rbac=("get pods", "get deployments.apps", "list events"))
     async def describe_resource(kind: Kind, name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, ObjectDescription]:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
         k = await kind_of(kind)
@@ -190,7 +190,7 @@ def register(ops) -> None:
         return ops.result(out, text)
 
     # -- get_events -----------------------------------------------------------------------
-    @ops.tool(title="Get events")
+    @ops.tool(title="Get events", rbac=("list events",))
     async def get_events(
         namespace: NamespaceArg = None,
         all_namespaces: bool = False,
@@ -226,7 +226,8 @@ def register(ops) -> None:
         return ops.result(out, f"{len(items)} events in {len(groups)} groups{more}\n" + shaping.table(out.groups, cols))
 
     # -- get_app_status -------------------------------------------------------------------
-    @ops.tool(title="App health at a glance")
+    @ops.tool(title="App health at a glance", rbac=("list deployments.apps", "list statefulsets.apps", "list pods", "list services",
+                          "list endpointslices.discovery.k8s.io", "list events", "list secrets"))
     async def get_app_status(namespace: NamespaceArg = None, release: OptReleaseName = None) -> Annotated[CallToolResult, AppStatus]:
         """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
         ns = ops.policy.namespace(namespace)

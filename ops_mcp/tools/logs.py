@@ -79,7 +79,8 @@ def register(ops) -> None:
                                  -sum(int(cs.get("restartCount") or 0) for cs in (p.get("status") or {}).get("containerStatuses") or [])))
         return pods
 
-    @ops.tool(title="Get pod logs")
+    @ops.tool(title="Get pod logs", rbac=("get pods", "list pods", "get pods/log", "get deployments.apps", "get statefulsets.apps",
+                          "get daemonsets.apps", "get jobs.batch"))
     async def get_pod_logs(
         name: Name,
         namespace: NamespaceArg = None,

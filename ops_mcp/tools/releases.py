@@ -20,6 +20,10 @@ from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import base_dir
 
+# helm keeps releases in Secrets and applies the chart's objects (the app chart's kinds).
+HELM_WRITE = ("list secrets", "get secrets", "create secrets", "update secrets", "get deployments.apps", "create deployments.apps",
+              "patch deployments.apps", "create services", "patch services", "create configmaps", "patch configmaps")
+
 Release = ReleaseArg
 OptRelease = OptReleaseName
 TimeoutS = Annotated[int, Field(ge=10, le=3600)]
@@ -158,7 +162,7 @@ def register(ops) -> None:
             return Confirmation(confirm=True)
         return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
 
-    @ops.tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True)
+    @ops.tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
     async def deploy_chart(
         ctx: Context,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
@@ -236,7 +240,7 @@ def register(ops) -> None:
         verb = "upgraded" if previous else "installed"
         return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
 
-    @ops.tool(title="List Helm releases")
+    @ops.tool(title="List Helm releases", rbac=("list secrets",))
     async def list_releases(namespace: NamespaceArg = None, all_namespaces: bool = False) -> Annotated[CallToolResult, ReleaseList]:
         """Helm releases with status, revision, chart and last update."""
         rows: list[dict[str, Any]] = []
@@ -244,7 +248,7 @@ def register(ops) -> None:
             rows += [_release_row(r) for r in await ops.helm.list_releases(ns)]
         return ops.result(ReleaseList(releases=rows), f"{len(rows)} releases\n" + shaping.table(rows))
 
-    @ops.tool(title="Helm release history")
+    @ops.tool(title="Helm release history", rbac=("list secrets",))
     async def release_history(
         release: OptRelease = None, namespace: NamespaceArg = None, max_revisions: Annotated[int, Field(ge=1, le=256)] = 10
     ) -> Annotated[CallToolResult, History]:
@@ -255,7 +259,7 @@ def register(ops) -> None:
                  "updated": str(r.get("updated", ""))[:19], "description": shaping.clip(str(r.get("description", "")), 120)} for r in revs]
         return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
 
-    @ops.tool(title="Helm release values")
+    @ops.tool(title="Helm release values", rbac=("get secrets", "list secrets"))
     async def get_release_values(
         release: OptRelease = None,
         namespace: NamespaceArg = None,
@@ -268,7 +272,7 @@ def register(ops) -> None:
         text = shaping.to_yaml(values) if values else "(no user-supplied values)"
         return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
 
-    @ops.tool(title="Roll back a Helm release", kind="destructive")
+    @ops.tool(title="Roll back a Helm release", kind="destructive", rbac=HELM_WRITE)
     async def rollback_release(
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
@@ -291,7 +295,7 @@ def register(ops) -> None:
         detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
         return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
 
-    @ops.tool(title="Uninstall a Helm release", kind="destructive")
+    @ops.tool(title="Uninstall a Helm release", kind="destructive", rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"))
     async def uninstall_release(
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],

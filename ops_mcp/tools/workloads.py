@@ -157,7 +157,9 @@ def register(ops) -> None:
         await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
         return HpaChange(name=hpa["metadata"]["name"], min_before=lo, max_before=hi, min_after=replicas, max_after=new_hi)
 
-    @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True)
+    @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True, rbac=("get deployments.apps/scale", "patch deployments.apps/scale", "get statefulsets.apps/scale",
+                          "patch statefulsets.apps/scale", "list horizontalpodautoscalers.autoscaling",
+                          "patch horizontalpodautoscalers.autoscaling"))
     async def scale_deployment(
         name: Name,
         replicas: int,
@@ -195,7 +197,7 @@ def register(ops) -> None:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
         return ops.result(out, text)
 
-    @ops.tool(title="Rollout status")
+    @ops.tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps"))
     async def rollout_status(
         name: Name,
         ctx: Context,
@@ -215,7 +217,7 @@ def register(ops) -> None:
             text += f", revision {r.revision}"
         return ops.result(r, text)
 
-    @ops.tool(title="Restart a rollout", kind="write")
+    @ops.tool(title="Restart a rollout", kind="write", rbac=("patch deployments.apps", "patch statefulsets.apps", "patch daemonsets.apps"))
     async def rollout_restart(
         name: Name,
         ctx: Context,
@@ -252,7 +254,8 @@ def register(ops) -> None:
             obj = fresh
         raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
 
-    @ops.tool(title="Undo a rollout", kind="destructive")
+    @ops.tool(title="Undo a rollout", kind="destructive", rbac=("get deployments.apps", "patch deployments.apps", "list replicasets.apps", "patch statefulsets.apps",
+                          "patch daemonsets.apps", "list controllerrevisions.apps"))
     async def rollout_undo(
         name: Name,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],

@@ -350,3 +350,34 @@ def test_only_the_frontend_gets_the_better_auth_secret(profile: str) -> None:
     assert holders == {"Deployment/todo-chatbot-frontend"}
     config = one(render(profile), "ConfigMap", "todo-chatbot-backend")["data"]
     assert config["BETTER_AUTH_JWKS_URL"].endswith("/api/auth/jwks") and "AUTH_DEVELOPMENT_MODE" not in config
+
+
+def granted(rules: list[dict], verb: str, resource: str) -> bool:
+    main, _, sub = resource.partition("/")
+    plural, _, group = main.partition(".")
+    name = f"{plural}/{sub}" if sub else plural
+    return any(group in r.get("apiGroups", []) and name in r.get("resources", []) and verb in r.get("verbs", [])
+               and not r.get("resourceNames") for r in rules)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool) -> None:
+    """Every (verb, resource) a tool declares beside its code (ops.tool(rbac=...)) is granted by the chart's
+    Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
+    from ops_mcp.cluster import KINDS
+    from ops_mcp.server import build_server
+    from ops_mcp.settings import load_settings
+
+    docs = render(sets={"opsMcp.readOnly": str(read_only).lower()})
+    role = [r for d in find(docs, "Role") if d["metadata"]["name"].endswith("ops-mcp") for r in d["rules"]]
+    cluster_role = [r for d in find(docs, "ClusterRole") if "ops-mcp" in d["metadata"]["name"] for r in d["rules"]]
+    ops = build_server(load_settings(read_only=read_only)).ops
+    missing = []
+    for tool, needs in ops.rbac.items():
+        assert needs, f"{tool} declares no RBAC"
+        for verb, resource in needs:
+            kind = KINDS.get(resource.split("/")[0])
+            rules = role if kind is None or kind.namespaced else cluster_role
+            if not granted(rules, verb, resource):
+                missing.append(f"{tool}: {verb} {resource}")
+    assert missing == []
