@@ -11,6 +11,7 @@ from ops_mcp.settings import Settings
 def run_doctor(settings: Settings) -> int:
     from ops_mcp import shaping
     from ops_mcp.errors import OpsError
+    from ops_mcp.helm import check_version, parse_version
     from ops_mcp.server import build_server
 
     rows: list[dict[str, Any]] = []
@@ -48,7 +49,10 @@ def run_doctor(settings: Settings) -> int:
             add(f"rbac {tool}", not missing, "missing: " + "; ".join(missing) if missing else f"{len(needs)} permission(s)")
     try:
         helm_version = asyncio.run(ops.helm.version())
-        add("helm", True, f"{ops.helm.binary} {helm_version}")
+        version = parse_version(helm_version)
+        check_version(version, helm_version)
+        flags = "--rollback-on-failure" if version[0] >= 4 else "--atomic"
+        add("helm", True, f"{ops.helm.binary} {helm_version} (helm {version[0]}: rollback with {flags})")
     except OpsError as exc:
         add("helm", False, str(exc))
     try:

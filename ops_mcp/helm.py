@@ -140,10 +140,38 @@ def is_local_chart(ref: str) -> bool:
     return ref.startswith(("/", "./", "../", "~")) or (os.sep in ref and not ref.startswith("oci://") and Path(ref).exists())
 
 
+# The oldest helm whose flags this module uses: --dry-run=server (3.13); helm 4 renamed --atomic.
+MIN_HELM3 = (3, 13)
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """'v4.1.4+g05fa379' -> (4, 1)."""
+    m = re.match(r"v?(\d+)\.(\d+)", text.strip())
+    if not m:
+        raise OpsError(f"Cannot read the helm version from {text.strip()[:80]!r}.", "install helm 3.13+ or 4.x, or point OPS_MCP_HELM_BINARY at one.")
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_version(version: tuple[int, int], text: str) -> None:
+    if version[0] < 3 or (version[0] == 3 and version < MIN_HELM3):
+        raise OpsError(f"helm {text.strip()} is too old: ops-mcp needs helm 3.13+ or 4.x (--dry-run=server).",
+                       "install a newer helm, or set OPS_MCP_HELM_BINARY to one.")
+
+
 class Helm:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._cmd: Any = None
+        self._version: tuple[int, int] | None = None
+
+    async def major(self) -> int:
+        """helm's major version (3 or 4), read once: the two name some flags differently."""
+        if self._version is None:
+            text = await self.version()
+            version = parse_version(text)
+            check_version(version, text)
+            self._version = version
+        return self._version[0]
 
     @property
     def binary(self) -> str:
@@ -224,8 +252,8 @@ class Helm:
         if dry_run:
             args.append("--dry-run=server")
         else:
-            if rollback_on_failure:
-                args.append("--rollback-on-failure")  # implies --wait
+            if rollback_on_failure:  # implies --wait; helm 3 calls it --atomic
+                args.append("--rollback-on-failure" if await self.major() >= 4 else "--atomic")
             elif wait:
                 args.append("--wait")
         out = await self.command().run(args, json.dumps(values).encode())

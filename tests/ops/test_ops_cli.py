@@ -23,7 +23,7 @@ def test_doctor_passes_with_admin_and_names_missing_rbac_for_a_limited_identity(
     assert lines[0].split() == ["CHECK", "OK", "DETAIL"]
     assert any(line.startswith("cluster") and cluster.server in line for line in lines)
     assert any(line.startswith("rbac scale_deployment") and " yes " in line for line in lines)
-    assert any(line.startswith("helm ") and "v4." in line for line in lines)
+    assert any(line.startswith("helm ") and "v4." in line and "(helm 4: rollback with --rollback-on-failure)" in line for line in lines)
 
     cluster.apply([
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
