@@ -147,6 +147,19 @@ def discovered_kinds(groups: dict[str, Any]) -> dict[str, Kind]:
     return kinds
 
 
+def _read_capped(raw: Any, cap: int) -> bytes:
+    """The whole body, or an OpsError once it passes `cap` bytes (read in chunks: memory stays bounded)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in raw.stream(256 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > cap:
+            raise OpsError(f"The API server's answer is larger than {cap} bytes (OPS_MCP_MAX_RESPONSE_BYTES); it was not read.",
+                           "narrow the query (a namespace, a label_selector, a smaller limit), or raise OPS_MCP_MAX_RESPONSE_BYTES.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _status_message(body: bytes) -> str:
     try:
         data = json.loads(body)
@@ -245,7 +258,7 @@ class Cluster:
             if stream:
                 return raw
             try:
-                data = raw.read()
+                data = _read_capped(raw, self.settings.max_response_bytes)
             except (urllib3.exceptions.HTTPError, OSError):
                 raise Unreachable(
                     f"The Kubernetes API stopped answering mid-response ({self.describe_target()}).",
@@ -254,7 +267,7 @@ class Cluster:
             finally:
                 raw.release_conn()
             return json.loads(data) if data else {}
-        data = raw.read()
+        data = raw.read(64 * 1024)  # a Status: small; never more
         raw.release_conn()
         self._raise_for_status(raw.status, _status_message(data), verb, resource, namespace)
 
@@ -371,14 +384,14 @@ class Cluster:
                 raise OpsError("The continue token does not match this query.", "repeat the list without `continue`.") from None
             raise
 
-    def list_all(self, kind: Kind | str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
-        """Every item, following continue tokens (for internal aggregation, not for output)."""
+    def list_all(self, kind: Kind | str, namespace: str | None = None, *, max_items: int | None = None, **kw: Any) -> list[dict[str, Any]]:
+        """Every item (at most max_items: pages stop there), following continue tokens (for internal aggregation, not for output)."""
         items: list[dict[str, Any]] = []
         token = None
         restarted = False
         while True:
             try:
-                page = self.list(kind, namespace, limit=500, continue_token=token, **kw)
+                page = self.list(kind, namespace, limit=min(500, max_items - len(items)) if max_items else 500, continue_token=token, **kw)
             except Expired:
                 if restarted:
                     raise
@@ -386,7 +399,7 @@ class Cluster:
                 continue
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
-            if not token:
+            if not token or (max_items and len(items) >= max_items):
                 return items
 
     def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:

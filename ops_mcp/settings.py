@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     output_limit: int = Field(default=40_000, ge=1_000, description="Max characters of one tool result's text.")
     log_bytes_limit: int = Field(default=32_000, ge=1_000, description="Max bytes of log text fetched per container.")
     page_size: int = Field(default=100, ge=1, le=500, description="Default rows per list page.")
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, description="Largest API answer read.")
+    max_events: int = Field(default=1000, ge=100, le=20_000, description="Events read per call (get_events, app status) before aggregating.")
 
     # Helm.
     helm_binary: str | None = None

@@ -21,6 +21,15 @@ from .scope import Scope, TargetNotFound, normalize_kind, resolve
 from .snapshot import KeySet, Obj, Snapshot, meta, name_of
 
 LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
+# Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
+CORE_LISTS = ("pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "events")
+CHECK_LISTS = {
+    "mount": ("pvcs",), "image_pull": ("nodes",), "scheduling": ("nodes", "pvcs"), "pvc": ("pvcs", "storageclasses"),
+    "rollout": ("resourcequotas",), "service": ("services", "endpointslices"),
+    "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"), "hpa": ("hpas",),
+}
+TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresses", "services"),
+                "HelmRelease": ("services", "ingresses", "hpas", "pvcs")}
 PAGE = 500
 MAX_KEYSET_GETS = 20        # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
@@ -91,7 +100,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     reader = Reader(cluster, namespace)
     snap = Snapshot(namespace=namespace)
     pod_selector, pod_field = _pod_filter(reader, target_kind, name)
-    attrs = list(LISTS)
+    attrs = list(LISTS) if options.checks is None else needed_lists(options.checks, target_kind)
 
     def fetch(attr: str) -> tuple[str, list[Obj] | None, str | None]:
         try:
@@ -121,6 +130,14 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
         _fetch_logs(reader, snap, scope, options)
     snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
     return snap, scope
+
+
+def needed_lists(checks: tuple[str, ...] | list[str], target_kind: str) -> list[str]:
+    """Only what the selected checks and the target read (diagnose_crashloop lists no Services, Ingresses, HPAs...)."""
+    wanted = set(CORE_LISTS) | set(TARGET_LISTS.get(target_kind, ()))
+    for check in checks:
+        wanted |= set(CHECK_LISTS.get(check, ()))
+    return [attr for attr in LISTS if attr in wanted]
 
 
 def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None, str | None]:

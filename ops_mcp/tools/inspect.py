@@ -39,6 +39,7 @@ class EventSummary(BaseModel):
     namespace: str | None = None
     groups: list[dict[str, Any]]
     total: int
+    capped: bool | None = None  # true: more events exist than were read (max_events)
 
 
 class AppStatus(BaseModel):
@@ -214,16 +215,22 @@ def register(ops) -> None:
             selectors.append(f"reason={reason}")
         items: list[dict[str, Any]] = []
         scopes = ops.policy.scope(namespace, all_namespaces)
+        cap = ops.settings.max_events  # read at most this many (the API's own pages), then aggregate
         for ns in scopes:
-            items += await ops.run(cluster().list_all, "events", ns, field_selector=",".join(selectors) or None)
+            if len(items) < cap:
+                items += await ops.run(cluster().list_all, "events", ns, field_selector=",".join(selectors) or None, max_items=cap - len(items))
+        capped = len(items) >= cap
         ref = shaping.now()
         if since_s:
             items = [e for e in items if (t := shaping.parse_time(shaping.event_time(e))) is None or (ref - t).total_seconds() <= since_s]
         groups = shaping.aggregate_events(items, ref)
-        out = EventSummary(namespace=scopes[0] if len(scopes) == 1 else None, groups=groups[:limit], total=len(items))
+        out = EventSummary(namespace=scopes[0] if len(scopes) == 1 else None, groups=groups[:limit], total=len(items), capped=capped or None)
         cols = ["type", "reason", "object", "count", "last_seen", "message"]
         more = f" (showing {limit} of {len(groups)} groups)" if len(groups) > limit else ""
-        return ops.result(out, f"{len(items)} events in {len(groups)} groups{more}\n" + shaping.table(out.groups, cols))
+        head = f"{len(items)} events in {len(groups)} groups{more}"
+        if capped:
+            head += f"; stopped reading at {cap} events (OPS_MCP_MAX_EVENTS): narrow with a namespace, object_name, type or reason"
+        return ops.result(out, head + "\n" + shaping.table(out.groups, cols))
 
     # -- get_app_status -------------------------------------------------------------------
     @ops.tool(title="App health at a glance", rbac=("list deployments.apps", "list statefulsets.apps", "list pods", "list services",
@@ -255,7 +262,7 @@ def register(ops) -> None:
             tg.start_soon(fetch, "pods", shaping.pod_rows, functools.partial(c.table, "pods", ns))  # kubectl's rows: a fraction of the pods' bytes
             tg.start_soon(fetch, "svc", c.list_all, "services", ns)
             tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
-            tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning"))
+            tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning", max_items=ops.settings.max_events))
             tg.start_soon(fetch_helm)
         # The cluster being unreachable or forbidden is the answer, not a partial status.
         for key in ("deploy", "pods"):

@@ -250,3 +250,28 @@ async def test_describe_of_a_cluster_scoped_object_takes_events_from_default_if_
     finally:
         cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
         cluster.kubectl("delete", "event", ev["metadata"]["name"], "-n", "default", check=False)
+
+
+async def test_reads_are_bounded_at_the_api(cluster, namespace, audit_log):
+    """Events are read up to OPS_MCP_MAX_EVENTS (API pages) before aggregating; no answer is read past
+    OPS_MCP_MAX_RESPONSE_BYTES; diagnose_crashloop lists only what its checks read."""
+    cluster.apply([event(namespace, f"ev{i}", "Pod", f"p{i}", "BackOff", f"back-off {i}") for i in range(130)], namespace)
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"blob": "x" * 500_000}}
+    cluster.kubectl("create", "-f", "-", "-n", namespace, input=json.dumps(big))  # create: apply's annotation would double it
+    crashing = deployment("crashy", 1, pod_labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})
+    cluster.apply(crashing, namespace)
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_MAX_EVENTS="100", OPS_MCP_MAX_RESPONSE_BYTES="300000")
+    async with stdio_client(env) as c:
+        result = await call(c, "get_events", {})
+        events = ok(result)
+        assert events["total"] == 100 and events["capped"] is True and "stopped reading at 100 events" in text_of(result)
+        assert ok(await call(c, "get_events", {"object_name": "p7"}))["total"] == 1  # narrowed: under the cap
+        msg = err(await call(c, "describe_resource", {"kind": "configmap", "name": "big"}))
+        assert "larger than 300000 bytes" in msg and "narrow the query" in msg
+        assert ok(await call(c, "describe_resource", {"kind": "deployment", "name": "crashy"}))["name"] == "crashy"
+        cluster.wait_for(lambda: "CrashLoopBackOff" in cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy").stdout,
+                         timeout=60, message="crashy crash-looping")
+        narrow = ok(await call(c, "diagnose_crashloop", {"name": "crashy", "include_logs": False}))
+        wide = ok(await call(c, "diagnose", {"kind": "deployment", "name": "crashy", "include_logs": False}))
+        assert narrow["findings"] and narrow["findings"][0]["mode"].startswith("crashloop")
+        assert narrow["limits"]["api_requests"] < wide["limits"]["api_requests"], (narrow["limits"], wide["limits"])
