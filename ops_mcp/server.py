@@ -10,6 +10,7 @@ import functools
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Mapping
 from typing import Any, Callable, Literal
 
@@ -138,6 +139,29 @@ class Ops:
         if errors:
             raise errors[0]
         return results
+
+    async def poll(self, ctx: Any, sample: Callable[[], Awaitable[Any]], *, timeout_s: float, every: float = 1.0,
+                   stop: anyio.Event | None = None) -> Any:
+        """The one progress poller: call sample() every `every` seconds until it reports done, `stop` is set or
+        timeout_s passes; send each new (progress, total, message) as an MCP progress notification.
+
+        sample() returns (value, progress, total, message, done); the last value is returned. Progress is best
+        effort: a client without a progress token, or a failed notification, changes nothing.
+        """
+        start = time.monotonic()
+        last = None
+        while True:
+            value, progress, total, message, done = await sample()
+            if ctx is not None and (progress, total, message) != last:
+                last = (progress, total, message)
+                try:
+                    await ctx.report_progress(progress, total, message)
+                except Exception:
+                    pass
+            if done or (stop is not None and stop.is_set()) or time.monotonic() - start > timeout_s:
+                return value
+            with anyio.move_on_after(every):
+                await (stop.wait() if stop is not None else anyio.sleep(every))
 
     def result(self, data: BaseModel, text: str) -> CallToolResult:
         """Structured content (validated against the tool's outputSchema) plus a short text.

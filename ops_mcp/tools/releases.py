@@ -3,6 +3,8 @@ rollback_release, uninstall_release (all through ops_mcp.helm)."""
 
 import asyncio
 import functools
+
+import anyio
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -128,26 +130,22 @@ def register(ops) -> None:
     def ns_release(namespace: str | None, release: str | None) -> tuple[str, str]:
         return ops.policy.namespace(namespace), check_release(release or ops.settings.release)
 
-    async def watch_progress(release: str, ns: str, ctx: Context, done: asyncio.Event, timeout_s: int) -> None:
-        """While helm waits, report ready/desired pods of the release as MCP progress."""
+    async def watch_progress(release: str, ns: str, ctx: Context, done: anyio.Event, timeout_s: int) -> None:
+        """While helm waits, report ready/desired pods of the release as MCP progress (best effort)."""
         start = time.monotonic()
         selector = f"app.kubernetes.io/instance={release}"
-        last = None
-        while not done.is_set():
+
+        async def sample():
+            elapsed = time.monotonic() - start
             try:
                 _, pods = await ops.run(shaping.pod_rows, functools.partial(ops.cluster.table, "pods", ns, label_selector=selector))
-                pods = [p for p in pods if p.get("status") != "Terminating"]
-                ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
-                msg = f"{release}: {ready}/{len(pods)} pods ready ({int(time.monotonic() - start)}s)"
-                if msg != last:
-                    last = msg
-                    await ctx.report_progress(min(time.monotonic() - start, timeout_s), timeout_s, msg)
-            except Exception:
-                pass  # progress is best effort
-            try:
-                await asyncio.wait_for(done.wait(), timeout=2.0)
-            except asyncio.TimeoutError:
-                pass
+            except OpsError:
+                return None, min(elapsed, timeout_s), timeout_s, f"{release}: waiting ({int(elapsed)}s)", False
+            pods = [p for p in pods if p.get("status") != "Terminating"]
+            ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
+            return None, min(elapsed, timeout_s), timeout_s, f"{release}: {ready}/{len(pods)} pods ready ({int(elapsed)}s)", False
+
+        await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
 
     async def confirm_deploy(release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool,
                              confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
@@ -219,7 +217,7 @@ def register(ops) -> None:
             for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
                 text += "".join(f"\n{label} {i}" for i in items)
             return ops.result(out, text)
-        done = asyncio.Event()
+        done = anyio.Event()
         watcher = asyncio.create_task(watch_progress(rel, ns, ctx, done, timeout_seconds))
         try:
             res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False)

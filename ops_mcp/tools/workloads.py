@@ -4,7 +4,6 @@ import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
@@ -124,24 +123,17 @@ def register(ops) -> None:
         return KIND_NAMES[kind]
 
     async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
-        """Poll until complete or timeout, sending MCP progress notifications (ready/desired)."""
+        """Poll until complete, failed or timeout, with ready/desired as MCP progress."""
         start = time.monotonic()
-        last = None
-        while True:
-            obj = await ops.run(ops.cluster.get, kind, name, ns)
-            r = rollout_of(kind_name(kind), obj)
-            if ctx is not None and (r.ready, r.updated, r.message) != last:
-                last = (r.ready, r.updated, r.message)
-                try:
-                    await ctx.report_progress(r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}")
-                except Exception:
-                    pass  # progress is best effort (a client without a progress token)
-            if r.complete or r.message.startswith("rollout failed"):
-                return r
-            if time.monotonic() - start > timeout_s:
-                r.message = f"timed out after {timeout_s}s: {r.message}"
-                return r
-            await anyio.sleep(1.0)
+
+        async def sample():
+            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
+            return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
+
+        r = await ops.poll(ctx, sample, timeout_s=timeout_s)
+        if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
+            r.message = f"timed out after {timeout_s}s: {r.message}"
+        return r
 
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> HpaChange:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
