@@ -56,9 +56,14 @@ def score(redact) -> dict:
         for line in lines:
             redact(line + " ")  # defeat the short-string cache: measure the work
     us = (time.perf_counter() - start) / (5 * len(lines)) * 1e6
-    return {"secrets_masked": f"{masked}/{total}", "leaky_lines": f"{leaky}/{len(LEAKS)}",
-            "false_positive_lines": f"{len(false_pos)}/{len(CLEAN)}", "us_per_line": round(us, 1),
-            "missed": missed, "false_positives": false_pos}
+    return {
+        "secrets_masked": f"{masked}/{total}",
+        "leaky_lines": f"{leaky}/{len(LEAKS)}",
+        "false_positive_lines": f"{len(false_pos)}/{len(CLEAN)}",
+        "us_per_line": round(us, 1),
+        "missed": missed,
+        "false_positives": false_pos,
+    }
 
 
 def main() -> None:

@@ -69,8 +69,7 @@ def _ask(args: argparse.Namespace) -> int:
     for name in ("read_only", "disable_destructive"):
         if getattr(args, name, None):
             flags.append(f"--{name.replace('_', '-')}")
-    return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model,
-                                     yes=args.yes, max_turns=args.max_turns))
+    return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model, yes=args.yes, max_turns=args.max_turns))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import difflib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
@@ -95,11 +96,28 @@ _KINDS = [
     Kind("CustomResourceDefinition", "customresourcedefinitions", "apiextensions.k8s.io", "v1", namespaced=False),
 ]
 _SHORT = {
-    "po": "pods", "svc": "services", "ep": "endpoints", "cm": "configmaps", "ev": "events", "sa": "serviceaccounts",
-    "pvc": "persistentvolumeclaims", "ns": "namespaces", "no": "nodes", "pv": "persistentvolumes",
-    "deploy": "deployments", "sts": "statefulsets", "ds": "daemonsets", "rs": "replicasets", "cj": "cronjobs",
-    "ing": "ingresses", "netpol": "networkpolicies", "hpa": "horizontalpodautoscalers", "pdb": "poddisruptionbudgets",
-    "sc": "storageclasses", "crd": "customresourcedefinitions", "crds": "customresourcedefinitions",
+    "po": "pods",
+    "svc": "services",
+    "ep": "endpoints",
+    "cm": "configmaps",
+    "ev": "events",
+    "sa": "serviceaccounts",
+    "pvc": "persistentvolumeclaims",
+    "ns": "namespaces",
+    "no": "nodes",
+    "pv": "persistentvolumes",
+    "deploy": "deployments",
+    "sts": "statefulsets",
+    "ds": "daemonsets",
+    "rs": "replicasets",
+    "cj": "cronjobs",
+    "ing": "ingresses",
+    "netpol": "networkpolicies",
+    "hpa": "horizontalpodautoscalers",
+    "pdb": "poddisruptionbudgets",
+    "sc": "storageclasses",
+    "crd": "customresourcedefinitions",
+    "crds": "customresourcedefinitions",
 }
 KINDS: dict[str, Kind] = {}
 for _k in _KINDS:
@@ -123,8 +141,9 @@ def resolve_kind(kind: str, served: dict[str, Kind] | None = None) -> Kind:
     known = {**(served or {}), **KINDS}
     near = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(sorted({known[n].kind for n in near}))}?" if near else ""
-    raise OpsError(f"Unknown kind {kind!r}.{hint}",
-                   f"use a built-in kind ({', '.join(KIND_NAMES)}) or a custom resource this cluster serves (kubectl api-resources).")
+    raise OpsError(
+        f"Unknown kind {kind!r}.{hint}", f"use a built-in kind ({', '.join(KIND_NAMES)}) or a custom resource this cluster serves (kubectl api-resources)."
+    )
 
 
 def discovered_kinds(groups: dict[str, Any]) -> dict[str, Kind]:
@@ -154,8 +173,10 @@ def _read_capped(raw: Any, cap: int) -> bytes:
     for chunk in raw.stream(256 * 1024, decode_content=True):
         size += len(chunk)
         if size > cap:
-            raise OpsError(f"The API server's answer is larger than {cap} bytes (OPS_MCP_MAX_RESPONSE_BYTES); it was not read.",
-                           "narrow the query (a namespace, a label_selector, a smaller limit), or raise OPS_MCP_MAX_RESPONSE_BYTES.")
+            raise OpsError(
+                f"The API server's answer is larger than {cap} bytes (OPS_MCP_MAX_RESPONSE_BYTES); it was not read.",
+                "narrow the query (a namespace, a label_selector, a smaller limit), or raise OPS_MCP_MAX_RESPONSE_BYTES.",
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -365,8 +386,13 @@ class Cluster:
         """
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token,
-                 "includeObject": "Metadata" if with_metadata else "None"}
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_token,
+            "includeObject": "Metadata" if with_metadata else "None",
+        }
         return self._list_request(k, ns, query, accept=TABLE_ACCEPT)
 
     def _list_request(self, k: Kind, ns: str | None, query: dict[str, Any], accept: str = "application/json") -> dict[str, Any]:
@@ -377,8 +403,10 @@ class Cluster:
                 raise NotFound(f"Namespace {ns!r} does not exist.", "list namespaces with list_resources(kind='namespaces').") from None
             raise
         except Expired:
-            raise Expired("The continue token has expired: the API server keeps a list's snapshot for a few minutes only.",
-                          "repeat the list from its first page (without a continue token).") from None
+            raise Expired(
+                "The continue token has expired: the API server keeps a list's snapshot for a few minutes only.",
+                "repeat the list from its first page (without a continue token).",
+            ) from None
         except OpsError as exc:
             if "continue" in str(exc).lower() and query.get("continue"):
                 raise OpsError("The continue token does not match this query.", "repeat the list without `continue`.") from None
@@ -405,7 +433,9 @@ class Cluster:
     def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[patch_type]
+        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[
+            patch_type
+        ]
         resource = k.resource + (f"/{sub}" if sub else "")
         try:
             obj = self.request("PATCH", k.path(ns, name, sub), body=body, content_type=ctype, verb="patch", resource=resource, namespace=ns)
@@ -467,7 +497,9 @@ class Cluster:
         if subresource:
             attrs["subresource"] = subresource
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
-        out = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io")
+        out = self.request(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io"
+        )
         return bool((out.get("status") or {}).get("allowed"))
 
     def version(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ops_mcp.settings import Settings
 
+
 def run_doctor(settings: Settings) -> int:
     from ops_mcp import shaping
     from ops_mcp.errors import OpsError

@@ -14,8 +14,7 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 def check_name(value: str) -> str:
     if not value or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
         raise ValueError(
-            f"invalid name {value!r}: Kubernetes names use lowercase letters, digits, '-' and '.', "
-            "start and end with a letter or digit, at most 253 characters"
+            f"invalid name {value!r}: Kubernetes names use lowercase letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters"
         )
     return value
 
@@ -25,8 +24,7 @@ def check_namespace(value: str | None) -> str | None:
         return None
     if len(value) > 63 or not _DNS1123_LABEL.match(value):
         raise ValueError(
-            f"invalid namespace {value!r}: namespaces use lowercase letters, digits and '-', "
-            "start and end with a letter or digit, at most 63 characters"
+            f"invalid namespace {value!r}: namespaces use lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters"
         )
     return value
 

@@ -45,7 +45,6 @@ class Policy:
             )
         return replicas
 
-
     def chart_source(self, chart: str, repo: str | None = None) -> None:
         """Refuse a chart from outside OPS_MCP_CHART_SOURCES (default: the app's own chart, OPS_MCP_CHART_PATH).
 

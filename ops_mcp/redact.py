@@ -45,9 +45,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str | None]] = [
     # URL credentials: scheme://user:pass@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@"), r"\1:" + MASK + "@"),
     # Well-known token formats.
-    (re.compile(r"\b(sk-ant-[A-Za-z0-9_-]{8,}|sk-[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{22,}|"
-                r"glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|SG\.[\w-]{16,}\.[\w-]{16,}|"
-                r"xox[abpors]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,})"), MASK),
+    (
+        re.compile(
+            r"\b(sk-ant-[A-Za-z0-9_-]{8,}|sk-[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{22,}|"
+            r"glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|SG\.[\w-]{16,}\.[\w-]{16,}|"
+            r"xox[abpors]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,})"
+        ),
+        MASK,
+    ),
     # Cookie and Set-Cookie headers: the value of each name=value pair.
     (re.compile(r"(?i)\b((?:set-)?cookie:[ \t]*)([^\n]*)"), "cookie"),
     # A credential flag and its separate argument: --db-password X, [--api-token, X], curl -u user:pass.
@@ -77,11 +82,17 @@ def _kv(match: re.Match[str]) -> str:
     text = match.string
     while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
         start -= 1
-    bare = (text[start:match.start()] + key).strip("\"'")
+    bare = (text[start : match.start()] + key).strip("\"'")
     if _NOT_SECRET_KEY.match(bare) or val.strip("\"'") in ("", MASK, "null", "None", "true", "false"):
         return match.group(0)
-    if sep.strip() == ":" and sep.endswith(" ") and val.isalpha() and val.islower() and text[match.end():match.end() + 2][:1] == " " \
-            and text[match.end() + 1:match.end() + 2].isalpha():
+    if (
+        sep.strip() == ":"
+        and sep.endswith(" ")
+        and val.isalpha()
+        and val.islower()
+        and text[match.end() : match.end() + 2][:1] == " "
+        and text[match.end() + 1 : match.end() + 2].isalpha()
+    ):
         return match.group(0)  # prose ("invalid token: signature has expired"), not a key: value pair
     quote = val[0] if val[:1] in ("'", '"') else ""
     return f"{key}{sep}{quote}{MASK}{quote}"
@@ -114,15 +125,15 @@ _CALLBACKS = {None: _kv, "cookie": _cookie, "flag": _flag, "pair": _pair}
 # Cheap substring guards (on the lowercased text), one tuple per pattern: a pattern runs only
 # when its guard hits, and most strings (names, images, plain log lines) hit none.
 _GUARDS: list[tuple[str, ...]] = [
-    ("private key",),                                           # PEM
-    ("eyj",),                                                   # JWT
-    ("bearer", "basic", "token"),                               # auth headers
-    ("://",),                                                   # URL credentials
+    ("private key",),  # PEM
+    ("eyj",),  # JWT
+    ("bearer", "basic", "token"),  # auth headers
+    ("://",),  # URL credentials
     ("sk-", "gh", "xox", "akia", "aiza", "glpat", "npm_", "k_live", "k_test", "sg."),  # known token formats
-    ("cookie",),                                                # cookies
-    ("-",),                                                     # credential flags
-    ("-u", "--user"),                                           # curl -u user:pass
-    ('"value"',),                                               # {"name": ..., "value": ...}
+    ("cookie",),  # cookies
+    ("-",),  # credential flags
+    ("-u", "--user"),  # curl -u user:pass
+    ('"value"',),  # {"name": ..., "value": ...}
     ("pass", "pwd", "secret", "token", "api", "access", "private", "credential"),  # key=value
 ]
 _ANY_GUARD = tuple(dict.fromkeys(g for guard in _GUARDS for g in guard))
@@ -146,7 +157,7 @@ def _redact(text: str) -> str:
     low = text.lower()
     if not any(g in low for g in _ANY_GUARD):  # substring search: ~15x faster than one regex alternation
         return text
-    for (pattern, repl), guard in zip(_PATTERNS, _GUARDS):
+    for (pattern, repl), guard in zip(_PATTERNS, _GUARDS, strict=False):
         if any(g in low for g in guard):
             text = pattern.sub(_CALLBACKS[repl] if repl is None or repl in _CALLBACKS else repl, text)
     return text
@@ -250,7 +261,7 @@ def secret_values(obj: Any) -> set[str]:
                 else:
                     walk(v)
         elif isinstance(value, list):
-            for flag, arg in zip(value, value[1:]):  # a command line: --db-password X
+            for flag, arg in zip(value, value[1:], strict=False):  # a command line: --db-password X
                 if isinstance(flag, str) and isinstance(arg, str) and _flag_name(flag) and not arg.startswith("-"):
                     add(arg)
             for v in value:

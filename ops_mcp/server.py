@@ -11,8 +11,8 @@ import importlib
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Mapping
-from typing import Any, Callable, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -140,8 +140,7 @@ class Ops:
             raise errors[0]
         return results
 
-    async def poll(self, ctx: Any, sample: Callable[[], Awaitable[Any]], *, timeout_s: float, every: float = 1.0,
-                   stop: anyio.Event | None = None) -> Any:
+    async def poll(self, ctx: Any, sample: Callable[[], Awaitable[Any]], *, timeout_s: float, every: float = 1.0, stop: anyio.Event | None = None) -> Any:
         """The one progress poller: call sample() every `every` seconds until it reports done, `stop` is set or
         timeout_s passes; send each new (progress, total, message) as an MCP progress notification.
 
@@ -184,9 +183,7 @@ class Ops:
         """
         policy = self.policy
 
-        async def confirm_destructive(
-            name: str, namespace: str | None, confirm: bool, ctx: Context
-        ) -> Confirmation | Elicit[Confirmation]:
+        async def confirm_destructive(name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
             return self.ask(f"{action} {name!r} in namespace {policy.namespace(namespace)!r}?", confirm, ctx)
 
         return confirm_destructive
@@ -308,8 +305,12 @@ def _scrub_middleware():
         if not isinstance(wire, dict) or not (values or wire.get("isError")):
             return result
         if wire.get("isError"):
-            wire = {**wire, "content": [{**c, "text": redact_text(c["text"])} if isinstance(c, dict) and isinstance(c.get("text"), str) else c
-                                        for c in wire.get("content") or []]}
+            wire = {
+                **wire,
+                "content": [
+                    {**c, "text": redact_text(c["text"])} if isinstance(c, dict) and isinstance(c.get("text"), str) else c for c in wire.get("content") or []
+                ],
+            }
         wire = scrub(wire, values)
         return type(result).model_validate(wire) if is_model else wire
 
@@ -326,8 +327,10 @@ def _known_arguments_middleware(mcp: MCPServer):
             accepted = list((tool.parameters.get("properties") or {}) if tool else ())
             unknown = [str(a) for a in ctx.params["arguments"] if a not in accepted]
             if tool and unknown:
-                text = (f"{tool.name} does not take {', '.join(map(repr, unknown))}; nothing was done. "
-                        f"Next step: call it again with only its arguments: {', '.join(accepted) or '(none)'}.")
+                text = (
+                    f"{tool.name} does not take {', '.join(map(repr, unknown))}; nothing was done. "
+                    f"Next step: call it again with only its arguments: {', '.join(accepted) or '(none)'}."
+                )
                 return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
         return await call_next(ctx)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 _PARENT = Path(__file__).resolve().parent.parent
 # A source checkout has the app's chart beside the package; an installed package (site-packages) has not,
@@ -31,6 +30,8 @@ def _default_chart() -> str:
     if CHECKOUT:
         return str(CHECKOUT / "k8s" / "helm" / "todo-chatbot")
     return str(IMAGE_CHART) if (IMAGE_CHART / "Chart.yaml").is_file() else ""
+
+
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -99,12 +100,9 @@ class Settings(BaseSettings):
         return value or None
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.namespaces and self.namespace not in self.namespaces:
-            raise ValueError(
-                f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; "
-                "set OPS_MCP_NAMESPACE to one of them"
-            )
+            raise ValueError(f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; set OPS_MCP_NAMESPACE to one of them")
         return self
 
     @property

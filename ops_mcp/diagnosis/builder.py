@@ -24,14 +24,18 @@ LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot
 # Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
 CORE_LISTS = ("pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "events")
 CHECK_LISTS = {
-    "mount": ("pvcs",), "image_pull": ("nodes",), "scheduling": ("nodes", "pvcs"), "pvc": ("pvcs", "storageclasses"),
-    "rollout": ("resourcequotas",), "service": ("services", "endpointslices"),
-    "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"), "hpa": ("hpas",),
+    "mount": ("pvcs",),
+    "image_pull": ("nodes",),
+    "scheduling": ("nodes", "pvcs"),
+    "pvc": ("pvcs", "storageclasses"),
+    "rollout": ("resourcequotas",),
+    "service": ("services", "endpointslices"),
+    "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"),
+    "hpa": ("hpas",),
 }
-TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresses", "services"),
-                "HelmRelease": ("services", "ingresses", "hpas", "pvcs")}
+TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresses", "services"), "HelmRelease": ("services", "ingresses", "hpas", "pvcs")}
 PAGE = 500
-MAX_KEYSET_GETS = 20        # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
+MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
@@ -60,9 +64,14 @@ class Reader:
         token = None
         while True:
             self._count(page=True)
-            page = self.cluster.request("GET", path, query={"labelSelector": label_selector, "fieldSelector": field_selector,
-                                                            "limit": PAGE, "continue": token},
-                                        verb="list", resource=resource, namespace=self.namespace if namespaced else None)
+            page = self.cluster.request(
+                "GET",
+                path,
+                query={"labelSelector": label_selector, "fieldSelector": field_selector, "limit": PAGE, "continue": token},
+                verb="list",
+                resource=resource,
+                namespace=self.namespace if namespaced else None,
+            )
             for item in page.get("items") or []:
                 for key in _DROP_META:
                     (item.get("metadata") or {}).pop(key, None)
@@ -78,8 +87,7 @@ class Reader:
 
     def logs(self, pod: str, container: str, previous: bool, tail: int) -> str:
         self._count()
-        return self.cluster.logs(self.namespace, pod, container=container, previous=previous, tail_lines=tail,
-                                 limit_bytes=LOG_BYTES)
+        return self.cluster.logs(self.namespace, pod, container=container, previous=previous, tail_lines=tail, limit_bytes=LOG_BYTES)
 
 
 def selector_string(selector: Obj | None) -> str | None:
@@ -88,13 +96,11 @@ def selector_string(selector: Obj | None) -> str | None:
     parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
     for expr in selector.get("matchExpressions") or []:
         op, key, values = expr.get("operator"), expr.get("key"), ",".join(expr.get("values") or [])
-        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
-                      "DoesNotExist": f"!{key}"}.get(op, key))
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key, "DoesNotExist": f"!{key}"}.get(op, key))
     return ",".join(parts) or None
 
 
-def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options
-          ) -> tuple[Snapshot, Scope]:
+def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options) -> tuple[Snapshot, Scope]:
     """Fetch everything the analyzers need for this target; raise OpsError when the target does not exist."""
     target_kind = normalize_kind(kind)
     reader = Reader(cluster, namespace)
@@ -110,7 +116,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
         except Forbidden as exc:
             return attr, None, f"RBAC: {exc.what[:160]}"
         except NotFound as exc:
-            if attr in ("ingressclasses", "hpas", "endpointslices", "storageclasses"):   # API group not served
+            if attr in ("ingressclasses", "hpas", "endpointslices", "storageclasses"):  # API group not served
                 return attr, None, f"API not served: {exc.what[:120]}"
             raise
 
@@ -123,8 +129,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     try:
         scope = resolve(snap, target_kind, name)
     except TargetNotFound as exc:
-        raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace "
-                                 "(omit kind and name).") from None
+        raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace (omit kind and name).") from None
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
@@ -150,7 +155,7 @@ def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None
     try:
         obj = reader.get(k.path(reader.namespace, name), k.resource)
     except (NotFound, Forbidden):
-        return None, None          # resolve() reports the missing target with near names
+        return None, None  # resolve() reports the missing target with near names
     selector = (obj.get("spec") or {}).get("selector")
     if kind == "Service":
         return (",".join(f"{k}={v}" for k, v in sorted(selector.items())) if selector else None), None
@@ -214,6 +219,7 @@ def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str,
     """(pod, container, previous) worth reading: crashed containers (previous run), failed init containers,
     failed Job pods; at most `max_pods` pods per (owner, container, state) signature."""
     from .scope import owner_of
+
     per_signature: dict[tuple, list[tuple[str, str, bool]]] = defaultdict(list)
     for pod in scope.pods:
         if meta(pod).get("deletionTimestamp"):
@@ -238,7 +244,7 @@ def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str,
                 per_signature[(owner, cs["name"], "init")].append((name_of(pod), cs["name"], True))
     wants: list[tuple[str, str, bool]] = []
     for items in per_signature.values():
-        wants += items[:options.max_pods]
+        wants += items[: options.max_pods]
     return wants[:MAX_LOG_FETCHES]
 
 
@@ -250,7 +256,7 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
         except Forbidden as exc:
             return want, None, f"RBAC: {exc.what[:160]}"
         except OpsError:
-            return want, None, None        # no previous instance, pod gone: the status evidence stands alone
+            return want, None, None  # no previous instance, pod gone: the status evidence stands alone
 
     wants = log_wants(snap, scope, options)
     if not wants:
@@ -264,7 +270,7 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
                 continue
             known = secret_env_values(pods.get(pod) or {})  # as get_pod_logs: the pod's own literal credentials too
             lines = []
-            for line in text.splitlines()[-options.log_tail:]:
+            for line in text.splitlines()[-options.log_tail :]:
                 clean = redact_text(scrub_values(line, known))
                 snap.redacted += clean != line
                 lines.append(clean)

@@ -118,12 +118,13 @@ def register(ops) -> None:
         note = None
         while i < len(scopes):
             scope = scopes[i]
-            fetch = functools.partial(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
-                                      limit=page_size - len(rows), continue_token=token)
+            fetch = functools.partial(
+                cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector, limit=page_size - len(rows), continue_token=token
+            )
             label = scope if all_namespaces else None
             try:
                 if k.kind == "Pod":
-                    page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)
+                    page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)  # noqa: B023 (called at once)
                 else:
                     page = await ops.run(fetch, with_metadata=k.namespaced and scope is None)
                     got = shaping.table_rows(page, k.kind, namespace=label)
@@ -233,8 +234,18 @@ def register(ops) -> None:
         return ops.result(out, head + "\n" + shaping.table(out.groups, cols))
 
     # -- get_app_status -------------------------------------------------------------------
-    @ops.tool(title="App health at a glance", rbac=("list deployments.apps", "list statefulsets.apps", "list pods", "list services",
-                          "list endpointslices.discovery.k8s.io", "list events", "list secrets"))
+    @ops.tool(
+        title="App health at a glance",
+        rbac=(
+            "list deployments.apps",
+            "list statefulsets.apps",
+            "list pods",
+            "list services",
+            "list endpointslices.discovery.k8s.io",
+            "list events",
+            "list secrets",
+        ),
+    )
     async def get_app_status(namespace: NamespaceArg = None, release: OptReleaseName = None) -> Annotated[CallToolResult, AppStatus]:
         """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
         ns = ops.policy.namespace(namespace)
@@ -278,6 +289,7 @@ def register(ops) -> None:
             problems.append(f"helm release {rel} is {helm.get('status')}")
 
         label = "app.kubernetes.io/instance"
+
         def mine(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             owned = [o for o in items if ((o.get("metadata") or {}).get("labels") or {}).get(label) == rel]
             return owned or items  # no release labels: report the whole namespace
@@ -323,12 +335,22 @@ def register(ops) -> None:
             warnings = shaping.aggregate_events(recent, ref)[:8]
 
         out = AppStatus(
-            namespace=ns, release=rel, healthy=not problems, helm=helm, workloads=workloads,
-            failing_pods=failing[:20], services_without_endpoints=no_endpoints, warnings=warnings, problems=problems,
+            namespace=ns,
+            release=rel,
+            healthy=not problems,
+            helm=helm,
+            workloads=workloads,
+            failing_pods=failing[:20],
+            services_without_endpoints=no_endpoints,
+            warnings=warnings,
+            problems=problems,
             terminating_pods=terminating,
         )
-        lines = [f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
-                 + (f", rev {helm['revision']}" if helm.get("revision") else "") + ")"]
+        lines = [
+            f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
+            + (f", rev {helm['revision']}" if helm.get("revision") else "")
+            + ")"
+        ]
         lines += [f"- {p}" for p in problems]
         if terminating:
             lines.append(f"({terminating} pod(s) terminating)")
@@ -339,4 +361,3 @@ def register(ops) -> None:
         if warnings:
             lines.append("warnings (1h):\n" + shaping.table(warnings, ["reason", "object", "count", "last_seen", "message"]))
         return ops.result(out, "\n".join(lines))
-

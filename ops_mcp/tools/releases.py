@@ -3,12 +3,11 @@ rollback_release, uninstall_release (all through ops_mcp.helm)."""
 
 import asyncio
 import functools
-
-import anyio
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
@@ -23,8 +22,19 @@ from ops_mcp.redact import redact_obj
 from ops_mcp.settings import base_dir
 
 # helm keeps releases in Secrets and applies the chart's objects (the app chart's kinds).
-HELM_WRITE = ("list secrets", "get secrets", "create secrets", "update secrets", "get deployments.apps", "create deployments.apps",
-              "patch deployments.apps", "create services", "patch services", "create configmaps", "patch configmaps")
+HELM_WRITE = (
+    "list secrets",
+    "get secrets",
+    "create secrets",
+    "update secrets",
+    "get deployments.apps",
+    "create deployments.apps",
+    "patch deployments.apps",
+    "create services",
+    "patch services",
+    "create configmaps",
+    "patch configmaps",
+)
 
 Release = ReleaseArg
 OptRelease = OptReleaseName
@@ -111,7 +121,9 @@ def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any
             p = (chart_dir or base_dir()) / p
         p = p.resolve()
         if not any(p.is_relative_to(r) for r in roots):
-            raise OpsError(f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline.")
+            raise OpsError(
+                f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline."
+            )
         if not p.is_file():
             raise OpsError(f"values file {f!r} does not exist ({p}).", "check the path (relative paths are resolved against the chart directory).")
         import yaml  # not at import time: tools/list must stay fast
@@ -147,14 +159,17 @@ def register(ops) -> None:
 
         await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
 
-    async def confirm_deploy(release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool,
-                             confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+    async def confirm_deploy(
+        release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool, confirm: bool, ctx: Context
+    ) -> Confirmation | Elicit[Confirmation]:
         """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
         the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
         ns, rel = ns_release(namespace, release)
         if not (chart or ops.settings.chart_path):
-            raise OpsError("No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
-                           "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.")
+            raise OpsError(
+                "No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
+                "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.",
+            )
         ops.policy.chart_source(chart or ops.settings.chart_path, repo)
         if dry_run:
             return Confirmation(confirm=True)
@@ -186,14 +201,18 @@ def register(ops) -> None:
         if repo:
             check_chart_source(repo, "repo")
             if chart is None or "://" in chart or is_local_chart(chart):
-                raise OpsError(f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
-                               "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.")
+                raise OpsError(
+                    f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
+                    "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.",
+                )
         elif is_local_chart(ref) or chart is None:
             chart_dir = Path(ref).expanduser()
             if not chart_dir.is_absolute():
-                chart_dir = (base_dir() / chart_dir)
+                chart_dir = base_dir() / chart_dir
             if not (chart_dir / "Chart.yaml").is_file():
-                raise OpsError(f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference.")
+                raise OpsError(
+                    f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference."
+                )
             ref = str(chart_dir)
         elif "://" in ref:
             check_chart_source(ref, "chart")
@@ -208,19 +227,32 @@ def register(ops) -> None:
                 old_manifest = await ops.helm.get_manifest(rel, ns)
             except OpsError:
                 old_manifest = ""
-            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True)
+            res = await ops.helm.upgrade(
+                rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
+            )
             changes = diff_manifests(old_manifest, res.get("manifest") or "")
-            out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=False, dry_run=True, changes=changes.model_dump(),
-                               resources=sorted(manifest_objects(res.get("manifest") or "")))
-            text = (f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
-                    f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged")
+            out = DeployResult(
+                release=rel,
+                namespace=ns,
+                chart=_chart_label(res, ref),
+                applied=False,
+                dry_run=True,
+                changes=changes.model_dump(),
+                resources=sorted(manifest_objects(res.get("manifest") or "")),
+            )
+            text = (
+                f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
+                f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged"
+            )
             for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
                 text += "".join(f"\n{label} {i}" for i in items)
             return ops.result(out, text)
         done = anyio.Event()
         watcher = asyncio.create_task(watch_progress(rel, ns, ctx, done, timeout_seconds))
         try:
-            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False)
+            res = await ops.helm.upgrade(
+                rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False
+            )
         except OpsError as exc:
             after = None
             try:
@@ -233,8 +265,16 @@ def register(ops) -> None:
             done.set()
             await watcher
         info = res.get("info") or {}
-        out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=True, dry_run=False, revision=res.get("version"),
-                           status=info.get("status"), resources=sorted(manifest_objects(res.get("manifest") or "")))
+        out = DeployResult(
+            release=rel,
+            namespace=ns,
+            chart=_chart_label(res, ref),
+            applied=True,
+            dry_run=False,
+            revision=res.get("version"),
+            status=info.get("status"),
+            resources=sorted(manifest_objects(res.get("manifest") or "")),
+        )
         verb = "upgraded" if previous else "installed"
         return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
 
@@ -253,8 +293,17 @@ def register(ops) -> None:
         """Revisions of a release (status, chart, description), newest last."""
         ns, rel = ns_release(namespace, release)
         revs = await ops.helm.history(rel, ns, max_revisions)
-        rows = [{"revision": r.get("revision"), "status": r.get("status"), "chart": r.get("chart"), "app_version": r.get("app_version"),
-                 "updated": str(r.get("updated", ""))[:19], "description": shaping.clip(str(r.get("description", "")), 120)} for r in revs]
+        rows = [
+            {
+                "revision": r.get("revision"),
+                "status": r.get("status"),
+                "chart": r.get("chart"),
+                "app_version": r.get("app_version"),
+                "updated": str(r.get("updated", ""))[:19],
+                "description": shaping.clip(str(r.get("description", "")), 120),
+            }
+            for r in revs
+        ]
         return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
 
     @ops.tool(title="Helm release values", rbac=("get secrets", "list secrets"))
@@ -282,7 +331,9 @@ def register(ops) -> None:
         """helm rollback to the previous or a given revision, waiting for readiness."""
         ns, rel = ns_release(namespace, name)
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed.")
+            return ops.result(
+                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed."
+            )
         before = await ops.helm.release_status(rel, ns)
         if before is None:
             raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
@@ -293,7 +344,11 @@ def register(ops) -> None:
         detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
         return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
 
-    @ops.tool(title="Uninstall a Helm release", kind="destructive", rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"))
+    @ops.tool(
+        title="Uninstall a Helm release",
+        kind="destructive",
+        rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"),
+    )
     async def uninstall_release(
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
@@ -304,7 +359,9 @@ def register(ops) -> None:
         """helm uninstall: deletes every resource of the release."""
         ns, rel = ns_release(namespace, name)
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed.")
+            return ops.result(
+                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed."
+            )
         if await ops.helm.release_status(rel, ns) is None:
             raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
         await ops.helm.uninstall(rel, ns, wait=True, timeout_s=timeout_seconds)

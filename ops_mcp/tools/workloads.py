@@ -1,7 +1,7 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
@@ -113,9 +113,18 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
             message = f"{updated} of {desired} pods updated"
         else:
             complete, message = True, "rollout complete"
-    return Rollout(kind=kind, name=meta.get("name", ""), namespace=meta.get("namespace", ""), desired=desired, updated=updated,
-                   ready=ready, available=available, complete=complete, message=message,
-                   revision=(meta.get("annotations") or {}).get(REVISION))
+    return Rollout(
+        kind=kind,
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        desired=desired,
+        updated=updated,
+        ready=ready,
+        available=available,
+        complete=complete,
+        message=message,
+        revision=(meta.get("annotations") or {}).get(REVISION),
+    )
 
 
 def register(ops) -> None:
@@ -138,8 +147,10 @@ def register(ops) -> None:
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> HpaChange:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
         if replicas < 1:
-            raise OpsError(f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
-                           "delete or suspend the HPA first if the workload must stop; nothing changed.")
+            raise OpsError(
+                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
+                "delete or suspend the HPA first if the workload must stop; nothing changed.",
+            )
         spec = hpa["spec"]
         lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
         new_hi = max(hi, replicas)
@@ -149,9 +160,19 @@ def register(ops) -> None:
         await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
         return HpaChange(name=hpa["metadata"]["name"], min_before=lo, max_before=hi, min_after=replicas, max_after=new_hi)
 
-    @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True, rbac=("get deployments.apps/scale", "patch deployments.apps/scale", "get statefulsets.apps/scale",
-                          "patch statefulsets.apps/scale", "list horizontalpodautoscalers.autoscaling",
-                          "patch horizontalpodautoscalers.autoscaling"))
+    @ops.tool(
+        title="Scale a Deployment or StatefulSet",
+        kind="write",
+        idempotent=True,
+        rbac=(
+            "get deployments.apps/scale",
+            "patch deployments.apps/scale",
+            "get statefulsets.apps/scale",
+            "patch statefulsets.apps/scale",
+            "list horizontalpodautoscalers.autoscaling",
+            "patch horizontalpodautoscalers.autoscaling",
+        ),
+    )
     async def scale_deployment(
         name: Name,
         replicas: int,
@@ -165,26 +186,42 @@ def register(ops) -> None:
         """Set replicas; returns before and after, optionally waits for the rollout. Refuses a workload an HPA scales unless adjust_hpa."""
         ns = ops.policy.namespace(namespace)
         ops.policy.replicas(replicas)
-        scale, hpas = await ops.gather(lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"),
-                                       lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns))
+        scale, hpas = await ops.gather(
+            lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
+        )
         before = int((scale.get("spec") or {}).get("replicas") or 0)
-        hpa = next((h for h in hpas if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind)
-                    and h["spec"]["scaleTargetRef"].get("name") == name), None)
+        hpa = next(
+            (
+                h
+                for h in hpas
+                if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
+            ),
+            None,
+        )
         hpa_change = await adjust(hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
         if hpa and not adjust_hpa:
             spec = hpa["spec"]
-            raise OpsError(f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
-                           f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
-                           "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
-                           "or leave the scaling to the HPA.")
+            raise OpsError(
+                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
+                f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
+                "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
+                "or leave the scaling to the HPA.",
+            )
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True,
-                          rollout=rollout.model_dump(exclude_none=True) if rollout else None, hpa=hpa_change)
+        out = ScaleResult(
+            kind=kind_name(kind),
+            name=name,
+            namespace=ns,
+            before=before,
+            after=replicas,
+            applied=True,
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+            hpa=hpa_change,
+        )
         text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
         if hpa_change:
-            text += (f"; HPA {hpa_change.name} bounds {hpa_change.min_before}..{hpa_change.max_before} -> "
-                     f"{hpa_change.min_after}..{hpa_change.max_after}")
+            text += f"; HPA {hpa_change.name} bounds {hpa_change.min_before}..{hpa_change.max_before} -> {hpa_change.min_after}..{hpa_change.max_after}"
         if rollout:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
         return ops.result(out, text)
@@ -220,11 +257,18 @@ def register(ops) -> None:
     ) -> Annotated[CallToolResult, ChangeResult]:
         """Rolling restart of every pod (like kubectl rollout restart)."""
         ns = ops.policy.namespace(namespace)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ChangeResult(
+            kind=kind_name(kind),
+            name=name,
+            namespace=ns,
+            applied=True,
+            detail=f"restartedAt={stamp}",
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+        )
         return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
 
     async def patch_unchanged(kind: str, name: str, ns: str, obj: dict[str, Any], body: Any, patch_type: str) -> None:
@@ -232,22 +276,37 @@ def register(ops) -> None:
         is refused rather than overwritten; a conflict from a mere status update is retried."""
         for _ in range(5):
             rv = obj["metadata"]["resourceVersion"]
-            guarded = body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}] if patch_type == "json" \
+            guarded = (
+                body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}]
+                if patch_type == "json"
                 else {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": rv}}
+            )
             try:
                 await ops.run(ops.cluster.patch, kind, name, ns, guarded, patch_type=patch_type)
                 return
             except Conflict:
                 fresh = await ops.run(ops.cluster.get, kind, name, ns)
             if fresh["metadata"].get("generation") != obj["metadata"].get("generation"):
-                raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
-                               f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
-                               "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.")
+                raise OpsError(
+                    f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
+                    f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
+                    "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.",
+                )
             obj = fresh
         raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
 
-    @ops.tool(title="Undo a rollout", kind="destructive", rbac=("get deployments.apps", "patch deployments.apps", "list replicasets.apps", "patch statefulsets.apps",
-                          "patch daemonsets.apps", "list controllerrevisions.apps"))
+    @ops.tool(
+        title="Undo a rollout",
+        kind="destructive",
+        rbac=(
+            "get deployments.apps",
+            "patch deployments.apps",
+            "list replicasets.apps",
+            "patch statefulsets.apps",
+            "patch daemonsets.apps",
+            "list controllerrevisions.apps",
+        ),
+    )
     async def rollout_undo(
         name: Name,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],
@@ -267,8 +326,10 @@ def register(ops) -> None:
             return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
         obj = await ops.run(ops.cluster.get, kind, name, ns)
         if (obj.get("spec") or {}).get("paused"):
-            raise OpsError(f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
-                           f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.")
+            raise OpsError(
+                f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
+                f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.",
+            )
         uid = obj["metadata"].get("uid")
 
         def owned_by_it(child: dict[str, Any]) -> bool:
@@ -303,5 +364,12 @@ def register(ops) -> None:
         body, patch_type = patches[target]
         await patch_unchanged(kind, name, ns, obj, body, patch_type)
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind=kname, name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ChangeResult(
+            kind=kname,
+            name=name,
+            namespace=ns,
+            applied=True,
+            detail=f"rolled back from revision {current} to {target}",
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+        )
         return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

@@ -48,7 +48,9 @@ async def test_scale_with_wait_progress_bounds_and_audit(cluster, namespace, aud
         down = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 0}))
         assert (down["before"], down["after"]) == (3, 0)
     records = audit_records(audit_log)
-    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [("scale_deployment", "applied")]
+    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [
+        ("scale_deployment", "applied")
+    ]
     assert records[0]["arguments"] == {"name": "web", "replicas": 3, "wait": True, "timeout_seconds": 60}
     assert "stdio" in records[0]["client"] and records[0]["time"].endswith("+00:00")
 
@@ -80,6 +82,7 @@ async def test_rollout_status_restart_and_undo_with_confirmation(cluster, namesp
         async def callback(context, params):
             asked.append(params.message)
             return ElicitResult(action="accept", content={"confirm": True}) if accept else ElicitResult(action="decline")
+
         return callback
 
     async with stdio_client(env, elicitation_callback=answer(False)) as c:
@@ -124,7 +127,11 @@ async def test_rollout_undo_and_status_of_statefulsets_and_daemonsets(cluster, n
         assert image() == "registry.local/app:1"
         restarted = ok(await call(c, "rollout_restart", {"name": "db", "kind": kind}))
         assert restarted["applied"] and "restartedAt" in restarted["detail"]
-    assert [(r["tool"], r["outcome"]) for r in audit_records(audit_log)][-3:] == [("rollout_undo", "error"), ("rollout_undo", "applied"), ("rollout_restart", "applied")]
+    assert [(r["tool"], r["outcome"]) for r in audit_records(audit_log)][-3:] == [
+        ("rollout_undo", "error"),
+        ("rollout_undo", "applied"),
+        ("rollout_restart", "applied"),
+    ]
 
 
 async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log):
@@ -140,7 +147,14 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
         assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"confirm": True, "chart": str(CHARTS / "nonexistent")}))
         assert "outside the repository" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values_files": ["/etc/passwd"]}))
         assert "invalid release name" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "release": "Bad_Release"}))
-        d = ok(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values": {"db": {"password": secret}}, "timeout_seconds": 120}, progress_callback=on_progress))
+        d = ok(
+            await call(
+                c,
+                "deploy_chart",
+                {"confirm": True, "chart": chart, "values": {"db": {"password": secret}}, "timeout_seconds": 120},
+                progress_callback=on_progress,
+            )
+        )
         assert d["applied"] and d["revision"] == 1 and d["status"] == "deployed" and d["chart"] == "demo-0.1.0"
         assert "Deployment/demo-web" in d["resources"]
         assert progress, "no progress notifications while helm waited"
@@ -151,11 +165,21 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
         assert status["healthy"] and {"kind": "Deployment", "name": "demo-web", "ready": 1, "desired": 1} in status["workloads"]
         values = await call(c, "get_release_values", {})
         assert ok(values)["values"]["db"]["password"] == "***" and secret not in text_of(values)
-        dry = ok(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True}))
+        dry = ok(
+            await call(
+                c,
+                "deploy_chart",
+                {"confirm": True, "chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True},
+            )
+        )
         assert dry["applied"] is False and dry["changes"]["changed"] == ["Deployment/demo-web"] and dry["changes"]["added"] == []
         assert ok(await call(c, "release_history", {}))["revisions"][-1]["revision"] == 1
         # An upgrade whose pods never become ready times out and is rolled back.
-        bad = err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values": {"db": {"password": secret}, "kubelet": "crashloop"}, "timeout_seconds": 10}))
+        bad = err(
+            await call(
+                c, "deploy_chart", {"confirm": True, "chart": chart, "values": {"db": {"password": secret}, "kubelet": "crashloop"}, "timeout_seconds": 10}
+            )
+        )
         assert "rolled back" in bad and "Next step" in bad
         hist = ok(await call(c, "release_history", {}))["revisions"]
         assert [h["status"] for h in hist][-2:] == ["failed", "deployed"]
@@ -233,7 +257,9 @@ async def test_deploy_chart_from_an_oci_registry(cluster, namespace, audit_log, 
 async def test_deploy_chart_from_a_chart_repository(cluster, namespace, audit_log, tmp_path):
     with chart_repository(cluster, tmp_path) as repo:
         async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES="*")) as c:
-            dry = ok(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "version": "0.1.0", "dry_run": True}))
+            dry = ok(
+                await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "version": "0.1.0", "dry_run": True})
+            )
             assert dry["applied"] is False and dry["chart"] == "demo-0.1.0" and "Deployment/fromrepo-web" in dry["changes"]["added"]
             assert ok(await call(c, "list_releases", {}))["releases"] == []  # a dry run installs nothing
             d = ok(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "timeout_seconds": 120}))
@@ -245,7 +271,9 @@ async def test_deploy_chart_from_a_chart_repository(cluster, namespace, audit_lo
             assert "not found" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "nochart", "repo": repo}))
             gone = err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": "http://127.0.0.1:1"}))
             assert "chart repository could not be read" in gone and "cluster is unreachable" not in gone
-            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": "http://charts.example.com"}))
+            assert "only https:// and oci://" in err(
+                await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": "http://charts.example.com"})
+            )
             assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "file:///tmp/demo.tgz"}))
             assert "needs chart=" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "repo": repo}))
             hist = ok(await call(c, "release_history", {"release": "fromrepo"}))["revisions"]
@@ -266,8 +294,12 @@ async def test_deploy_chart_needs_an_allowed_source_and_confirmation(cluster, na
         msg = err(await call(c, "deploy_chart", {"chart": demo, "dry_run": True}))
         assert "not allowed on this server" in msg and "OPS_MCP_CHART_SOURCES" in msg and "Next step" in msg
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="gated", OPS_MCP_CHART_SOURCES=demo)) as c:
-        for refused in ({"chart": str(outside)}, {"chart": f"{demo}/../../charts/../../.."}, {"chart": "oci://registry.example.com/charts/demo"},
-                        {"chart": "demo", "repo": "https://charts.example.com"}):
+        for refused in (
+            {"chart": str(outside)},
+            {"chart": f"{demo}/../../charts/../../.."},
+            {"chart": "oci://registry.example.com/charts/demo"},
+            {"chart": "demo", "repo": "https://charts.example.com"},
+        ):
             assert "not allowed on this server" in err(await call(c, "deploy_chart", {**refused, "confirm": True})), refused
         msg = err(await call(c, "deploy_chart", {"chart": demo}))
         assert "is destructive and needs confirmation" in msg and "confirm=true" in msg
@@ -283,10 +315,23 @@ async def test_deploy_chart_needs_an_allowed_source_and_confirmation(cluster, na
 
 
 async def test_scale_refuses_a_workload_an_hpa_scales_unless_asked_to_adjust_it(cluster, namespace, audit_log):
-    cluster.apply([deployment("web", 2), {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 4,
-                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]}}], namespace)
+    cluster.apply(
+        [
+            deployment("web", 2),
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 2,
+                    "maxReplicas": 4,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+                },
+            },
+        ],
+        namespace,
+    )
 
     def get(kind: str, path: str) -> str:
         return cluster.kubectl("get", kind, "web", "-n", namespace, "-o", f"jsonpath={path}").stdout
@@ -329,5 +374,7 @@ async def test_rollout_status_understands_statefulset_partitions(cluster, namesp
         # Only ordinal 2 rolls (partition 2): that is the whole rollout, as kubectl rollout status says.
         st = ok(await call(c, "rollout_status", {"name": "db", "kind": "statefulset", "wait": True, "timeout_seconds": 120}))
         assert st["complete"] and st["updated"] == 1 and "partitioned rollout complete" in st["message"], st
-    images = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=db", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}").stdout.split()
+    images = cluster.kubectl(
+        "get", "pods", "-n", namespace, "-l", "app=db", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}"
+    ).stdout.split()
     assert sorted(images) == ["db-0=registry.local/app:1", "db-1=registry.local/app:1", "db-2=registry.local/app:2"]

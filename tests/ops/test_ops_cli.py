@@ -25,20 +25,34 @@ def test_doctor_passes_with_admin_and_names_missing_rbac_for_a_limited_identity(
     assert any(line.startswith("rbac scale_deployment") and " yes " in line for line in lines)
     assert any(line.startswith("helm ") and "v4." in line and "(helm 4: rollback with --rollback-on-failure)" in line for line in lines)
 
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "viewer"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
-         "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}]},
-    ], namespace)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "viewer"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
+            },
+        ],
+        namespace,
+    )
     token = cluster.kubectl("create", "token", "viewer", "-n", namespace).stdout.strip()
     admin = yaml.safe_load(open(cluster.kubeconfig))
     kc = tmp_path / "viewer.kubeconfig"
-    kc.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "v",
-        "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
-        "users": [{"name": "v", "user": {"token": token}}],
-        "contexts": [{"name": "v", "context": {"cluster": "c", "user": "v"}}]}))
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "v",
+                "clusters": [{"name": "c", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": "v", "user": {"token": token}}],
+                "contexts": [{"name": "v", "context": {"cluster": "c", "user": "v"}}],
+            }
+        )
+    )
     proc = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kc)))
     assert proc.returncode == 1
     scale = next(line for line in proc.stdout.splitlines() if line.startswith("rbac scale_deployment"))
@@ -72,8 +86,12 @@ async def test_installed_package_has_no_checkout_paths(cluster, namespace, audit
     shutil.copytree(ROOT / "ops_mcp", source / "ops_mcp", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    subprocess.run([str(ROOT / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(source)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "uv"), "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     work = tmp_path / "work"
     shutil.copytree(CHARTS / "demo", work / "demo")
     (work / "mine.yaml").write_text(json.dumps({"replicas": 2}))

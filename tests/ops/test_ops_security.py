@@ -53,29 +53,59 @@ def crashy(s: dict) -> dict:
 
 async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit_log):
     s = SECRETS
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secrets"}, "type": "Opaque",
-         "stringData": {"password": s["secret_data"], "api-key": s["secret_data"]}},
-        deployment("leaky", 1, env=[{"name": "DB_PASSWORD", "value": s["env_literal"]},
-                                    {"name": "DATABASE_URL", "value": f"postgres://app:{s['url_password']}@db/todo"},
-                                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": "password"}}}]),
-        event(namespace, "leak-ev", "Pod", "leaky", "Failed", f"auth failed: password={s['event_password']}"),
-    ], namespace)
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "app-secrets"},
+                "type": "Opaque",
+                "stringData": {"password": s["secret_data"], "api-key": s["secret_data"]},
+            },
+            deployment(
+                "leaky",
+                1,
+                env=[
+                    {"name": "DB_PASSWORD", "value": s["env_literal"]},
+                    {"name": "DATABASE_URL", "value": f"postgres://app:{s['url_password']}@db/todo"},
+                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": "password"}}},
+                ],
+            ),
+            event(namespace, "leak-ev", "Pod", "leaky", "Failed", f"auth failed: password={s['event_password']}"),
+        ],
+        namespace,
+    )
     wait_ready(cluster, namespace, "leaky", 1)
     pod_name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout
-    cluster.set_logs(namespace, pod_name, [
-        f"token={s['log_token']}", f"connecting to postgres://app:{s['url_password']}@db:5432/todo",
-        f"Authorization: Bearer {s['log_token']}", f"using password {s['env_literal']!r} from DB_PASSWORD=\"{s['env_literal']}\""],
-        previous=[f"secret={s['secret_data']}"])
+    cluster.set_logs(
+        namespace,
+        pod_name,
+        [
+            f"token={s['log_token']}",
+            f"connecting to postgres://app:{s['url_password']}@db:5432/todo",
+            f"Authorization: Bearer {s['log_token']}",
+            f'using password {s["env_literal"]!r} from DB_PASSWORD="{s["env_literal"]}"',
+        ],
+        previous=[f"secret={s['secret_data']}"],
+    )
     cluster.helm("install", "leakrel", str(CHARTS / "demo"), "-n", namespace, "--set", f"db.password={s['helm_value']}", "--wait", "--timeout", "120s")
     cluster.apply(crashy(s), namespace)
-    crashy_pod = cluster.wait_for(lambda: cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy", "-o", "jsonpath={.items[0].metadata.name}", check=False).stdout,
-                                  timeout=60, message="crashy pod")
+    crashy_pod = cluster.wait_for(
+        lambda: cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy", "-o", "jsonpath={.items[0].metadata.name}", check=False).stdout,
+        timeout=60,
+        message="crashy pod",
+    )
     # The process prints its own flags and headers, without the names that would give them away.
-    cluster.set_logs(namespace, crashy_pod, [f"started with {s['arg_separate']} and {s['arg_equals']}"],
-                     previous=[f"fatal: upstream refused {s['probe_header']} / {s['lifecycle_header']} ({s['arg_shell']})"])
-    typed_values = {"db": {"password": s["helm_value"]}, "auth": {"password": s["helm_number"], "token": [s["helm_list_item"]],
-                                                                  "credentials": {"nested": {"key": s["helm_nested"]}}}}
+    cluster.set_logs(
+        namespace,
+        crashy_pod,
+        [f"started with {s['arg_separate']} and {s['arg_equals']}"],
+        previous=[f"fatal: upstream refused {s['probe_header']} / {s['lifecycle_header']} ({s['arg_shell']})"],
+    )
+    typed_values = {
+        "db": {"password": s["helm_value"]},
+        "auth": {"password": s["helm_number"], "token": [s["helm_list_item"]], "credentials": {"nested": {"key": s["helm_nested"]}}},
+    }
 
     calls = [
         ("get_app_status", {"release": "leakrel"}),
@@ -88,7 +118,10 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("describe_resource", {"kind": "secret", "name": "leakrel-db"}),
         ("describe_resource", {"kind": "deployment", "name": "leaky"}),
         ("describe_resource", {"kind": "pod", "name": pod_name}),
-        ("describe_resource", {"kind": "replicaset", "name": cluster.kubectl("get", "rs", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout}),
+        (
+            "describe_resource",
+            {"kind": "replicaset", "name": cluster.kubectl("get", "rs", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout},
+        ),
         ("get_events", {}),
         ("get_pod_logs", {"name": pod_name}),
         ("get_pod_logs", {"name": pod_name, "previous": True}),
@@ -148,19 +181,32 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
 
 
 async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster, namespace, audit_log, tmp_path):
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "limited"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pods-only"},
-         "rules": [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "limited-pods"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
-         "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}]},
-        deployment("web", 1),
-    ], namespace)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "limited"}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "pods-only"},
+                "rules": [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]}],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "limited-pods"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
+                "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}],
+            },
+            deployment("web", 1),
+        ],
+        namespace,
+    )
     token = cluster.kubectl("create", "token", "limited", "-n", namespace, "--duration=1h").stdout.strip()  # TokenRequest API
     admin = yaml.safe_load(open(cluster.kubeconfig))
     kc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "limited",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "limited",
         "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
         "users": [{"name": "limited", "user": {"token": token}}],
         "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": namespace}}],
@@ -185,7 +231,12 @@ async def test_http_transport_requires_token_and_checks_host(cluster, namespace,
     env = ops_env(cluster, namespace, audit_log, OPS_MCP_HTTP_TOKEN=token)
     server = HttpServer(env, "--allowed-hosts", "ops-mcp.todo.svc:8002")
     try:
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        }
         headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
         assert httpx.post(server.url, json=init, headers=headers).status_code == 401
         assert httpx.post(server.url, json=init, headers={**headers, "Authorization": "Bearer wrong"}).status_code == 401
@@ -210,13 +261,19 @@ async def test_http_refuses_to_start_without_token_unless_loopback_no_auth(clust
     import sys
 
     env = ops_env(cluster, namespace, audit_log)
-    proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "OPS_MCP_HTTP_TOKEN" in proc.stderr
     # No token and no Host check either: a DNS-rebinding page could drive the server.
     for hosts in (["--allowed-hosts", "*"], ["--allowed-hosts", "ops-mcp.todo.svc,*"]):
-        proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--no-auth", *hosts],
-                              env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--no-auth", *hosts], env=env, capture_output=True, text=True, timeout=60
+        )
         assert proc.returncode != 0 and "DNS name" in proc.stderr and "--allowed-hosts" in proc.stderr, proc.stderr
     server = HttpServer(env, "--no-auth")
     try:

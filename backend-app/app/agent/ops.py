@@ -55,9 +55,10 @@ def audit_call(user_id: str):
 
     def record(tool: str, arguments: dict[str, Any], outcome: ToolOutcome) -> None:
         # The outcome only: error texts may echo argument values (validation errors do).
-        audit_log.info("ops_tool_call", extra={"event": "ops_tool_call", "user_id": user_id, "tool": tool,
-                                               "arguments": redact_obj(arguments),
-                                               "outcome": "ok" if outcome.ok else "error"})
+        audit_log.info(
+            "ops_tool_call",
+            extra={"event": "ops_tool_call", "user_id": user_id, "tool": tool, "arguments": redact_obj(arguments), "outcome": "ok" if outcome.ok else "error"},
+        )
 
     return record
 
@@ -66,6 +67,14 @@ def ops_tool_source(settings: Settings, *, user_id: str) -> ToolSource:
     """The ops MCP server over streamable HTTP with the backend's own token (OPS_MCP_TOKEN)."""
     assert settings.ops_mcp_url
     writes = ", and changes such as scaling" if settings.ops_chat_allow_writes else "; read-only"
-    return http_tool_source(SOURCE_NAME, settings.ops_mcp_url, bearer_token=settings.ops_mcp_token, timeout=120.0,
-                            connect_timeout=5.0, optional=True, offers=offers_tool(settings),
-                            after_call=audit_call(user_id), instructions=INSTRUCTIONS.format(writes=writes))
+    return http_tool_source(
+        SOURCE_NAME,
+        settings.ops_mcp_url,
+        bearer_token=settings.ops_mcp_token,
+        timeout=120.0,
+        connect_timeout=5.0,
+        optional=True,
+        offers=offers_tool(settings),
+        after_call=audit_call(user_id),
+        instructions=INSTRUCTIONS.format(writes=writes),
+    )

@@ -81,9 +81,19 @@ class Settings(BaseSettings):
             return frozenset(str(item).strip() for item in value if str(item).strip())
         return value
 
-    @field_validator("database_url", "better_auth_jwks_url", "better_auth_issuer", "better_auth_audience",
-                     "better_auth_secret", "anthropic_api_key", "anthropic_base_url", "task_mcp_url",
-                     "ops_mcp_url", "ops_mcp_token", mode="before")
+    @field_validator(
+        "database_url",
+        "better_auth_jwks_url",
+        "better_auth_issuer",
+        "better_auth_audience",
+        "better_auth_secret",
+        "anthropic_api_key",
+        "anthropic_base_url",
+        "task_mcp_url",
+        "ops_mcp_url",
+        "ops_mcp_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -96,7 +106,7 @@ class Settings(BaseSettings):
         url = self.database_url
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property

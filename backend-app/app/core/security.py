@@ -73,8 +73,7 @@ class JwksCache:
             if kid in self._keys and age <= self.cache_seconds:
                 return  # fetched by another request meanwhile
             if time.monotonic() - self._failed_at < self.refetch_cooldown:
-                raise AuthUnavailable(f"Cannot load the signing keys from {self.url} (retried at most every "
-                                      f"{self.refetch_cooldown:g}s)")
+                raise AuthUnavailable(f"Cannot load the signing keys from {self.url} (retried at most every {self.refetch_cooldown:g}s)")
             self._fetch()
 
     def _refresh_in_background(self) -> None:
@@ -111,9 +110,14 @@ class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.jwks = (
-            JwksCache(settings.better_auth_jwks_url, cache_seconds=settings.jwks_cache_seconds,
-                      refetch_cooldown=settings.jwks_refetch_cooldown, grace_seconds=settings.jwks_grace_seconds)
-            if settings.better_auth_jwks_url else None
+            JwksCache(
+                settings.better_auth_jwks_url,
+                cache_seconds=settings.jwks_cache_seconds,
+                refetch_cooldown=settings.jwks_refetch_cooldown,
+                grace_seconds=settings.jwks_grace_seconds,
+            )
+            if settings.better_auth_jwks_url
+            else None
         )
 
     @property
@@ -150,8 +154,7 @@ class TokenVerifier:
 
         options: dict = {"require": ["exp", "sub"], "verify_aud": audience is not None}
         try:
-            claims = jwt.decode(token, key, algorithms=[alg], issuer=issuer, audience=audience,
-                                options=options, leeway=LEEWAY_SECONDS)
+            claims = jwt.decode(token, key, algorithms=[alg], issuer=issuer, audience=audience, options=options, leeway=LEEWAY_SECONDS)
         except jwt.ExpiredSignatureError:
             raise AuthError("Token has expired") from None
         except jwt.InvalidIssuerError:
@@ -171,7 +174,8 @@ class TokenVerifier:
 def not_configured(settings: Settings) -> str:
     """Why no token can be verified, and what to set."""
     if settings.better_auth_secret and not settings.auth_development_mode:
-        return ("Authentication is not configured: BETTER_AUTH_SECRET alone is accepted only in development "
-                "(AUTH_DEVELOPMENT_MODE=true); set BETTER_AUTH_JWKS_URL to the frontend's JWKS")
-    return "Authentication is not configured: set BETTER_AUTH_JWKS_URL (or, for local development only, " \
-           "AUTH_DEVELOPMENT_MODE=true with BETTER_AUTH_SECRET)"
+        return (
+            "Authentication is not configured: BETTER_AUTH_SECRET alone is accepted only in development "
+            "(AUTH_DEVELOPMENT_MODE=true); set BETTER_AUTH_JWKS_URL to the frontend's JWKS"
+        )
+    return "Authentication is not configured: set BETTER_AUTH_JWKS_URL (or, for local development only, AUTH_DEVELOPMENT_MODE=true with BETTER_AUTH_SECRET)"

@@ -29,9 +29,14 @@ class BetterAuthTokenVerifier:
         except (AuthError, AuthUnavailable) as exc:
             log.info("MCP bearer token rejected", extra={"reason": str(exc)})
             return None
-        return AccessToken(token=token, client_id="better-auth", scopes=[], subject=principal.user_id,
-                           expires_at=principal.claims.get("exp"),
-                           claims={"iss": principal.claims.get("iss")})
+        return AccessToken(
+            token=token,
+            client_id="better-auth",
+            scopes=[],
+            subject=principal.user_id,
+            expires_at=principal.claims.get("exp"),
+            claims={"iss": principal.claims.get("iss")},
+        )
 
 
 def create_http_app(settings: Settings, engine: Engine, *, host: str = "127.0.0.1") -> Starlette:
