@@ -14,7 +14,14 @@ SECRET = "process-test-secret-0123456789abcdef"
 
 def test_uvicorn_process_logs_json_without_tokens(db):
     port = free_port()
-    env = subprocess_env(db, BETTER_AUTH_SECRET=SECRET, DB_MIGRATE_ON_START="true", LOG_LEVEL="DEBUG", CORS_ORIGINS="http://app.test, http://localhost:3000")
+    env = subprocess_env(
+        db,
+        BETTER_AUTH_SECRET=SECRET,
+        AUTH_DEVELOPMENT_MODE="true",
+        DB_MIGRATE_ON_START="true",
+        LOG_LEVEL="DEBUG",
+        CORS_ORIGINS="http://app.test, http://localhost:3000",
+    )
     process = subprocess.Popen(
         [PYTHON, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=BACKEND_DIR,
