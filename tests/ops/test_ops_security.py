@@ -88,6 +88,17 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ],
         previous=[f"secret={s['secret_data']}"],
     )
+    # It restarted once (as the kubelet records it), so its previous log is read too.
+    cluster.kubectl(
+        "patch",
+        "pod",
+        pod_name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "-p",
+        json.dumps({"status": {"containerStatuses": [{"name": "app", "restartCount": 1}]}}),
+    )
     cluster.helm("install", "leakrel", str(CHARTS / "demo"), "-n", namespace, "--set", f"db.password={s['helm_value']}", "--wait", "--timeout", "120s")
     cluster.apply(crashy(s), namespace)
     crashy_pod = cluster.wait_for(
