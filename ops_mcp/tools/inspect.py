@@ -52,7 +52,7 @@ class AppStatus(BaseModel):
     services_without_endpoints: list[str]
     warnings: list[dict[str, Any]]
     problems: list[str]
-    terminating_pods: int = 0  # being deleted (rollouts, scale-down): neither failing nor counted ready
+    terminating_pods: int | None = None  # being deleted (rollouts, scale-down): neither failing nor ready
 
 
 def _encode(state: dict[str, Any]) -> str:
@@ -344,7 +344,7 @@ def register(ops) -> None:
             services_without_endpoints=no_endpoints,
             warnings=warnings,
             problems=problems,
-            terminating_pods=terminating,
+            terminating_pods=terminating or None,
         )
         lines = [
             f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"

@@ -34,14 +34,6 @@ class Rollout(BaseModel):
     revision: str | None = None
 
 
-class HpaChange(BaseModel):
-    name: str
-    min_before: int
-    max_before: int
-    min_after: int
-    max_after: int
-
-
 class ScaleResult(BaseModel):
     kind: str
     name: str
@@ -50,7 +42,7 @@ class ScaleResult(BaseModel):
     after: int
     applied: bool
     rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
-    hpa: HpaChange | None = None  # the autoscaler's bounds, when adjust_hpa changed them
+    hpa: dict[str, Any] | None = None  # the autoscaler's bounds before/after, when adjust_hpa changed them
 
 
 class ChangeResult(BaseModel):
@@ -144,7 +136,7 @@ def register(ops) -> None:
             r.message = f"timed out after {timeout_s}s: {r.message}"
         return r
 
-    async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> HpaChange:
+    async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
         if replicas < 1:
             raise OpsError(
@@ -158,7 +150,7 @@ def register(ops) -> None:
         # resourceVersion: fail rather than overwrite a concurrent change to the HPA.
         body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
         await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
-        return HpaChange(name=hpa["metadata"]["name"], min_before=lo, max_before=hi, min_after=replicas, max_after=new_hi)
+        return {"name": hpa["metadata"]["name"], "min_before": lo, "max_before": hi, "min_after": replicas, "max_after": new_hi}
 
     @ops.tool(
         title="Scale a Deployment or StatefulSet",
@@ -181,9 +173,9 @@ def register(ops) -> None:
         kind: WorkloadKind = "deployment",
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
-        adjust_hpa: Annotated[bool, Field(description="If an HPA scales it: set its min to replicas")] = False,
+        adjust_hpa: Annotated[bool, Field(description="Set the HPA's min to replicas")] = False,
     ) -> Annotated[CallToolResult, ScaleResult]:
-        """Set replicas; returns before and after, optionally waits for the rollout. Refuses a workload an HPA scales unless adjust_hpa."""
+        """Set replicas (before/after, optional wait); a workload an HPA scales needs adjust_hpa."""
         ns = ops.policy.namespace(namespace)
         ops.policy.replicas(replicas)
         scale, hpas = await ops.gather(
@@ -221,7 +213,7 @@ def register(ops) -> None:
         )
         text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
         if hpa_change:
-            text += f"; HPA {hpa_change.name} bounds {hpa_change.min_before}..{hpa_change.max_before} -> {hpa_change.min_after}..{hpa_change.max_after}"
+            text += f"; HPA {hpa_change['name']} bounds {hpa_change['min_before']}..{hpa_change['max_before']} -> {hpa_change['min_after']}..{hpa_change['max_after']}"
         if rollout:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
         return ops.result(out, text)
