@@ -105,9 +105,7 @@ async def ask(
     result = AskResult(answer="")
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
     for _ in range(max_turns):
-        response = await anthropic_client.messages.create(
-            model=model, max_tokens=max_tokens, system=SYSTEM, tools=_anthropic_tools(tools), messages=messages
-        )
+        response = await anthropic_client.messages.create(model=model, max_tokens=max_tokens, system=SYSTEM, tools=_anthropic_tools(tools), messages=messages)
         result.turns += 1
         result.input_tokens += response.usage.input_tokens
         result.output_tokens += response.usage.output_tokens
@@ -123,22 +121,31 @@ async def ask(
     raise AskError(f"no answer after {max_turns} model turns; ask a narrower question or raise --max-turns")
 
 
-async def _run_tool(use: Any, by_name: dict[str, types.Tool], client: Client, result: AskResult, *,
-                    yes: bool, out: TextIO, confirm: Callable[[str, TextIO], bool]) -> dict[str, Any]:
+async def _run_tool(
+    use: Any, by_name: dict[str, types.Tool], client: Client, result: AskResult, *, yes: bool, out: TextIO, confirm: Callable[[str, TextIO], bool]
+) -> dict[str, Any]:
     args = dict(use.input or {})
     shown = _args(args)
     tool = by_name.get(use.name)
     if tool is None:
         out.write(f"  ✗ {use.name}: not a tool this server offers\n")
         result.steps.append(Step(use.name, args, ok=False, output_chars=0, skipped=True))
-        return {"type": "tool_result", "tool_use_id": use.id, "is_error": True,
-                "content": f"There is no tool named {use.name!r}. Available: {', '.join(sorted(by_name))}."}
+        return {
+            "type": "tool_result",
+            "tool_use_id": use.id,
+            "is_error": True,
+            "content": f"There is no tool named {use.name!r}. Available: {', '.join(sorted(by_name))}.",
+        }
     if _writes(tool):
         if not (yes or confirm(f"  ? {use.name}({shown}) changes the cluster. Run it? [y/N] ", out)):
             out.write(f"  ⊘ {use.name}({shown}) not run: not confirmed (pass --yes to allow changes)\n")
             result.steps.append(Step(use.name, args, ok=False, output_chars=0, skipped=True))
-            return {"type": "tool_result", "tool_use_id": use.id, "is_error": True,
-                    "content": "The user declined this change. Do not retry it; say what you would have done."}
+            return {
+                "type": "tool_result",
+                "tool_use_id": use.id,
+                "is_error": True,
+                "content": "The user declined this change. Do not retry it; say what you would have done.",
+            }
         if "confirm" in (tool.input_schema.get("properties") or {}):
             args["confirm"] = True  # the user has just confirmed this exact call
     out.write(f"  → {use.name}({shown})\n")
@@ -154,16 +161,14 @@ def server_client(*, url: str | None, token: str | None, serve_flags: list[str],
     """An MCP client for the ops server: remote over HTTP, or this package as a stdio child."""
     if url:
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)),
-                      read_timeout_seconds=180)
-    params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio", *serve_flags],
-                                   env=env if env is not None else dict(os.environ))
+        return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)), read_timeout_seconds=180)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio", *serve_flags], env=env if env is not None else dict(os.environ)
+    )
     return Client(params, read_timeout_seconds=180)
 
 
-async def run_cli(question: str, *, settings_flags: list[str], url: str | None, model: str | None, yes: bool,
-                  max_turns: int, out: TextIO = sys.stderr) -> int:
+async def run_cli(question: str, *, settings_flags: list[str], url: str | None, model: str | None, yes: bool, max_turns: int, out: TextIO = sys.stderr) -> int:
     """`ops-mcp ask`: print the steps to `out`, the answer to stdout, then the usage line."""
     import anthropic
 
@@ -172,11 +177,16 @@ async def run_cli(question: str, *, settings_flags: list[str], url: str | None, 
         return 2
     token = os.environ.get("OPS_MCP_HTTP_TOKEN")
     try:
-        async with anthropic.AsyncAnthropic() as model_api, \
-                server_client(url=url, token=token, serve_flags=settings_flags) as client:
-            result = await ask(question, client=client, anthropic_client=model_api,
-                               model=model or os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL),
-                               yes=yes, max_turns=max_turns, out=out)
+        async with anthropic.AsyncAnthropic() as model_api, server_client(url=url, token=token, serve_flags=settings_flags) as client:
+            result = await ask(
+                question,
+                client=client,
+                anthropic_client=model_api,
+                model=model or os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL),
+                yes=yes,
+                max_turns=max_turns,
+                out=out,
+            )
     except AskError as exc:
         out.write(f"ops-mcp ask: {exc}\n")
         return 1
@@ -190,7 +200,9 @@ async def run_cli(question: str, *, settings_flags: list[str], url: str | None, 
 
 def summary(result: AskResult) -> str:
     calls = len([s for s in result.steps if not s.skipped])
-    return (f"{calls} tool call(s)"
-            f"{f', {len(result.steps) - calls} not run' if len(result.steps) > calls else ''}; "
-            f"{result.turns} model turn(s); tokens: {result.input_tokens} in, {result.output_tokens} out; "
-            f"tool outputs ≈{result.tool_output_tokens} tokens")
+    return (
+        f"{calls} tool call(s)"
+        f"{f', {len(result.steps) - calls} not run' if len(result.steps) > calls else ''}; "
+        f"{result.turns} model turn(s); tokens: {result.input_tokens} in, {result.output_tokens} out; "
+        f"tool outputs ≈{result.tool_output_tokens} tokens"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class AuditLog:
 
     def record(self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> dict[str, Any]:
         rec = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "client": client,
             "tool": tool,
             "arguments": redact_obj(arguments),

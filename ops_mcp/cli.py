@@ -15,7 +15,7 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--namespace", help="default namespace")
     g.add_argument("--namespaces", help="comma-separated namespace allowlist")
     g.add_argument("--read-only", action="store_true", default=None, help="list no tool that writes")
-    g.add_argument("--disable-destructive", action="store_true", default=None, help="hide uninstall/rollback-type tools")
+    g.add_argument("--disable-destructive", action="store_true", default=None, help="hide the destructive tools (deploy_chart, rollback, undo, uninstall)")
     g.add_argument("--max-replicas", type=int)
     g.add_argument("--audit-log")
     g.add_argument("--helm-binary")
@@ -69,8 +69,7 @@ def _ask(args: argparse.Namespace) -> int:
     for name in ("read_only", "disable_destructive"):
         if getattr(args, name, None):
             flags.append(f"--{name.replace('_', '-')}")
-    return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model,
-                                     yes=args.yes, max_turns=args.max_turns))
+    return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model, yes=args.yes, max_turns=args.max_turns))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import difflib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote, urlencode
 
-from ops_mcp.errors import Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import Settings
 
@@ -82,6 +83,7 @@ _KINDS = [
     Kind("Job", "jobs", "batch", "v1"),
     Kind("CronJob", "cronjobs", "batch", "v1"),
     Kind("Ingress", "ingresses", "networking.k8s.io", "v1"),
+    Kind("IngressClass", "ingressclasses", "networking.k8s.io", "v1", namespaced=False),
     Kind("NetworkPolicy", "networkpolicies", "networking.k8s.io", "v1"),
     Kind("EndpointSlice", "endpointslices", "discovery.k8s.io", "v1"),
     Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling", "v2"),
@@ -94,11 +96,28 @@ _KINDS = [
     Kind("CustomResourceDefinition", "customresourcedefinitions", "apiextensions.k8s.io", "v1", namespaced=False),
 ]
 _SHORT = {
-    "po": "pods", "svc": "services", "ep": "endpoints", "cm": "configmaps", "ev": "events", "sa": "serviceaccounts",
-    "pvc": "persistentvolumeclaims", "ns": "namespaces", "no": "nodes", "pv": "persistentvolumes",
-    "deploy": "deployments", "sts": "statefulsets", "ds": "daemonsets", "rs": "replicasets", "cj": "cronjobs",
-    "ing": "ingresses", "netpol": "networkpolicies", "hpa": "horizontalpodautoscalers", "pdb": "poddisruptionbudgets",
-    "sc": "storageclasses", "crd": "customresourcedefinitions", "crds": "customresourcedefinitions",
+    "po": "pods",
+    "svc": "services",
+    "ep": "endpoints",
+    "cm": "configmaps",
+    "ev": "events",
+    "sa": "serviceaccounts",
+    "pvc": "persistentvolumeclaims",
+    "ns": "namespaces",
+    "no": "nodes",
+    "pv": "persistentvolumes",
+    "deploy": "deployments",
+    "sts": "statefulsets",
+    "ds": "daemonsets",
+    "rs": "replicasets",
+    "cj": "cronjobs",
+    "ing": "ingresses",
+    "netpol": "networkpolicies",
+    "hpa": "horizontalpodautoscalers",
+    "pdb": "poddisruptionbudgets",
+    "sc": "storageclasses",
+    "crd": "customresourcedefinitions",
+    "crds": "customresourcedefinitions",
 }
 KINDS: dict[str, Kind] = {}
 for _k in _KINDS:
@@ -122,8 +141,9 @@ def resolve_kind(kind: str, served: dict[str, Kind] | None = None) -> Kind:
     known = {**(served or {}), **KINDS}
     near = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(sorted({known[n].kind for n in near}))}?" if near else ""
-    raise OpsError(f"Unknown kind {kind!r}.{hint}",
-                   f"use a built-in kind ({', '.join(KIND_NAMES)}) or a custom resource this cluster serves (kubectl api-resources).")
+    raise OpsError(
+        f"Unknown kind {kind!r}.{hint}", f"use a built-in kind ({', '.join(KIND_NAMES)}) or a custom resource this cluster serves (kubectl api-resources)."
+    )
 
 
 def discovered_kinds(groups: dict[str, Any]) -> dict[str, Kind]:
@@ -144,6 +164,21 @@ def discovered_kinds(groups: dict[str, Any]) -> dict[str, Kind]:
                 if alias:
                     kinds.setdefault(alias.lower(), k)
     return kinds
+
+
+def _read_capped(raw: Any, cap: int) -> bytes:
+    """The whole body, or an OpsError once it passes `cap` bytes (read in chunks: memory stays bounded)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in raw.stream(256 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > cap:
+            raise OpsError(
+                f"The API server's answer is larger than {cap} bytes (OPS_MCP_MAX_RESPONSE_BYTES); it was not read.",
+                "narrow the query (a namespace, a label_selector, a smaller limit), or raise OPS_MCP_MAX_RESPONSE_BYTES.",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _status_message(body: bytes) -> str:
@@ -244,7 +279,7 @@ class Cluster:
             if stream:
                 return raw
             try:
-                data = raw.read()
+                data = _read_capped(raw, self.settings.max_response_bytes)
             except (urllib3.exceptions.HTTPError, OSError):
                 raise Unreachable(
                     f"The Kubernetes API stopped answering mid-response ({self.describe_target()}).",
@@ -253,7 +288,7 @@ class Cluster:
             finally:
                 raw.release_conn()
             return json.loads(data) if data else {}
-        data = raw.read()
+        data = raw.read(64 * 1024)  # a Status: small; never more
         raw.release_conn()
         self._raise_for_status(raw.status, _status_message(data), verb, resource, namespace)
 
@@ -272,7 +307,9 @@ class Cluster:
         if status == 404:
             raise NotFound(f"Not found: {message}.", "check the name and namespace (list_resources shows what exists).")
         if status == 409:
-            raise OpsError(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
+            raise Conflict(f"Conflict: {message}.", "the object changed meanwhile; read it again and retry.")
+        if status == 410:
+            raise Expired(f"Expired: {message}.", "repeat the list from its first page.")
         if status == 422 or status == 400:
             raise OpsError(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
         if status == 429 or status >= 500:
@@ -349,8 +386,13 @@ class Cluster:
         """
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit, "continue": continue_token,
-                 "includeObject": "Metadata" if with_metadata else "None"}
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_token,
+            "includeObject": "Metadata" if with_metadata else "None",
+        }
         return self._list_request(k, ns, query, accept=TABLE_ACCEPT)
 
     def _list_request(self, k: Kind, ns: str | None, query: dict[str, Any], accept: str = "application/json") -> dict[str, Any]:
@@ -360,26 +402,40 @@ class Cluster:
             if ns:
                 raise NotFound(f"Namespace {ns!r} does not exist.", "list namespaces with list_resources(kind='namespaces').") from None
             raise
+        except Expired:
+            raise Expired(
+                "The continue token has expired: the API server keeps a list's snapshot for a few minutes only.",
+                "repeat the list from its first page (without a continue token).",
+            ) from None
         except OpsError as exc:
             if "continue" in str(exc).lower() and query.get("continue"):
-                raise OpsError("The continue token has expired or does not match this query.", "repeat the list without `continue`.") from None
+                raise OpsError("The continue token does not match this query.", "repeat the list without `continue`.") from None
             raise
 
-    def list_all(self, kind: Kind | str, namespace: str | None = None, **kw: Any) -> list[dict[str, Any]]:
-        """Every item, following continue tokens (for internal aggregation, not for output)."""
+    def list_all(self, kind: Kind | str, namespace: str | None = None, *, max_items: int | None = None, **kw: Any) -> list[dict[str, Any]]:
+        """Every item (at most max_items: pages stop there), following continue tokens (for internal aggregation, not for output)."""
         items: list[dict[str, Any]] = []
         token = None
+        restarted = False
         while True:
-            page = self.list(kind, namespace, limit=500, continue_token=token, **kw)
+            try:
+                page = self.list(kind, namespace, limit=min(500, max_items - len(items)) if max_items else 500, continue_token=token, **kw)
+            except Expired:
+                if restarted:
+                    raise
+                items, token, restarted = [], None, True  # a slow walk outlived the snapshot: once more from the top
+                continue
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
-            if not token:
+            if not token or (max_items and len(items) >= max_items):
                 return items
 
     def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[patch_type]
+        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[
+            patch_type
+        ]
         resource = k.resource + (f"/{sub}" if sub else "")
         try:
             obj = self.request("PATCH", k.path(ns, name, sub), body=body, content_type=ctype, verb="patch", resource=resource, namespace=ns)
@@ -441,7 +497,9 @@ class Cluster:
         if subresource:
             attrs["subresource"] = subresource
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": {"resourceAttributes": attrs}}
-        out = self.request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io")
+        out = self.request(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body, verb="create", resource="selfsubjectaccessreviews.authorization.k8s.io"
+        )
         return bool((out.get("status") or {}).get("allowed"))
 
     def version(self) -> dict[str, Any]:

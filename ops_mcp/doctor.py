@@ -8,32 +8,11 @@ from typing import Any
 
 from ops_mcp.settings import Settings
 
-# What each tool needs (verb, resource[/subresource]) in the namespace it acts on.
-TOOL_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    "get_app_status": [("list", "deployments.apps"), ("list", "statefulsets.apps"), ("list", "pods"), ("list", "services"),
-                       ("list", "endpointslices.discovery.k8s.io"), ("list", "events"), ("list", "secrets")],
-    "list_resources": [("list", "pods"), ("list", "deployments.apps")],
-    "describe_resource": [("get", "pods"), ("list", "events")],
-    "get_events": [("list", "events")],
-    "get_pod_logs": [("get", "pods"), ("list", "pods"), ("get", "pods/log")],
-    "scale_deployment": [("get", "deployments.apps/scale"), ("patch", "deployments.apps/scale")],
-    "rollout_status": [("get", "deployments.apps")],
-    "rollout_restart": [("patch", "deployments.apps")],
-    "rollout_undo": [("patch", "deployments.apps"), ("list", "replicasets.apps")],
-    "deploy_chart": [("create", "secrets"), ("update", "secrets"), ("create", "deployments.apps"), ("patch", "deployments.apps"), ("create", "services")],
-    "list_releases": [("list", "secrets")],
-    "release_history": [("list", "secrets")],
-    "get_release_values": [("get", "secrets"), ("list", "secrets")],
-    "rollback_release": [("update", "secrets"), ("patch", "deployments.apps")],
-    "uninstall_release": [("delete", "secrets"), ("delete", "deployments.apps")],
-    "diagnose_crashloop": [("get", "pods"), ("list", "pods"), ("list", "events"), ("get", "pods/log")],
-    "diagnose": [("get", "deployments.apps"), ("list", "pods"), ("list", "replicasets.apps"), ("list", "events"), ("list", "endpointslices.discovery.k8s.io")],
-}
-
 
 def run_doctor(settings: Settings) -> int:
     from ops_mcp import shaping
     from ops_mcp.errors import OpsError
+    from ops_mcp.helm import check_version, parse_version
     from ops_mcp.server import build_server
 
     rows: list[dict[str, Any]] = []
@@ -58,7 +37,7 @@ def run_doctor(settings: Settings) -> int:
         add("cluster", False, str(exc))
     if reachable:
         for tool in ops.kinds:
-            needs = TOOL_PERMISSIONS.get(tool, [])
+            needs = ops.rbac.get(tool, [])  # declared beside each tool (ops.tool(rbac=...))
             missing = []
             for ns in namespaces:
                 for verb, res in needs:
@@ -71,7 +50,10 @@ def run_doctor(settings: Settings) -> int:
             add(f"rbac {tool}", not missing, "missing: " + "; ".join(missing) if missing else f"{len(needs)} permission(s)")
     try:
         helm_version = asyncio.run(ops.helm.version())
-        add("helm", True, f"{ops.helm.binary} {helm_version}")
+        version = parse_version(helm_version)
+        check_version(version, helm_version)
+        flags = "--rollback-on-failure" if version[0] >= 4 else "--atomic"
+        add("helm", True, f"{ops.helm.binary} {helm_version} (helm {version[0]}: rollback with {flags})")
     except OpsError as exc:
         add("helm", False, str(exc))
     try:

@@ -33,3 +33,11 @@ class Unreachable(OpsError):
 
 class PolicyError(OpsError):
     """The server's own policy refused the call (allowlist, ceiling, read-only)."""
+
+
+class Conflict(OpsError):
+    """The object changed since it was read (409: a resourceVersion precondition failed)."""
+
+
+class Expired(OpsError):
+    """410 Gone: a continue token (or resourceVersion) older than what the API server still keeps."""

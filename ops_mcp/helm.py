@@ -54,12 +54,14 @@ def _command_class():
                 raise OpsError(f"The helm binary {self._executable!r} was not found.", "install helm or set OPS_MCP_HELM_BINARY.") from None
             try:
                 stdout, stderr = await asyncio.wait_for(proc.communicate(input), timeout=self._run_timeout)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 proc.kill()
                 await proc.wait()
                 if asyncio.current_task() and asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     raise
-                raise Unreachable(f"helm {command[0]} did not finish within {self._run_timeout:.0f}s.", "check the cluster's health and retry with a longer timeout.") from None
+                raise Unreachable(
+                    f"helm {command[0]} did not finish within {self._run_timeout:.0f}s.", "check the cluster's health and retry with a longer timeout."
+                ) from None
             if proc.returncode != 0:
                 raise translate_helm_error(str(command[0]), stderr.decode("utf-8", "replace"))
             return stdout
@@ -79,28 +81,47 @@ def translate_helm_error(verb: str, stderr: str) -> OpsError:
     first = text.splitlines()[-1] if text else "(no output)"
     first = first[:400]
     if "is not a valid chart repository or cannot be reached" in low:
-        return Unreachable(f"helm {verb}: the chart repository could not be read ({first}).",
-                           "check the repo URL (it must serve index.yaml) and that it is reachable from the ops-mcp server; then retry.")
+        return Unreachable(
+            f"helm {verb}: the chart repository could not be read ({first}).",
+            "check the repo URL (it must serve index.yaml) and that it is reachable from the ops-mcp server; then retry.",
+        )
     if CHART_NOT_IN_REPO.search(text):
-        return NotFound(f"helm {verb}: {first}", "check the chart name and the versions the repository offers (its index.yaml, or helm search repo); omit version for the newest.")
+        return NotFound(
+            f"helm {verb}: {first}",
+            "check the chart name and the versions the repository offers (its index.yaml, or helm search repo); omit version for the newest.",
+        )
     if OCI_REGISTRY.search(text):
         if OCI_MISSING.search(text):
-            return NotFound(f"helm {verb}: the OCI registry has no such chart or version ({first}).",
-                            "check the oci:// path and version (the registry's tags, e.g. crane ls <host>/<path>); omit version for the newest.")
-        return Unreachable(f"helm {verb}: the OCI registry could not serve the chart ({first}).",
-                           "check the oci:// reference (host/path, tag via version) and that the registry is reachable and you are logged in (helm registry login); then retry.")
+            return NotFound(
+                f"helm {verb}: the OCI registry has no such chart or version ({first}).",
+                "check the oci:// path and version (the registry's tags, e.g. crane ls <host>/<path>); omit version for the newest.",
+            )
+        return Unreachable(
+            f"helm {verb}: the OCI registry could not serve the chart ({first}).",
+            "check the oci:// reference (host/path, tag via version) and that the registry is reachable and you are logged in (helm registry login); then retry.",
+        )
     if "release: not found" in low or "release not loaded" in low:
         return NotFound(f"helm {verb}: release not found ({first}).", "list_releases shows the releases in that namespace.")
     if "forbidden" in low:
-        return Forbidden(f"helm {verb} was forbidden by RBAC: {first}", "grant the server's identity the verbs helm needs (secrets for release storage, plus the chart's resources).")
+        return Forbidden(
+            f"helm {verb} was forbidden by RBAC: {first}",
+            "grant the server's identity the verbs helm needs (secrets for release storage, plus the chart's resources).",
+        )
     if "kubernetes cluster unreachable" in low or "connection refused" in low or "no such host" in low:
-        return Unreachable(f"helm {verb}: the Kubernetes cluster is unreachable ({first}).", "check the cluster is running and the kubeconfig/context; then retry.")
+        return Unreachable(
+            f"helm {verb}: the Kubernetes cluster is unreachable ({first}).", "check the cluster is running and the kubeconfig/context; then retry."
+        )
     if "context deadline exceeded" in low or "timed out" in low:
-        return OpsError(f"helm {verb} timed out waiting for resources to become ready ({first}).", "inspect with get_app_status / get_events; the change was rolled back if rollback was enabled.")
+        return OpsError(
+            f"helm {verb} timed out waiting for resources to become ready ({first}).",
+            "inspect with get_app_status / get_events; the change was rolled back if rollback was enabled.",
+        )
     if "failed to render" in low or "execution error" in low or "parse error" in low or "error converting yaml" in low:
         return OpsError(f"helm {verb}: the chart failed to render: {first}", "fix the values or the chart templates.")
     if "another operation" in low and "in progress" in low:
-        return OpsError(f"helm {verb}: another helm operation is in progress on this release ({first}).", "wait for it to finish (release_history), or roll back.")
+        return OpsError(
+            f"helm {verb}: another helm operation is in progress on this release ({first}).", "wait for it to finish (release_history), or roll back."
+        )
     if "no revision" in low or "has no deployed releases" in low:
         return NotFound(f"helm {verb}: {first}", "release_history lists the revisions you can use.")
     return OpsError(f"helm {verb} failed: {first}")
@@ -123,8 +144,10 @@ def check_chart_source(url: str, what: str) -> None:
         return
     if scheme == "http" and is_loopback(host):
         return
-    raise OpsError(f"{what} {url!r}: only https:// and oci:// chart sources are accepted (plain http:// on loopback only).",
-                   "use an https repository, an oci:// reference, or a local chart path.")
+    raise OpsError(
+        f"{what} {url!r}: only https:// and oci:// chart sources are accepted (plain http:// on loopback only).",
+        "use an https repository, an oci:// reference, or a local chart path.",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -140,10 +163,39 @@ def is_local_chart(ref: str) -> bool:
     return ref.startswith(("/", "./", "../", "~")) or (os.sep in ref and not ref.startswith("oci://") and Path(ref).exists())
 
 
+# The oldest helm whose flags this module uses: --dry-run=server (3.13); helm 4 renamed --atomic.
+MIN_HELM3 = (3, 13)
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """'v4.1.4+g05fa379' -> (4, 1)."""
+    m = re.match(r"v?(\d+)\.(\d+)", text.strip())
+    if not m:
+        raise OpsError(f"Cannot read the helm version from {text.strip()[:80]!r}.", "install helm 3.13+ or 4.x, or point OPS_MCP_HELM_BINARY at one.")
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_version(version: tuple[int, int], text: str) -> None:
+    if version[0] < 3 or (version[0] == 3 and version < MIN_HELM3):
+        raise OpsError(
+            f"helm {text.strip()} is too old: ops-mcp needs helm 3.13+ or 4.x (--dry-run=server).", "install a newer helm, or set OPS_MCP_HELM_BINARY to one."
+        )
+
+
 class Helm:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._cmd: Any = None
+        self._version: tuple[int, int] | None = None
+
+    async def major(self) -> int:
+        """helm's major version (3 or 4), read once: the two name some flags differently."""
+        if self._version is None:
+            text = await self.version()
+            version = parse_version(text)
+            check_version(version, text)
+            self._version = version
+        return self._version[0]
 
     @property
     def binary(self) -> str:
@@ -213,8 +265,23 @@ class Helm:
         rollback_on_failure: bool,
         dry_run: bool,
     ) -> dict[str, Any]:
-        args: list[Any] = ["upgrade", name, chart, "--install", "--output", "json", "--values", "-", "--namespace", namespace,
-                           "--create-namespace", "--history-max", 10, "--timeout", f"{timeout_s}s"]
+        args: list[Any] = [
+            "upgrade",
+            name,
+            chart,
+            "--install",
+            "--output",
+            "json",
+            "--values",
+            "-",
+            "--namespace",
+            namespace,
+            "--create-namespace",
+            "--history-max",
+            10,
+            "--timeout",
+            f"{timeout_s}s",
+        ]
         if version:
             args += ["--version", version]
         if chart.startswith("oci://") and is_loopback(urlsplit(chart).hostname or ""):
@@ -224,12 +291,12 @@ class Helm:
         if dry_run:
             args.append("--dry-run=server")
         else:
-            if rollback_on_failure:
-                args.append("--rollback-on-failure")  # implies --wait
+            if rollback_on_failure:  # implies --wait; helm 3 calls it --atomic
+                args.append("--rollback-on-failure" if await self.major() >= 4 else "--atomic")
             elif wait:
                 args.append("--wait")
         out = await self.command().run(args, json.dumps(values).encode())
-        return json.loads(out[out.index(b"{"):])
+        return json.loads(out[out.index(b"{") :])
 
     async def rollback(self, name: str, namespace: str, revision: int | None, *, wait: bool, timeout_s: int) -> None:
         args: list[Any] = ["rollback", name]

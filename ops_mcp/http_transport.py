@@ -29,9 +29,17 @@ class BearerAuth:
         if scheme.lower() == b"bearer" and supplied and hmac.compare_digest(supplied.strip(), self.token):
             return await self.app(scope, receive, send)
         body = b'{"error":"unauthorized","detail":"send Authorization: Bearer <OPS_MCP_HTTP_TOKEN>"}'
-        await send({"type": "http.response.start", "status": 401, "headers": [
-            (b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="ops-mcp"'),
-            (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b'Bearer realm="ops-mcp"'),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -51,9 +59,13 @@ def build_http_app(mcp: Any, settings: Settings) -> Any:
     from starlette.responses import JSONResponse
 
     if not settings.http_token and not (settings.http_auth_disabled and settings.loopback):
+        raise SystemExit("ops-mcp: HTTP needs a bearer token: set OPS_MCP_HTTP_TOKEN. (Only on a loopback bind may auth be turned off, with --no-auth.)")
+
+    if not settings.http_token and "*" in settings.allowed_hosts:
         raise SystemExit(
-            "ops-mcp: HTTP needs a bearer token: set OPS_MCP_HTTP_TOKEN. "
-            "(Only on a loopback bind may auth be turned off, with --no-auth.)"
+            "ops-mcp: --no-auth with OPS_MCP_ALLOWED_HOSTS=* is refused: without a token the Host check is what keeps "
+            "a web page in the user's browser from reaching this server through a rebound DNS name. "
+            "Name the hosts to accept (--allowed-hosts ops-mcp.todo.svc:8002), or set OPS_MCP_HTTP_TOKEN."
         )
 
     @mcp.custom_route("/health", methods=["GET"])

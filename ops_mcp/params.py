@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -14,8 +14,7 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 def check_name(value: str) -> str:
     if not value or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
         raise ValueError(
-            f"invalid name {value!r}: Kubernetes names use lowercase letters, digits, '-' and '.', "
-            "start and end with a letter or digit, at most 253 characters"
+            f"invalid name {value!r}: Kubernetes names use lowercase letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters"
         )
     return value
 
@@ -25,8 +24,7 @@ def check_namespace(value: str | None) -> str | None:
         return None
     if len(value) > 63 or not _DNS1123_LABEL.match(value):
         raise ValueError(
-            f"invalid namespace {value!r}: namespaces use lowercase letters, digits and '-', "
-            "start and end with a letter or digit, at most 63 characters"
+            f"invalid namespace {value!r}: namespaces use lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters"
         )
     return value
 
@@ -48,3 +46,17 @@ def check_optional_release(value: str | None) -> str | None:
 
 OptReleaseName = Annotated[str | None, AfterValidator(check_optional_release), Field(description="Default: the app's")]
 ReleaseArg = Annotated[str, AfterValidator(check_release), Field(description="Release")]
+
+
+def kind_name(value: object) -> object:
+    """Any spelling kubectl accepts ('Deployment', 'deploy', 'deployments.apps') as the lowercase kind name
+    the tools' kind choices use; a choice that is no Kubernetes kind ('helm', 'release') only lowercased."""
+    if not isinstance(value, str):
+        return value
+    from ops_mcp.cluster import KINDS
+
+    key = value.strip().lower()
+    return KINDS[key].kind.lower() if key in KINDS else key
+
+
+KindChoice = BeforeValidator(kind_name)  # Annotated[Literal["deployment", ...], KindChoice]

@@ -6,6 +6,7 @@ never listed (see server.Ops.tool).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -43,6 +44,40 @@ class Policy:
                 f"choose a value from 0 to {ceiling} (the ceiling is OPS_MCP_MAX_REPLICAS).",
             )
         return replicas
+
+    def chart_source(self, chart: str, repo: str | None = None) -> None:
+        """Refuse a chart from outside OPS_MCP_CHART_SOURCES (default: the app's own chart, OPS_MCP_CHART_PATH).
+
+        chart is a local directory, an oci:// reference or (with repo) a chart name in that repository.
+        Entries: directories (their charts and any below), repository URLs, oci:// prefixes, "*" (any).
+        """
+        allowed = self.settings.chart_sources or [c for c in [self.settings.chart_path] if c]
+        if "*" in allowed:
+            return
+        if repo:
+            source, urls = f"{repo.rstrip('/')} (chart {chart})", [repo]
+        elif "://" in chart:
+            source, urls = chart, [chart]
+        else:
+            source, urls = str(_local(chart)), []
+        for entry in allowed:
+            if "://" in entry:
+                base = entry.rstrip("/")
+                if any(u.rstrip("/") == base or u.startswith(base + "/") for u in urls):
+                    return
+            elif not urls and _local(chart).is_relative_to(_local(entry)):
+                return
+        raise PolicyError(
+            f"Chart source {source!r} is not allowed on this server (OPS_MCP_CHART_SOURCES: {', '.join(allowed)}).",
+            "deploy a chart from an allowed source, or ask the operator to add this one to OPS_MCP_CHART_SOURCES.",
+        )
+
+
+def _local(path: str) -> Path:
+    from ops_mcp.settings import base_dir
+
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else base_dir() / p).resolve()
 
 
 class Confirmation(BaseModel):

@@ -10,8 +10,9 @@ import functools
 import importlib
 import logging
 import sys
-from collections.abc import Awaitable, Mapping
-from typing import Any, Callable, Literal
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -23,7 +24,7 @@ from ops_mcp import __version__
 from ops_mcp.audit import AuditLog
 from ops_mcp.errors import OpsError
 from ops_mcp.policy import Confirmation, Policy, client_can_elicit
-from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_values
 from ops_mcp.settings import Settings
 
 log = logging.getLogger("ops_mcp")
@@ -49,6 +50,7 @@ class Ops:
         self.policy = Policy(settings)
         self.audit = AuditLog(settings.audit_log)
         self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
+        self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
         self._cluster: Any = None
         self._helm: Any = None
 
@@ -78,13 +80,15 @@ class Ops:
         idempotent: bool | None = None,
         open_world: bool = True,
         name: str | None = None,
+        rbac: tuple[str, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a tool with truthful annotations, unless the server's mode hides it.
 
         kind: "read" (no side effects), "write" (changes the cluster, reversible) or
         "destructive" (deletes or overwrites; confirmation required). --read-only drops every
         non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
-        registered, so they are neither listed nor callable.
+        registered, so they are neither listed nor callable. rbac: the "verb resource[/sub]" the tool
+        needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
         """
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +105,7 @@ class Ops:
             )
             self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
             self.kinds[tool_name] = kind
+            self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
             # Every token of tools/list is paid on each model turn: drop pydantic's generated
             # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
             registered = self.mcp._tool_manager.get_tool(tool_name)
@@ -135,6 +140,28 @@ class Ops:
             raise errors[0]
         return results
 
+    async def poll(self, ctx: Any, sample: Callable[[], Awaitable[Any]], *, timeout_s: float, every: float = 1.0, stop: anyio.Event | None = None) -> Any:
+        """The one progress poller: call sample() every `every` seconds until it reports done, `stop` is set or
+        timeout_s passes; send each new (progress, total, message) as an MCP progress notification.
+
+        sample() returns (value, progress, total, message, done); the last value is returned. Progress is best
+        effort: a client without a progress token, or a failed notification, changes nothing.
+        """
+        start = time.monotonic()
+        last = None
+        while True:
+            value, progress, total, message, done = await sample()
+            if ctx is not None and (progress, total, message) != last:
+                last = (progress, total, message)
+                try:
+                    await ctx.report_progress(progress, total, message)
+                except Exception:
+                    pass
+            if done or (stop is not None and stop.is_set()) or time.monotonic() - start > timeout_s:
+                return value
+            with anyio.move_on_after(every):
+                await (stop.wait() if stop is not None else anyio.sleep(every))
+
     def result(self, data: BaseModel, text: str) -> CallToolResult:
         """Structured content (validated against the tool's outputSchema) plus a short text.
 
@@ -154,22 +181,24 @@ class Ops:
         without it gets a tool error telling the model to ask the user and retry with confirm=true.
         The namespace allowlist is checked first, so nobody confirms a call that would be refused.
         """
-        policy, settings = self.policy, self.settings
+        policy = self.policy
 
-        async def confirm_destructive(
-            name: str, namespace: str | None, confirm: bool, ctx: Context
-        ) -> Confirmation | Elicit[Confirmation]:
-            ns = policy.namespace(namespace)
-            if confirm or not settings.confirm_destructive:
-                return Confirmation(confirm=True)
-            if client_can_elicit(ctx):
-                return Elicit(f"{action} {name!r} in namespace {ns!r}? This cannot be undone automatically.", Confirmation)
-            raise OpsError(
-                f"{action} {name!r} in namespace {ns!r} is destructive and needs confirmation; this client cannot be asked directly.",
-                "ask the user to approve, then call again with confirm=true.",
-            )
+        async def confirm_destructive(name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+            return self.ask(f"{action} {name!r} in namespace {policy.namespace(namespace)!r}?", confirm, ctx)
 
         return confirm_destructive
+
+    def ask(self, question: str, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        """A destructive call's confirmation: given (confirm=true), asked by elicitation, or a tool error
+        telling the model to ask the user and retry with confirm=true."""
+        if confirm or not self.settings.confirm_destructive:
+            return Confirmation(confirm=True)
+        if client_can_elicit(ctx):
+            return Elicit(f"{question} This cannot be undone automatically.", Confirmation)
+        raise OpsError(
+            f"{question[:-1]} is destructive and needs confirmation; this client cannot be asked directly.",
+            "ask the user to approve, then call again with confirm=true.",
+        )
 
 
 def slim_schema(schema: Any) -> Any:
@@ -252,6 +281,62 @@ def _audit_middleware(ops: Ops):
     return audit
 
 
+def _scrub_middleware():
+    """Credentials a call passes in its arguments (a Helm value, a header) never come back out of it: every
+    string of the result, errors included (a validation error or helm may echo an argument), is scrubbed of
+    them, and error texts go through redact_text like every other output."""
+
+    def scrub(value: Any, values: set[str]) -> Any:
+        if isinstance(value, str):
+            return scrub_values(value, values) if values else value
+        if isinstance(value, dict):
+            return {k: scrub(v, values) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v, values) for v in value]
+        return value
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
+            return await call_next(ctx)
+        values = secret_values(dict(ctx.params.get("arguments") or {}))
+        result = await call_next(ctx)
+        is_model = isinstance(result, BaseModel)
+        wire = result.model_dump(by_alias=True, mode="json", exclude_none=True) if is_model else result
+        if not isinstance(wire, dict) or not (values or wire.get("isError")):
+            return result
+        if wire.get("isError"):
+            wire = {
+                **wire,
+                "content": [
+                    {**c, "text": redact_text(c["text"])} if isinstance(c, dict) and isinstance(c.get("text"), str) else c for c in wire.get("content") or []
+                ],
+            }
+        wire = scrub(wire, values)
+        return type(result).model_validate(wire) if is_model else wire
+
+    return middleware
+
+
+def _known_arguments_middleware(mcp: MCPServer):
+    """An argument the tool does not take is refused by name, with the accepted ones: silently dropping it
+    misleads (deploy_chart(wait=false) would still wait for minutes)."""
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if ctx.method == "tools/call" and isinstance(ctx.params, Mapping) and isinstance(ctx.params.get("arguments"), Mapping):
+            tool = mcp._tool_manager.get_tool(str(ctx.params.get("name")))
+            accepted = list((tool.parameters.get("properties") or {}) if tool else ())
+            unknown = [str(a) for a in ctx.params["arguments"] if a not in accepted]
+            if tool and unknown:
+                text = (
+                    f"{tool.name} does not take {', '.join(map(repr, unknown))}; nothing was done. "
+                    f"Next step: call it again with only its arguments: {', '.join(accepted) or '(none)'}."
+                )
+                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        return await call_next(ctx)
+
+    return middleware
+
+
 def build_server(settings: Settings) -> MCPServer:
     mcp = MCPServer(
         name="ops-mcp",
@@ -274,5 +359,7 @@ def build_server(settings: Settings) -> MCPServer:
 
     prompts.register(ops)
     mcp.middleware.append(_audit_middleware(ops))
+    mcp.middleware.append(_known_arguments_middleware(mcp))
+    mcp.middleware.append(_scrub_middleware())  # inside the audit: the audit record's detail is scrubbed too
     mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
     return mcp

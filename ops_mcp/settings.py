@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+_PARENT = Path(__file__).resolve().parent.parent
+# A source checkout has the app's chart beside the package; an installed package (site-packages) has not,
+# and the ops-mcp image puts the chart at IMAGE_CHART (its OPS_MCP_CHART_PATH).
+CHECKOUT: Path | None = _PARENT if (_PARENT / "k8s" / "helm" / "todo-chatbot" / "Chart.yaml").is_file() else None
+IMAGE_CHART = Path("/opt/ops-mcp/charts/todo-chatbot")
+
+
+def base_dir() -> Path:
+    """What relative chart paths and values files are read against: the checkout, else the working directory."""
+    return CHECKOUT or Path.cwd()
+
+
+def _default_chart() -> str:
+    if CHECKOUT:
+        return str(CHECKOUT / "k8s" / "helm" / "todo-chatbot")
+    return str(IMAGE_CHART) if (IMAGE_CHART / "Chart.yaml").is_file() else ""
+
+
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -46,11 +62,16 @@ class Settings(BaseSettings):
     output_limit: int = Field(default=40_000, ge=1_000, description="Max characters of one tool result's text.")
     log_bytes_limit: int = Field(default=32_000, ge=1_000, description="Max bytes of log text fetched per container.")
     page_size: int = Field(default=100, ge=1, le=500, description="Default rows per list page.")
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, description="Largest API answer read.")
+    max_events: int = Field(default=1000, ge=100, le=20_000, description="Events read per call (get_events, app status) before aggregating.")
 
     # Helm.
     helm_binary: str | None = None
     release: str = Field(default="todo-chatbot", description="Default Helm release name of the app.")
-    chart_path: str = Field(default=str(REPO_ROOT / "k8s" / "helm" / "todo-chatbot"))
+    chart_path: str = Field(default_factory=_default_chart, description="Empty: no default chart (deploy_chart needs chart=).")
+    # Where deploy_chart may take charts from (a chart is code applied with the server's privileges):
+    # chart directories, repository URLs, oci:// prefixes, or "*"; empty = chart_path only.
+    chart_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
     helm_timeout: int = Field(default=300, ge=10, le=3600)
 
     # Audit.
@@ -63,7 +84,7 @@ class Settings(BaseSettings):
     http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("namespaces", "allowed_hosts", mode="before")
+    @field_validator("namespaces", "allowed_hosts", "chart_sources", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -79,12 +100,9 @@ class Settings(BaseSettings):
         return value or None
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.namespaces and self.namespace not in self.namespaces:
-            raise ValueError(
-                f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; "
-                "set OPS_MCP_NAMESPACE to one of them"
-            )
+            raise ValueError(f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; set OPS_MCP_NAMESPACE to one of them")
         return self
 
     @property

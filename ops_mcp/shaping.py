@@ -13,14 +13,15 @@ import functools
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 MAX_STRING = 2_000  # longest single string value kept in a describe
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -60,20 +61,24 @@ def column_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower().replace("(s)", "s")).strip("_")
 
 
-def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None) -> list[dict[str, Any]]:
+def table_rows(tbl: dict[str, Any], kind: str = "", namespace: str | None = None, own_namespace: bool = True) -> list[dict[str, Any]]:
     """Compact rows from a meta.k8s.io Table: its default columns (+ WIDE_COLUMNS), empty cells left out.
 
-    `namespace` labels every row (one namespace of several); rows that carry object metadata
-    (a cluster-wide list) get their own namespace.
+    `namespace` labels every row (one namespace of several); with own_namespace, rows that carry
+    object metadata (a cluster-wide list) get their own namespace. A pod whose metadata has a
+    deletion timestamp is "Terminating" whatever its phase (kubectl prints Error/Completed for a
+    terminal pod being deleted).
     """
     wide = WIDE_COLUMNS.get(kind, ())
-    cols = [(i, column_key(c.get("name", ""))) for i, c in enumerate(tbl.get("columnDefinitions") or [])
-            if not c.get("priority") or c.get("name") in wide]
+    cols = [(i, column_key(c.get("name", ""))) for i, c in enumerate(tbl.get("columnDefinitions") or []) if not c.get("priority") or c.get("name") in wide]
     rows = []
     for r in tbl.get("rows") or []:
         cells = r.get("cells") or []
         row = {key: clip(v, 200) if isinstance(v, str) else v for i, key in cols if i < len(cells) and (v := cells[i]) not in _NONE}
-        ns = ((r.get("object") or {}).get("metadata") or {}).get("namespace") or namespace
+        meta = (r.get("object") or {}).get("metadata") or {}
+        if kind == "Pod" and meta.get("deletionTimestamp"):
+            row["status"] = "Terminating"
+        ns = (own_namespace and meta.get("namespace")) or namespace
         if ns:
             row = {"name": row.pop("name", None), "namespace": ns, **row}
         rows.append(row)
@@ -89,6 +94,17 @@ def pod_row_problem(row: dict[str, Any]) -> str | None:
         ready, _, total = str(row.get("ready") or "0/0").partition("/")
         return "NotReady" if ready != total else None
     return status
+
+
+def pod_rows(fetch: Any, namespace: str | None = None, own_namespace: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(table, rows) of pods from fetch(with_metadata=...): rendered cells only, and once more with
+    metadata when some row looks unhealthy, so that pods being deleted read as Terminating."""
+    tbl = fetch(with_metadata=False)
+    rows = table_rows(tbl, "Pod", namespace, own_namespace)
+    if any(pod_row_problem(r) for r in rows):
+        tbl = fetch(with_metadata=True)
+        rows = table_rows(tbl, "Pod", namespace, own_namespace)
+    return tbl, rows
 
 
 def leading_int(value: Any) -> int:
@@ -107,7 +123,11 @@ def compact_object(obj: dict[str, Any]) -> dict[str, Any]:
     meta = dict(out.get("metadata") or {})
     for key in _DROP_META:
         meta.pop(key, None)
-    ann = {k: v for k, v in (meta.get("annotations") or {}).items() if k != "kubectl.kubernetes.io/last-applied-configuration" and not k.startswith("deployment.kubernetes.io/revision-history")}
+    ann = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k != "kubectl.kubernetes.io/last-applied-configuration" and not k.startswith("deployment.kubernetes.io/revision-history")
+    }
     if ann:
         meta["annotations"] = ann
     else:
@@ -133,7 +153,13 @@ def clip(text: str, limit: int) -> str:
 
 # -- events ----------------------------------------------------------------------------------
 def event_time(ev: dict[str, Any]) -> str | None:
-    return ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("series") or {}).get("lastObservedTime") or ev.get("firstTimestamp") or (ev.get("metadata") or {}).get("creationTimestamp")
+    return (
+        ev.get("lastTimestamp")
+        or ev.get("eventTime")
+        or (ev.get("series") or {}).get("lastObservedTime")
+        or ev.get("firstTimestamp")
+        or (ev.get("metadata") or {}).get("creationTimestamp")
+    )
 
 
 def aggregate_events(events: Iterable[dict[str, Any]], ref: datetime | None = None) -> list[dict[str, Any]]:
@@ -164,8 +190,8 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     cols = columns or list(dict.fromkeys(k for r in rows for k in r))
     cells = [[str(r.get(c, "")) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(cols, widths, strict=False)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -198,7 +224,7 @@ def _yaml_block(value: Any, pad: str, out: list[str]) -> None:
                 continue
             inner: list[str] = []
             _yaml_block(item, pad + "  ", inner)
-            out.append(f"{pad}- {inner[0][len(pad) + 2:]}")  # the first line shares the dash
+            out.append(f"{pad}- {inner[0][len(pad) + 2 :]}")  # the first line shares the dash
             out.extend(inner[1:])
     else:
         out.append(pad + _yaml_scalar(value))

@@ -3,7 +3,14 @@
 from sqlmodel import Session, col, select
 
 from app.models import (
-    Conversation, Message, Task, TaskCreate, TaskSort, TaskStatus, TaskUpdate, utcnow,
+    Conversation,
+    Message,
+    Task,
+    TaskCreate,
+    TaskSort,
+    TaskStatus,
+    TaskUpdate,
+    utcnow,
 )
 
 
@@ -21,8 +28,9 @@ def create_task(*, session: Session, user_id: str, task_in: TaskCreate) -> Task:
     return task
 
 
-def list_tasks(*, session: Session, user_id: str, status: TaskStatus = "all",
-               sort: TaskSort = "created_at", limit: int | None = None, offset: int = 0) -> list[Task]:
+def list_tasks(
+    *, session: Session, user_id: str, status: TaskStatus = "all", sort: TaskSort = "created_at", limit: int | None = None, offset: int = 0
+) -> list[Task]:
     statement = select(Task).where(Task.user_id == user_id)
     if status == "pending":
         statement = statement.where(col(Task.completed).is_(False))
@@ -71,6 +79,7 @@ def delete_task(*, session: Session, user_id: str, task_id: int) -> Task:
 
 # --- Conversations ---------------------------------------------------------
 
+
 class ConversationNotFound(LookupError):
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"Conversation {conversation_id} not found")
@@ -78,9 +87,7 @@ class ConversationNotFound(LookupError):
 
 
 def get_conversation(*, session: Session, user_id: str, conversation_id: int) -> Conversation:
-    conversation = session.exec(
-        select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)
-    ).first()
+    conversation = session.exec(select(Conversation).where(Conversation.id == conversation_id, Conversation.user_id == user_id)).first()
     if conversation is None:
         raise ConversationNotFound(conversation_id)
     return conversation
@@ -97,8 +104,7 @@ def get_or_create_conversation(*, session: Session, user_id: str, conversation_i
 
 
 def list_conversations(*, session: Session, user_id: str) -> list[Conversation]:
-    statement = (select(Conversation).where(Conversation.user_id == user_id)
-                 .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc()))
+    statement = select(Conversation).where(Conversation.user_id == user_id).order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
     return list(session.exec(statement).all())
 
 
@@ -110,10 +116,8 @@ def list_messages(*, session: Session, user_id: str, conversation_id: int, last:
     return list(session.exec(statement.order_by(col(Message.id).asc())).all())
 
 
-def add_message(*, session: Session, user_id: str, conversation_id: int, role: str, content: str,
-                tool_calls: list[dict] | None = None) -> Message:
-    message = Message(user_id=user_id, conversation_id=conversation_id, role=role, content=content,
-                      tool_calls=tool_calls)
+def add_message(*, session: Session, user_id: str, conversation_id: int, role: str, content: str, tool_calls: list[dict] | None = None) -> Message:
+    message = Message(user_id=user_id, conversation_id=conversation_id, role=role, content=content, tool_calls=tool_calls)
     conversation = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
     conversation.updated_at = utcnow()
     session.add(message)

@@ -30,6 +30,7 @@ def as_utc(value: datetime) -> datetime:
 
 # --- Tasks -----------------------------------------------------------------
 
+
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
 
@@ -73,6 +74,7 @@ TaskSort = Literal["created_at", "-created_at", "updated_at", "-updated_at", "ti
 
 # --- Conversations ---------------------------------------------------------
 
+
 class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
 
@@ -86,9 +88,7 @@ class Message(SQLModel, table=True):
     __tablename__ = "messages"
 
     id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
-    )
+    conversation_id: int = Field(sa_column=Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True))
     user_id: str = Field(max_length=255, index=True)
     role: str = Field(max_length=16)  # "user" | "assistant"
     content: str = Field(sa_column=Column(Text, nullable=False))

@@ -20,8 +20,49 @@ if TYPE_CHECKING:
 
 # Loaded on first use: the server imports `diagnosis.model` for the tools' outputSchema at start-up,
 # and must not pay for the engine and every analyzer before the first diagnosis.
-_LAZY = {"Options": "base", "CHECKS": "engine", "CRASHLOOP_CHECKS": "engine", "diagnose": "engine",
-         "MODES": "model", "Report": "model", "TargetNotFound": "scope", "resolve": "scope", "Snapshot": "snapshot"}
+_LAZY = {
+    "Options": "base",
+    "CHECKS": "engine",
+    "CRASHLOOP_CHECKS": "engine",
+    "diagnose": "engine",
+    "MODES": "model",
+    "Report": "model",
+    "TargetNotFound": "scope",
+    "resolve": "scope",
+    "Snapshot": "snapshot",
+}
+
+
+# What a diagnosis snapshot lists: snapshot attribute -> the cluster layer's kind (its path and RBAC resource).
+SNAPSHOT_KINDS = {
+    "pods": "pods",
+    "deployments": "deployments",
+    "replicasets": "replicasets",
+    "statefulsets": "statefulsets",
+    "daemonsets": "daemonsets",
+    "jobs": "jobs",
+    "services": "services",
+    "endpointslices": "endpointslices",
+    "ingresses": "ingresses",
+    "hpas": "horizontalpodautoscalers",
+    "pvcs": "persistentvolumeclaims",
+    "events": "events",
+    "resourcequotas": "resourcequotas",
+    "nodes": "nodes",
+    "storageclasses": "storageclasses",
+    "ingressclasses": "ingressclasses",
+}
+
+
+def rbac() -> list[tuple[str, str]]:
+    """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
+    ConfigMaps/Secrets (key names only), and the logs of failing containers."""
+    from ops_mcp.cluster import KINDS
+
+    lists = [("list", KINDS[k].resource) for k in SNAPSHOT_KINDS.values()]
+    return lists + [
+        ("get", r) for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log")
+    ]
 
 
 def __getattr__(name: str) -> Any:
@@ -35,8 +76,7 @@ def scrub(text: str) -> tuple[str, int]:
     return clean, int(clean != text)
 
 
-def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: str | None = None,
-                      options: Options | None = None) -> Report:
+def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: str | None = None, options: Options | None = None) -> Report:
     """Diagnose plain snapshot data (no cluster): what the unit tests and offline callers use."""
     from .engine import diagnose
     from .scope import resolve
@@ -46,8 +86,7 @@ def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: 
     return diagnose(snap, resolve(snap, kind, name), options, scrub)
 
 
-def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None,
-                     options: Options | None = None) -> Report:
+def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None, options: Options | None = None) -> Report:
     """Fetch the snapshot through ops_mcp.cluster.Cluster, then diagnose it (blocking; run it in a thread)."""
     from .base import Options
     from .builder import build
@@ -58,5 +97,4 @@ def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None
     return diagnose(snap, scope, options, scrub)
 
 
-__all__ = ["CHECKS", "CRASHLOOP_CHECKS", "MODES", "Options", "Report", "Snapshot", "TargetNotFound",
-           "diagnose_cluster", "diagnose_snapshot"]
+__all__ = ["CHECKS", "CRASHLOOP_CHECKS", "MODES", "Options", "Report", "Snapshot", "TargetNotFound", "diagnose_cluster", "diagnose_snapshot"]

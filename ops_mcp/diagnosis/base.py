@@ -20,19 +20,19 @@ from .snapshot import Obj, Snapshot, age, event_time, meta, name_of, parse_time,
 @dataclass
 class Issue:
     mode: str
-    obj: str                                  # "Pod/api-1", "Service/web"
+    obj: str  # "Pod/api-1", "Service/web"
     ev: list[dict[str, Any]]
-    cause: dict[str, Any] | None = None       # {"text", "conf", "basis"}
+    cause: dict[str, Any] | None = None  # {"text", "conf", "basis"}
     fix: dict[str, Any] | None = None
-    sev: str | None = None                    # None: the engine derives it from replica health (pod issues)
-    owner: str | None = None                  # workload the pod belongs to ("Deployment/api")
+    sev: str | None = None  # None: the engine derives it from replica health (pod issues)
+    owner: str | None = None  # workload the pod belongs to ("Deployment/api")
     container: str | None = None
-    detail: str = ""                          # extra signature discriminator (missing key, image, ...)
+    detail: str = ""  # extra signature discriminator (missing key, image, ...)
     alt: list[dict[str, Any]] = field(default_factory=list)
     next: list[str] = field(default_factory=list)
-    subjects: set[str] = field(default_factory=set)   # objects this issue is about (for caused_by matching)
-    links: set[str] = field(default_factory=set)      # objects whose issues would explain this one
-    symptom: bool = False                     # a downstream effect; gets no fix when a root cause is linked
+    subjects: set[str] = field(default_factory=set)  # objects this issue is about (for caused_by matching)
+    links: set[str] = field(default_factory=set)  # objects whose issues would explain this one
+    symptom: bool = False  # a downstream effect; gets no fix when a root cause is linked
     logs_read: int = 0
 
     def signature(self) -> tuple[str, str, str, str]:
@@ -45,17 +45,19 @@ class Analyzer(Protocol):
     def analyze(self, ctx: Context) -> list[Issue]: ...
 
 
-ERROR_LINE = re.compile(r"(?i)(error|exception|fatal|panic|traceback|not set|undefined|missing|no such file|"
-                        r"connection refused|could not|couldn't|cannot|can't|failed|denied|killed|not found|invalid)")
+ERROR_LINE = re.compile(
+    r"(?i)(error|exception|fatal|panic|traceback|not set|undefined|missing|no such file|"
+    r"connection refused|could not|couldn't|cannot|can't|failed|denied|killed|not found|invalid)"
+)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TIMESTAMP = re.compile(r"^\s*\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?\]?\s*")
 
 
 @dataclass
 class Options:
-    checks: tuple[str, ...] | None = None     # None: every analyzer
+    checks: tuple[str, ...] | None = None  # None: every analyzer
     since: timedelta = timedelta(hours=1)
-    max_pods: int = 3                         # pods per failure signature whose logs are read
+    max_pods: int = 3  # pods per failure signature whose logs are read
     log_tail: int = 100
     include_logs: bool = True
     container: str | None = None
@@ -77,8 +79,7 @@ class Context:
     def recent(self, when) -> bool:
         return when is not None and when >= self.snap.now - self.options.since
 
-    def events(self, kind: str, obj: Obj, reasons: Iterable[str] | None = None, contains: str | None = None,
-               after=None) -> list[dict[str, Any]]:
+    def events(self, kind: str, obj: Obj, reasons: Iterable[str] | None = None, contains: str | None = None, after=None) -> list[dict[str, Any]]:
         """Aggregated events of one object: one entry per (type, reason, message), newest first, within `since`."""
         wanted = set(reasons) if reasons else None
         groups: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -99,15 +100,21 @@ class Context:
         return out
 
     def event_ev(self, aggregated: dict[str, Any]) -> dict[str, Any]:
-        return {"event": {"type": aggregated["type"], "reason": aggregated["reason"], "count": aggregated["count"],
-                          "last": age(aggregated["_t"], self.snap.now), "msg": aggregated["msg"][:300]}}
+        return {
+            "event": {
+                "type": aggregated["type"],
+                "reason": aggregated["reason"],
+                "count": aggregated["count"],
+                "last": age(aggregated["_t"], self.snap.now),
+                "msg": aggregated["msg"][:300],
+            }
+        }
 
     def log_ev(self, pod: str, container: str, previous: bool) -> dict[str, Any] | None:
         lines = self.snap.log(pod, container, previous)
         if not lines:
             return None
-        return {"log": {"src": "previous" if previous else "current", "pod": pod, "container": container,
-                        "lines": select_log_lines(lines)}}
+        return {"log": {"src": "previous" if previous else "current", "pod": pod, "container": container, "lines": select_log_lines(lines)}}
 
 
 def select_log_lines(lines: list[str], limit: int = 10, width: int = 200) -> list[str]:
@@ -118,7 +125,7 @@ def select_log_lines(lines: list[str], limit: int = 10, width: int = 200) -> lis
     if not hits:
         return [line[:width] for line in clean[-3:]]
     keep: list[int] = []
-    for i in reversed(hits):                       # the newest errors matter most
+    for i in reversed(hits):  # the newest errors matter most
         for j in range(max(0, i - 2), min(len(clean), i + 3)):
             if j not in keep:
                 keep.append(j)
@@ -142,6 +149,7 @@ def key_line(lines: list[str]) -> str:
 
 
 # ---- pod helpers ----
+
 
 def container_specs(spec: Obj, init: bool = False) -> list[Obj]:
     return list(spec.get("initContainers" if init else "containers") or [])

@@ -10,38 +10,32 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ops_mcp.cluster import KINDS
 from ops_mcp.errors import Forbidden, NotFound, OpsError
-from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
+from . import SNAPSHOT_KINDS
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
 from .snapshot import KeySet, Obj, Snapshot, meta, name_of
 
-# snapshot attribute -> (API path below /api or /apis, RBAC resource, namespaced)
-LISTS: dict[str, tuple[str, str, bool]] = {
-    "pods": ("/api/v1", "pods", True),
-    "deployments": ("/apis/apps/v1", "deployments", True),
-    "replicasets": ("/apis/apps/v1", "replicasets", True),
-    "statefulsets": ("/apis/apps/v1", "statefulsets", True),
-    "daemonsets": ("/apis/apps/v1", "daemonsets", True),
-    "jobs": ("/apis/batch/v1", "jobs", True),
-    "services": ("/api/v1", "services", True),
-    "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
-    "ingresses": ("/apis/networking.k8s.io/v1", "ingresses", True),
-    "hpas": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
-    "pvcs": ("/api/v1", "persistentvolumeclaims", True),
-    "events": ("/api/v1", "events", True),
-    "resourcequotas": ("/api/v1", "resourcequotas", True),
-    "nodes": ("/api/v1", "nodes", False),
-    "storageclasses": ("/apis/storage.k8s.io/v1", "storageclasses", False),
-    "ingressclasses": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
+LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
+# Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
+CORE_LISTS = ("pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "events")
+CHECK_LISTS = {
+    "mount": ("pvcs",),
+    "image_pull": ("nodes",),
+    "scheduling": ("nodes", "pvcs"),
+    "pvc": ("pvcs", "storageclasses"),
+    "rollout": ("resourcequotas",),
+    "service": ("services", "endpointslices"),
+    "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"),
+    "hpa": ("hpas",),
 }
-GROUPS = {"/api/v1": "", "/apis/apps/v1": "apps", "/apis/batch/v1": "batch", "/apis/discovery.k8s.io/v1": "discovery.k8s.io",
-          "/apis/networking.k8s.io/v1": "networking.k8s.io", "/apis/autoscaling/v2": "autoscaling",
-          "/apis/storage.k8s.io/v1": "storage.k8s.io"}
+TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresses", "services"), "HelmRelease": ("services", "ingresses", "hpas", "pvcs")}
 PAGE = 500
-MAX_KEYSET_GETS = 20        # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
+MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
@@ -63,16 +57,21 @@ class Reader:
             self.list_pages += page
 
     def list(self, attr: str, label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
-        prefix, plural, namespaced = LISTS[attr]
-        path = f"{prefix}/namespaces/{self.namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
-        resource = f"{plural}.{GROUPS[prefix]}" if GROUPS[prefix] else plural
+        kind = LISTS[attr]
+        namespaced = kind.namespaced
+        path, resource = kind.path(self.namespace), kind.resource
         items: list[Obj] = []
         token = None
         while True:
             self._count(page=True)
-            page = self.cluster.request("GET", path, query={"labelSelector": label_selector, "fieldSelector": field_selector,
-                                                            "limit": PAGE, "continue": token},
-                                        verb="list", resource=resource, namespace=self.namespace if namespaced else None)
+            page = self.cluster.request(
+                "GET",
+                path,
+                query={"labelSelector": label_selector, "fieldSelector": field_selector, "limit": PAGE, "continue": token},
+                verb="list",
+                resource=resource,
+                namespace=self.namespace if namespaced else None,
+            )
             for item in page.get("items") or []:
                 for key in _DROP_META:
                     (item.get("metadata") or {}).pop(key, None)
@@ -88,8 +87,7 @@ class Reader:
 
     def logs(self, pod: str, container: str, previous: bool, tail: int) -> str:
         self._count()
-        return self.cluster.logs(self.namespace, pod, container=container, previous=previous, tail_lines=tail,
-                                 limit_bytes=LOG_BYTES)
+        return self.cluster.logs(self.namespace, pod, container=container, previous=previous, tail_lines=tail, limit_bytes=LOG_BYTES)
 
 
 def selector_string(selector: Obj | None) -> str | None:
@@ -98,19 +96,17 @@ def selector_string(selector: Obj | None) -> str | None:
     parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
     for expr in selector.get("matchExpressions") or []:
         op, key, values = expr.get("operator"), expr.get("key"), ",".join(expr.get("values") or [])
-        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
-                      "DoesNotExist": f"!{key}"}.get(op, key))
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key, "DoesNotExist": f"!{key}"}.get(op, key))
     return ",".join(parts) or None
 
 
-def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options
-          ) -> tuple[Snapshot, Scope]:
+def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options) -> tuple[Snapshot, Scope]:
     """Fetch everything the analyzers need for this target; raise OpsError when the target does not exist."""
     target_kind = normalize_kind(kind)
     reader = Reader(cluster, namespace)
     snap = Snapshot(namespace=namespace)
     pod_selector, pod_field = _pod_filter(reader, target_kind, name)
-    attrs = list(LISTS)
+    attrs = list(LISTS) if options.checks is None else needed_lists(options.checks, target_kind)
 
     def fetch(attr: str) -> tuple[str, list[Obj] | None, str | None]:
         try:
@@ -120,7 +116,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
         except Forbidden as exc:
             return attr, None, f"RBAC: {exc.what[:160]}"
         except NotFound as exc:
-            if attr in ("ingressclasses", "hpas", "endpointslices", "storageclasses"):   # API group not served
+            if attr in ("ingressclasses", "hpas", "endpointslices", "storageclasses"):  # API group not served
                 return attr, None, f"API not served: {exc.what[:120]}"
             raise
 
@@ -133,8 +129,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     try:
         scope = resolve(snap, target_kind, name)
     except TargetNotFound as exc:
-        raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace "
-                                 "(omit kind and name).") from None
+        raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace (omit kind and name).") from None
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
@@ -142,22 +137,25 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     return snap, scope
 
 
+def needed_lists(checks: tuple[str, ...] | list[str], target_kind: str) -> list[str]:
+    """Only what the selected checks and the target read (diagnose_crashloop lists no Services, Ingresses, HPAs...)."""
+    wanted = set(CORE_LISTS) | set(TARGET_LISTS.get(target_kind, ()))
+    for check in checks:
+        wanted |= set(CHECK_LISTS.get(check, ()))
+    return [attr for attr in LISTS if attr in wanted]
+
+
 def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None, str | None]:
     """Narrow the pod list to the target: its selector (workloads, Services) or its name (a Pod)."""
     if kind == "Pod":
         return None, f"metadata.name={name}"
-    paths = {"Deployment": ("/apis/apps/v1", "deployments"), "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-             "DaemonSet": ("/apis/apps/v1", "daemonsets"), "Job": ("/apis/batch/v1", "jobs"),
-             "Service": ("/api/v1", "services")}
-    if kind not in paths:
+    if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "Service"):
         return None, None
-    prefix, plural = paths[kind]
-    group = GROUPS[prefix]
+    k = KINDS[kind.lower()]
     try:
-        obj = reader.get(f"{prefix}/namespaces/{reader.namespace}/{plural}/{name}",
-                         f"{plural}.{group}" if group else plural)
+        obj = reader.get(k.path(reader.namespace, name), k.resource)
     except (NotFound, Forbidden):
-        return None, None          # resolve() reports the missing target with near names
+        return None, None  # resolve() reports the missing target with near names
     selector = (obj.get("spec") or {}).get("selector")
     if kind == "Service":
         return (",".join(f"{k}={v}" for k, v in sorted(selector.items())) if selector else None), None
@@ -205,7 +203,7 @@ def _fetch_keysets(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 continue
             for n in sorted(names):
                 try:
-                    store[n] = _keyset(redact_obj(reader.get(f"/api/v1/namespaces/{reader.namespace}/{plural}/{n}", plural)))
+                    store[n] = _keyset(redact_obj(reader.get(KINDS[plural].path(reader.namespace, n), plural)))
                 except NotFound:
                     store[n] = KeySet(exists=False)
         except Forbidden as exc:
@@ -221,6 +219,7 @@ def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str,
     """(pod, container, previous) worth reading: crashed containers (previous run), failed init containers,
     failed Job pods; at most `max_pods` pods per (owner, container, state) signature."""
     from .scope import owner_of
+
     per_signature: dict[tuple, list[tuple[str, str, bool]]] = defaultdict(list)
     for pod in scope.pods:
         if meta(pod).get("deletionTimestamp"):
@@ -245,7 +244,7 @@ def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str,
                 per_signature[(owner, cs["name"], "init")].append((name_of(pod), cs["name"], True))
     wants: list[tuple[str, str, bool]] = []
     for items in per_signature.values():
-        wants += items[:options.max_pods]
+        wants += items[: options.max_pods]
     return wants[:MAX_LOG_FETCHES]
 
 
@@ -257,20 +256,22 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
         except Forbidden as exc:
             return want, None, f"RBAC: {exc.what[:160]}"
         except OpsError:
-            return want, None, None        # no previous instance, pod gone: the status evidence stands alone
+            return want, None, None  # no previous instance, pod gone: the status evidence stands alone
 
     wants = log_wants(snap, scope, options)
     if not wants:
         return
+    pods = {name_of(p): p for p in scope.pods}
     with ThreadPoolExecutor(max_workers=4) as pool:
         for (pod, container, previous), text, why in pool.map(fetch, wants):
             if why:
                 snap.unreadable["pods/log"] = why
             if not text:
                 continue
+            known = secret_env_values(pods.get(pod) or {})  # as get_pod_logs: the pod's own literal credentials too
             lines = []
-            for line in text.splitlines()[-options.log_tail:]:
-                clean = redact_text(line)
+            for line in text.splitlines()[-options.log_tail :]:
+                clean = redact_text(scrub_values(line, known))
                 snap.redacted += clean != line
                 lines.append(clean)
             snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines

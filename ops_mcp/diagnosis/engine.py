@@ -7,8 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .analyzers import (config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, readiness, rollout,
-                        scheduling, service)
+from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, readiness, rollout, scheduling, service
 from .base import Context, Issue, Options, pod_ready
 from .model import SEVERITY_ORDER, Report
 from .scope import Scope, owner_of
@@ -19,7 +18,7 @@ CRASHLOOP_CHECKS = ("crashloop", "init", "image_pull", "config", "mount")
 CHECKS = tuple(a.check for a in ALL)
 MAX_FINDINGS = 5
 MAX_OBJS = 3
-TOKEN_BUDGET_CHARS = 8000      # ~2,000 tokens at 4 chars per token
+TOKEN_BUDGET_CHARS = 8000  # ~2,000 tokens at 4 chars per token
 
 Scrubber = Callable[[str], tuple[str, int]]
 
@@ -50,6 +49,7 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
 
 # ---- grouping ----
 
+
 class Group:
     def __init__(self, check: str, issue: Issue):
         self.check = check
@@ -73,22 +73,27 @@ class Group:
         self.subjects |= issue.subjects
         self.links |= issue.links
         self.logs_read += issue.logs_read
-        where: list[int] = []              # index in self.ev of each of this issue's evidence items
+        where: list[int] = []  # index in self.ev of each of this issue's evidence items
         for e in issue.ev:
             key = json.dumps(e, sort_keys=True, default=str)
-            same = next((i for i, x in enumerate(self.ev) if json.dumps(x, sort_keys=True, default=str) == key
-                         or ("p" in e and x.get("p") == e["p"]) or ("log" in e and "log" in x)), None)
+            same = next(
+                (
+                    i
+                    for i, x in enumerate(self.ev)
+                    if json.dumps(x, sort_keys=True, default=str) == key or ("p" in e and x.get("p") == e["p"]) or ("log" in e and "log" in x)
+                ),
+                None,
+            )
             if same is None:
                 self.ev.append(e)
                 same = len(self.ev) - 1
             where.append(same)
         if issue.cause and (self.cause is issue.cause or not self.cause or _conf(issue.cause) < _conf(self.cause)):
-            self.cause = {**issue.cause, "basis": sorted({where[i] for i in issue.cause.get("basis", [])
-                                                         if i < len(where)})}
+            self.cause = {**issue.cause, "basis": sorted({where[i] for i in issue.cause.get("basis", []) if i < len(where)})}
             self.alt = issue.alt or self.alt
             self.fix = issue.fix or self.fix
         self.fix = self.fix or issue.fix
-        if not self.next:                  # the representative's next steps; siblings would only repeat them
+        if not self.next:  # the representative's next steps; siblings would only repeat them
             self.next = list(issue.next)
 
     @property
@@ -142,8 +147,7 @@ def _link_and_order(groups: list[Group]) -> list[Group]:
         group.caused_by = [g for g in group.caused_by if g in groups]
     roots = [g for g in groups if not g.caused_by]
     symptoms = [g for g in groups if g.caused_by]
-    order = sorted(roots, key=lambda g: (SEVERITY_ORDER[g.sev], -len(g.objs))) + \
-        sorted(symptoms, key=lambda g: SEVERITY_ORDER[g.sev])
+    order = sorted(roots, key=lambda g: (SEVERITY_ORDER[g.sev], -len(g.objs))) + sorted(symptoms, key=lambda g: SEVERITY_ORDER[g.sev])
     for i, group in enumerate(order, 1):
         group.id = f"F{i}"
     return order
@@ -151,10 +155,10 @@ def _link_and_order(groups: list[Group]) -> list[Group]:
 
 # ---- report ----
 
+
 def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict[str, str]]) -> Report:
     scope, snap = ctx.scope, ctx.snap
-    target: dict[str, Any] = {"kind": "HelmRelease" if scope.kind == "HelmRelease" else scope.kind, "ns": snap.namespace,
-                              "name": scope.name}
+    target: dict[str, Any] = {"kind": "HelmRelease" if scope.kind == "HelmRelease" else scope.kind, "ns": snap.namespace, "name": scope.name}
     if scope.helm:
         target["helm"] = scope.helm
     if scope.kind in ("Deployment", "StatefulSet", "DaemonSet"):
@@ -168,9 +172,17 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
     findings = []
     for group in groups:
         finding: dict[str, Any] = {
-            "id": group.id, "sev": group.sev, "mode": group.mode, "objs": group.objs[:MAX_OBJS], "n": len(group.objs),
-            "container": group.first.container, "ev": group.ev, "cause": group.cause, "alt": group.alt,
-            "caused_by": [g.id for g in group.caused_by], "next": group.next,
+            "id": group.id,
+            "sev": group.sev,
+            "mode": group.mode,
+            "objs": group.objs[:MAX_OBJS],
+            "n": len(group.objs),
+            "container": group.first.container,
+            "ev": group.ev,
+            "cause": group.cause,
+            "alt": group.alt,
+            "caused_by": [g.id for g in group.caused_by],
+            "next": group.next,
         }
         if not group.caused_by:
             finding["fix"] = group.fix
@@ -180,14 +192,24 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
         verdict = "unknown" if any(s["check"] in ("crashloop", "scheduling") for s in skipped) else "healthy"
     else:
         verdict = "failing" if worst == 0 else "degraded" if worst <= 3 else "healthy"
-    return Report.model_validate({
-        "target": target, "verdict": verdict, "summary": _summary(scope, groups, verdict, len(scope.pods)),
-        "findings": findings, "ok": ok, "skipped": skipped,
-        "limits": {"pods": len(scope.pods), "logs_read": sum(g.logs_read for g in groups),
-                   "events_since": f"{int(ctx.options.since.total_seconds() // 60)}m",
-                   "redacted": snap.redacted, "api_requests": snap.api_requests or None},
-        "next": [],
-    })
+    return Report.model_validate(
+        {
+            "target": target,
+            "verdict": verdict,
+            "summary": _summary(scope, groups, verdict, len(scope.pods)),
+            "findings": findings,
+            "ok": ok,
+            "skipped": skipped,
+            "limits": {
+                "pods": len(scope.pods),
+                "logs_read": sum(g.logs_read for g in groups),
+                "events_since": f"{int(ctx.options.since.total_seconds() // 60)}m",
+                "redacted": snap.redacted,
+                "api_requests": snap.api_requests or None,
+            },
+            "next": [],
+        }
+    )
 
 
 def _summary(scope: Scope, groups: list[Group], verdict: str, pods: int) -> str:

@@ -15,14 +15,20 @@ from .snapshot import SHORT, Obj, Snapshot, helm_release, meta
 _CHART_VERSION = re.compile(r"-v?\d+\.\d+\.\d+.*$")
 # This repo's chart (k8s/helm/todo-chatbot): component label -> values section
 OWN_CHART = "todo-chatbot"
-OWN_CHART_SECTIONS = {"frontend": "frontend", "backend": "backend", "task-mcp": "mcpServer", "ops-mcp": "opsMcp",
-                      "database": "postgresql", "migrations": "migrations"}
+OWN_CHART_SECTIONS = {
+    "frontend": "frontend",
+    "backend": "backend",
+    "task-mcp": "mcpServer",
+    "ops-mcp": "opsMcp",
+    "database": "postgresql",
+    "migrations": "migrations",
+}
 
 
 def _own_chart_keys(helm_set: dict[str, str], section: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in helm_set.items():
-        if key.startswith("env."):          # the chart takes a list: extraEnv[].{name,value}
+        if key.startswith("env."):  # the chart takes a list: extraEnv[].{name,value}
             out[f"{section}.extraEnv[0].name"] = key[4:]
             out[f"{section}.extraEnv[0].value"] = value
         else:
@@ -37,9 +43,18 @@ def short_ref(owner: str) -> str:
 
 def owner_obj(snap: Snapshot, owner: str) -> Obj | None:
     kind, name = owner.split("/", 1)
-    attr = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Job": "jobs",
-            "Pod": "pods", "Service": "services", "Ingress": "ingresses", "HorizontalPodAutoscaler": "hpas",
-            "PersistentVolumeClaim": "pvcs", "ReplicaSet": "replicasets"}.get(kind)
+    attr = {
+        "Deployment": "deployments",
+        "StatefulSet": "statefulsets",
+        "DaemonSet": "daemonsets",
+        "Job": "jobs",
+        "Pod": "pods",
+        "Service": "services",
+        "Ingress": "ingresses",
+        "HorizontalPodAutoscaler": "hpas",
+        "PersistentVolumeClaim": "pvcs",
+        "ReplicaSet": "replicasets",
+    }.get(kind)
     return snap.by_name(attr, name) if attr else None
 
 
@@ -55,16 +70,27 @@ def merge_patch(body: dict[str, Any]) -> str:
     return "-p " + shlex.quote(json.dumps(body, separators=(",", ":")))
 
 
-def make(snap: Snapshot, owner: str, do: str, command: str | None, *, helm_set: dict[str, str] | None = None,
-         values: str | None = None, risk: str = "low", verify: bool = True, mutates: bool = True,
-         note: str | None = None) -> dict[str, Any]:
+def make(
+    snap: Snapshot,
+    owner: str,
+    do: str,
+    command: str | None,
+    *,
+    helm_set: dict[str, str] | None = None,
+    values: str | None = None,
+    risk: str = "low",
+    verify: bool = True,
+    mutates: bool = True,
+    note: str | None = None,
+) -> dict[str, Any]:
     """Assemble a fix; adds the Helm variant when `owner` is Helm-managed and a rollout check for workloads."""
     fix: dict[str, Any] = {"do": do, "kubectl": command, "mutates": mutates, "risk": risk}
     obj = owner_obj(snap, owner)
     kind = owner.split("/", 1)[0]
     if kind == "Pod" and obj is not None and not meta(obj).get("ownerReferences") and command and " set " in command:
-        note = (note + " " if note else "") + "Bare pod: most pod spec fields are immutable; edit the manifest and " \
-            "recreate it (kubectl replace --force -f POD.yaml)."
+        note = (
+            note + " " if note else ""
+        ) + "Bare pod: most pod spec fields are immutable; edit the manifest and recreate it (kubectl replace --force -f POD.yaml)."
     release = helm_release(obj) if obj is not None else None
     if release:
         labels = meta(obj).get("labels") or {}
@@ -73,16 +99,21 @@ def make(snap: Snapshot, owner: str, do: str, command: str | None, *, helm_set: 
         helm_set = _own_chart_keys(helm_set or {}, section) if section else (helm_set or {})
         if section and values:
             values = f"{section}:\n" + "\n".join(f"  {line}" for line in values.splitlines())
-            values = values.replace(f"{section}:\n  env:\n    ", f"{section}:\n  extraEnv:\n    - name: ").replace(
-                ": <value>", "\n      value: <value>") if "env:" in values else values
+            values = (
+                values.replace(f"{section}:\n  env:\n    ", f"{section}:\n  extraEnv:\n    - name: ").replace(": <value>", "\n      value: <value>")
+                if "env:" in values
+                else values
+            )
         sets = " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in helm_set.items())
         fix["helm"] = f"helm upgrade {release} {chart} -n {snap.namespace} --reuse-values {sets}".rstrip()
         if values:
             fix["values"] = values
-        keys = f"values keys follow this repo's chart ({OWN_CHART}, section {section})" if section else \
-            f"values keys are chart-specific (check `helm get values {release} -n {snap.namespace}`)"
-        fix["note"] = ((note + " ") if note else "") + \
-            f"Helm-managed: a kubectl change is reverted by the next upgrade; {keys}."
+        keys = (
+            f"values keys follow this repo's chart ({OWN_CHART}, section {section})"
+            if section
+            else f"values keys are chart-specific (check `helm get values {release} -n {snap.namespace}`)"
+        )
+        fix["note"] = ((note + " ") if note else "") + f"Helm-managed: a kubectl change is reverted by the next upgrade; {keys}."
     elif note:
         fix["note"] = note
     if verify and kind in ("Deployment", "StatefulSet", "DaemonSet"):

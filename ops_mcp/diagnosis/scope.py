@@ -4,18 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .snapshot import (WORKLOAD_KINDS, Obj, Snapshot, helm_release, meta, name_of, ref, selector_matches)
+from .snapshot import WORKLOAD_KINDS, Obj, Snapshot, helm_release, meta, name_of, ref, selector_matches
 
 TARGET_KINDS = {
-    "pod": "Pod", "po": "Pod", "pods": "Pod",
-    "deployment": "Deployment", "deploy": "Deployment", "deployments": "Deployment",
-    "statefulset": "StatefulSet", "sts": "StatefulSet", "statefulsets": "StatefulSet",
-    "daemonset": "DaemonSet", "ds": "DaemonSet", "daemonsets": "DaemonSet",
-    "job": "Job", "jobs": "Job",
-    "service": "Service", "svc": "Service", "services": "Service",
-    "ingress": "Ingress", "ing": "Ingress", "ingresses": "Ingress",
-    "helm": "HelmRelease", "release": "HelmRelease", "helmrelease": "HelmRelease",
-    "namespace": "Namespace", "ns": "Namespace",
+    "pod": "Pod",
+    "po": "Pod",
+    "pods": "Pod",
+    "deployment": "Deployment",
+    "deploy": "Deployment",
+    "deployments": "Deployment",
+    "statefulset": "StatefulSet",
+    "sts": "StatefulSet",
+    "statefulsets": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "ds": "DaemonSet",
+    "daemonsets": "DaemonSet",
+    "job": "Job",
+    "jobs": "Job",
+    "service": "Service",
+    "svc": "Service",
+    "services": "Service",
+    "ingress": "Ingress",
+    "ing": "Ingress",
+    "ingresses": "Ingress",
+    "helm": "HelmRelease",
+    "release": "HelmRelease",
+    "helmrelease": "HelmRelease",
+    "namespace": "Namespace",
+    "ns": "Namespace",
 }
 WORKLOAD_ATTR = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Job": "jobs"}
 
@@ -34,18 +50,20 @@ def normalize_kind(kind: str | None) -> str:
         return "Namespace"
     resolved = TARGET_KINDS.get(kind.strip().lower())
     if resolved is None:
-        raise ValueError(f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, "
-                         "service, ingress, helm (a release name), namespace")
+        raise ValueError(
+            f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, service, ingress, helm (a release name), namespace"
+        )
     return resolved
 
 
 @dataclass
 class Template:
     """A pod spec that pods are (or would be) created from: a workload's template or a bare pod's spec."""
-    owner: str            # "Deployment/api" or "Pod/x"
+
+    owner: str  # "Deployment/api" or "Pod/x"
     kind: str
-    obj: Obj              # the workload (or bare pod)
-    spec: Obj             # the pod spec
+    obj: Obj  # the workload (or bare pod)
+    spec: Obj  # the pod spec
     labels: dict[str, str]
 
 
@@ -110,8 +128,7 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
         scope.pvcs = [p for p in snap.pvcs if helm_release(p) == name]
         scope.pods = [p for p in snap.pods if (meta(p).get("labels") or {}).get("app.kubernetes.io/instance") == name]
         if not (scope.workloads or scope.services or scope.pods):
-            releases = sorted({r for o in snap.deployments + snap.statefulsets + snap.services
-                               if (r := helm_release(o))})
+            releases = sorted({r for o in snap.deployments + snap.statefulsets + snap.services if (r := helm_release(o))})
             raise TargetNotFound("Helm release", name, snap.namespace, releases[:5])
     _expand(snap, scope)
     return scope
@@ -124,7 +141,7 @@ def ingress_backends(ing: Obj) -> set[str]:
     if default:
         names.add(default)
     for rule in spec.get("rules") or []:
-        for path in ((rule.get("http") or {}).get("paths") or []):
+        for path in (rule.get("http") or {}).get("paths") or []:
             svc = ((path.get("backend") or {}).get("service") or {}).get("name")
             if svc:
                 names.add(svc)
@@ -154,17 +171,17 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
     """Close the scope over relations: workload <-> pods, pods <-> services, services <-> ingresses, HPAs, PVCs."""
     seen = {id(p) for p in scope.pods}
     workload_refs = {f"{k}/{name_of(w)}" for k, w in scope.workloads}
-    for pod in snap.pods:                                  # pods of the workloads in scope
+    for pod in snap.pods:  # pods of the workloads in scope
         if id(pod) not in seen and owner_of(snap, pod) in workload_refs:
             scope.pods.append(pod)
             seen.add(id(pod))
-    for svc in scope.services:                             # pods behind the services in scope
+    for svc in scope.services:  # pods behind the services in scope
         selector = (svc.get("spec") or {}).get("selector")
         for pod in snap.pods:
             if id(pod) not in seen and selector and selector_matches(selector, meta(pod).get("labels") or {}):
                 scope.pods.append(pod)
                 seen.add(id(pod))
-    for svc in scope.services:                             # workloads whose template the services select
+    for svc in scope.services:  # workloads whose template the services select
         selector = (svc.get("spec") or {}).get("selector")
         for wkind in WORKLOAD_KINDS:
             for workload in getattr(snap, WORKLOAD_ATTR[wkind]):
@@ -173,7 +190,7 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
                 if ref_ not in workload_refs and selector and selector_matches(selector, labels or {}):
                     scope.workloads.append((wkind, workload))
                     workload_refs.add(ref_)
-    for pod in scope.pods:                                 # the workloads of those pods
+    for pod in scope.pods:  # the workloads of those pods
         owner = owner_of(snap, pod)
         okind, oname = owner.split("/", 1)
         if owner not in workload_refs and okind in WORKLOAD_KINDS:
@@ -183,28 +200,34 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
                 workload_refs.add(owner)
     for okind, workload in scope.workloads:
         template = (workload.get("spec") or {}).get("template") or {}
-        scope.templates.append(Template(f"{okind}/{name_of(workload)}", okind, workload, template.get("spec") or {},
-                                        (template.get("metadata") or {}).get("labels") or {}))
+        scope.templates.append(
+            Template(f"{okind}/{name_of(workload)}", okind, workload, template.get("spec") or {}, (template.get("metadata") or {}).get("labels") or {})
+        )
     for pod in scope.pods:
         if owner_of(snap, pod) == ref("Pod", pod) or owner_of(snap, pod) not in workload_refs:
             if scope.template_for(owner_of(snap, pod)) is None:
-                scope.templates.append(Template(owner_of(snap, pod), "Pod", pod, pod.get("spec") or {},
-                                                meta(pod).get("labels") or {}))
+                scope.templates.append(Template(owner_of(snap, pod), "Pod", pod, pod.get("spec") or {}, meta(pod).get("labels") or {}))
     if scope.kind != "Namespace":
         known = {id(s) for s in scope.services}
-        for svc in snap.services:                          # services that select the templates in scope
+        for svc in snap.services:  # services that select the templates in scope
             selector = (svc.get("spec") or {}).get("selector")
             if id(svc) not in known and selector and any(selector_matches(selector, t.labels) for t in scope.templates):
                 scope.services.append(svc)
                 known.add(id(svc))
         names = {name_of(s) for s in scope.services}
         scope.ingresses += [i for i in snap.ingresses if i not in scope.ingresses and ingress_backends(i) & names]
-        scope.hpas += [h for h in snap.hpas if h not in scope.hpas and
-                       f"{(h.get('spec') or {}).get('scaleTargetRef', {}).get('kind')}/"
-                       f"{(h.get('spec') or {}).get('scaleTargetRef', {}).get('name')}" in workload_refs]
+        scope.hpas += [
+            h
+            for h in snap.hpas
+            if h not in scope.hpas
+            and f"{(h.get('spec') or {}).get('scaleTargetRef', {}).get('kind')}/{(h.get('spec') or {}).get('scaleTargetRef', {}).get('name')}" in workload_refs
+        ]
         claims = referenced_claims(scope)
-        scope.pvcs += [p for p in snap.pvcs if p not in scope.pvcs and
-                       (name_of(p) in claims or any(name_of(p).startswith(prefix) for prefix in _sts_claim_prefixes(scope)))]
+        scope.pvcs += [
+            p
+            for p in snap.pvcs
+            if p not in scope.pvcs and (name_of(p) in claims or any(name_of(p).startswith(prefix) for prefix in _sts_claim_prefixes(scope)))
+        ]
 
 
 def referenced_claims(scope: Scope) -> set[str]:
@@ -218,5 +241,4 @@ def referenced_claims(scope: Scope) -> set[str]:
 
 
 def _sts_claim_prefixes(scope: Scope) -> list[str]:
-    return [f"{name_of(t)}-{name_of(w)}-" for k, w in scope.workloads if k == "StatefulSet"
-            for t in (w.get("spec") or {}).get("volumeClaimTemplates") or []]
+    return [f"{name_of(t)}-{name_of(w)}-" for k, w in scope.workloads if k == "StatefulSet" for t in (w.get("spec") or {}).get("volumeClaimTemplates") or []]

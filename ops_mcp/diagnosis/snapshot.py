@@ -14,24 +14,54 @@ from typing import Any
 
 from ops_mcp.shaping import parse_time  # re-exported: the analyzers import it from here
 
-
 Obj = dict[str, Any]
 
 # kind -> snapshot attribute; also the vocabulary of `ListedKinds`
 KINDS = (
-    "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "services", "endpointslices",
-    "ingresses", "ingressclasses", "hpas", "pvcs", "storageclasses", "nodes", "events", "resourcequotas",
+    "pods",
+    "deployments",
+    "replicasets",
+    "statefulsets",
+    "daemonsets",
+    "jobs",
+    "services",
+    "endpointslices",
+    "ingresses",
+    "ingressclasses",
+    "hpas",
+    "pvcs",
+    "storageclasses",
+    "nodes",
+    "events",
+    "resourcequotas",
 )
 
 KIND_NAMES = {
-    "pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet", "statefulsets": "StatefulSet",
-    "daemonsets": "DaemonSet", "jobs": "Job", "services": "Service", "ingresses": "Ingress",
-    "hpas": "HorizontalPodAutoscaler", "pvcs": "PersistentVolumeClaim", "nodes": "Node",
+    "pods": "Pod",
+    "deployments": "Deployment",
+    "replicasets": "ReplicaSet",
+    "statefulsets": "StatefulSet",
+    "daemonsets": "DaemonSet",
+    "jobs": "Job",
+    "services": "Service",
+    "ingresses": "Ingress",
+    "hpas": "HorizontalPodAutoscaler",
+    "pvcs": "PersistentVolumeClaim",
+    "nodes": "Node",
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
-SHORT = {"Deployment": "deploy", "StatefulSet": "statefulset", "DaemonSet": "daemonset", "Job": "job", "Pod": "pod",
-         "ReplicaSet": "rs", "Service": "svc", "Ingress": "ingress", "HorizontalPodAutoscaler": "hpa",
-         "PersistentVolumeClaim": "pvc"}
+SHORT = {
+    "Deployment": "deploy",
+    "StatefulSet": "statefulset",
+    "DaemonSet": "daemonset",
+    "Job": "job",
+    "Pod": "pod",
+    "ReplicaSet": "rs",
+    "Service": "svc",
+    "Ingress": "ingress",
+    "HorizontalPodAutoscaler": "hpa",
+    "PersistentVolumeClaim": "pvc",
+}
 
 
 def meta(obj: Obj) -> Obj:
@@ -67,8 +97,13 @@ def age(then: datetime | None, now: datetime) -> str:
 
 def event_time(event: Obj) -> datetime | None:
     """Newest moment an (aggregated) event was seen: max of every timestamp the API may fill."""
-    stamps = [event.get("lastTimestamp"), event.get("eventTime"), (event.get("series") or {}).get("lastObservedTime"),
-              event.get("firstTimestamp"), meta(event).get("creationTimestamp")]
+    stamps = [
+        event.get("lastTimestamp"),
+        event.get("eventTime"),
+        (event.get("series") or {}).get("lastObservedTime"),
+        event.get("firstTimestamp"),
+        meta(event).get("creationTimestamp"),
+    ]
     times = [t for t in map(parse_time, stamps) if t]
     return max(times) if times else None
 
@@ -107,6 +142,7 @@ def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
 @dataclass
 class KeySet:
     """A ConfigMap or Secret reduced to what diagnosis may know: it exists, its type, its key names."""
+
     exists: bool
     keys: list[str] = field(default_factory=list)
     type: str | None = None
@@ -175,8 +211,9 @@ class Snapshot:
                 index[(involved.get("kind"), involved.get("name"))].append(event)
             self.__dict__["_events"] = index
         uid = meta(obj).get("uid")
-        return [e for e in index.get((kind, name_of(obj)), [])
-                if not uid or not (e.get("involvedObject") or {}).get("uid") or e["involvedObject"]["uid"] == uid]
+        return [
+            e for e in index.get((kind, name_of(obj)), []) if not uid or not (e.get("involvedObject") or {}).get("uid") or e["involvedObject"]["uid"] == uid
+        ]
 
     def pods_with_labels(self, selector: dict[str, str]) -> list[Obj]:
         """Pods whose labels include every pair of a plain (Service-style) selector, via a label index."""
@@ -201,8 +238,7 @@ class Snapshot:
         return cache[key]
 
     def _controller_of(self, obj: Obj) -> tuple[str, str] | None:
-        owners = [o for o in meta(obj).get("ownerReferences") or [] if o.get("controller")] or \
-            (meta(obj).get("ownerReferences") or [])
+        owners = [o for o in meta(obj).get("ownerReferences") or [] if o.get("controller")] or (meta(obj).get("ownerReferences") or [])
         if not owners:
             return None
         kind, name = owners[0].get("kind"), owners[0].get("name")
@@ -213,8 +249,14 @@ class Snapshot:
         return kind, name
 
     def workload(self, kind: str, name: str) -> Obj | None:
-        attr = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
-                "Job": "jobs", "ReplicaSet": "replicasets", "Pod": "pods"}.get(kind)
+        attr = {
+            "Deployment": "deployments",
+            "StatefulSet": "statefulsets",
+            "DaemonSet": "daemonsets",
+            "Job": "jobs",
+            "ReplicaSet": "replicasets",
+            "Pod": "pods",
+        }.get(kind)
         return self.by_name(attr, name) if attr else None
 
     def log(self, pod: str, container: str, previous: bool) -> list[str] | None:

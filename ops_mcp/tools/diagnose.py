@@ -7,14 +7,14 @@ from mcp_types import CallToolResult
 from pydantic import AfterValidator, Field
 
 from ops_mcp.errors import OpsError
-from ops_mcp.params import NamespaceArg, check_name
+from ops_mcp.params import KindChoice, NamespaceArg, check_name
 
 TargetKind = Annotated[
     Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
     Field(description="helm = release name"),
+    KindChoice,
 ]
-TargetName = Annotated[str | None, AfterValidator(lambda v: check_name(v) if v else v),
-                       Field(description="Not needed for kind=namespace")]
+TargetName = Annotated[str | None, AfterValidator(lambda v: check_name(v) if v else v), Field(description="Not needed for kind=namespace")]
 Container = Annotated[str | None, Field(max_length=63)]
 IncludeLogs = bool
 MaxPods = Annotated[int, Field(ge=1, le=10, description="Pods per failure whose logs are read")]
@@ -23,25 +23,30 @@ Since = Annotated[int, Field(ge=1, le=1440, description="Event window")]
 
 
 def register(ops) -> None:
-    from ops_mcp.diagnosis.model import Report   # the outputSchema
+    from ops_mcp.diagnosis import rbac
 
-    async def run(kind: str, name: str | None, namespace: str | None, checks, container: str | None,
-                  include_logs: bool, max_pods: int, log_tail: int, since_minutes: int) -> CallToolResult:
+    DIAGNOSIS_RBAC = tuple(f"{verb} {resource}" for verb, resource in rbac())
+
+    from ops_mcp.diagnosis.model import Report  # the outputSchema
+
+    async def run(
+        kind: str, name: str | None, namespace: str | None, checks, container: str | None, include_logs: bool, max_pods: int, log_tail: int, since_minutes: int
+    ) -> CallToolResult:
         from ops_mcp.diagnosis import Options, diagnose_cluster
 
         ns = ops.policy.namespace(namespace)
         if kind != "namespace" and not name:
             raise OpsError(f"kind={kind!r} needs a name.", "pass name=..., or kind='namespace' to check everything.")
-        options = Options(checks=checks, since=timedelta(minutes=since_minutes), max_pods=max_pods,
-                          log_tail=log_tail, include_logs=include_logs, container=container)
+        options = Options(
+            checks=checks, since=timedelta(minutes=since_minutes), max_pods=max_pods, log_tail=log_tail, include_logs=include_logs, container=container
+        )
         try:
-            report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None,
-                                   options)
+            report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options)
         except ValueError as exc:
             raise OpsError(str(exc), "fix the arguments and retry.") from None
         return ops.result(report, _text(report))
 
-    @ops.tool(title="Diagnose crashing containers")
+    @ops.tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
     async def diagnose_crashloop(
         name: TargetName = None,
         kind: TargetKind = "deployment",
@@ -55,10 +60,9 @@ def register(ops) -> None:
         """Why containers crash or fail to start (CrashLoopBackOff, OOM, command, probes, image, config, init): cause, evidence, exact fix."""
         from ops_mcp.diagnosis import CRASHLOOP_CHECKS
 
-        return await run(kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs,
-                         max_pods, log_tail, since_minutes)
+        return await run(kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs, max_pods, log_tail, since_minutes)
 
-    @ops.tool(title="Diagnose a workload, service or namespace")
+    @ops.tool(title="Diagnose a workload, service or namespace", rbac=DIAGNOSIS_RBAC)
     async def diagnose(
         kind: TargetKind = "namespace",
         name: TargetName = None,

@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
-from ops_mcp.errors import OpsError
+from ops_mcp.errors import Expired, OpsError
 from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
 from ops_mcp.redact import redact_obj
 
@@ -24,6 +24,7 @@ class ResourcePage(BaseModel):
     rows: list[dict[str, Any]]
     continue_token: str | None = None
     remaining: int | None = None
+    note: str | None = None  # set when an expired continue_token made the list start again
 
 
 class ObjectDescription(BaseModel):
@@ -38,6 +39,7 @@ class EventSummary(BaseModel):
     namespace: str | None = None
     groups: list[dict[str, Any]]
     total: int
+    capped: bool | None = None  # true: more events exist than were read (max_events)
 
 
 class AppStatus(BaseModel):
@@ -50,6 +52,7 @@ class AppStatus(BaseModel):
     services_without_endpoints: list[str]
     warnings: list[dict[str, Any]]
     problems: list[str]
+    terminating_pods: int | None = None  # being deleted (rollouts, scale-down): neither failing nor ready
 
 
 def _encode(state: dict[str, Any]) -> str:
@@ -91,7 +94,7 @@ def register(ops) -> None:
         return cluster().known_kind(name) or await ops.run(cluster().kind, name)
 
     # -- list_resources -------------------------------------------------------------------
-    @ops.tool(title="List resources")
+    @ops.tool(title="List resources", rbac=("list pods", "list deployments.apps"))  # any kind; these for the app
     async def list_resources(
         kind: Kind,
         namespace: NamespaceArg = None,
@@ -112,11 +115,27 @@ def register(ops) -> None:
         rows: list[dict[str, Any]] = []
         next_state = None
         remaining = None
+        note = None
         while i < len(scopes):
             scope = scopes[i]
-            page = await ops.run(cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector,
-                                 limit=page_size - len(rows), continue_token=token, with_metadata=k.namespaced and scope is None)
-            rows.extend(shaping.table_rows(page, k.kind, namespace=scope if all_namespaces else None))
+            fetch = functools.partial(
+                cluster().table, k, scope, label_selector=label_selector, field_selector=field_selector, limit=page_size - len(rows), continue_token=token
+            )
+            label = scope if all_namespaces else None
+            try:
+                if k.kind == "Pod":
+                    page, got = await ops.run(shaping.pod_rows, lambda with_metadata: fetch(with_metadata=with_metadata or scope is None), label)  # noqa: B023 (called at once)
+                else:
+                    page = await ops.run(fetch, with_metadata=k.namespaced and scope is None)
+                    got = shaping.table_rows(page, k.kind, namespace=label)
+            except Expired:
+                if note or token is None:
+                    raise
+                # The API server no longer has the snapshot this token continued: start the whole list again.
+                note = "The continue_token had expired (a list snapshot lasts a few minutes): this is the list again from its first page."
+                rows, i, token = [], 0, None
+                continue
+            rows.extend(got)
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             remaining = meta.get("remainingItemCount")
@@ -128,29 +147,35 @@ def register(ops) -> None:
                 next_state = {"i": i, "c": None}
                 break
         ns_label = scopes[0] if len(scopes) == 1 and not all_namespaces else None
-        out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None)
+        out = ResourcePage(kind=k.kind, namespace=ns_label, rows=rows, remaining=remaining if next_state else None, note=note)
         out.continue_token = _encode(next_state) if next_state else None
         where = f" in {ns_label}" if ns_label else (" (all namespaces)" if k.namespaced else "")
         head = f"{len(rows)} {k.plural}{where}"
         if next_state:
             head += f"; more remain{f' ({remaining})' if remaining else ''}: pass continue_token={out.continue_token}"
-        text = head + "\n" + shaping.table(rows)
+        text = (note + "\n" if note else "") + head + "\n" + shaping.table(rows)
         if k.kind == "Pod" and rows:
             text += "\nstatus: " + shaping.counts(r.get("status", "?") for r in rows)
         return ops.result(out, text)
 
     # -- describe_resource ----------------------------------------------------------------
-    @ops.tool(title="Describe a resource")
+    @ops.tool(title="Describe a resource", rbac=("get pods", "get deployments.apps", "list events"))
     async def describe_resource(kind: Kind, name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, ObjectDescription]:
         """One object, compact (no managedFields/last-applied, Secret values masked), with its recent events."""
         k = await kind_of(kind)
         ns = ops.policy.namespace(namespace) if k.namespaced else None
+        if k.kind == "Namespace":
+            ops.policy.namespace(name)  # a namespace outside the allowlist is not described either
 
         async def fetch_events() -> list[dict[str, Any]]:
             if k.kind == "Event":
                 return []
             selector = f"involvedObject.name={name},involvedObject.kind={k.kind}"
-            events_ns = ns if k.namespaced else "default"  # events of cluster-scoped objects live in default
+            # A cluster-scoped object's events live in namespace default (the API server validates that),
+            # which the allowlist may exclude.
+            events_ns = ns if k.namespaced else "default"
+            if ops.settings.namespaces and events_ns not in ops.settings.namespaces:
+                return []
             try:
                 return (await ops.run(cluster().list, "events", events_ns, field_selector=selector, limit=200)).get("items") or []
             except OpsError:
@@ -167,7 +192,7 @@ def register(ops) -> None:
         return ops.result(out, text)
 
     # -- get_events -----------------------------------------------------------------------
-    @ops.tool(title="Get events")
+    @ops.tool(title="Get events", rbac=("list events",))
     async def get_events(
         namespace: NamespaceArg = None,
         all_namespaces: bool = False,
@@ -191,19 +216,36 @@ def register(ops) -> None:
             selectors.append(f"reason={reason}")
         items: list[dict[str, Any]] = []
         scopes = ops.policy.scope(namespace, all_namespaces)
+        cap = ops.settings.max_events  # read at most this many (the API's own pages), then aggregate
         for ns in scopes:
-            items += await ops.run(cluster().list_all, "events", ns, field_selector=",".join(selectors) or None)
+            if len(items) < cap:
+                items += await ops.run(cluster().list_all, "events", ns, field_selector=",".join(selectors) or None, max_items=cap - len(items))
+        capped = len(items) >= cap
         ref = shaping.now()
         if since_s:
             items = [e for e in items if (t := shaping.parse_time(shaping.event_time(e))) is None or (ref - t).total_seconds() <= since_s]
         groups = shaping.aggregate_events(items, ref)
-        out = EventSummary(namespace=scopes[0] if len(scopes) == 1 else None, groups=groups[:limit], total=len(items))
+        out = EventSummary(namespace=scopes[0] if len(scopes) == 1 else None, groups=groups[:limit], total=len(items), capped=capped or None)
         cols = ["type", "reason", "object", "count", "last_seen", "message"]
         more = f" (showing {limit} of {len(groups)} groups)" if len(groups) > limit else ""
-        return ops.result(out, f"{len(items)} events in {len(groups)} groups{more}\n" + shaping.table(out.groups, cols))
+        head = f"{len(items)} events in {len(groups)} groups{more}"
+        if capped:
+            head += f"; stopped reading at {cap} events (OPS_MCP_MAX_EVENTS): narrow with a namespace, object_name, type or reason"
+        return ops.result(out, head + "\n" + shaping.table(out.groups, cols))
 
     # -- get_app_status -------------------------------------------------------------------
-    @ops.tool(title="App health at a glance")
+    @ops.tool(
+        title="App health at a glance",
+        rbac=(
+            "list deployments.apps",
+            "list statefulsets.apps",
+            "list pods",
+            "list services",
+            "list endpointslices.discovery.k8s.io",
+            "list events",
+            "list secrets",
+        ),
+    )
     async def get_app_status(namespace: NamespaceArg = None, release: OptReleaseName = None) -> Annotated[CallToolResult, AppStatus]:
         """Is the app healthy? Helm release, workload replicas, failing pods, Services without endpoints, recent warnings."""
         ns = ops.policy.namespace(namespace)
@@ -228,10 +270,10 @@ def register(ops) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(fetch, "deploy", c.list_all, "deployments", ns)
             tg.start_soon(fetch, "sts", c.list_all, "statefulsets", ns)
-            tg.start_soon(fetch, "pods", c.table, "pods", ns)  # kubectl's rows: a fraction of the pods' bytes
+            tg.start_soon(fetch, "pods", shaping.pod_rows, functools.partial(c.table, "pods", ns))  # kubectl's rows: a fraction of the pods' bytes
             tg.start_soon(fetch, "svc", c.list_all, "services", ns)
             tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
-            tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning"))
+            tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning", max_items=ops.settings.max_events))
             tg.start_soon(fetch_helm)
         # The cluster being unreachable or forbidden is the answer, not a partial status.
         for key in ("deploy", "pods"):
@@ -247,6 +289,7 @@ def register(ops) -> None:
             problems.append(f"helm release {rel} is {helm.get('status')}")
 
         label = "app.kubernetes.io/instance"
+
         def mine(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             owned = [o for o in items if ((o.get("metadata") or {}).get("labels") or {}).get(label) == rel]
             return owned or items  # no release labels: report the whole namespace
@@ -263,7 +306,9 @@ def register(ops) -> None:
                     problems.append(f"{kind} {o['metadata']['name']}: {ready}/{desired} ready")
 
         failing = []
-        for p in shaping.table_rows(results["pods"], "Pod"):
+        pod_rows = results["pods"][1]
+        terminating = sum(1 for p in pod_rows if p.get("status") == "Terminating")
+        for p in pod_rows:
             if reason := shaping.pod_row_problem(p):
                 failing.append({"name": p["name"], "status": p.get("status", "Unknown"), "reason": reason, "restarts": shaping.leading_int(p.get("restarts"))})
         if failing:
@@ -290,12 +335,25 @@ def register(ops) -> None:
             warnings = shaping.aggregate_events(recent, ref)[:8]
 
         out = AppStatus(
-            namespace=ns, release=rel, healthy=not problems, helm=helm, workloads=workloads,
-            failing_pods=failing[:20], services_without_endpoints=no_endpoints, warnings=warnings, problems=problems,
+            namespace=ns,
+            release=rel,
+            healthy=not problems,
+            helm=helm,
+            workloads=workloads,
+            failing_pods=failing[:20],
+            services_without_endpoints=no_endpoints,
+            warnings=warnings,
+            problems=problems,
+            terminating_pods=terminating or None,
         )
-        lines = [f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
-                 + (f", rev {helm['revision']}" if helm.get("revision") else "") + ")"]
+        lines = [
+            f"{'HEALTHY' if out.healthy else 'UNHEALTHY'}: release {rel} in {ns} (helm: {helm.get('status')}"
+            + (f", rev {helm['revision']}" if helm.get("revision") else "")
+            + ")"
+        ]
         lines += [f"- {p}" for p in problems]
+        if terminating:
+            lines.append(f"({terminating} pod(s) terminating)")
         if workloads:
             lines.append(shaping.table([{"workload": f"{w['kind']}/{w['name']}", "ready": f"{w['ready']}/{w['desired']}"} for w in workloads]))
         if failing:
@@ -303,4 +361,3 @@ def register(ops) -> None:
         if warnings:
             lines.append("warnings (1h):\n" + shaping.table(warnings, ["reason", "object", "count", "last_seen", "message"]))
         return ops.result(out, "\n".join(lines))
-

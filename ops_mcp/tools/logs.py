@@ -10,7 +10,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import OpsError
-from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.redact import redact_text, scrub_values, secret_env_values
 
 if TYPE_CHECKING:
@@ -73,17 +73,27 @@ def register(ops) -> None:
             selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
         pods = (await ops.run(c.list, "pods", ns, label_selector=selector, limit=200)).get("items") or []
         if not pods:
-            raise OpsError(f"No pods found for {target_kind} {name!r} in {ns!r} (selector {selector}).", "check the name with list_resources, or its events with get_events.")
+            raise OpsError(
+                f"No pods found for {target_kind} {name!r} in {ns!r} (selector {selector}).",
+                "check the name with list_resources, or its events with get_events.",
+            )
         # Most interesting first: not-ready / restarting pods, then newest.
-        pods.sort(key=lambda p: (all(cs.get("ready") for cs in (p.get("status") or {}).get("containerStatuses") or [{}]),
-                                 -sum(int(cs.get("restartCount") or 0) for cs in (p.get("status") or {}).get("containerStatuses") or [])))
+        pods.sort(
+            key=lambda p: (
+                all(cs.get("ready") for cs in (p.get("status") or {}).get("containerStatuses") or [{}]),
+                -sum(int(cs.get("restartCount") or 0) for cs in (p.get("status") or {}).get("containerStatuses") or []),
+            )
+        )
         return pods
 
-    @ops.tool(title="Get pod logs")
+    @ops.tool(
+        title="Get pod logs",
+        rbac=("get pods", "list pods", "get pods/log", "get deployments.apps", "get statefulsets.apps", "get daemonsets.apps", "get jobs.batch"),
+    )
     async def get_pod_logs(
         name: Name,
         namespace: NamespaceArg = None,
-        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What name is")] = "pod",
+        kind: Annotated[Literal["pod", "deployment", "statefulset", "daemonset", "job", "release"], Field(description="What name is"), KindChoice] = "pod",
         container: Annotated[str | None, Field(description="Default: all")] = None,
         include_init: bool = False,
         tail_lines: Annotated[int, Field(ge=1, le=5000)] = 100,
@@ -109,8 +119,9 @@ def register(ops) -> None:
 
         async def read_log(pname: str, cname: str) -> str | OpsError:
             try:
-                return await ops.run(ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous,
-                                     since_seconds=since_seconds, limit_bytes=cap)
+                return await ops.run(
+                    ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=cap
+                )
             except OpsError as exc:  # raised by the caller, after the container name was checked
                 return exc
 
@@ -121,6 +132,7 @@ def register(ops) -> None:
         else:
             pods = await pods_for(kind, name, ns)
         jobs: list[tuple[str, str, set[str]]] = []  # (pod, container, the pod's secret env values)
+        fresh: list[str] = []  # pod/container that never restarted: no previous instance to read
         for pod in pods[:max_pods]:
             pname = pod["metadata"]["name"]
             known = secret_env_values(pod)
@@ -133,7 +145,20 @@ def register(ops) -> None:
                 wanted = [container]
             else:
                 wanted = (init_names if include_init else []) + names
+            if previous:
+                restarted = {
+                    cs.get("name")
+                    for cs in ((pod.get("status") or {}).get("containerStatuses") or []) + ((pod.get("status") or {}).get("initContainerStatuses") or [])
+                    if cs.get("restartCount") or (cs.get("lastState") or {}).get("terminated")
+                }
+                fresh += [f"{pname}/{c}" for c in wanted if c not in restarted]
+                wanted = [c for c in wanted if c in restarted]
             jobs += [(pname, cname, known) for cname in wanted]
+        if previous and not jobs:
+            raise OpsError(
+                f"No previous log: {', '.join(fresh[:5])} never restarted (restart count 0), so there is no earlier instance.",
+                "call again with previous=false for the current log.",
+            )
 
         async def log_text(pname: str, cname: str) -> str:
             got = early.pop((pname, cname), None)
@@ -147,7 +172,7 @@ def register(ops) -> None:
         budget = ops.settings.output_limit
         deadline = time.monotonic() + GREP_SECONDS
         results: list[ContainerLog] = []
-        for (pname, cname, known), text in zip(jobs, texts):
+        for (pname, cname, known), text in zip(jobs, texts, strict=False):
             truncated = len(text.encode()) >= cap
             lines = text.splitlines()
             if truncated and lines:
@@ -156,8 +181,10 @@ def register(ops) -> None:
                 try:
                     lines = await ops.run(grep_lines, lines, pattern, context_lines, deadline)
                 except TimeoutError:
-                    raise OpsError(f"grep={grep!r} did not finish within {GREP_SECONDS:.0f}s over the logs (nested repetition like '(x+)+' can backtrack without end).",
-                                   "use a simpler pattern: a word, or an alternation like 'error|fatal'.") from None
+                    raise OpsError(
+                        f"grep={grep!r} did not finish within {GREP_SECONDS:.0f}s over the logs (nested repetition like '(x+)+' can backtrack without end).",
+                        "use a simpler pattern: a word, or an alternation like 'error|fatal'.",
+                    ) from None
             body = redact_text(scrub_values("\n".join(lines), known))
             if len(body) > budget:
                 body = body[-budget:]
@@ -169,6 +196,8 @@ def register(ops) -> None:
         for r in results:
             flag = " (truncated)" if r.truncated else ""
             parts.append(f"== {r.pod}/{r.container}: {r.lines} lines{' matching' if pattern else ''}{flag}\n{r.text}".rstrip())
+        if fresh:
+            parts.append(f"(no previous log for {', '.join(fresh[:5])}: never restarted)")
         if len(pods) > max_pods:
             parts.append(f"({len(pods) - max_pods} more pods not shown; raise max_pods or name a pod)")
         return ops.result(out, "\n".join(parts))

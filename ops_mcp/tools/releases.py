@@ -2,11 +2,13 @@
 rollback_release, uninstall_release (all through ops_mcp.helm)."""
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+import anyio
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
@@ -17,7 +19,22 @@ from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
 from ops_mcp.params import NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
-from ops_mcp.settings import REPO_ROOT
+from ops_mcp.settings import base_dir
+
+# helm keeps releases in Secrets and applies the chart's objects (the app chart's kinds).
+HELM_WRITE = (
+    "list secrets",
+    "get secrets",
+    "create secrets",
+    "update secrets",
+    "get deployments.apps",
+    "create deployments.apps",
+    "patch deployments.apps",
+    "create services",
+    "patch services",
+    "create configmaps",
+    "patch configmaps",
+)
 
 Release = ReleaseArg
 OptRelease = OptReleaseName
@@ -93,18 +110,20 @@ def _spec_view(obj: dict[str, Any]) -> Any:
 
 
 def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any]:
-    """Merge YAML values files (later wins). Only files inside the repo or the chart are read."""
+    """Merge YAML values files (later wins). Only files inside the checkout (else the working directory) or the chart are read."""
     from pyhelm3.client import mergeconcat
 
-    roots = [REPO_ROOT.resolve()] + ([chart_dir.resolve()] if chart_dir else [])
+    roots = [base_dir().resolve()] + ([chart_dir.resolve()] if chart_dir else [])
     merged: dict[str, Any] = {}
     for f in files:
         p = Path(f)
         if not p.is_absolute():
-            p = (chart_dir or REPO_ROOT) / p
+            p = (chart_dir or base_dir()) / p
         p = p.resolve()
         if not any(p.is_relative_to(r) for r in roots):
-            raise OpsError(f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline.")
+            raise OpsError(
+                f"values file {f!r} is outside the repository and the chart directory.", "put the values file next to the chart or pass values inline."
+            )
         if not p.is_file():
             raise OpsError(f"values file {f!r} does not exist ({p}).", "check the path (relative paths are resolved against the chart directory).")
         import yaml  # not at import time: tools/list must stay fast
@@ -123,29 +142,43 @@ def register(ops) -> None:
     def ns_release(namespace: str | None, release: str | None) -> tuple[str, str]:
         return ops.policy.namespace(namespace), check_release(release or ops.settings.release)
 
-    async def watch_progress(release: str, ns: str, ctx: Context, done: asyncio.Event, timeout_s: int) -> None:
-        """While helm waits, report ready/desired pods of the release as MCP progress."""
+    async def watch_progress(release: str, ns: str, ctx: Context, done: anyio.Event, timeout_s: int) -> None:
+        """While helm waits, report ready/desired pods of the release as MCP progress (best effort)."""
         start = time.monotonic()
         selector = f"app.kubernetes.io/instance={release}"
-        last = None
-        while not done.is_set():
-            try:
-                pods = shaping.table_rows(await ops.run(ops.cluster.table, "pods", ns, label_selector=selector), "Pod")
-                ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
-                msg = f"{release}: {ready}/{len(pods)} pods ready ({int(time.monotonic() - start)}s)"
-                if msg != last:
-                    last = msg
-                    await ctx.report_progress(min(time.monotonic() - start, timeout_s), timeout_s, msg)
-            except Exception:
-                pass  # progress is best effort
-            try:
-                await asyncio.wait_for(done.wait(), timeout=2.0)
-            except asyncio.TimeoutError:
-                pass
 
-    @ops.tool(title="Install or upgrade a Helm chart", kind="write", idempotent=True)
+        async def sample():
+            elapsed = time.monotonic() - start
+            try:
+                _, pods = await ops.run(shaping.pod_rows, functools.partial(ops.cluster.table, "pods", ns, label_selector=selector))
+            except OpsError:
+                return None, min(elapsed, timeout_s), timeout_s, f"{release}: waiting ({int(elapsed)}s)", False
+            pods = [p for p in pods if p.get("status") != "Terminating"]
+            ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
+            return None, min(elapsed, timeout_s), timeout_s, f"{release}: {ready}/{len(pods)} pods ready ({int(elapsed)}s)", False
+
+        await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
+
+    async def confirm_deploy(
+        release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool, confirm: bool, ctx: Context
+    ) -> Confirmation | Elicit[Confirmation]:
+        """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
+        the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
+        ns, rel = ns_release(namespace, release)
+        if not (chart or ops.settings.chart_path):
+            raise OpsError(
+                "No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
+                "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.",
+            )
+        ops.policy.chart_source(chart or ops.settings.chart_path, repo)
+        if dry_run:
+            return Confirmation(confirm=True)
+        return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
+
+    @ops.tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
     async def deploy_chart(
         ctx: Context,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
         release: OptRelease = None,
         chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
         namespace: NamespaceArg = None,
@@ -156,22 +189,30 @@ def register(ops) -> None:
         timeout_seconds: TimeoutS = 300,
         rollback_on_failure: bool = True,
         dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
         ns, rel = ns_release(namespace, release)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
+            return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not confirm. Nothing changed.")
         ref = chart or ops.settings.chart_path
         chart_dir = None
         if repo:
             check_chart_source(repo, "repo")
             if chart is None or "://" in chart or is_local_chart(chart):
-                raise OpsError(f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
-                               "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.")
+                raise OpsError(
+                    f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
+                    "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.",
+                )
         elif is_local_chart(ref) or chart is None:
             chart_dir = Path(ref).expanduser()
             if not chart_dir.is_absolute():
-                chart_dir = (REPO_ROOT / chart_dir)
+                chart_dir = base_dir() / chart_dir
             if not (chart_dir / "Chart.yaml").is_file():
-                raise OpsError(f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference.")
+                raise OpsError(
+                    f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference."
+                )
             ref = str(chart_dir)
         elif "://" in ref:
             check_chart_source(ref, "chart")
@@ -186,19 +227,32 @@ def register(ops) -> None:
                 old_manifest = await ops.helm.get_manifest(rel, ns)
             except OpsError:
                 old_manifest = ""
-            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True)
+            res = await ops.helm.upgrade(
+                rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
+            )
             changes = diff_manifests(old_manifest, res.get("manifest") or "")
-            out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=False, dry_run=True, changes=changes.model_dump(),
-                               resources=sorted(manifest_objects(res.get("manifest") or "")))
-            text = (f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
-                    f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged")
+            out = DeployResult(
+                release=rel,
+                namespace=ns,
+                chart=_chart_label(res, ref),
+                applied=False,
+                dry_run=True,
+                changes=changes.model_dump(),
+                resources=sorted(manifest_objects(res.get("manifest") or "")),
+            )
+            text = (
+                f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
+                f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged"
+            )
             for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
                 text += "".join(f"\n{label} {i}" for i in items)
             return ops.result(out, text)
-        done = asyncio.Event()
+        done = anyio.Event()
         watcher = asyncio.create_task(watch_progress(rel, ns, ctx, done, timeout_seconds))
         try:
-            res = await ops.helm.upgrade(rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False)
+            res = await ops.helm.upgrade(
+                rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False
+            )
         except OpsError as exc:
             after = None
             try:
@@ -211,12 +265,20 @@ def register(ops) -> None:
             done.set()
             await watcher
         info = res.get("info") or {}
-        out = DeployResult(release=rel, namespace=ns, chart=_chart_label(res, ref), applied=True, dry_run=False, revision=res.get("version"),
-                           status=info.get("status"), resources=sorted(manifest_objects(res.get("manifest") or "")))
+        out = DeployResult(
+            release=rel,
+            namespace=ns,
+            chart=_chart_label(res, ref),
+            applied=True,
+            dry_run=False,
+            revision=res.get("version"),
+            status=info.get("status"),
+            resources=sorted(manifest_objects(res.get("manifest") or "")),
+        )
         verb = "upgraded" if previous else "installed"
         return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
 
-    @ops.tool(title="List Helm releases")
+    @ops.tool(title="List Helm releases", rbac=("list secrets",))
     async def list_releases(namespace: NamespaceArg = None, all_namespaces: bool = False) -> Annotated[CallToolResult, ReleaseList]:
         """Helm releases with status, revision, chart and last update."""
         rows: list[dict[str, Any]] = []
@@ -224,18 +286,27 @@ def register(ops) -> None:
             rows += [_release_row(r) for r in await ops.helm.list_releases(ns)]
         return ops.result(ReleaseList(releases=rows), f"{len(rows)} releases\n" + shaping.table(rows))
 
-    @ops.tool(title="Helm release history")
+    @ops.tool(title="Helm release history", rbac=("list secrets",))
     async def release_history(
         release: OptRelease = None, namespace: NamespaceArg = None, max_revisions: Annotated[int, Field(ge=1, le=256)] = 10
     ) -> Annotated[CallToolResult, History]:
         """Revisions of a release (status, chart, description), newest last."""
         ns, rel = ns_release(namespace, release)
         revs = await ops.helm.history(rel, ns, max_revisions)
-        rows = [{"revision": r.get("revision"), "status": r.get("status"), "chart": r.get("chart"), "app_version": r.get("app_version"),
-                 "updated": str(r.get("updated", ""))[:19], "description": shaping.clip(str(r.get("description", "")), 120)} for r in revs]
+        rows = [
+            {
+                "revision": r.get("revision"),
+                "status": r.get("status"),
+                "chart": r.get("chart"),
+                "app_version": r.get("app_version"),
+                "updated": str(r.get("updated", ""))[:19],
+                "description": shaping.clip(str(r.get("description", "")), 120),
+            }
+            for r in revs
+        ]
         return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
 
-    @ops.tool(title="Helm release values")
+    @ops.tool(title="Helm release values", rbac=("get secrets", "list secrets"))
     async def get_release_values(
         release: OptRelease = None,
         namespace: NamespaceArg = None,
@@ -248,7 +319,7 @@ def register(ops) -> None:
         text = shaping.to_yaml(values) if values else "(no user-supplied values)"
         return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
 
-    @ops.tool(title="Roll back a Helm release", kind="destructive")
+    @ops.tool(title="Roll back a Helm release", kind="destructive", rbac=HELM_WRITE)
     async def rollback_release(
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
@@ -260,7 +331,9 @@ def register(ops) -> None:
         """helm rollback to the previous or a given revision, waiting for readiness."""
         ns, rel = ns_release(namespace, name)
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed.")
+            return ops.result(
+                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed."
+            )
         before = await ops.helm.release_status(rel, ns)
         if before is None:
             raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
@@ -271,7 +344,11 @@ def register(ops) -> None:
         detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
         return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
 
-    @ops.tool(title="Uninstall a Helm release", kind="destructive")
+    @ops.tool(
+        title="Uninstall a Helm release",
+        kind="destructive",
+        rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"),
+    )
     async def uninstall_release(
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
@@ -282,7 +359,9 @@ def register(ops) -> None:
         """helm uninstall: deletes every resource of the release."""
         ns, rel = ns_release(namespace, name)
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed.")
+            return ops.result(
+                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed."
+            )
         if await ops.helm.release_status(rel, ns) is None:
             raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
         await ops.helm.uninstall(rel, ns, wait=True, timeout_s=timeout_seconds)

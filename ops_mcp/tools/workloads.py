@@ -1,21 +1,20 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import Context, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ops_mcp.errors import OpsError
-from ops_mcp.params import Name, NamespaceArg
+from ops_mcp.errors import Conflict, OpsError
+from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 
-WorkloadKind = Literal["deployment", "statefulset"]  # what scales
-RolloutKind = Literal["deployment", "statefulset", "daemonset"]  # what rolls out
+WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
+RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
 KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
 Wait = Annotated[bool, Field(description="Wait for rollout")]
 Timeout = Annotated[int, Field(ge=1, le=1800)]
@@ -43,6 +42,7 @@ class ScaleResult(BaseModel):
     after: int
     applied: bool
     rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
+    hpa: dict[str, Any] | None = None  # the autoscaler's bounds before/after, when adjust_hpa changed them
 
 
 class ChangeResult(BaseModel):
@@ -89,16 +89,34 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
             message = f"{available} of {desired} updated pods available"
         else:
             complete, message = True, "rollout complete"
-    else:
-        if ready < desired:
+    else:  # StatefulSet
+        strategy = spec.get("updateStrategy") or {}
+        partition = (strategy.get("rollingUpdate") or {}).get("partition")
+        if strategy.get("type") == "OnDelete":
+            message = "updateStrategy OnDelete: pods are replaced only when deleted (no rollout to follow)"
+        elif ready < desired:
             message = f"{ready} of {desired} pods ready"
-        elif st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision") and updated < desired:
+        elif partition:  # only ordinals >= partition roll: done when those are updated
+            if updated < desired - int(partition):
+                message = f"partitioned rollout: {updated} of {max(desired - int(partition), 0)} pods (ordinals >= {partition}) updated"
+            else:
+                complete, message = True, f"partitioned rollout complete: {updated} pod(s) updated, ordinals below {partition} kept"
+        elif st.get("updateRevision") and st.get("currentRevision") != st.get("updateRevision"):
             message = f"{updated} of {desired} pods updated"
         else:
             complete, message = True, "rollout complete"
-    return Rollout(kind=kind, name=meta.get("name", ""), namespace=meta.get("namespace", ""), desired=desired, updated=updated,
-                   ready=ready, available=available, complete=complete, message=message,
-                   revision=(meta.get("annotations") or {}).get(REVISION))
+    return Rollout(
+        kind=kind,
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        desired=desired,
+        updated=updated,
+        ready=ready,
+        available=available,
+        complete=complete,
+        message=message,
+        revision=(meta.get("annotations") or {}).get(REVISION),
+    )
 
 
 def register(ops) -> None:
@@ -106,26 +124,47 @@ def register(ops) -> None:
         return KIND_NAMES[kind]
 
     async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
-        """Poll until complete or timeout, sending MCP progress notifications (ready/desired)."""
+        """Poll until complete, failed or timeout, with ready/desired as MCP progress."""
         start = time.monotonic()
-        last = None
-        while True:
-            obj = await ops.run(ops.cluster.get, kind, name, ns)
-            r = rollout_of(kind_name(kind), obj)
-            if ctx is not None and (r.ready, r.updated, r.message) != last:
-                last = (r.ready, r.updated, r.message)
-                try:
-                    await ctx.report_progress(r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}")
-                except Exception:
-                    pass  # progress is best effort (a client without a progress token)
-            if r.complete or r.message.startswith("rollout failed"):
-                return r
-            if time.monotonic() - start > timeout_s:
-                r.message = f"timed out after {timeout_s}s: {r.message}"
-                return r
-            await anyio.sleep(1.0)
 
-    @ops.tool(title="Scale a Deployment or StatefulSet", kind="write", idempotent=True)
+        async def sample():
+            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
+            return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
+
+        r = await ops.poll(ctx, sample, timeout_s=timeout_s)
+        if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
+            r.message = f"timed out after {timeout_s}s: {r.message}"
+        return r
+
+    async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
+        """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
+        if replicas < 1:
+            raise OpsError(
+                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
+                "delete or suspend the HPA first if the workload must stop; nothing changed.",
+            )
+        spec = hpa["spec"]
+        lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
+        new_hi = max(hi, replicas)
+        ops.policy.replicas(new_hi)
+        # resourceVersion: fail rather than overwrite a concurrent change to the HPA.
+        body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
+        await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
+        return {"name": hpa["metadata"]["name"], "min_before": lo, "max_before": hi, "min_after": replicas, "max_after": new_hi}
+
+    @ops.tool(
+        title="Scale a Deployment or StatefulSet",
+        kind="write",
+        idempotent=True,
+        rbac=(
+            "get deployments.apps/scale",
+            "patch deployments.apps/scale",
+            "get statefulsets.apps/scale",
+            "patch statefulsets.apps/scale",
+            "list horizontalpodautoscalers.autoscaling",
+            "patch horizontalpodautoscalers.autoscaling",
+        ),
+    )
     async def scale_deployment(
         name: Name,
         replicas: int,
@@ -134,21 +173,52 @@ def register(ops) -> None:
         kind: WorkloadKind = "deployment",
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
+        adjust_hpa: Annotated[bool, Field(description="Set the HPA's min to replicas")] = False,
     ) -> Annotated[CallToolResult, ScaleResult]:
-        """Set replicas; returns before and after, optionally waits for the rollout."""
+        """Set replicas (before/after, optional wait); a workload an HPA scales needs adjust_hpa."""
         ns = ops.policy.namespace(namespace)
         ops.policy.replicas(replicas)
-        scale = await ops.run(ops.cluster.get, kind, name, ns, "scale")
+        scale, hpas = await ops.gather(
+            lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
+        )
         before = int((scale.get("spec") or {}).get("replicas") or 0)
+        hpa = next(
+            (
+                h
+                for h in hpas
+                if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
+            ),
+            None,
+        )
+        hpa_change = await adjust(hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
+        if hpa and not adjust_hpa:
+            spec = hpa["spec"]
+            raise OpsError(
+                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
+                f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
+                "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
+                "or leave the scaling to the HPA.",
+            )
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=replicas, applied=True, rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ScaleResult(
+            kind=kind_name(kind),
+            name=name,
+            namespace=ns,
+            before=before,
+            after=replicas,
+            applied=True,
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+            hpa=hpa_change,
+        )
         text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
+        if hpa_change:
+            text += f"; HPA {hpa_change['name']} bounds {hpa_change['min_before']}..{hpa_change['max_before']} -> {hpa_change['min_after']}..{hpa_change['max_after']}"
         if rollout:
             text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
         return ops.result(out, text)
 
-    @ops.tool(title="Rollout status")
+    @ops.tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps"))
     async def rollout_status(
         name: Name,
         ctx: Context,
@@ -168,7 +238,7 @@ def register(ops) -> None:
             text += f", revision {r.revision}"
         return ops.result(r, text)
 
-    @ops.tool(title="Restart a rollout", kind="write")
+    @ops.tool(title="Restart a rollout", kind="write", rbac=("patch deployments.apps", "patch statefulsets.apps", "patch daemonsets.apps"))
     async def rollout_restart(
         name: Name,
         ctx: Context,
@@ -179,14 +249,56 @@ def register(ops) -> None:
     ) -> Annotated[CallToolResult, ChangeResult]:
         """Rolling restart of every pod (like kubectl rollout restart)."""
         ns = ops.policy.namespace(namespace)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind=kind_name(kind), name=name, namespace=ns, applied=True, detail=f"restartedAt={stamp}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ChangeResult(
+            kind=kind_name(kind),
+            name=name,
+            namespace=ns,
+            applied=True,
+            detail=f"restartedAt={stamp}",
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+        )
         return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
 
-    @ops.tool(title="Undo a rollout", kind="destructive")
+    async def patch_unchanged(kind: str, name: str, ns: str, obj: dict[str, Any], body: Any, patch_type: str) -> None:
+        """Patch with the resourceVersion read as a precondition: a spec changed meanwhile (a new generation)
+        is refused rather than overwritten; a conflict from a mere status update is retried."""
+        for _ in range(5):
+            rv = obj["metadata"]["resourceVersion"]
+            guarded = (
+                body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}]
+                if patch_type == "json"
+                else {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": rv}}
+            )
+            try:
+                await ops.run(ops.cluster.patch, kind, name, ns, guarded, patch_type=patch_type)
+                return
+            except Conflict:
+                fresh = await ops.run(ops.cluster.get, kind, name, ns)
+            if fresh["metadata"].get("generation") != obj["metadata"].get("generation"):
+                raise OpsError(
+                    f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
+                    f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
+                    "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.",
+                )
+            obj = fresh
+        raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
+
+    @ops.tool(
+        title="Undo a rollout",
+        kind="destructive",
+        rbac=(
+            "get deployments.apps",
+            "patch deployments.apps",
+            "list replicasets.apps",
+            "patch statefulsets.apps",
+            "patch daemonsets.apps",
+            "list controllerrevisions.apps",
+        ),
+    )
     async def rollout_undo(
         name: Name,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],
@@ -205,6 +317,11 @@ def register(ops) -> None:
             out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
             return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
         obj = await ops.run(ops.cluster.get, kind, name, ns)
+        if (obj.get("spec") or {}).get("paused"):
+            raise OpsError(
+                f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
+                f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.",
+            )
         uid = obj["metadata"].get("uid")
 
         def owned_by_it(child: dict[str, Any]) -> bool:
@@ -237,7 +354,14 @@ def register(ops) -> None:
                 raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
             target = revision
         body, patch_type = patches[target]
-        await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type=patch_type)
+        await patch_unchanged(kind, name, ns, obj, body, patch_type)
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(kind=kname, name=name, namespace=ns, applied=True, detail=f"rolled back from revision {current} to {target}", rollout=rollout.model_dump(exclude_none=True) if rollout else None)
+        out = ChangeResult(
+            kind=kname,
+            name=name,
+            namespace=ns,
+            applied=True,
+            detail=f"rolled back from revision {current} to {target}",
+            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+        )
         return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

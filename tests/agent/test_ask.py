@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_use
 
 pytestmark = pytest.mark.cluster
@@ -17,9 +16,16 @@ pytestmark = pytest.mark.cluster
 
 def backend(env: list[dict] | None = None) -> dict:
     container = {"name": "backend", "image": "registry.local/todo-backend:1.0", **({"env": env} if env else {})}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "backend"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "backend"}},
-                     "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {"containers": [container]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "backend"}},
+            "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {"containers": [container]}},
+        },
+    }
 
 
 def replicas(cluster, namespace: str) -> int:
@@ -28,10 +34,16 @@ def replicas(cluster, namespace: str) -> int:
 
 def ask(cluster, namespace: str, api: MessagesAPIServer, audit: Path, question: str, *flags: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in cluster.env.items() if not k.startswith(("OPS_MCP_", "ANTHROPIC_"))}
-    env.update(ANTHROPIC_API_KEY="test-key", ANTHROPIC_BASE_URL=api.base_url, OPS_MCP_NAMESPACE=namespace,
-               OPS_MCP_AUDIT_LOG=str(audit), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"))
-    return subprocess.run([sys.executable, "-m", "ops_mcp.cli", "ask", question, *flags], env=env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
+    env.update(
+        ANTHROPIC_API_KEY="test-key",
+        ANTHROPIC_BASE_URL=api.base_url,
+        OPS_MCP_NAMESPACE=namespace,
+        OPS_MCP_AUDIT_LOG=str(audit),
+        OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "ops_mcp.cli", "ask", question, *flags], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180
+    )
 
 
 @pytest.fixture
@@ -42,14 +54,13 @@ def api():
 
 def test_scale_with_yes_changes_the_cluster_and_reports_usage(cluster, namespace, api, tmp_path):
     cluster.apply(backend(), namespace)
-    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3}),
-               text("Scaled the backend from 1 to 3 replicas."))
+    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3}), text("Scaled the backend from 1 to 3 replicas."))
     out = ask(cluster, namespace, api, tmp_path / "audit.jsonl", "scale the backend to 3", "--yes")
 
     assert out.returncode == 0, out.stderr
     assert replicas(cluster, namespace) == 3
     assert out.stdout.strip() == "Scaled the backend from 1 to 3 replicas."
-    assert "→ scale_deployment(name=\"backend\", replicas=3)" in out.stderr and "scaled 1 -> 3" in out.stderr
+    assert '→ scale_deployment(name="backend", replicas=3)' in out.stderr and "scaled 1 -> 3" in out.stderr
     assert "1 tool call(s); 2 model turn(s); tokens: 20 in, 20 out" in out.stderr
     # the model saw the tool's real result, and the write was audited
     [result] = api.requests[1].tool_results()
@@ -61,8 +72,7 @@ def test_scale_with_yes_changes_the_cluster_and_reports_usage(cluster, namespace
 
 def test_writes_without_confirmation_are_not_run(cluster, namespace, api, tmp_path):
     cluster.apply(backend(), namespace)
-    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3}),
-               text("I did not scale: the change was not confirmed."))
+    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3}), text("I did not scale: the change was not confirmed."))
     out = ask(cluster, namespace, api, tmp_path / "audit.jsonl", "scale the backend to 3")
 
     assert out.returncode == 0, out.stderr
@@ -88,10 +98,8 @@ def test_read_only_mode_offers_no_write_tools(cluster, namespace, api, tmp_path)
 
 
 def test_why_is_the_backend_failing_returns_the_diagnosed_root_cause(cluster, namespace, api, tmp_path):
-    cluster.kubectl("create", "secret", "generic", "backend-secrets", "-n", namespace,
-                    "--from-literal=password=Sup3rS3cret")
-    cluster.apply(backend(env=[{"name": "DATABASE_URL", "valueFrom": {
-        "secretKeyRef": {"name": "backend-secrets", "key": "DATABASE_URL"}}}]), namespace)
+    cluster.kubectl("create", "secret", "generic", "backend-secrets", "-n", namespace, "--from-literal=password=Sup3rS3cret")
+    cluster.apply(backend(env=[{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "backend-secrets", "key": "DATABASE_URL"}}}]), namespace)
 
     def answer_from_diagnosis(request: RecordedRequest):
         [result] = request.tool_results()
@@ -111,6 +119,5 @@ def test_why_is_the_backend_failing_returns_the_diagnosed_root_cause(cluster, na
 
 def test_missing_api_key_is_a_clear_error(cluster, namespace, tmp_path):
     env = {k: v for k, v in cluster.env.items() if not k.startswith("ANTHROPIC_")}
-    out = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "ask", "status?"], env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "ask", "status?"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "set ANTHROPIC_API_KEY" in out.stderr

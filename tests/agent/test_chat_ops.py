@@ -12,7 +12,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-
 from backend.conftest import Database, free_port, issuer, start_backend  # noqa: F401 - fixtures
 from ops.ops_helpers import HttpServer, ops_env
 from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_use
@@ -20,16 +19,22 @@ from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_
 pytestmark = pytest.mark.cluster
 
 TASK_TOOLS = ["add_task", "list_tasks", "complete_task", "delete_task", "update_task"]
-WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart", "rollout_undo", "rollback_release",
-               "uninstall_release"}
+WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart", "rollout_undo", "rollback_release", "uninstall_release"}
 SECRET_VALUE = "Sup3rS3cret-chat-ops"
 
 
 def backend_deployment(env: list[dict] | None = None) -> dict:
     container = {"name": "backend", "image": "registry.local/todo-backend:1.0", **({"env": env} if env else {})}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "backend"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "backend"}},
-                     "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {"containers": [container]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "backend"}},
+            "template": {"metadata": {"labels": {"app": "backend"}}, "spec": {"containers": [container]}},
+        },
+    }
 
 
 def replicas(cluster, namespace: str) -> int:
@@ -84,8 +89,16 @@ def ops_server(cluster, namespace, tmp_path, ops_token):
 def chat_backend(start_backend, tmp_path, issuer, api, ops_token):  # noqa: F811
     def start(ops_url: str, **overrides):
         db = Database("sqlite", {"SQLITE_PATH": str(tmp_path / "todo.db")})
-        return start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url,
-                             OPS_MCP_URL=ops_url, OPS_MCP_TOKEN=ops_token, **overrides)
+        return start_backend(
+            db,
+            **issuer.settings,
+            ANTHROPIC_API_KEY="sk-test-not-real",
+            ANTHROPIC_BASE_URL=api.base_url,
+            OPS_MCP_URL=ops_url,
+            OPS_MCP_TOKEN=ops_token,
+            **overrides,
+        )
+
     return start
 
 
@@ -101,12 +114,19 @@ def ops_audit(tmp_path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def test_admin_scales_the_backend_through_the_chat(cluster, namespace, ops_server, chat_backend, issuer, api,  # noqa: F811
-                                                   backend_log, tmp_path):
+def test_admin_scales_the_backend_through_the_chat(
+    cluster,
+    namespace,
+    ops_server,
+    chat_backend,
+    issuer,
+    api,  # noqa: F811
+    backend_log,
+    tmp_path,
+):
     cluster.apply(backend_deployment(), namespace)
     server = chat_backend(ops_server.url, OPS_CHAT_ALLOW_WRITES=True)
-    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
-               text("Scaled the backend from 1 to 3 replicas."))
+    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}), text("Scaled the backend from 1 to 3 replicas."))
 
     body = chat(server, issuer, "root", "scale the backend to 3", request_id="req-scale-1", role="admin")
 
@@ -127,18 +147,24 @@ def test_admin_scales_the_backend_through_the_chat(cluster, namespace, ops_serve
     assert logged["tool"] == "scale_deployment" and logged["outcome"] == "ok"
     assert logged["arguments"] == {"name": "backend", "replicas": 3, "namespace": namespace}
     # Persisted with the reply, like the task tools' calls.
-    conversation = server.client.get(f"/api/root/conversations/{body['conversation_id']}",
-                                     headers=issuer.headers("root", role="admin")).json()
+    conversation = server.client.get(f"/api/root/conversations/{body['conversation_id']}", headers=issuer.headers("root", role="admin")).json()
     assert conversation["messages"][1]["tool_calls"][0]["tool"] == "scale_deployment"
     assert ops_server.proc.poll() is None
 
 
-def test_non_admin_never_sees_or_reaches_the_ops_tools(cluster, namespace, ops_server, chat_backend, issuer, api,  # noqa: F811
-                                                       backend_log, tmp_path):
+def test_non_admin_never_sees_or_reaches_the_ops_tools(
+    cluster,
+    namespace,
+    ops_server,
+    chat_backend,
+    issuer,
+    api,  # noqa: F811
+    backend_log,
+    tmp_path,
+):
     cluster.apply(backend_deployment(), namespace)
     server = chat_backend(ops_server.url, OPS_CHAT_ALLOW_WRITES=True, ADMIN_USER_IDS="root")
-    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
-               text("I cannot do that."))
+    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}), text("I cannot do that."))
 
     body = chat(server, issuer, "bob", "scale the backend to 3", role="user, administrator")  # not "admin"
 
@@ -152,15 +178,27 @@ def test_non_admin_never_sees_or_reaches_the_ops_tools(cluster, namespace, ops_s
     assert ops_audit(tmp_path) == [] and backend_log.records("ops_tool_call") == []
 
 
-def test_admin_without_allow_writes_gets_only_read_tools(cluster, namespace, ops_server, chat_backend, issuer, api,  # noqa: F811
-                                                        backend_log, tmp_path):
+def test_admin_without_allow_writes_gets_only_read_tools(
+    cluster,
+    namespace,
+    ops_server,
+    chat_backend,
+    issuer,
+    api,  # noqa: F811
+    backend_log,
+    tmp_path,
+):
     cluster.apply(backend_deployment(), namespace)
     # The ops server itself allows writes; the backend still offers only readOnlyHint tools.
     server = chat_backend(ops_server.url, ADMIN_USER_IDS=" alice ,root")
-    api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
-               tool_use("get_app_status", {"namespace": namespace}),
-               tool_use("get_release_values", {"namespace": namespace, "release": "todo", "api_token": SECRET_VALUE}),
-               text("I can only read the cluster here."))
+    api.script(
+        tool_use("scale_deployment", {"name": "backend", "replicas": 3, "namespace": namespace}),
+        tool_use("get_app_status", {"namespace": namespace}),
+        tool_use(
+            "get_release_values", {"namespace": namespace, "release": "todo", "api_token": SECRET_VALUE, "source": f"postgres://app:{SECRET_VALUE}@db/todo"}
+        ),
+        text("I can only read the cluster here."),
+    )
 
     body = chat(server, issuer, "root", "scale the backend to 3")  # admin by ADMIN_USER_IDS, no role claim
 
@@ -176,8 +214,8 @@ def test_admin_without_allow_writes_gets_only_read_tools(cluster, namespace, ops
     logged = backend_log.records("ops_tool_call")
     assert [r["tool"] for r in logged] == ["get_app_status", "get_release_values"]
     assert logged[0]["outcome"] == "ok" and logged[1]["outcome"] == ("error" if values["is_error"] else "ok")
-    # Secret-looking arguments are redacted in the backend's audit record.
-    assert logged[1]["arguments"] == {"namespace": namespace, "release": "todo", "api_token": "[redacted]"}
+    # The backend's audit record is redacted by ops-mcp's own rules (one module): names and values.
+    assert logged[1]["arguments"] == {"namespace": namespace, "release": "todo", "api_token": "***", "source": "postgres://app:***@db/todo"}
     assert SECRET_VALUE not in "\n".join(backend_log.lines)
 
 
@@ -191,15 +229,21 @@ def answer_from_diagnosis(request: RecordedRequest):
     return text(f"Root cause ({top['mode']}): {top['cause']['text']} Fix: {(top.get('fix') or {}).get('kubectl', '')}")
 
 
-def test_why_is_the_backend_failing_names_the_root_cause(cluster, namespace, ops_server, chat_backend, issuer, api,  # noqa: F811
-                                                         backend_log):
-    cluster.kubectl("create", "secret", "generic", "backend-secrets", "-n", namespace,
-                    f"--from-literal=password={SECRET_VALUE}")
-    cluster.apply(backend_deployment(env=[{"name": "DATABASE_URL", "valueFrom": {
-        "secretKeyRef": {"name": "backend-secrets", "key": "DATABASE_URL"}}}]), namespace)
+def test_why_is_the_backend_failing_names_the_root_cause(
+    cluster,
+    namespace,
+    ops_server,
+    chat_backend,
+    issuer,
+    api,  # noqa: F811
+    backend_log,
+):
+    cluster.kubectl("create", "secret", "generic", "backend-secrets", "-n", namespace, f"--from-literal=password={SECRET_VALUE}")
+    cluster.apply(
+        backend_deployment(env=[{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "backend-secrets", "key": "DATABASE_URL"}}}]), namespace
+    )
     server = chat_backend(ops_server.url)
-    api.script(tool_use("diagnose", {"kind": "deployment", "name": "backend", "namespace": namespace}),
-               answer_from_diagnosis)
+    api.script(tool_use("diagnose", {"kind": "deployment", "name": "backend", "namespace": namespace}), answer_from_diagnosis)
 
     body = chat(server, issuer, "ops-lead", "why is the backend failing?", role=["user", "admin"])
 

@@ -12,15 +12,23 @@ import shutil
 import httpx
 import pytest
 import yaml
-from mcp import Client, StdioServerParameters
-
 from cluster.harness import ROOT
+from mcp import Client, StdioServerParameters
 from ops.ops_helpers import HttpServer, http_client, ops_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
-CORE_TOOLS = {"get_app_status", "list_resources", "describe_resource", "get_events", "get_pod_logs", "diagnose",
-              "diagnose_crashloop", "scale_deployment", "deploy_chart"}
+CORE_TOOLS = {
+    "get_app_status",
+    "list_resources",
+    "describe_resource",
+    "get_events",
+    "get_pod_logs",
+    "diagnose",
+    "diagnose_crashloop",
+    "scale_deployment",
+    "deploy_chart",
+}
 
 
 @pytest.fixture
@@ -35,8 +43,7 @@ def expand(value: str, env: dict[str, str]) -> str:
 
 async def tool_annotations(env: dict[str, str], *flags: str) -> dict[str, bool]:
     """{tool name: read-only?} as ops-mcp serves them with these flags."""
-    params = StdioServerParameters(command=str(ROOT / ".venv" / "bin" / "ops-mcp"),
-                                   args=["serve", "--transport", "stdio", *flags], env=env)
+    params = StdioServerParameters(command=str(ROOT / ".venv" / "bin" / "ops-mcp"), args=["serve", "--transport", "stdio", *flags], env=env)
     async with Client(params, read_timeout_seconds=60) as client:
         tools = (await client.list_tools()).tools
     return {t.name: bool(t.annotations and t.annotations.read_only_hint) for t in tools}
@@ -49,8 +56,7 @@ async def test_claude_code_mcp_json_starts_ops_mcp_over_stdio(cluster, namespace
     env.update({k: expand(v, env) for k, v in (entry.get("env") or {}).items()})
     command = expand(entry["command"], env)
     command = command if os.path.isabs(command) else (shutil.which(command, path=env["PATH"]) or str(ROOT / command))
-    params = StdioServerParameters(command=command, args=[expand(a, env) for a in entry.get("args", [])],
-                                   env=env, cwd=str(ROOT))
+    params = StdioServerParameters(command=command, args=[expand(a, env) for a in entry.get("args", [])], env=env, cwd=str(ROOT))
     async with Client(params, read_timeout_seconds=60) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert CORE_TOOLS - {"scale_deployment", "deploy_chart"} <= names
@@ -72,8 +78,7 @@ async def test_kubectl_ai_http_entry_reaches_the_server_with_bearer_auth(cluster
         # kubectl-ai sends the token from MCP_OPS_CLUSTER_TOKEN as "Authorization: Bearer <token>"
         async with http_client(target, token) as client:
             assert CORE_TOOLS - {"scale_deployment", "deploy_chart"} <= {t.name for t in (await client.list_tools()).tools}
-        denied = httpx.post(target, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                            headers={"Accept": "application/json, text/event-stream"})
+        denied = httpx.post(target, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers={"Accept": "application/json, text/event-stream"})
         assert denied.status_code == 401
     finally:
         server.stop()
@@ -90,8 +95,9 @@ async def test_kagent_objects_match_what_ops_mcp_serves(cluster, namespace, tmp_
     assert remote["spec"]["protocol"] == "STREAMABLE_HTTP"
     assert url.host == "todo-chatbot-ops-mcp.todo.svc.cluster.local" and url.path == "/mcp"
     assert url.port == values["opsMcp"]["service"]["port"] == 8002
-    rendered = cluster.helm("template", "todo-chatbot", str(ROOT / "k8s" / "helm" / "todo-chatbot"), "-n", "todo",
-                            "--set", "secrets.betterAuthSecret=" + "x" * 32).stdout
+    rendered = cluster.helm(
+        "template", "todo-chatbot", str(ROOT / "k8s" / "helm" / "todo-chatbot"), "-n", "todo", "--set", "secrets.betterAuthSecret=" + "x" * 32
+    ).stdout
     services = {d["metadata"]["name"]: d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Service"}
     assert {p["port"] for p in services["todo-chatbot-ops-mcp"]["spec"]["ports"]} == {8002}
 

@@ -38,20 +38,30 @@ PYTHON = sys.executable
 
 # Settings the tests always pass explicitly, so the developer's environment cannot leak in.
 _HERMETIC = {
-    "DATABASE_URL": None, "BETTER_AUTH_JWKS_URL": None, "BETTER_AUTH_ISSUER": None,
-    "BETTER_AUTH_AUDIENCE": None, "BETTER_AUTH_SECRET": None, "ANTHROPIC_API_KEY": None,
-    "ANTHROPIC_BASE_URL": None, "TASK_MCP_URL": None, "LOG_LEVEL": "WARNING",
-    "OPS_MCP_URL": None, "OPS_MCP_TOKEN": None, "ADMIN_USER_IDS": None, "OPS_CHAT_ALLOW_WRITES": False,
+    "DATABASE_URL": None,
+    "BETTER_AUTH_JWKS_URL": None,
+    "BETTER_AUTH_ISSUER": None,
+    "BETTER_AUTH_AUDIENCE": None,
+    "BETTER_AUTH_SECRET": None,
+    "ANTHROPIC_API_KEY": None,
+    "ANTHROPIC_BASE_URL": None,
+    "TASK_MCP_URL": None,
+    "LOG_LEVEL": "WARNING",
+    "OPS_MCP_URL": None,
+    "OPS_MCP_TOKEN": None,
+    "ADMIN_USER_IDS": None,
+    "OPS_CHAT_ALLOW_WRITES": False,
+    "AUTH_DEVELOPMENT_MODE": False,
 }
 
 
 # --- databases ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """URL of the test PostgreSQL cluster (started by scripts/setup-postgres.sh if needed)."""
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "setup-postgres.sh")], capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "setup-postgres.sh")], capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"scripts/setup-postgres.sh failed (exit {result.returncode}):\n{result.stderr}")
     line = result.stdout.strip().splitlines()[-1]
@@ -88,6 +98,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 # --- token issuer (Better Auth's JWT plugin, as seen from the backend) -------
 
+
 @dataclass
 class SigningKey:
     kid: str
@@ -107,6 +118,7 @@ class Issuer:
     base_url: str
     keys: list[SigningKey]
     jwks_requests: int = 0
+    down: bool = False  # the JWKS endpoint answers 503 (the frontend restarting, say)
 
     @property
     def jwks_url(self) -> str:
@@ -114,15 +126,25 @@ class Issuer:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"BETTER_AUTH_JWKS_URL": self.jwks_url, "BETTER_AUTH_ISSUER": self.base_url,
-                "BETTER_AUTH_AUDIENCE": self.base_url, "BETTER_AUTH_JWKS_REFETCH_COOLDOWN": 0}
+        return {
+            "BETTER_AUTH_JWKS_URL": self.jwks_url,
+            "BETTER_AUTH_ISSUER": self.base_url,
+            "BETTER_AUTH_AUDIENCE": self.base_url,
+            "BETTER_AUTH_JWKS_REFETCH_COOLDOWN": 0,
+        }
 
-    def token(self, sub: str, *, key: SigningKey | None = None, expires_in: int = 900,
-              iss: str | None = None, aud: str | None = None, **claims: Any) -> str:
+    def token(self, sub: str, *, key: SigningKey | None = None, expires_in: int = 900, iss: str | None = None, aud: str | None = None, **claims: Any) -> str:
         key = key or self.keys[0]
         now = int(time.time())
-        payload = {"sub": sub, "iat": now, "exp": now + expires_in, "iss": iss or self.base_url,
-                   "aud": aud or self.base_url, "email": f"{sub}@example.test", **claims}
+        payload = {
+            "sub": sub,
+            "iat": now,
+            "exp": now + expires_in,
+            "iss": iss or self.base_url,
+            "aud": aud or self.base_url,
+            "email": f"{sub}@example.test",
+            **claims,
+        }
         return jwt.encode(payload, key.private, algorithm="EdDSA", headers={"kid": key.kid})
 
     def headers(self, sub: str, **kwargs: Any) -> dict[str, str]:
@@ -148,6 +170,9 @@ def issuer() -> Iterator[Issuer]:
                 self.send_error(404)
                 return
             state.jwks_requests += 1
+            if state.down:
+                self.send_error(503)
+                return
             body = json.dumps({"keys": [k.public_jwk() for k in state.keys]}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -166,12 +191,12 @@ def issuer() -> Iterator[Issuer]:
 
 # --- servers -----------------------------------------------------------------
 
+
 class ThreadedServer:
     """An ASGI app under a real uvicorn in a background thread, on an ephemeral loopback port."""
 
     def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                                    access_log=False, lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from support.messages_api import MessagesAPIServer, error, reply, text, tool_block, tool_use
 
 TOOLS = ["add_task", "list_tasks", "complete_task", "delete_task", "update_task"]
@@ -18,8 +17,10 @@ def api():
 @pytest.fixture
 def chat_backend(start_backend, db, issuer, api):
     def start(**overrides):
-        return start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url,
-                             ANTHROPIC_MODEL="claude-test-model", **overrides)
+        return start_backend(
+            db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url, ANTHROPIC_MODEL="claude-test-model", **overrides
+        )
+
     return start
 
 
@@ -36,8 +37,9 @@ def test_tool_call_is_executed_and_persisted(chat_backend, issuer, api):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["response"] == "Added task 1: Buy milk."
-    assert body["tool_calls"] == [{"tool": "add_task", "arguments": {"title": "Buy milk"}, "is_error": False,
-                                   "result": {"task_id": 1, "status": "created", "title": "Buy milk"}}]
+    assert body["tool_calls"] == [
+        {"tool": "add_task", "arguments": {"title": "Buy milk"}, "is_error": False, "result": {"task_id": 1, "status": "created", "title": "Buy milk"}}
+    ]
     assert api.remaining == 0
 
     # The model saw the task MCP server's tools, the configured model name, bounded output.
@@ -55,13 +57,10 @@ def test_tool_call_is_executed_and_persisted(chat_backend, issuer, api):
     # The task exists, and the conversation holds both turns with the tool calls.
     tasks = server.client.get("/api/alice/tasks", headers=issuer.headers("alice")).json()
     assert [t["title"] for t in tasks] == ["Buy milk"]
-    conversation = server.client.get(f"/api/alice/conversations/{body['conversation_id']}",
-                                     headers=issuer.headers("alice")).json()
-    assert [(m["role"], m["content"]) for m in conversation["messages"]] == [
-        ("user", "Remember to buy milk"), ("assistant", "Added task 1: Buy milk.")]
+    conversation = server.client.get(f"/api/alice/conversations/{body['conversation_id']}", headers=issuer.headers("alice")).json()
+    assert [(m["role"], m["content"]) for m in conversation["messages"]] == [("user", "Remember to buy milk"), ("assistant", "Added task 1: Buy milk.")]
     assert conversation["messages"][1]["tool_calls"][0]["tool"] == "add_task"
-    assert [c["id"] for c in server.client.get("/api/alice/conversations", headers=issuer.headers("alice")).json()] \
-        == [body["conversation_id"]]
+    assert [c["id"] for c in server.client.get("/api/alice/conversations", headers=issuer.headers("alice")).json()] == [body["conversation_id"]]
 
 
 def test_delete_by_name_lists_then_deletes(chat_backend, issuer, api):
@@ -75,8 +74,7 @@ def test_delete_by_name_lists_then_deletes(chat_backend, issuer, api):
         meeting = next(t for t in listed if "meeting" in t["title"].lower())
         return tool_use("delete_task", {"task_id": meeting["id"]})
 
-    api.script(tool_use("list_tasks", {"status": "all"}), delete_the_listed_meeting,
-               text("Deleted task 1: Team meeting."))
+    api.script(tool_use("list_tasks", {"status": "all"}), delete_the_listed_meeting, text("Deleted task 1: Team meeting."))
     body = chat(server, issuer, "delete the meeting task").json()
     assert [call["tool"] for call in body["tool_calls"]] == ["list_tasks", "delete_task"]
     assert body["tool_calls"][1]["result"] == {"task_id": 1, "status": "deleted", "title": "Team meeting"}
@@ -85,8 +83,9 @@ def test_delete_by_name_lists_then_deletes(chat_backend, issuer, api):
 
 def test_several_tool_calls_in_one_turn(chat_backend, issuer, api):
     server = chat_backend()
-    api.script(reply({"type": "text", "text": "Adding both."}, tool_block("add_task", {"title": "a"}),
-                     tool_block("add_task", {"title": "b"})), text("Added a and b."))
+    api.script(
+        reply({"type": "text", "text": "Adding both."}, tool_block("add_task", {"title": "a"}), tool_block("add_task", {"title": "b"})), text("Added a and b.")
+    )
     body = chat(server, issuer, "add a and b").json()
     assert [c["result"]["title"] for c in body["tool_calls"]] == ["a", "b"]
     assert len(api.requests[1].tool_results()) == 2
@@ -108,8 +107,7 @@ def test_tool_failure_is_reported_not_swallowed(chat_backend, issuer, api):
 def test_other_users_tasks_are_out_of_reach(chat_backend, issuer, api):
     server = chat_backend()
     bob_task = server.client.post("/api/bob/tasks", json={"title": "bob's"}, headers=issuer.headers("bob")).json()
-    api.script(tool_use("delete_task", {"task_id": bob_task["id"]}),
-               tool_use("list_tasks", {"user_id": "bob"}), text("No."))
+    api.script(tool_use("delete_task", {"task_id": bob_task["id"]}), tool_use("list_tasks", {"user_id": "bob"}), text("No."))
     body = chat(server, issuer, "delete bob's task").json()
     assert [c["is_error"] for c in body["tool_calls"]] == [True, True]
     assert server.client.get(f"/api/bob/tasks/{bob_task['id']}", headers=issuer.headers("bob")).status_code == 200
@@ -127,8 +125,10 @@ def test_conversation_resumes_after_restart(chat_backend, issuer, api):
     assert response.status_code == 200 and response.json()["conversation_id"] == conversation_id
     # The history from the database went to the model.
     assert api.requests[1].messages[:3] == [
-        {"role": "user", "content": "hello"}, {"role": "assistant", "content": "Hi! What should I add?"},
-        {"role": "user", "content": "walk the dog"}]
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi! What should I add?"},
+        {"role": "user", "content": "walk the dog"},
+    ]
     messages = second.client.get(f"/api/alice/conversations/{conversation_id}", headers=issuer.headers("alice")).json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
 
@@ -139,8 +139,7 @@ def test_history_is_bounded(chat_backend, issuer, api):
     conversation_id = chat(server, issuer, "first").json()["conversation_id"]
     chat(server, issuer, "second", conversation_id)
     chat(server, issuer, "third", conversation_id)
-    assert api.requests[2].messages == [{"role": "user", "content": "second"}, {"role": "assistant", "content": "two"},
-                                        {"role": "user", "content": "third"}]
+    assert api.requests[2].messages == [{"role": "user", "content": "second"}, {"role": "assistant", "content": "two"}, {"role": "user", "content": "third"}]
 
 
 def test_turns_are_bounded(chat_backend, issuer, api):
@@ -181,8 +180,7 @@ def test_chat_validation(chat_backend, issuer):
 def test_agent_uses_the_task_mcp_server_over_http(start_task_mcp_http, start_backend, db, issuer, api):
     """With TASK_MCP_URL the agent reaches the tools over streamable HTTP with the user's own token."""
     mcp = start_task_mcp_http(db, **issuer.settings)
-    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real",
-                           ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"{mcp.base_url}/mcp")
+    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"{mcp.base_url}/mcp")
     api.script(tool_use("add_task", {"title": "via http"}), text("Added."))
     body = chat(server, issuer, "add via http").json()
     assert body["tool_calls"][0]["result"]["status"] == "created"
@@ -194,18 +192,17 @@ def test_agent_uses_the_task_mcp_server_over_http(start_task_mcp_http, start_bac
 def test_unreachable_task_mcp_server_is_502(start_backend, db, issuer, api):
     from .conftest import free_port
 
-    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real",
-                           ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp")
+    server = start_backend(
+        db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"http://127.0.0.1:{free_port()}/mcp"
+    )
     response = chat(server, issuer, "add x")
     assert response.status_code == 502 and "task tools are unavailable" in response.json()["detail"]
     assert api.requests == []
 
 
-
 def test_task_mcp_server_refusing_the_token_is_502(start_task_mcp_http, start_backend, db, issuer, api):
     mcp = start_task_mcp_http(db, **{**issuer.settings, "BETTER_AUTH_AUDIENCE": "http://some-other-app.test"})
-    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real",
-                           ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"{mcp.base_url}/mcp")
+    server = start_backend(db, **issuer.settings, ANTHROPIC_API_KEY="sk-test-not-real", ANTHROPIC_BASE_URL=api.base_url, TASK_MCP_URL=f"{mcp.base_url}/mcp")
     response = chat(server, issuer, "add x")
     assert response.status_code == 502 and "task tools are unavailable" in response.json()["detail"]
     assert api.requests == []

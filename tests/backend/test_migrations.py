@@ -8,8 +8,7 @@ from .conftest import BACKEND_DIR, PYTHON, subprocess_env
 
 
 def alembic(db, *args):
-    result = subprocess.run([PYTHON, "-m", "alembic", *args], cwd=BACKEND_DIR, env=subprocess_env(db),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([PYTHON, "-m", "alembic", *args], cwd=BACKEND_DIR, env=subprocess_env(db), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -20,11 +19,9 @@ def inspect(db):
     try:
         inspector = sa.inspect(engine)
         tables = set(inspector.get_table_names())
-        indexes = {table: {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
-                   for table in tables if table != "alembic_version"}
+        indexes = {table: {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)} for table in tables if table != "alembic_version"}
         with engine.connect() as connection:
-            version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-                if "alembic_version" in tables else None
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() if "alembic_version" in tables else None
         return tables, indexes, version
     finally:
         engine.dispose()
@@ -61,8 +58,7 @@ def test_concurrent_start_up_migrations_on_one_sqlite_file(tmp_path):
 
     db = Database("sqlite", {"SQLITE_PATH": str(tmp_path / "shared.db")})
     code = "from app.core.config import Settings; from app.core.db import migrate; migrate(Settings())"
-    processes = [subprocess.Popen([PYTHON, "-c", code], cwd=BACKEND_DIR, env=subprocess_env(db),
-                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    processes = [subprocess.Popen([PYTHON, "-c", code], cwd=BACKEND_DIR, env=subprocess_env(db), stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr

@@ -51,7 +51,7 @@ def test_not_found_ambiguous_and_unknown(backend, issuer):
     say(backend, issuer, "add read report")
     ambiguous = say(backend, issuer, "delete the report task")["response"]
     assert "Several tasks match" in ambiguous and "#1 write report" in ambiguous and "#2 read report" in ambiguous
-    assert "could not find a task matching \"dentist\"" in say(backend, issuer, "complete dentist")["response"]
+    assert 'could not find a task matching "dentist"' in say(backend, issuer, "complete dentist")["response"]
     missing = say(backend, issuer, "complete task 99")
     assert "could not complete task 99" in missing["response"] and "Task 99 not found" in missing["response"]
     assert missing["tool_calls"][0]["is_error"] is True
@@ -67,14 +67,17 @@ def test_empty_list_and_isolation(backend, issuer):
     assert titles(backend, issuer) == [("alice only", False)]
 
 
-@pytest.mark.parametrize(("message", "title"), [
-    ("add buy milk", "buy milk"),
-    ("Add Buy Milk!", "Buy Milk"),
-    ("add task: pay rent", "pay rent"),
-    ("create a new task called water plants", "water plants"),
-    ("please add \"taxes\"", "taxes"),
-    ("remind me to stretch", "stretch"),
-])
+@pytest.mark.parametrize(
+    ("message", "title"),
+    [
+        ("add buy milk", "buy milk"),
+        ("Add Buy Milk!", "Buy Milk"),
+        ("add task: pay rent", "pay rent"),
+        ("create a new task called water plants", "water plants"),
+        ('please add "taxes"', "taxes"),
+        ("remind me to stretch", "stretch"),
+    ],
+)
 def test_add_phrasings(start_backend, tmp_path, issuer, message, title):
     # Phrasing does not depend on the database: SQLite only.
     backend = start_backend(Database("sqlite", {"SQLITE_PATH": str(tmp_path / "todo.db")}), **issuer.settings)

@@ -14,10 +14,22 @@ SECRET = "process-test-secret-0123456789abcdef"
 
 def test_uvicorn_process_logs_json_without_tokens(db):
     port = free_port()
-    env = subprocess_env(db, BETTER_AUTH_SECRET=SECRET, DB_MIGRATE_ON_START="true", LOG_LEVEL="DEBUG",
-                         CORS_ORIGINS="http://app.test, http://localhost:3000")
-    process = subprocess.Popen([PYTHON, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=BACKEND_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = subprocess_env(
+        db,
+        BETTER_AUTH_SECRET=SECRET,
+        AUTH_DEVELOPMENT_MODE="true",
+        DB_MIGRATE_ON_START="true",
+        LOG_LEVEL="DEBUG",
+        CORS_ORIGINS="http://app.test, http://localhost:3000",
+    )
+    process = subprocess.Popen(
+        [PYTHON, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=BACKEND_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
     try:
         base = f"http://127.0.0.1:{port}"
@@ -30,8 +42,7 @@ def test_uvicorn_process_logs_json_without_tokens(db):
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "backend did not start"
             time.sleep(0.2)
-        preflight = httpx.options(f"{base}/api/alice/tasks", headers={
-            "Origin": "http://app.test", "Access-Control-Request-Method": "GET"})
+        preflight = httpx.options(f"{base}/api/alice/tasks", headers={"Origin": "http://app.test", "Access-Control-Request-Method": "GET"})
         assert preflight.headers["access-control-allow-origin"] == "http://app.test"
         auth = {"Authorization": f"Bearer {token}", "X-Request-ID": "req-42"}
         assert httpx.post(f"{base}/api/alice/tasks", json={"title": "logged"}, headers=auth).status_code == 201
@@ -44,8 +55,7 @@ def test_uvicorn_process_logs_json_without_tokens(db):
 
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is JSON
     requests = [line for line in lines if line["message"] == "request"]
-    assert any(r["method"] == "POST" and r["path"] == "/api/alice/tasks" and r["status"] == 201
-               and r["request_id"] == "req-42" for r in requests)
+    assert any(r["method"] == "POST" and r["path"] == "/api/alice/tasks" and r["status"] == 201 and r["request_id"] == "req-42" for r in requests)
     assert any(r["path"] == "/api/alice/chat" and r["request_id"] == "req-42" for r in requests)
     assert any(line["message"] == "backend ready" and line["chat"] == "offline" for line in lines)
     assert token not in stderr and token.split(".")[2] not in stderr and SECRET not in stderr

@@ -39,8 +39,7 @@ async def exercise_tools(client: Client) -> None:
 
     listed = await client.call_tool("list_tasks", {})
     items = listed.structured_content["result"]
-    assert [(t["id"], t["title"], t["completed"]) for t in items] == [(task_id, "Buy groceries", False),
-                                                                       (second, "Call mom", False)]
+    assert [(t["id"], t["title"], t["completed"]) for t in items] == [(task_id, "Buy groceries", False), (second, "Call mom", False)]
     assert items[0]["description"] == "milk, eggs"
 
     done = await client.call_tool("complete_task", {"task_id": second})
@@ -84,7 +83,7 @@ def test_tools_over_http_act_as_the_token_subject(start_task_mcp_http, start_bac
             assert not own.is_error
         async with http_client(url, issuer.token("bob")) as client:
             assert (await client.call_tool("list_tasks", {})).structured_content["result"] == []
-            alices = (await client.call_tool("complete_task", {"task_id": 1}))
+            alices = await client.call_tool("complete_task", {"task_id": 1})
             assert alices.is_error and "not found" in alices.content[0].text
 
     anyio.run(main)
@@ -98,8 +97,12 @@ def test_tools_over_http_act_as_the_token_subject(start_task_mcp_http, start_bac
 
 def test_http_requires_a_valid_token(start_task_mcp_http, db, issuer):
     mcp = start_task_mcp_http(db, **issuer.settings)
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"Accept": "application/json, text/event-stream"}
     assert httpx.post(f"{mcp.base_url}/mcp", json=initialize, headers=headers).status_code == 401
     expired = {**headers, "Authorization": f"Bearer {issuer.token('alice', expires_in=-3600)}"}
@@ -111,7 +114,7 @@ def test_http_requires_a_valid_token(start_task_mcp_http, db, issuer):
     assert httpx.get(f"{mcp.base_url}/health").json() == {"status": "ok"}
 
     async def main():
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 (any refusal will do: the transport raises its own types)
             async with http_client(f"{mcp.base_url}/mcp", None) as client:
                 await client.list_tools()
 
@@ -119,9 +122,12 @@ def test_http_requires_a_valid_token(start_task_mcp_http, db, issuer):
 
 
 def test_stdio_transport(db):
-    params = StdioServerParameters(command=PYTHON, args=["-m", "app.task_mcp", "--transport", "stdio"],
-                                   cwd=str(BACKEND_DIR), env=subprocess_env(db, TASK_MCP_USER_ID="alice",
-                                                                            DB_MIGRATE_ON_START="true"))
+    params = StdioServerParameters(
+        command=PYTHON,
+        args=["-m", "app.task_mcp", "--transport", "stdio"],
+        cwd=str(BACKEND_DIR),
+        env=subprocess_env(db, TASK_MCP_USER_ID="alice", DB_MIGRATE_ON_START="true"),
+    )
 
     async def main():
         async with Client(params, cache=None) as client:
@@ -133,8 +139,9 @@ def test_stdio_transport(db):
 
 
 def test_stdio_without_a_configured_user_takes_the_user_id_argument(db):
-    params = StdioServerParameters(command=PYTHON, args=["-m", "app.task_mcp", "--transport", "stdio"],
-                                   cwd=str(BACKEND_DIR), env=subprocess_env(db, DB_MIGRATE_ON_START="true"))
+    params = StdioServerParameters(
+        command=PYTHON, args=["-m", "app.task_mcp", "--transport", "stdio"], cwd=str(BACKEND_DIR), env=subprocess_env(db, DB_MIGRATE_ON_START="true")
+    )
 
     async def main():
         async with Client(params, cache=None) as client:
@@ -153,9 +160,14 @@ def test_http_command_line(db, issuer):
     port = free_port()
     token = issuer.token("alice")
     env = subprocess_env(db, DB_MIGRATE_ON_START="true", BETTER_AUTH_JWKS_URL=issuer.jwks_url, LOG_LEVEL="DEBUG")
-    process = subprocess.Popen([PYTHON, "-m", "app.task_mcp", "--transport", "http", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=BACKEND_DIR, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "app.task_mcp", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=BACKEND_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -182,6 +194,7 @@ def test_http_command_line(db, issuer):
 
 
 def test_http_rejects_user_id_flag():
-    result = subprocess.run([PYTHON, "-m", "app.task_mcp", "--transport", "http", "--user-id", "x"],
-                            cwd=BACKEND_DIR, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PYTHON, "-m", "app.task_mcp", "--transport", "http", "--user-id", "x"], cwd=BACKEND_DIR, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and "--user-id is for stdio" in result.stderr

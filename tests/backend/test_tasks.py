@@ -45,8 +45,7 @@ def test_crud_cycle(backend, issuer):
 
 def test_filter_and_sort(backend, issuer):
     api, auth = backend.client, issuer.headers("alice")
-    ids = {title: api.post("/api/alice/tasks", json={"title": title}, headers=auth).json()["id"]
-           for title in ["banana", "apple", "cherry"]}
+    ids = {title: api.post("/api/alice/tasks", json={"title": title}, headers=auth).json()["id"] for title in ["banana", "apple", "cherry"]}
     api.patch(f"/api/alice/tasks/{ids['apple']}/complete", headers=auth)
 
     def titles(**params):
@@ -63,14 +62,17 @@ def test_filter_and_sort(backend, issuer):
     assert titles(sort="title", limit=2, offset=1) == ["banana", "cherry"]
 
 
-@pytest.mark.parametrize(("body", "field", "words"), [
-    ({}, "title", "Field required"),
-    ({"title": ""}, "title", "at least 1 character"),
-    ({"title": "   "}, "title", "at least 1 character"),
-    ({"title": "x" * 201}, "title", "at most 200 characters"),
-    ({"title": "ok", "description": "d" * 1001}, "description", "at most 1000 characters"),
-    ({"title": 12}, "title", "valid string"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({}, "title", "Field required"),
+        ({"title": ""}, "title", "at least 1 character"),
+        ({"title": "   "}, "title", "at least 1 character"),
+        ({"title": "x" * 201}, "title", "at most 200 characters"),
+        ({"title": "ok", "description": "d" * 1001}, "description", "at most 1000 characters"),
+        ({"title": 12}, "title", "valid string"),
+    ],
+)
 def test_create_validation_errors(backend, issuer, body, field, words):
     response = backend.client.post("/api/alice/tasks", json=body, headers=issuer.headers("alice"))
     assert response.status_code == 422
@@ -105,9 +107,14 @@ def test_users_are_isolated(backend, issuer):
     assert api.patch(f"/api/bob/tasks/{task_id}/complete", headers=bob).status_code == 404
     assert api.delete(f"/api/bob/tasks/{task_id}", headers=bob).status_code == 404
     # Bob's token on Alice's path: forbidden.
-    for method, path in [("GET", "/api/alice/tasks"), ("POST", "/api/alice/tasks"),
-                         ("GET", f"/api/alice/tasks/{task_id}"), ("DELETE", f"/api/alice/tasks/{task_id}"),
-                         ("GET", "/api/alice/conversations"), ("POST", "/api/alice/chat")]:
+    for method, path in [
+        ("GET", "/api/alice/tasks"),
+        ("POST", "/api/alice/tasks"),
+        ("GET", f"/api/alice/tasks/{task_id}"),
+        ("DELETE", f"/api/alice/tasks/{task_id}"),
+        ("GET", "/api/alice/conversations"),
+        ("POST", "/api/alice/chat"),
+    ]:
         response = api.request(method, path, headers=bob, json={"title": "x", "message": "hi"})
         assert response.status_code == 403, (method, path, response.text)
     assert api.get(f"/api/alice/tasks/{task_id}", headers=alice).json()["title"] == "alice's secret"
@@ -120,8 +127,14 @@ def test_health_ready_and_docs(backend):
     assert ready.headers["x-request-id"]
     assert backend.client.get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
     paths = backend.client.get("/openapi.json").json()["paths"]
-    for path in ["/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}", "/api/{user_id}/tasks/{task_id}/complete",
-                 "/api/{user_id}/chat", "/api/{user_id}/conversations", "/api/{user_id}/conversations/{conversation_id}"]:
+    for path in [
+        "/api/{user_id}/tasks",
+        "/api/{user_id}/tasks/{task_id}",
+        "/api/{user_id}/tasks/{task_id}/complete",
+        "/api/{user_id}/chat",
+        "/api/{user_id}/conversations",
+        "/api/{user_id}/conversations/{conversation_id}",
+    ]:
         assert path in paths
     assert backend.client.get("/docs").status_code == 200
 
@@ -138,11 +151,11 @@ def test_ready_reports_unreachable_database(start_backend, tmp_path, issuer):
 
 
 def test_cors_preflight(backend):
-    response = backend.client.options("/api/alice/tasks", headers={
-        "Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    response = backend.client.options(
+        "/api/alice/tasks",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"},
+    )
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
-    evil = backend.client.options("/api/alice/tasks", headers={
-        "Origin": "http://evil.test", "Access-Control-Request-Method": "POST"})
+    evil = backend.client.options("/api/alice/tasks", headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in evil.headers

@@ -22,10 +22,8 @@ KUBELET = "kwok.todo-chatbot.test/kubelet"
 @asynccontextmanager
 async def ops_client(cluster, namespace: str, tmp_path: Path):
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
-    env.update(OPS_MCP_KUBECONFIG=cluster.kubeconfig, OPS_MCP_NAMESPACE=namespace, OPS_MCP_REQUEST_TIMEOUT="8",
-               OPS_MCP_AUDIT_LOG=str(tmp_path / "audit.jsonl"))
-    params = StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"],
-                                   env=env, cwd=str(ROOT))
+    env.update(OPS_MCP_KUBECONFIG=cluster.kubeconfig, OPS_MCP_NAMESPACE=namespace, OPS_MCP_REQUEST_TIMEOUT="8", OPS_MCP_AUDIT_LOG=str(tmp_path / "audit.jsonl"))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=env, cwd=str(ROOT))
     async with Client(params, read_timeout_seconds=120) as client:
         yield Diagnoser(client)
 
@@ -78,25 +76,36 @@ def ev(f: dict[str, Any], path_part: str) -> Any:
     return next(e["v"] for e in f["ev"] if path_part in e.get("p", ""))
 
 
-def deployment(name: str, containers: list[dict[str, Any]], *, replicas: int = 1, kubelet: str | None = "manual",
-               annotations: dict[str, str] | None = None, pod_spec: dict[str, Any] | None = None,
-               labels: dict[str, str] | None = None, meta_labels: dict[str, str] | None = None,
-               meta_annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def deployment(
+    name: str,
+    containers: list[dict[str, Any]],
+    *,
+    replicas: int = 1,
+    kubelet: str | None = "manual",
+    annotations: dict[str, str] | None = None,
+    pod_spec: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+    meta_labels: dict[str, str] | None = None,
+    meta_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     selector = labels or {"app": name}
     template_labels = dict(selector)
     if kubelet:
         template_labels[KUBELET] = kubelet
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": {**selector, **(meta_labels or {})},
-                         "annotations": meta_annotations or {}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
-                     "template": {"metadata": {"labels": template_labels, "annotations": annotations or {}},
-                                  "spec": {"containers": containers, **(pod_spec or {})}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {**selector, **(meta_labels or {})}, "annotations": meta_annotations or {}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": template_labels, "annotations": annotations or {}}, "spec": {"containers": containers, **(pod_spec or {})}},
+        },
+    }
 
 
 def service(name: str, selector: dict[str, str], port: int = 80, target: int | str = 8080) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": selector, "ports": [{"port": port, "targetPort": target}]}}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": {"selector": selector, "ports": [{"port": port, "targetPort": target}]}}
 
 
 def pods(cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -108,6 +117,7 @@ def scheduled_pods(cluster, namespace: str, selector: str, n: int = 1) -> list[d
     def ready():
         found = pods(cluster, namespace, selector)
         return found if len(found) == n and all(p["spec"].get("nodeName") for p in found) else None
+
     return cluster.wait_for(ready, timeout=60, message=f"{n} scheduled pods {selector}")
 
 
@@ -117,34 +127,53 @@ def now() -> str:
 
 def patch_status(cluster, namespace: str, pod: dict[str, Any], status: dict[str, Any]) -> None:
     """Write a kubelet-only state (the fake kubelet leaves `manual` pods alone)."""
-    cluster.kubectl("patch", "pod", pod["metadata"]["name"], "-n", namespace, "--subresource=status", "--type=merge",
-                    "-p", json.dumps({"status": status}))
+    cluster.kubectl("patch", "pod", pod["metadata"]["name"], "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
 
 
-def kubelet_event(cluster, namespace: str, pod: dict[str, Any], reason: str, message: str, *, type_: str = "Warning",
-                  count: int = 1) -> None:
-    cluster.apply({"apiVersion": "v1", "kind": "Event",
-                   "metadata": {"name": f"{pod['metadata']['name']}.{uuid.uuid4().hex[:10]}"},
-                   "involvedObject": {"kind": "Pod", "apiVersion": "v1", "name": pod["metadata"]["name"],
-                                      "namespace": namespace, "uid": pod["metadata"]["uid"]},
-                   "reason": reason, "message": message, "type": type_, "count": count,
-                   "firstTimestamp": now(), "lastTimestamp": now(),
-                   "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")}}, namespace)
+def kubelet_event(cluster, namespace: str, pod: dict[str, Any], reason: str, message: str, *, type_: str = "Warning", count: int = 1) -> None:
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{pod['metadata']['name']}.{uuid.uuid4().hex[:10]}"},
+            "involvedObject": {"kind": "Pod", "apiVersion": "v1", "name": pod["metadata"]["name"], "namespace": namespace, "uid": pod["metadata"]["uid"]},
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "count": count,
+            "firstTimestamp": now(),
+            "lastTimestamp": now(),
+            "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")},
+        },
+        namespace,
+    )
 
 
-def crashloop_status(container: str, image: str, *, exit_code: int, reason: str = "Error", message: str | None = None,
-                     restarts: int = 3) -> dict[str, Any]:
+def crashloop_status(container: str, image: str, *, exit_code: int, reason: str = "Error", message: str | None = None, restarts: int = 3) -> dict[str, Any]:
     terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "startedAt": now(), "finishedAt": now()}
     if message:
         terminated["message"] = message
-    return {"phase": "Running", "podIP": "10.0.0.9",
-            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
-                           {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
-            "containerStatuses": [{"name": container, "image": image, "imageID": "", "ready": False,
-                                   "restartCount": restarts, "started": False,
-                                   "state": {"waiting": {"reason": "CrashLoopBackOff",
-                                                         "message": f"back-off 40s restarting failed container={container}"}},
-                                   "lastState": {"terminated": terminated}}]}
+    return {
+        "phase": "Running",
+        "podIP": "10.0.0.9",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+        ],
+        "containerStatuses": [
+            {
+                "name": container,
+                "image": image,
+                "imageID": "",
+                "ready": False,
+                "restartCount": restarts,
+                "started": False,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off 40s restarting failed container={container}"}},
+                "lastState": {"terminated": terminated},
+            }
+        ],
+    }
 
 
 def run_fix(cluster, command: str, **placeholders: str) -> None:
@@ -160,5 +189,4 @@ def run_fix(cluster, command: str, **placeholders: str) -> None:
 def kubelet_recovers(cluster, namespace: str, deploy: str) -> None:
     """The fixed pods now start: hand the pod template back to KWOK's default (working) kubelet stages."""
     path = "/spec/template/metadata/labels/" + KUBELET.replace("/", "~1")
-    cluster.kubectl("patch", "deployment", deploy, "-n", namespace, "--type=json",
-                    "-p", json.dumps([{"op": "remove", "path": path}]))
+    cluster.kubectl("patch", "deployment", deploy, "-n", namespace, "--type=json", "-p", json.dumps([{"op": "remove", "path": path}]))

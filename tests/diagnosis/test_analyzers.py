@@ -9,14 +9,13 @@ import pytest
 from ops_mcp.diagnosis import CRASHLOOP_CHECKS, MODES, Options, Report, TargetNotFound, diagnose_snapshot
 from ops_mcp.diagnosis.base import select_log_lines
 
-from .factories import (NS, container, cstatus, deploy_pods, deployment, endpointslice, event, node, pod,
-                        replicaset, service, snapshot, ts)
+from .factories import NS, container, cstatus, deploy_pods, deployment, endpointslice, event, node, pod, replicaset, service, snapshot, ts
 
 
 def run(data, kind=None, name=None, **options):
     report = diagnose_snapshot(data, kind, name, Options(**options) if options else None)
     out = report.dump()
-    Report.model_validate(out)                       # the wire form still satisfies the output schema
+    Report.model_validate(out)  # the wire form still satisfies the output schema
     assert len(json.dumps(out)) / 4 < 2000, "response over the ~2,000 token budget"
     for finding in out.get("findings", []):
         assert finding["mode"] in MODES
@@ -41,15 +40,23 @@ def crashing(deploy="api", n=1, exit_code=1, reason="Error", message=None, resta
 
 # ---------- crashloop ----------
 
+
 def test_app_error_names_the_missing_env_var_from_logs_and_spec():
     pods = crashing()
-    data = snapshot(deployments=[deployment("api", ready=0, containers=[container(command=["python", "app.py"])])],
-                    replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pods[0]["metadata"]["name"], "BackOff",
-                                  "Back-off restarting failed container app", count=5)],
-                    logs={f"{pods[0]['metadata']['name']}/app/previous": [
-                        "2026-01-01T11:59:00Z Starting api", "Traceback (most recent call last):",
-                        '  File "app.py", line 3, in <module>', "KeyError: 'DATABASE_URL'"]})
+    data = snapshot(
+        deployments=[deployment("api", ready=0, containers=[container(command=["python", "app.py"])])],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[event("Pod", pods[0]["metadata"]["name"], "BackOff", "Back-off restarting failed container app", count=5)],
+        logs={
+            f"{pods[0]['metadata']['name']}/app/previous": [
+                "2026-01-01T11:59:00Z Starting api",
+                "Traceback (most recent call last):",
+                '  File "app.py", line 3, in <module>',
+                "KeyError: 'DATABASE_URL'",
+            ]
+        },
+    )
     out = run(data, "deployment", "api")
     f = by_mode(out, "crashloop.app_error")
     assert out["verdict"] == "failing" and f["sev"] == "critical"
@@ -63,8 +70,7 @@ def test_app_error_names_the_missing_env_var_from_logs_and_spec():
 
 
 def test_app_error_without_logs_is_low_confidence_and_points_at_the_logs():
-    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=crashing()), "deployment", "api")
+    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=crashing()), "deployment", "api")
     f = by_mode(out, "crashloop.app_error")
     assert f["cause"]["conf"] == "low"
     assert any("--previous" in n for n in f["next"])
@@ -72,9 +78,13 @@ def test_app_error_without_logs_is_low_confidence_and_points_at_the_logs():
 
 def test_env_defined_through_envfrom_is_not_reported_missing():
     pods = crashing(containers=[container(envFrom=[{"configMapRef": {"name": "cfg"}}])])
-    data = snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    configmaps={"cfg": ["DATABASE_URL"]},
-                    logs={f"{pods[0]['metadata']['name']}/app/previous": ["KeyError: 'DATABASE_URL'"]})
+    data = snapshot(
+        deployments=[deployment("api", ready=0)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        configmaps={"cfg": ["DATABASE_URL"]},
+        logs={f"{pods[0]['metadata']['name']}/app/previous": ["KeyError: 'DATABASE_URL'"]},
+    )
     f = by_mode(run(data), "crashloop.app_error")
     assert "not set" not in f["cause"]["text"] and f["cause"]["conf"] == "medium"
 
@@ -82,10 +92,11 @@ def test_env_defined_through_envfrom_is_not_reported_missing():
 def test_bad_command_exit_127_quotes_the_command():
     containers = [container("app", "nginx", command=["/bin/sh", "-c"], args=["python3 -c 'print(1)'"])]
     pods = crashing(n=2, exit_code=127, message="/bin/sh: 1: python3: not found", containers=containers)
-    data = snapshot(deployments=[deployment("app", ready=0, containers=containers)],
-                    replicasets=[replicaset("app-7d9c", "app")],
-                    pods=[dict(p, metadata={**p["metadata"], "ownerReferences": [
-                        {"kind": "ReplicaSet", "name": "app-7d9c", "controller": True}]}) for p in pods])
+    data = snapshot(
+        deployments=[deployment("app", ready=0, containers=containers)],
+        replicasets=[replicaset("app-7d9c", "app")],
+        pods=[dict(p, metadata={**p["metadata"], "ownerReferences": [{"kind": "ReplicaSet", "name": "app-7d9c", "controller": True}]}) for p in pods],
+    )
     out = run(data)
     f = by_mode(out, "crashloop.bad_command")
     assert f["n"] == 2 and f["cause"]["conf"] == "high"
@@ -95,24 +106,23 @@ def test_bad_command_exit_127_quotes_the_command():
 
 
 def test_start_error_128_is_bad_command():
-    pods = crashing(exit_code=128, reason="StartError",
-                    message='exec: "foo": executable file not found in $PATH')
-    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=pods))
+    pods = crashing(exit_code=128, reason="StartError", message='exec: "foo": executable file not found in $PATH')
+    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods))
     assert by_mode(out, "crashloop.bad_command")["cause"]["conf"] == "high"
 
 
 def test_oom_killed_with_helm_variant():
     containers = [container(resources={"limits": {"memory": "50Mi"}})]
-    data = snapshot(deployments=[deployment("mem", ready=0, containers=containers, helm="shop")],
-                    replicasets=[replicaset("mem-7d9c", "mem")],
-                    pods=crashing("mem", 3, 137, "OOMKilled", containers=containers))
+    data = snapshot(
+        deployments=[deployment("mem", ready=0, containers=containers, helm="shop")],
+        replicasets=[replicaset("mem-7d9c", "mem")],
+        pods=crashing("mem", 3, 137, "OOMKilled", containers=containers),
+    )
     out = run(data, "deployment", "mem")
     f = by_mode(out, "crashloop.oom_killed")
     assert f["sev"] == "critical" and f["cause"]["conf"] == "high" and f["n"] == 3
     assert ev_value(f, "resources.limits.memory") == "50Mi"
-    assert f["fix"]["kubectl"] == (f"kubectl -n {NS} set resources deploy/mem -c app --limits=memory=100Mi "
-                                   "--requests=memory=100Mi")
+    assert f["fix"]["kubectl"] == (f"kubectl -n {NS} set resources deploy/mem -c app --limits=memory=100Mi --requests=memory=100Mi")
     assert f["fix"]["helm"].startswith(f"helm upgrade shop shop -n {NS} --reuse-values")
     assert "resources.limits.memory=100Mi" in f["fix"]["helm"] and "Helm-managed" in f["fix"]["note"]
     assert out["target"]["helm"] == "shop" and out["target"]["replicas"] == "0/1 ready"
@@ -121,16 +131,20 @@ def test_oom_killed_with_helm_variant():
 
 
 def test_liveness_kill_is_not_app_error():
-    containers = [container(livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5,
-                                           "failureThreshold": 3}, ports=[{"containerPort": 8080}])]
+    containers = [
+        container(livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 5, "failureThreshold": 3}, ports=[{"containerPort": 8080}])
+    ]
     pods = crashing(exit_code=137, containers=containers)
     pname = pods[0]["metadata"]["name"]
-    data = snapshot(deployments=[deployment("api", ready=0, containers=containers)],
-                    replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pname, "Unhealthy", "Liveness probe failed: HTTP probe failed with "
-                                  "statuscode: 404", count=9, age=20),
-                            event("Pod", pname, "Killing", "Container app failed liveness probe, will be restarted",
-                                  type="Normal", age=20)])
+    data = snapshot(
+        deployments=[deployment("api", ready=0, containers=containers)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[
+            event("Pod", pname, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", count=9, age=20),
+            event("Pod", pname, "Killing", "Container app failed liveness probe, will be restarted", type="Normal", age=20),
+        ],
+    )
     f = by_mode(run(data), "crashloop.liveness")
     assert f["cause"]["conf"] == "high" and "statuscode: 404" in f["cause"]["text"]
     assert ev_value(f, "livenessProbe")["httpGet"]["path"] == "/healthz"
@@ -140,17 +154,23 @@ def test_liveness_kill_is_not_app_error():
 def test_old_liveness_events_before_the_last_run_do_not_count():
     containers = [container(livenessProbe={"httpGet": {"path": "/healthz", "port": 8080}})]
     pods = crashing(exit_code=1, containers=containers)
-    data = snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pods[0]["metadata"]["name"], "Unhealthy", "Liveness probe failed: timeout",
-                                  age=1800)])
+    data = snapshot(
+        deployments=[deployment("api", ready=0)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[event("Pod", pods[0]["metadata"]["name"], "Unhealthy", "Liveness probe failed: timeout", age=1800)],
+    )
     assert by_mode(run(data), "crashloop.app_error")
 
 
 def test_exit_zero_loop_with_undefined_variable_is_never_app_error():
     pods = crashing("crashpod", exit_code=0, reason="Completed")
-    data = snapshot(deployments=[deployment("crashpod", ready=0)], replicasets=[replicaset("crashpod-7d9c", "crashpod")],
-                    pods=pods, logs={f"{pods[0]['metadata']['name']}/app/previous": [
-                        "Environment variable DEPLOY_ENV is undefined"]})
+    data = snapshot(
+        deployments=[deployment("crashpod", ready=0)],
+        replicasets=[replicaset("crashpod-7d9c", "crashpod")],
+        pods=pods,
+        logs={f"{pods[0]['metadata']['name']}/app/previous": ["Environment variable DEPLOY_ENV is undefined"]},
+    )
     out = run(data)
     f = by_mode(out, "crashloop.exit_zero")
     assert not any(x["mode"] == "crashloop.app_error" for x in out["findings"])
@@ -161,9 +181,12 @@ def test_exit_zero_loop_with_undefined_variable_is_never_app_error():
 def test_recovered_container_produces_no_finding():
     statuses = [cstatus(running=True, ready=True, restarts=4, last={"exitCode": 1, "reason": "Error"})]
     pods = deploy_pods("api", 2, statuses=statuses)
-    data = snapshot(deployments=[deployment("api", replicas=2)], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pods[0]["metadata"]["name"], "BackOff", "Back-off restarting failed container",
-                                  count=4, age=900)])
+    data = snapshot(
+        deployments=[deployment("api", replicas=2)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[event("Pod", pods[0]["metadata"]["name"], "BackOff", "Back-off restarting failed container", count=4, age=900)],
+    )
     out = run(data, "deployment", "api")
     assert out["verdict"] == "healthy" and not out.get("findings")
     assert "crashloop" in out["ok"] and "service" in out["ok"]
@@ -173,34 +196,41 @@ def test_partial_failure_is_high_not_critical():
     good = deploy_pods("api", 2)
     bad = crashing()
     bad[0]["metadata"]["name"] = "api-7d9c-bad"
-    out = run(snapshot(deployments=[deployment("api", replicas=3, ready=2)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=good + bad))
+    out = run(snapshot(deployments=[deployment("api", replicas=3, ready=2)], replicasets=[replicaset("api-7d9c", "api")], pods=good + bad))
     assert out["verdict"] == "degraded" and by_mode(out, "crashloop.app_error")["sev"] == "high"
 
 
 def test_grouping_caps_objects_and_counts_all():
-    out = run(snapshot(deployments=[deployment("api", replicas=10, ready=0)],
-                       replicasets=[replicaset("api-7d9c", "api")], pods=crashing(n=10)))
+    out = run(snapshot(deployments=[deployment("api", replicas=10, ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=crashing(n=10)))
     f = by_mode(out, "crashloop.app_error")
     assert f["n"] == 10 and len(f["objs"]) == 3 and len(out["findings"]) == 1
 
 
 # ---------- image pull ----------
 
+
 def image_pod(image, reason="ImagePullBackOff", message=None, events=(), policy=None, **kw):
     c = container("nginx", image, **({"imagePullPolicy": policy} if policy else {}))
-    pods = deploy_pods("app", 1, containers=[c], phase="Pending",
-                       statuses=[cstatus("nginx", waiting=reason, wmsg=message or f'Back-off pulling image "{image}"')])
+    pods = deploy_pods(
+        "app", 1, containers=[c], phase="Pending", statuses=[cstatus("nginx", waiting=reason, wmsg=message or f'Back-off pulling image "{image}"')]
+    )
     evs = [event("Pod", pods[0]["metadata"]["name"], r, m, type=t) for r, m, t in events]
-    return snapshot(deployments=[deployment("app", ready=0, containers=[c])],
-                    replicasets=[replicaset("app-7d9c", "app")], pods=pods, events=evs, **kw)
+    return snapshot(deployments=[deployment("app", ready=0, containers=[c])], replicasets=[replicaset("app-7d9c", "app")], pods=pods, events=evs, **kw)
 
 
 def test_image_tag_not_found():
-    data = image_pod("nginx:invalid-tag", events=[
-        ("Failed", 'Failed to pull image "nginx:invalid-tag": rpc error: code = NotFound desc = failed to pull and '
-                   'unpack image "docker.io/library/nginx:invalid-tag": not found', "Warning"),
-        ("BackOff", 'Back-off pulling image "nginx:invalid-tag"', "Normal")])
+    data = image_pod(
+        "nginx:invalid-tag",
+        events=[
+            (
+                "Failed",
+                'Failed to pull image "nginx:invalid-tag": rpc error: code = NotFound desc = failed to pull and '
+                'unpack image "docker.io/library/nginx:invalid-tag": not found',
+                "Warning",
+            ),
+            ("BackOff", 'Back-off pulling image "nginx:invalid-tag"', "Normal"),
+        ],
+    )
     out = run(data)
     f = by_mode(out, "image_pull.tag_not_found")
     assert f["sev"] == "critical" and f["cause"]["conf"] == "high"
@@ -209,55 +239,82 @@ def test_image_tag_not_found():
 
 
 def test_image_auth_or_missing_repo():
-    data = image_pod("private.example.com/team/app:1", reason="ErrImagePull", events=[
-        ("Failed", 'Failed to pull image "private.example.com/team/app:1": pull access denied, repository does not '
-                   'exist or may require authorization', "Warning")])
+    data = image_pod(
+        "private.example.com/team/app:1",
+        reason="ErrImagePull",
+        events=[
+            (
+                "Failed",
+                'Failed to pull image "private.example.com/team/app:1": pull access denied, repository does not exist or may require authorization',
+                "Warning",
+            )
+        ],
+    )
     f = by_mode(run(data), "image_pull.auth_or_missing_repo")
     assert "docker-registry regcred" in f["fix"]["kubectl"]
 
 
 def test_minikube_local_image_not_loaded():
-    data = image_pod("myapp:dev", reason="ErrImagePull", events=[
-        ("Failed", 'Failed to pull image "myapp:dev": Error response from daemon: pull access denied for myapp, '
-                   'repository does not exist or may require \'docker login\'', "Warning")])
+    data = image_pod(
+        "myapp:dev",
+        reason="ErrImagePull",
+        events=[
+            (
+                "Failed",
+                'Failed to pull image "myapp:dev": Error response from daemon: pull access denied for myapp, '
+                "repository does not exist or may require 'docker login'",
+                "Warning",
+            )
+        ],
+    )
     data["nodes"] = [node("minikube", labels={"minikube.k8s.io/name": "minikube"})]
     f = by_mode(run(data), "image_pull.local_image_not_loaded")
     assert "minikube image load myapp:dev" in f["fix"]["do"] and "IfNotPresent" in f["fix"]["kubectl"]
 
 
 def test_never_pull_and_invalid_name():
-    f = by_mode(run(image_pod("app:1", reason="ErrImageNeverPull", policy="Never",
-                              message='Container image "app:1" is not present with pull policy of Never')),
-                "image_pull.never_pull")
+    f = by_mode(
+        run(image_pod("app:1", reason="ErrImageNeverPull", policy="Never", message='Container image "app:1" is not present with pull policy of Never')),
+        "image_pull.never_pull",
+    )
     assert ev_value(f, "imagePullPolicy") == "Never"
-    by_mode(run(image_pod("Nginx:Bad", reason="InvalidImageName",
-                          message='Failed to apply default image tag "Nginx:Bad": couldn\'t parse image reference')),
-            "image_pull.invalid_name")
+    by_mode(
+        run(image_pod("Nginx:Bad", reason="InvalidImageName", message='Failed to apply default image tag "Nginx:Bad": couldn\'t parse image reference')),
+        "image_pull.invalid_name",
+    )
 
 
 def test_image_pull_on_init_container():
-    pods = deploy_pods("app", 1, phase="Pending", statuses=[cstatus(waiting="PodInitializing")],
-                       init_statuses=[cstatus("wait", waiting="ErrImagePull", wmsg="rpc error: code = NotFound")],
-                       spec={"initContainers": [container("wait", "busybox:nope")]})
-    f = by_mode(run(snapshot(deployments=[deployment("app", ready=0)], replicasets=[replicaset("app-7d9c", "app")],
-                             pods=pods)), "image_pull.tag_not_found")
+    pods = deploy_pods(
+        "app",
+        1,
+        phase="Pending",
+        statuses=[cstatus(waiting="PodInitializing")],
+        init_statuses=[cstatus("wait", waiting="ErrImagePull", wmsg="rpc error: code = NotFound")],
+        spec={"initContainers": [container("wait", "busybox:nope")]},
+    )
+    f = by_mode(run(snapshot(deployments=[deployment("app", ready=0)], replicasets=[replicaset("app-7d9c", "app")], pods=pods)), "image_pull.tag_not_found")
     assert f["container"] == "wait"
 
 
 # ---------- config / mount ----------
 
+
 def secret_env(key="DB_PASSWORD"):
-    return [container(env=[{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": key}}},
-                           {"name": "MODE", "value": "prod"}])]
+    return [container(env=[{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": key}}}, {"name": "MODE", "value": "prod"}])]
 
 
 def test_missing_secret_key_found_by_spec_check_even_while_pods_run():
     c = secret_env()
-    data = snapshot(deployments=[deployment("api", containers=c)], replicasets=[replicaset("api-7d9c", "api")],
-                    pods=deploy_pods("api", 1, containers=c), secrets={"db-creds": ["password"]})
+    data = snapshot(
+        deployments=[deployment("api", containers=c)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=deploy_pods("api", 1, containers=c),
+        secrets={"db-creds": ["password"]},
+    )
     out = run(data, "deployment", "api")
     f = by_mode(out, "config.missing_secret_key")
-    assert f["sev"] == "high" and f["cause"]["conf"] == "high"      # pods still run; the next start fails
+    assert f["sev"] == "high" and f["cause"]["conf"] == "high"  # pods still run; the next start fails
     assert ev_value(f, "Secret/db-creds.keys") == ["password"]
     assert "kubectl -n shop patch secret db-creds" in f["fix"]["kubectl"] and "DB_PASSWORD" in f["fix"]["kubectl"]
     assert "prod" not in json.dumps(out), "env literal values never appear"
@@ -265,10 +322,18 @@ def test_missing_secret_key_found_by_spec_check_even_while_pods_run():
 
 def test_missing_secret_key_from_waiting_message_merges_with_spec_check():
     c = secret_env()
-    pods = deploy_pods("api", 2, containers=c, phase="Pending", statuses=[cstatus(
-        waiting="CreateContainerConfigError", wmsg=f"couldn't find key DB_PASSWORD in Secret {NS}/db-creds")])
-    out = run(snapshot(deployments=[deployment("api", ready=0, containers=c)],
-                       replicasets=[replicaset("api-7d9c", "api")], pods=pods, secrets={"db-creds": ["password"]}))
+    pods = deploy_pods(
+        "api",
+        2,
+        containers=c,
+        phase="Pending",
+        statuses=[cstatus(waiting="CreateContainerConfigError", wmsg=f"couldn't find key DB_PASSWORD in Secret {NS}/db-creds")],
+    )
+    out = run(
+        snapshot(
+            deployments=[deployment("api", ready=0, containers=c)], replicasets=[replicaset("api-7d9c", "api")], pods=pods, secrets={"db-creds": ["password"]}
+        )
+    )
     found = [f for f in out["findings"] if f["mode"] == "config.missing_secret_key"]
     assert len(found) == 1 and found[0]["n"] == 3 and found[0]["sev"] == "critical"
     assert "Deployment/api" in found[0]["objs"]
@@ -276,28 +341,37 @@ def test_missing_secret_key_from_waiting_message_merges_with_spec_check():
 
 def test_missing_configmap_and_missing_secret():
     c = [container(envFrom=[{"configMapRef": {"name": "app-config"}}, {"secretRef": {"name": "gone"}}])]
-    out = run(snapshot(deployments=[deployment("api", containers=c)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=deploy_pods("api", 1, containers=c), configmaps={"app-config": None},
-                       secrets={"gone": None}))
+    out = run(
+        snapshot(
+            deployments=[deployment("api", containers=c)],
+            replicasets=[replicaset("api-7d9c", "api")],
+            pods=deploy_pods("api", 1, containers=c),
+            configmaps={"app-config": None},
+            secrets={"gone": None},
+        )
+    )
     assert "create configmap app-config" in by_mode(out, "config.missing_configmap")["fix"]["kubectl"]
     assert "create secret generic gone" in by_mode(out, "config.missing_secret")["fix"]["kubectl"]
 
 
 def test_run_as_root():
-    pods = deploy_pods("api", 1, phase="Pending", statuses=[cstatus(
-        waiting="CreateContainerConfigError", wmsg="container has runAsNonRoot and image will run as root")])
-    f = by_mode(run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                             pods=pods)), "config.run_as_root")
+    pods = deploy_pods(
+        "api", 1, phase="Pending", statuses=[cstatus(waiting="CreateContainerConfigError", wmsg="container has runAsNonRoot and image will run as root")]
+    )
+    f = by_mode(run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)), "config.run_as_root")
     assert "runAsUser" in f["fix"]["kubectl"]
 
 
 def test_failed_mount_of_missing_configmap():
     spec = {"volumes": [{"name": "cfg", "configMap": {"name": "app-config"}}]}
     pods = deploy_pods("api", 1, phase="Pending", statuses=[cstatus(waiting="ContainerCreating")], spec=spec)
-    data = snapshot(deployments=[deployment("api", ready=0, pod_spec=spec)], replicasets=[replicaset("api-7d9c", "api")],
-                    pods=pods, configmaps={"app-config": None},
-                    events=[event("Pod", pods[0]["metadata"]["name"], "FailedMount",
-                                  'MountVolume.SetUp failed for volume "cfg" : configmap "app-config" not found')])
+    data = snapshot(
+        deployments=[deployment("api", ready=0, pod_spec=spec)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        configmaps={"app-config": None},
+        events=[event("Pod", pods[0]["metadata"]["name"], "FailedMount", 'MountVolume.SetUp failed for volume "cfg" : configmap "app-config" not found')],
+    )
     out = run(data)
     found = [f for f in out["findings"] if f["mode"] == "mount.failed"]
     assert len(found) == 1 and found[0]["cause"]["conf"] == "high"
@@ -306,27 +380,36 @@ def test_failed_mount_of_missing_configmap():
 
 def test_sandbox_failure():
     pods = deploy_pods("api", 1, phase="Pending", statuses=[cstatus(waiting="ContainerCreating")])
-    data = snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pods[0]["metadata"]["name"], "FailedCreatePodSandBox",
-                                  "Failed to create pod sandbox: plugin type=\"calico\" failed")])
+    data = snapshot(
+        deployments=[deployment("api", ready=0)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[event("Pod", pods[0]["metadata"]["name"], "FailedCreatePodSandBox", 'Failed to create pod sandbox: plugin type="calico" failed')],
+    )
     by_mode(run(data), "sandbox.failed")
 
 
 # ---------- scheduling / pvc ----------
 
+
 def pending(n=1, message="", spec=None, deploy="api"):
-    return deploy_pods(deploy, n, phase="Pending", node=None, statuses=[], spec=spec, conditions=[
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}])
+    return deploy_pods(
+        deploy,
+        n,
+        phase="Pending",
+        node=None,
+        statuses=[],
+        spec=spec,
+        conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}],
+    )
 
 
 def test_insufficient_cpu_gives_the_numbers():
     c = [container(resources={"requests": {"cpu": "6"}})]
-    pods = pending(message="0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: "
-                           "2 No preemption victims found for incoming pod.")
+    pods = pending(message="0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.")
     for p in pods:
         p["spec"]["containers"] = c
-    out = run(snapshot(deployments=[deployment("api", ready=0, containers=c)],
-                       replicasets=[replicaset("api-7d9c", "api")], pods=pods))
+    out = run(snapshot(deployments=[deployment("api", ready=0, containers=c)], replicasets=[replicaset("api-7d9c", "api")], pods=pods))
     f = by_mode(out, "scheduling.insufficient_resources")
     assert f["cause"]["conf"] == "high" and "requests cpu 6 > largest node allocatable 4" in f["cause"]["text"]
     assert "--requests=cpu=" in f["fix"]["kubectl"]
@@ -334,18 +417,25 @@ def test_insufficient_cpu_gives_the_numbers():
 
 def test_stale_failed_scheduling_event_after_recovery_is_ignored():
     pods = deploy_pods("api", 1)
-    data = snapshot(deployments=[deployment("api")], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", pods[0]["metadata"]["name"], "FailedScheduling",
-                                  "0/1 nodes are available: 1 Insufficient cpu.", age=120)])
+    data = snapshot(
+        deployments=[deployment("api")],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[event("Pod", pods[0]["metadata"]["name"], "FailedScheduling", "0/1 nodes are available: 1 Insufficient cpu.", age=120)],
+    )
     assert run(data)["verdict"] == "healthy"
 
 
 def test_selector_mismatch_names_the_label_and_links_the_service():
     spec = {"nodeSelector": {"environment": "production-gpu"}}
     pods = pending(message="0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.", spec=spec)
-    data = snapshot(deployments=[deployment("web", ready=0, pod_spec=spec, labels={"app": "api"})],
-                    replicasets=[replicaset("api-7d9c", "web")], pods=pods,
-                    services=[service("api", {"app": "api"})], endpointslices=[endpointslice("api", [])])
+    data = snapshot(
+        deployments=[deployment("web", ready=0, pod_spec=spec, labels={"app": "api"})],
+        replicasets=[replicaset("api-7d9c", "web")],
+        pods=pods,
+        services=[service("api", {"app": "api"})],
+        endpointslices=[endpointslice("api", [])],
+    )
     data["nodes"] = [node("n1", labels={"environment": "dev"}), node("n2", labels={"environment": "dev"})]
     out = run(data)
     root = by_mode(out, "scheduling.selector_mismatch")
@@ -359,8 +449,7 @@ def test_selector_mismatch_names_the_label_and_links_the_service():
 def test_untolerated_taint():
     pods = pending(message="0/2 nodes are available: 2 node(s) had untolerated taint {dedicated: gpu}.")
     data = snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)
-    data["nodes"] = [node(f"n{i}", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}])
-                     for i in range(2)]
+    data["nodes"] = [node(f"n{i}", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]) for i in range(2)]
     f = by_mode(run(data), "scheduling.untolerated_taint")
     assert "dedicated=gpu:NoSchedule" in f["cause"]["text"] and "tolerations" in f["fix"]["kubectl"]
 
@@ -375,13 +464,25 @@ def test_cordoned_nodes():
 def test_unbound_pvc_is_caused_by_missing_storage_class():
     spec = {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}
     pods = pending(message="0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims.", spec=spec)
-    pvc = {"kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": NS, "uid": "uid-data"},
-           "spec": {"storageClassName": "sc", "accessModes": ["ReadWriteOnce"]}, "status": {"phase": "Pending"}}
+    pvc = {
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "namespace": NS, "uid": "uid-data"},
+        "spec": {"storageClassName": "sc", "accessModes": ["ReadWriteOnce"]},
+        "status": {"phase": "Pending"},
+    }
     sc = {"metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}
-    out = run(snapshot(deployments=[deployment("api", ready=0, pod_spec=spec)],
-                       replicasets=[replicaset("api-7d9c", "api")], pods=pods, pvcs=[pvc], storageclasses=[sc],
-                       events=[event("PersistentVolumeClaim", "data", "ProvisioningFailed",
-                                     'storageclass.storage.k8s.io "sc" not found')]), "deployment", "api")
+    out = run(
+        snapshot(
+            deployments=[deployment("api", ready=0, pod_spec=spec)],
+            replicasets=[replicaset("api-7d9c", "api")],
+            pods=pods,
+            pvcs=[pvc],
+            storageclasses=[sc],
+            events=[event("PersistentVolumeClaim", "data", "ProvisioningFailed", 'storageclass.storage.k8s.io "sc" not found')],
+        ),
+        "deployment",
+        "api",
+    )
     root = by_mode(out, "pvc.no_storageclass")
     assert "StorageClass sc does not exist (existing: standard)" in root["cause"]["text"]
     assert by_mode(out, "scheduling.unbound_pvc")["caused_by"] == [root["id"]]
@@ -389,14 +490,18 @@ def test_unbound_pvc_is_caused_by_missing_storage_class():
 
 # ---------- readiness / init / eviction ----------
 
+
 def test_readiness_failing_links_the_service():
     c = [container(readinessProbe={"httpGet": {"path": "/ready", "port": 8080}}, ports=[{"containerPort": 8080}])]
     pods = deploy_pods("web", 2, containers=c, statuses=[cstatus(running=True, ready=False)])
-    data = snapshot(deployments=[deployment("web", replicas=2, ready=0, containers=c)],
-                    replicasets=[replicaset("web-7d9c", "web")], pods=pods,
-                    services=[service("web", {"app": "web"})], endpointslices=[endpointslice("web", [False, False])],
-                    events=[event("Pod", pods[0]["metadata"]["name"], "Unhealthy",
-                                  "Readiness probe failed: HTTP probe failed with statuscode: 503", count=20)])
+    data = snapshot(
+        deployments=[deployment("web", replicas=2, ready=0, containers=c)],
+        replicasets=[replicaset("web-7d9c", "web")],
+        pods=pods,
+        services=[service("web", {"app": "web"})],
+        endpointslices=[endpointslice("web", [False, False])],
+        events=[event("Pod", pods[0]["metadata"]["name"], "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=20)],
+    )
     out = run(data, "service", "web")
     root = by_mode(out, "readiness.failing")
     assert "statuscode: 503" in root["cause"]["text"] and root["n"] == 2
@@ -407,14 +512,24 @@ def test_readiness_failing_links_the_service():
 
 def test_init_container_failure_with_logs():
     spec = {"initContainers": [container("migrate", "postgres:16", command=["sh", "-c", "psql $DB -f m.sql"])]}
-    pods = deploy_pods("api", 1, phase="Pending", spec=spec, statuses=[cstatus(waiting="PodInitializing")],
-                       init_statuses=[cstatus("migrate", waiting="CrashLoopBackOff", restarts=3,
-                                              last={"exitCode": 2, "reason": "Error"})],
-                       conditions=[{"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"}])
+    pods = deploy_pods(
+        "api",
+        1,
+        phase="Pending",
+        spec=spec,
+        statuses=[cstatus(waiting="PodInitializing")],
+        init_statuses=[cstatus("migrate", waiting="CrashLoopBackOff", restarts=3, last={"exitCode": 2, "reason": "Error"})],
+        conditions=[{"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"}],
+    )
     pname = pods[0]["metadata"]["name"]
-    out = run(snapshot(deployments=[deployment("api", ready=0, pod_spec=spec)],
-                       replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                       logs={f"{pname}/migrate/previous": ["psql: error: could not connect to server: Connection refused"]}))
+    out = run(
+        snapshot(
+            deployments=[deployment("api", ready=0, pod_spec=spec)],
+            replicasets=[replicaset("api-7d9c", "api")],
+            pods=pods,
+            logs={f"{pname}/migrate/previous": ["psql: error: could not connect to server: Connection refused"]},
+        )
+    )
     f = by_mode(out, "init.failed")
     assert f["container"] == "migrate" and "could not connect to server" in f["cause"]["text"]
     assert ev_value(f, "initContainers[migrate].command") == ["sh", "-c", "psql $DB -f m.sql"]
@@ -422,31 +537,52 @@ def test_init_container_failure_with_logs():
 
 
 def test_init_failure_without_logs_suggests_the_logs_command():
-    pods = deploy_pods("api", 1, phase="Pending", statuses=[cstatus(waiting="PodInitializing")],
-                       init_statuses=[cstatus("migrate", terminated={"exitCode": 1, "reason": "Error"})])
-    f = by_mode(run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                             pods=pods)), "init.failed")
+    pods = deploy_pods(
+        "api",
+        1,
+        phase="Pending",
+        statuses=[cstatus(waiting="PodInitializing")],
+        init_statuses=[cstatus("migrate", terminated={"exitCode": 1, "reason": "Error"})],
+    )
+    f = by_mode(run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)), "init.failed")
     assert any(f"logs {pods[0]['metadata']['name']} -c migrate" in n for n in f["next"])
 
 
 def test_evicted_pod_is_medium():
-    evicted = pod("api-7d9c-old", owner=("ReplicaSet", "api-7d9c"), phase="Failed", statuses=[], status={
-        "reason": "Evicted", "message": "The node was low on resource: memory. Container app was using 1.2Gi"})
-    out = run(snapshot(deployments=[deployment("api")], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=deploy_pods("api", 1) + [evicted]))
+    evicted = pod(
+        "api-7d9c-old",
+        owner=("ReplicaSet", "api-7d9c"),
+        phase="Failed",
+        statuses=[],
+        status={"reason": "Evicted", "message": "The node was low on resource: memory. Container app was using 1.2Gi"},
+    )
+    out = run(snapshot(deployments=[deployment("api")], replicasets=[replicaset("api-7d9c", "api")], pods=deploy_pods("api", 1) + [evicted]))
     f = by_mode(out, "pod.evicted")
     assert f["sev"] == "medium" and "memory" in f["cause"]["text"] and out["verdict"] == "degraded"
 
 
 # ---------- workloads ----------
 
+
 def test_failed_create_by_quota_explains_the_empty_service():
-    rs = replicaset("api-7d9c", "api", conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
-                                                    "message": 'pods "api-7d9c-x" is forbidden: exceeded quota: tiny, '
-                                                               'requested: pods=1, used: pods=1, limited: pods=1'}])
+    rs = replicaset(
+        "api-7d9c",
+        "api",
+        conditions=[
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "reason": "FailedCreate",
+                "message": 'pods "api-7d9c-x" is forbidden: exceeded quota: tiny, requested: pods=1, used: pods=1, limited: pods=1',
+            }
+        ],
+    )
     quota = {"metadata": {"name": "tiny"}, "status": {"hard": {"pods": "1"}, "used": {"pods": "1"}}}
-    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[rs], pods=[],
-                       services=[service("api", {"app": "api"})], resourcequotas=[quota]), "service", "api")
+    out = run(
+        snapshot(deployments=[deployment("api", ready=0)], replicasets=[rs], pods=[], services=[service("api", {"app": "api"})], resourcequotas=[quota]),
+        "service",
+        "api",
+    )
     root = by_mode(out, "replicas.failed_create")
     assert "ResourceQuota tiny" in root["cause"]["text"] and root["sev"] == "critical"
     assert ev_value(root, "ResourceQuota/tiny")["hard"] == {"pods": "1"}
@@ -455,22 +591,23 @@ def test_failed_create_by_quota_explains_the_empty_service():
 
 
 def test_progress_deadline_is_a_symptom_of_the_image_pull():
-    data = image_pod("nginx:nope", message='Back-off pulling image "nginx:nope"', events=[
-        ("Failed", 'Failed to pull image "nginx:nope": rpc error: code = NotFound desc = not found', "Warning")])
+    data = image_pod(
+        "nginx:nope",
+        message='Back-off pulling image "nginx:nope"',
+        events=[("Failed", 'Failed to pull image "nginx:nope": rpc error: code = NotFound desc = not found', "Warning")],
+    )
     data["deployments"][0]["status"]["conditions"] = [
-        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-         "message": 'ReplicaSet "app-7d9c" has timed out progressing.'}]
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": 'ReplicaSet "app-7d9c" has timed out progressing.'}
+    ]
     out = run(data, "deployment", "app")
     root = by_mode(out, "image_pull.tag_not_found")
     assert by_mode(out, "rollout.deadline_exceeded")["caused_by"] == [root["id"]]
 
 
 def test_unexplained_unavailable_replicas_are_reported_but_redundant_ones_are_not():
-    out = run(snapshot(deployments=[deployment("api", replicas=2, ready=1)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=deploy_pods("api", 1)))
+    out = run(snapshot(deployments=[deployment("api", replicas=2, ready=1)], replicasets=[replicaset("api-7d9c", "api")], pods=deploy_pods("api", 1)))
     assert by_mode(out, "rollout.unavailable")["cause"]["conf"] == "low"
-    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                       pods=crashing()))
+    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=crashing()))
     assert [f["mode"] for f in out["findings"]] == ["crashloop.app_error"]
 
 
@@ -482,23 +619,35 @@ def test_paused_rollout():
 
 
 def test_failed_job_reads_the_pod_log():
-    job = {"kind": "Job", "metadata": {"name": "migrate", "namespace": NS, "uid": "uid-migrate"},
-           "spec": {"template": {"metadata": {"labels": {"job-name": "migrate"}}, "spec": {"containers": [container()]}}},
-           "status": {"failed": 3, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                                                   "message": "Job has reached the specified backoff limit"}]}}
-    failed = pod("migrate-abc", owner=("Job", "migrate"), phase="Failed", statuses=[cstatus(
-        terminated={"exitCode": 1, "reason": "Error"})])
-    out = run(snapshot(jobs=[job], pods=[failed], logs={"migrate-abc/app/current": ["ERROR: relation users exists"]}),
-              "job", "migrate")
+    job = {
+        "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": NS, "uid": "uid-migrate"},
+        "spec": {"template": {"metadata": {"labels": {"job-name": "migrate"}}, "spec": {"containers": [container()]}}},
+        "status": {
+            "failed": 3,
+            "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}],
+        },
+    }
+    failed = pod("migrate-abc", owner=("Job", "migrate"), phase="Failed", statuses=[cstatus(terminated={"exitCode": 1, "reason": "Error"})])
+    out = run(snapshot(jobs=[job], pods=[failed], logs={"migrate-abc/app/current": ["ERROR: relation users exists"]}), "job", "migrate")
     f = by_mode(out, "job.failed")
     assert "BackoffLimitExceeded" in f["cause"]["text"] and "relation users exists" in f["cause"]["text"]
 
 
 # ---------- services / ingress / hpa ----------
 
+
 def test_service_selector_mismatch_prints_the_diff_and_fix():
-    out = run(snapshot(deployments=[deployment("nginx")], replicasets=[replicaset("nginx-7d9c", "nginx")],
-                       pods=deploy_pods("nginx", 1), services=[service("nginx", {"app": "web"})]), "service", "nginx")
+    out = run(
+        snapshot(
+            deployments=[deployment("nginx")],
+            replicasets=[replicaset("nginx-7d9c", "nginx")],
+            pods=deploy_pods("nginx", 1),
+            services=[service("nginx", {"app": "web"})],
+        ),
+        "service",
+        "nginx",
+    )
     f = by_mode(out, "service.selector_mismatch")
     assert f["cause"]["conf"] == "high" and "app: web ≠ app: nginx" in f["cause"]["text"]
     assert f["fix"]["kubectl"] == """kubectl -n shop patch svc nginx -p '{"spec":{"selector":{"app":"nginx"}}}'"""
@@ -506,19 +655,35 @@ def test_service_selector_mismatch_prints_the_diff_and_fix():
 
 def test_named_target_port_missing_on_pods():
     c = [container(ports=[{"name": "http", "containerPort": 8080}])]
-    out = run(snapshot(deployments=[deployment("web", containers=c)], replicasets=[replicaset("web-7d9c", "web")],
-                       pods=deploy_pods("web", 1, containers=c),
-                       services=[service("web", {"app": "web"}, [{"port": 80, "targetPort": "web"}])],
-                       endpointslices=[endpointslice("web", [True])]), "service", "web")
+    out = run(
+        snapshot(
+            deployments=[deployment("web", containers=c)],
+            replicasets=[replicaset("web-7d9c", "web")],
+            pods=deploy_pods("web", 1, containers=c),
+            services=[service("web", {"app": "web"}, [{"port": 80, "targetPort": "web"}])],
+            endpointslices=[endpointslice("web", [True])],
+        ),
+        "service",
+        "web",
+    )
     f = by_mode(out, "service.target_port_mismatch")
     assert f["fix"]["kubectl"].endswith("""'[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'""")
 
 
 def ingress(name, backend="web", port=None, cls="nginx", tls=None, age=30, address=False):
-    ing = {"kind": "Ingress", "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}",
-                                           "creationTimestamp": ts(age)},
-           "spec": {"rules": [{"host": "shop.local", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
-               "service": {"name": backend, "port": port or {"number": 80}}}}]}}]}, "status": {}}
+    ing = {
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "creationTimestamp": ts(age)},
+        "spec": {
+            "rules": [
+                {
+                    "host": "shop.local",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": backend, "port": port or {"number": 80}}}}]},
+                }
+            ]
+        },
+        "status": {},
+    }
     if cls:
         ing["spec"]["ingressClassName"] = cls
     if tls:
@@ -529,18 +694,32 @@ def ingress(name, backend="web", port=None, cls="nginx", tls=None, age=30, addre
 
 
 def web_data(**kw):
-    return snapshot(deployments=[deployment("web")], replicasets=[replicaset("web-7d9c", "web")],
-                    pods=deploy_pods("web", 1), services=[service("web", {"app": "web"})],
-                    endpointslices=[endpointslice("web", [True])], ingressclasses=[{"metadata": {"name": "nginx"}}], **kw)
+    return snapshot(
+        deployments=[deployment("web")],
+        replicasets=[replicaset("web-7d9c", "web")],
+        pods=deploy_pods("web", 1),
+        services=[service("web", {"app": "web"})],
+        endpointslices=[endpointslice("web", [True])],
+        ingressclasses=[{"metadata": {"name": "nginx"}}],
+        **kw,
+    )
 
 
 def test_ingress_defects():
-    out = run(web_data(ingresses=[ingress("a", backend="nope"), ingress("b", port={"number": 8080}),
-                                  ingress("c", cls=None), ingress("d", cls="traefik"),
-                                  ingress("e", tls="shop-tls")], secrets={"shop-tls": None}))
+    out = run(
+        web_data(
+            ingresses=[
+                ingress("a", backend="nope"),
+                ingress("b", port={"number": 8080}),
+                ingress("c", cls=None),
+                ingress("d", cls="traefik"),
+                ingress("e", tls="shop-tls"),
+            ],
+            secrets={"shop-tls": None},
+        )
+    )
     modes = sorted(f["mode"] for f in out["findings"])
-    assert modes == ["ingress.bad_port", "ingress.missing_service", "ingress.missing_tls_secret", "ingress.no_class",
-                     "ingress.no_class"]
+    assert modes == ["ingress.bad_port", "ingress.missing_service", "ingress.missing_tls_secret", "ingress.no_class", "ingress.no_class"]
     assert "(it has [80])" in by_mode(out, "ingress.bad_port")["cause"]["text"]
 
 
@@ -551,12 +730,19 @@ def test_ingress_without_address_after_a_while_is_low():
 
 
 def hpa(target="web", metrics=None, conditions=None, **status):
-    return {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "web", "namespace": NS, "uid": "uid-hpa"},
-            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": target}, "minReplicas": 1, "maxReplicas": 3,
-                     "metrics": metrics if metrics is not None else [
-                         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization",
-                                                                                      "averageUtilization": 80}}}]},
-            "status": {"conditions": conditions or [], **status}}
+    return {
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": NS, "uid": "uid-hpa"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": target},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "metrics": metrics
+            if metrics is not None
+            else [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+        },
+        "status": {"conditions": conditions or [], **status},
+    }
 
 
 def test_hpa_modes():
@@ -564,18 +750,27 @@ def test_hpa_modes():
     f = by_mode(out, "hpa.missing_requests")
     assert f["fix"]["kubectl"] == "kubectl -n shop set resources deploy/web -c app --requests=cpu=100m"
     assert by_mode(run(web_data(hpas=[hpa(target="gone")])), "hpa.bad_target")
-    nometrics = hpa(metrics=[], conditions=[{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
-                                             "lastTransitionTime": ts(60),
-                                             "message": "unable to get metrics for resource cpu: unable to fetch "
-                                                        "metrics from resource metrics API: the server could not find "
-                                                        "the requested resource (get pods.metrics.k8s.io)"}])
+    nometrics = hpa(
+        metrics=[],
+        conditions=[
+            {
+                "type": "ScalingActive",
+                "status": "False",
+                "reason": "FailedGetResourceMetric",
+                "lastTransitionTime": ts(60),
+                "message": "unable to get metrics for resource cpu: unable to fetch "
+                "metrics from resource metrics API: the server could not find "
+                "the requested resource (get pods.metrics.k8s.io)",
+            }
+        ],
+    )
     assert by_mode(run(web_data(hpas=[nometrics])), "hpa.no_metrics")["cause"]["conf"] == "high"
-    atmax = hpa(metrics=[], conditions=[{"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas"}],
-                currentReplicas=3)
+    atmax = hpa(metrics=[], conditions=[{"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas"}], currentReplicas=3)
     assert by_mode(run(web_data(hpas=[atmax])), "hpa.at_max")["sev"] == "low"
 
 
 # ---------- report contract ----------
+
 
 def test_healthy_namespace_lists_every_check_as_ok():
     out = run(web_data())
@@ -593,8 +788,12 @@ def test_rbac_denied_kind_is_skipped_not_fatal():
 
 
 def test_crashloop_tool_checks_only_container_failures():
-    data = snapshot(deployments=[deployment("nginx")], replicasets=[replicaset("nginx-7d9c", "nginx")],
-                    pods=deploy_pods("nginx", 1), services=[service("nginx", {"app": "web"})])
+    data = snapshot(
+        deployments=[deployment("nginx")],
+        replicasets=[replicaset("nginx-7d9c", "nginx")],
+        pods=deploy_pods("nginx", 1),
+        services=[service("nginx", {"app": "web"})],
+    )
     out = run(data, checks=CRASHLOOP_CHECKS)
     assert out["verdict"] == "healthy" and sorted(out["ok"]) == sorted(CRASHLOOP_CHECKS)
 
@@ -613,10 +812,19 @@ def test_many_signatures_stay_within_budget_and_say_what_was_cut():
 
 def test_log_secrets_are_scrubbed_and_counted():
     pods = crashing()
-    out = run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                       logs={f"{pods[0]['metadata']['name']}/app/previous": [
-                           "connecting with password=hunter2 to postgres://app:s3cr3t@db:5432/app",
-                           "Error: auth failed for Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"]}))
+    out = run(
+        snapshot(
+            deployments=[deployment("api", ready=0)],
+            replicasets=[replicaset("api-7d9c", "api")],
+            pods=pods,
+            logs={
+                f"{pods[0]['metadata']['name']}/app/previous": [
+                    "connecting with password=hunter2 to postgres://app:s3cr3t@db:5432/app",
+                    "Error: auth failed for Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+                ]
+            },
+        )
+    )
     text = json.dumps(out)
     assert "hunter2" not in text and "s3cr3t" not in text and "eyJzdWIiOiIxIn0" not in text
     assert out["limits"]["redacted"] >= 2
@@ -630,9 +838,11 @@ def test_unknown_target_suggests_near_names():
 
 
 def test_helm_release_target_scopes_to_its_objects():
-    data = snapshot(deployments=[deployment("api", ready=0, helm="shop"), deployment("other", ready=0)],
-                    replicasets=[replicaset("api-7d9c", "api"), replicaset("other-7d9c", "other")],
-                    pods=crashing("api") + crashing("other"))
+    data = snapshot(
+        deployments=[deployment("api", ready=0, helm="shop"), deployment("other", ready=0)],
+        replicasets=[replicaset("api-7d9c", "api"), replicaset("other-7d9c", "other")],
+        pods=crashing("api") + crashing("other"),
+    )
     out = run(data, "helm", "shop")
     assert out["target"] == {"kind": "HelmRelease", "ns": NS, "name": "shop", "helm": "shop"}
     assert [f["objs"] for f in out["findings"]] == [["Pod/api-7d9c-0"]]
@@ -647,17 +857,30 @@ def test_log_line_selection_keeps_errors_with_context():
 
 def test_statefulset_and_daemonset_targets_use_their_own_fix_references():
     def workload(kind, name, **status):
-        return {"kind": kind, "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
-                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                         "template": {"metadata": {"labels": {"app": name}},
-                                      "spec": {"containers": [container(resources={"limits": {"memory": "128Mi"}})]}}},
-                "status": {"observedGeneration": 1, **status}}
-    oom = dict(statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"}, restarts=2)],
-               containers=[container(resources={"limits": {"memory": "128Mi"}})])
-    data = snapshot(statefulsets=[workload("StatefulSet", "db", readyReplicas=0)],
-                    daemonsets=[workload("DaemonSet", "agent", desiredNumberScheduled=2, numberReady=1)],
-                    pods=[pod("db-0", owner=("StatefulSet", "db"), **oom), pod("agent-x", owner=("DaemonSet", "agent"), **oom),
-                          pod("agent-y", owner=("DaemonSet", "agent"))])
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container(resources={"limits": {"memory": "128Mi"}})]}},
+            },
+            "status": {"observedGeneration": 1, **status},
+        }
+
+    oom = dict(
+        statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"}, restarts=2)],
+        containers=[container(resources={"limits": {"memory": "128Mi"}})],
+    )
+    data = snapshot(
+        statefulsets=[workload("StatefulSet", "db", readyReplicas=0)],
+        daemonsets=[workload("DaemonSet", "agent", desiredNumberScheduled=2, numberReady=1)],
+        pods=[
+            pod("db-0", owner=("StatefulSet", "db"), **oom),
+            pod("agent-x", owner=("DaemonSet", "agent"), **oom),
+            pod("agent-y", owner=("DaemonSet", "agent")),
+        ],
+    )
     out = run(data, "statefulset", "db")
     f = by_mode(out, "crashloop.oom_killed")
     assert f["sev"] == "critical" and "set resources statefulset/db -c app --limits=memory=256Mi" in f["fix"]["kubectl"]
@@ -669,35 +892,37 @@ def test_statefulset_and_daemonset_targets_use_their_own_fix_references():
 
 def test_key_line_prefers_a_clear_error_over_a_closing_remark():
     from ops_mcp.diagnosis.base import key_line
+
     assert key_line(["start", "ERROR: relation exists", "migration failed"]) == "ERROR: relation exists"
     assert key_line(["start", "job failed"]) == "job failed"
     assert key_line(["a", "b"]) == "b"
 
 
 def test_helm_variant_uses_this_repos_chart_sections():
-    d = deployment("todo-backend", ready=0, helm="todo",
-                   containers=[container("backend", resources={"limits": {"memory": "384Mi"}})])
+    d = deployment("todo-backend", ready=0, helm="todo", containers=[container("backend", resources={"limits": {"memory": "384Mi"}})])
     d["metadata"]["labels"].update({"helm.sh/chart": "todo-chatbot-0.1.0", "app.kubernetes.io/component": "backend"})
     pods = crashing("todo-backend", 1, 137, "OOMKilled", containers=[container("backend", resources={"limits": {"memory": "384Mi"}})])
     for p in pods:
         p["status"]["containerStatuses"][0]["name"] = "backend"
-    f = by_mode(run(snapshot(deployments=[d], replicasets=[replicaset("todo-backend-7d9c", "todo-backend")], pods=pods)),
-                "crashloop.oom_killed")
-    assert f["fix"]["helm"] == (f"helm upgrade todo todo-chatbot -n {NS} --reuse-values "
-                                "--set backend.resources.limits.memory=768Mi --set backend.resources.requests.memory=768Mi")
+    f = by_mode(run(snapshot(deployments=[d], replicasets=[replicaset("todo-backend-7d9c", "todo-backend")], pods=pods)), "crashloop.oom_killed")
+    assert f["fix"]["helm"] == (
+        f"helm upgrade todo todo-chatbot -n {NS} --reuse-values --set backend.resources.limits.memory=768Mi --set backend.resources.requests.memory=768Mi"
+    )
     assert f["fix"]["values"].startswith("backend:\n  resources:\n    limits:\n      memory: 768Mi")
     assert "section backend" in f["fix"]["note"]
 
 
 def test_pod_target_reports_on_the_pod_and_fixes_its_workload():
     pods = crashing(n=2, exit_code=137, reason="OOMKilled", containers=[container(resources={"limits": {"memory": "1Gi"}})])
-    data = snapshot(deployments=[deployment("api", replicas=2, ready=0)], replicasets=[replicaset("api-7d9c", "api")],
-                    pods=pods)
+    data = snapshot(deployments=[deployment("api", replicas=2, ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)
     out = run(data, "pod", "api-7d9c-1")
     f = by_mode(out, "crashloop.oom_killed")
     assert f["objs"] == ["Pod/api-7d9c-1"] and out["target"] == {"kind": "Pod", "ns": NS, "name": "api-7d9c-1"}
     assert "set resources deploy/api -c app --limits=memory=2048Mi" in f["fix"]["kubectl"]
-    bare = pod("solo", statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"},
-                                         restarts=1)], containers=[container(resources={"limits": {"memory": "64Mi"}})])
+    bare = pod(
+        "solo",
+        statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"}, restarts=1)],
+        containers=[container(resources={"limits": {"memory": "64Mi"}})],
+    )
     f = by_mode(run(snapshot(pods=[bare]), "pod", "solo"), "crashloop.oom_killed")
     assert f["fix"]["kubectl"].startswith("kubectl -n shop set resources pod/solo") and "Bare pod" in f["fix"]["note"]

@@ -7,8 +7,24 @@ import json
 
 import pytest
 
-from .scenario_helpers import (KUBELET, crashloop_status, deployment, ev, finding, has, healthy, kubelet_event,
-                               kubelet_recovers, now, ops_client, patch_status, pods, run_fix, scheduled_pods, service)
+from .scenario_helpers import (
+    KUBELET,
+    crashloop_status,
+    deployment,
+    ev,
+    finding,
+    has,
+    healthy,
+    kubelet_event,
+    kubelet_recovers,
+    now,
+    ops_client,
+    patch_status,
+    pods,
+    run_fix,
+    scheduled_pods,
+    service,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
@@ -19,8 +35,7 @@ def anyio_backend() -> str:
 
 
 def crashloop_annotations(exit_code: int, reason: str, restarts: int = 5) -> dict[str, str]:
-    return {"kwok.todo-chatbot.test/exit-code": str(exit_code), "kwok.todo-chatbot.test/reason": reason,
-            "kwok.todo-chatbot.test/restart-count": str(restarts)}
+    return {"kwok.todo-chatbot.test/exit-code": str(exit_code), "kwok.todo-chatbot.test/reason": reason, "kwok.todo-chatbot.test/restart-count": str(restarts)}
 
 
 def wait_crashing(cluster, ns: str, selector: str, n: int = 1) -> list[dict]:
@@ -28,22 +43,40 @@ def wait_crashing(cluster, ns: str, selector: str, n: int = 1) -> list[dict]:
         found = pods(cluster, ns, selector)
         ok = len(found) == n and all(
             ((cs.get("state") or {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff"
-            for p in found for cs in (p.get("status") or {}).get("containerStatuses") or [{}])
+            for p in found
+            for cs in (p.get("status") or {}).get("containerStatuses") or [{}]
+        )
         return found if ok else None
+
     return cluster.wait_for(ready, timeout=60, message=f"{selector} in CrashLoopBackOff")
 
 
 async def test_s01_app_error_names_missing_env_from_previous_logs(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply(deployment("api", [{"name": "api", "image": "python:3.12-slim", "command": ["python", "app.py"],
-                                      "env": [{"name": "LOG_LEVEL", "value": "verbose-debug-level"}]}], kubelet="crashloop",
-                             annotations=crashloop_annotations(1, "Error")), ns)
+    cluster.apply(
+        deployment(
+            "api",
+            [{"name": "api", "image": "python:3.12-slim", "command": ["python", "app.py"], "env": [{"name": "LOG_LEVEL", "value": "verbose-debug-level"}]}],
+            kubelet="crashloop",
+            annotations=crashloop_annotations(1, "Error"),
+        ),
+        ns,
+    )
     pod = wait_crashing(cluster, ns, "app=api")[0]
     name = pod["metadata"]["name"]
-    cluster.set_logs(ns, name, current=["starting api"], container="api", previous=[
-        "2026-01-01T10:00:00Z INFO starting api", "Traceback (most recent call last):",
-        '  File "/app/app.py", line 4, in <module>', "    url = os.environ['DATABASE_URL']",
-        "KeyError: 'DATABASE_URL'"])
+    cluster.set_logs(
+        ns,
+        name,
+        current=["starting api"],
+        container="api",
+        previous=[
+            "2026-01-01T10:00:00Z INFO starting api",
+            "Traceback (most recent call last):",
+            '  File "/app/app.py", line 4, in <module>',
+            "    url = os.environ['DATABASE_URL']",
+            "KeyError: 'DATABASE_URL'",
+        ],
+    )
     kubelet_event(cluster, ns, pod, "BackOff", f"Back-off restarting failed container api in pod {name}", count=5)
     async with ops_client(cluster, ns, tmp_path) as c:
         # without logs: the exit code alone, low confidence, and the command to read them
@@ -70,8 +103,7 @@ async def test_s02_bad_command_exit_127(cluster, namespace, tmp_path):
     container = {"name": "app", "image": "nginx", "command": ["/bin/sh", "-c"], "args": ["python3 -c 'print(1)'"]}
     cluster.apply(deployment("app", [container]), ns)
     pod = scheduled_pods(cluster, ns, "app=app")[0]
-    patch_status(cluster, ns, pod, crashloop_status("app", "nginx", exit_code=127,
-                                                    message="/bin/sh: 1: python3: not found"))
+    patch_status(cluster, ns, pod, crashloop_status("app", "nginx", exit_code=127, message="/bin/sh: 1: python3: not found"))
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("crashloop.bad_command"), kind="deployment", name="app")
         f = finding(out, "crashloop.bad_command")
@@ -86,18 +118,25 @@ async def test_s02_bad_command_exit_127(cluster, namespace, tmp_path):
 async def test_s03_oom_killed_with_helm_variant(cluster, namespace, tmp_path):
     ns = namespace
     helm = {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "shop", "helm.sh/chart": "shop-0.1.0"}
-    cluster.apply(deployment("mem", [{"name": "mem", "image": "busybox", "resources": {"limits": {"memory": "50Mi"}}}],
-                             replicas=2, kubelet="crashloop", annotations=crashloop_annotations(137, "OOMKilled", 4),
-                             meta_labels=helm, meta_annotations={"meta.helm.sh/release-name": "shop",
-                                                                 "meta.helm.sh/release-namespace": ns}), ns)
+    cluster.apply(
+        deployment(
+            "mem",
+            [{"name": "mem", "image": "busybox", "resources": {"limits": {"memory": "50Mi"}}}],
+            replicas=2,
+            kubelet="crashloop",
+            annotations=crashloop_annotations(137, "OOMKilled", 4),
+            meta_labels=helm,
+            meta_annotations={"meta.helm.sh/release-name": "shop", "meta.helm.sh/release-namespace": ns},
+        ),
+        ns,
+    )
     wait_crashing(cluster, ns, "app=mem", 2)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.call("diagnose", kind="helm", name="shop")
         f = finding(out, "crashloop.oom_killed")
         assert f["sev"] == "critical" and f["n"] == 2 and f["cause"]["conf"] == "high"
         assert ev(f, "resources.limits.memory") == "50Mi"
-        assert f["fix"]["kubectl"] == (f"kubectl -n {ns} set resources deploy/mem -c mem --limits=memory=100Mi "
-                                       "--requests=memory=100Mi")
+        assert f["fix"]["kubectl"] == (f"kubectl -n {ns} set resources deploy/mem -c mem --limits=memory=100Mi --requests=memory=100Mi")
         assert f["fix"]["helm"].startswith(f"helm upgrade shop shop -n {ns} --reuse-values")
         assert "Helm-managed" in f["fix"]["note"] and out["target"]["helm"] == "shop"
         run_fix(cluster, f["fix"]["kubectl"])
@@ -107,11 +146,11 @@ async def test_s03_oom_killed_with_helm_variant(cluster, namespace, tmp_path):
 
 async def test_s05_exit_zero_loop_is_not_app_error(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply(deployment("crashpod", [{"name": "crashpod", "image": "busybox"}], kubelet="crashloop",
-                             annotations=crashloop_annotations(0, "Completed")), ns)
+    cluster.apply(
+        deployment("crashpod", [{"name": "crashpod", "image": "busybox"}], kubelet="crashloop", annotations=crashloop_annotations(0, "Completed")), ns
+    )
     pod = wait_crashing(cluster, ns, "app=crashpod")[0]
-    cluster.set_logs(ns, pod["metadata"]["name"], current=[], container="crashpod",
-                     previous=["Environment variable DEPLOY_ENV is undefined"])
+    cluster.set_logs(ns, pod["metadata"]["name"], current=[], container="crashpod", previous=["Environment variable DEPLOY_ENV is undefined"])
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.call("diagnose_crashloop", name="crashpod")
         f = finding(out, "crashloop.exit_zero")
@@ -127,13 +166,33 @@ async def test_s06_image_tag_not_found(cluster, namespace, tmp_path):
     ns = namespace
     cluster.apply(deployment("app", [{"name": "app", "image": "nginx:invalid-tag"}]), ns)
     pod = scheduled_pods(cluster, ns, "app=app")[0]
-    patch_status(cluster, ns, pod, {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
-                                    "containerStatuses": [{"name": "app", "image": "nginx:invalid-tag", "imageID": "",
-                                                           "ready": False, "restartCount": 0, "state": {"waiting": {
-                                                               "reason": "ImagePullBackOff",
-                                                               "message": 'Back-off pulling image "nginx:invalid-tag"'}}}]})
-    kubelet_event(cluster, ns, pod, "Failed", 'Failed to pull image "nginx:invalid-tag": rpc error: code = NotFound '
-                  'desc = failed to pull and unpack image "docker.io/library/nginx:invalid-tag": not found')
+    patch_status(
+        cluster,
+        ns,
+        pod,
+        {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "image": "nginx:invalid-tag",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "nginx:invalid-tag"'}},
+                }
+            ],
+        },
+    )
+    kubelet_event(
+        cluster,
+        ns,
+        pod,
+        "Failed",
+        'Failed to pull image "nginx:invalid-tag": rpc error: code = NotFound '
+        'desc = failed to pull and unpack image "docker.io/library/nginx:invalid-tag": not found',
+    )
     kubelet_event(cluster, ns, pod, "BackOff", 'Back-off pulling image "nginx:invalid-tag"', type_="Normal", count=4)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("image_pull.tag_not_found"))
@@ -154,20 +213,34 @@ async def test_s09_missing_secret_key_from_spec_and_from_kubelet_message(cluster
     cluster.apply(deployment("api", [{"name": "api", "image": "example/api:1", "env": env}], kubelet=None), ns)
     async with ops_client(cluster, ns, tmp_path) as c:
         # the fake kubelet runs the pod anyway: only the spec <-> API cross-check can find it
-        out = await c.until(lambda o: has("config.missing_secret_key")(o) and
-                            finding(o, "config.missing_secret_key")["sev"] == "high", kind="deployment", name="api")
+        out = await c.until(
+            lambda o: has("config.missing_secret_key")(o) and finding(o, "config.missing_secret_key")["sev"] == "high", kind="deployment", name="api"
+        )
         f = finding(out, "config.missing_secret_key")
         assert f["cause"]["conf"] == "high" and ev(f, "Secret/db-creds.keys") == ["password"]
         assert "Sup3rS3cretValue" not in json.dumps(out)
         # the same failure as the kubelet reports it groups into the same finding
         cluster.apply(deployment("api2", [{"name": "api", "image": "example/api:1", "env": env}]), ns)
         pod = scheduled_pods(cluster, ns, "app=api2")[0]
-        patch_status(cluster, ns, pod, {"phase": "Pending", "containerStatuses": [{
-            "name": "api", "image": "example/api:1", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"waiting": {"reason": "CreateContainerConfigError",
-                                  "message": f"couldn't find key DB_PASSWORD in Secret {ns}/db-creds"}}}]})
-        out2 = await c.until(lambda o: finding(o, "config.missing_secret_key")["sev"] == "critical",
-                             kind="deployment", name="api2")
+        patch_status(
+            cluster,
+            ns,
+            pod,
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "api",
+                        "image": "example/api:1",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "CreateContainerConfigError", "message": f"couldn't find key DB_PASSWORD in Secret {ns}/db-creds"}},
+                    }
+                ],
+            },
+        )
+        out2 = await c.until(lambda o: finding(o, "config.missing_secret_key")["sev"] == "critical", kind="deployment", name="api2")
         f2 = finding(out2, "config.missing_secret_key")
         assert f2["n"] == 2 and set(f2["objs"]) == {"Deployment/api2", f"Pod/{pod['metadata']['name']}"}
         assert "Sup3rS3cretValue" not in json.dumps(out2)
@@ -179,20 +252,32 @@ async def test_s09_missing_secret_key_from_spec_and_from_kubelet_message(cluster
 
 async def test_s10_failed_mount_of_missing_configmap(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply(deployment("web", [{"name": "web", "image": "nginx:1.27",
-                                      "volumeMounts": [{"name": "cfg", "mountPath": "/etc/web"}]}],
-                             pod_spec={"volumes": [{"name": "cfg", "configMap": {"name": "app-config"}}]}), ns)
+    cluster.apply(
+        deployment(
+            "web",
+            [{"name": "web", "image": "nginx:1.27", "volumeMounts": [{"name": "cfg", "mountPath": "/etc/web"}]}],
+            pod_spec={"volumes": [{"name": "cfg", "configMap": {"name": "app-config"}}]},
+        ),
+        ns,
+    )
     pod = scheduled_pods(cluster, ns, "app=web")[0]
-    patch_status(cluster, ns, pod, {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}], "containerStatuses": [{
-            "name": "web", "image": "nginx:1.27", "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"waiting": {"reason": "ContainerCreating"}}}]})
-    kubelet_event(cluster, ns, pod, "FailedMount",
-                  'MountVolume.SetUp failed for volume "cfg" : configmap "app-config" not found', count=6)
+    patch_status(
+        cluster,
+        ns,
+        pod,
+        {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": now()}],
+            "containerStatuses": [
+                {"name": "web", "image": "nginx:1.27", "imageID": "", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}
+            ],
+        },
+    )
+    kubelet_event(cluster, ns, pod, "FailedMount", 'MountVolume.SetUp failed for volume "cfg" : configmap "app-config" not found', count=6)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("mount.failed"), kind="deployment", name="web")
         f = finding(out, "mount.failed")
-        assert f["sev"] == "critical" and f["cause"]["conf"] == "high" and f["n"] == 2   # template + pod, one finding
+        assert f["sev"] == "critical" and f["cause"]["conf"] == "high" and f["n"] == 2  # template + pod, one finding
         assert any("FailedMount" == e.get("event", {}).get("reason") for e in f["ev"])
         assert f["fix"]["kubectl"] == f"kubectl -n {ns} create configmap app-config --from-file=<file>"
         run_fix(cluster, f["fix"]["kubectl"], **{"--from-file=<file>": "--from-literal=nginx.conf=ok"})
@@ -203,8 +288,12 @@ async def test_s10_failed_mount_of_missing_configmap(cluster, namespace, tmp_pat
 async def test_s11_insufficient_cpu_then_a_bigger_node_and_the_stale_event_is_ignored(cluster, namespace, tmp_path):
     ns = namespace
     toleration = [{"key": "diagnosis-test", "operator": "Equal", "value": "big", "effect": "NoSchedule"}]
-    cluster.apply(deployment("batch", [{"name": "batch", "image": "busybox", "resources": {"requests": {"cpu": "6"}}}],
-                             kubelet=None, pod_spec={"tolerations": toleration}), ns)
+    cluster.apply(
+        deployment(
+            "batch", [{"name": "batch", "image": "busybox", "resources": {"requests": {"cpu": "6"}}}], kubelet=None, pod_spec={"tolerations": toleration}
+        ),
+        ns,
+    )
     node = f"kwok-big-{ns}"[:60]
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("scheduling.insufficient_resources"), kind="deployment", name="batch")
@@ -212,15 +301,21 @@ async def test_s11_insufficient_cpu_then_a_bigger_node_and_the_stale_event_is_ig
         assert f["cause"]["conf"] == "high" and "requests cpu 6 > largest node allocatable 4" in f["cause"]["text"]
         assert ev(f, "requests.cpu") == "6" and ev(f, "allocatable.cpu") == "4"
         assert f["fix"]["kubectl"] == f"kubectl -n {ns} set resources deploy/batch -c batch --requests=cpu=<fits-a-node>"
-        assert cluster.kubectl("get", "events", "-n", ns, "--field-selector=reason=FailedScheduling",
-                               "-o", "name").stdout.strip()
-        try:   # the other fix: capacity. A tainted node only this pod tolerates keeps other tests off it.
-            cluster.apply({"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": node, "annotations": {"kwok.x-k8s.io/node": "fake"},
-                "labels": {"type": "kwok", "kubernetes.io/hostname": node, "kubernetes.io/os": "linux"}},
-                "spec": {"taints": [{"key": "diagnosis-test", "value": "big", "effect": "NoSchedule"}]},
-                "status": {"allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                           "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"}}})
+        assert cluster.kubectl("get", "events", "-n", ns, "--field-selector=reason=FailedScheduling", "-o", "name").stdout.strip()
+        try:  # the other fix: capacity. A tainted node only this pod tolerates keeps other tests off it.
+            cluster.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": node,
+                        "annotations": {"kwok.x-k8s.io/node": "fake"},
+                        "labels": {"type": "kwok", "kubernetes.io/hostname": node, "kubernetes.io/os": "linux"},
+                    },
+                    "spec": {"taints": [{"key": "diagnosis-test", "value": "big", "effect": "NoSchedule"}]},
+                    "status": {"allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}, "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"}},
+                }
+            )
             healed = await c.until(healthy, kind="deployment", name="batch", timeout=120)
             assert healed["target"]["replicas"] == "1/1 ready"
         finally:
@@ -229,9 +324,18 @@ async def test_s11_insufficient_cpu_then_a_bigger_node_and_the_stale_event_is_ig
 
 async def test_s12_node_selector_mismatch_explains_the_empty_service(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply([deployment("web", [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}],
-                              kubelet=None, pod_spec={"nodeSelector": {"environment": "production-gpu"}}),
-                   service("web", {"app": "web"})], ns)
+    cluster.apply(
+        [
+            deployment(
+                "web",
+                [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}],
+                kubelet=None,
+                pod_spec={"nodeSelector": {"environment": "production-gpu"}},
+            ),
+            service("web", {"app": "web"}),
+        ],
+        ns,
+    )
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(lambda o: has("scheduling.selector_mismatch")(o) and has("service.no_ready_endpoints")(o))
         root = finding(out, "scheduling.selector_mismatch")
@@ -248,21 +352,43 @@ async def test_s12_node_selector_mismatch_explains_the_empty_service(cluster, na
 async def test_s14_readiness_failing_not_liveness(cluster, namespace, tmp_path):
     ns = namespace
     probe = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}
-    cluster.apply([deployment("web", [{"name": "web", "image": "nginx:1.27", "readinessProbe": probe,
-                                       "ports": [{"containerPort": 8080}]}]), service("web", {"app": "web"})], ns)
+    cluster.apply(
+        [
+            deployment("web", [{"name": "web", "image": "nginx:1.27", "readinessProbe": probe, "ports": [{"containerPort": 8080}]}]),
+            service("web", {"app": "web"}),
+        ],
+        ns,
+    )
     pod = scheduled_pods(cluster, ns, "app=web")[0]
-    patch_status(cluster, ns, pod, {"phase": "Running", "podIP": "10.0.0.7", "podIPs": [{"ip": "10.0.0.7"}],
-                                    "conditions": [{"type": "PodScheduled", "status": "True"},
-                                                   {"type": "Initialized", "status": "True"},
-                                                   {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
-                                    "containerStatuses": [{"name": "web", "image": "nginx:1.27", "imageID": "",
-                                                           "ready": False, "started": True, "restartCount": 0,
-                                                           "state": {"running": {"startedAt": now()}}}]})
-    kubelet_event(cluster, ns, pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503",
-                  count=12)
+    patch_status(
+        cluster,
+        ns,
+        pod,
+        {
+            "phase": "Running",
+            "podIP": "10.0.0.7",
+            "podIPs": [{"ip": "10.0.0.7"}],
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "True"},
+                {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+            ],
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "image": "nginx:1.27",
+                    "imageID": "",
+                    "ready": False,
+                    "started": True,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": now()}},
+                }
+            ],
+        },
+    )
+    kubelet_event(cluster, ns, pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=12)
     async with ops_client(cluster, ns, tmp_path) as c:
-        out = await c.until(lambda o: has("readiness.failing")(o) and has("service.no_ready_endpoints")(o),
-                            kind="service", name="web")
+        out = await c.until(lambda o: has("readiness.failing")(o) and has("service.no_ready_endpoints")(o), kind="service", name="web")
         root = finding(out, "readiness.failing")
         assert "statuscode: 503" in root["cause"]["text"] and ev(root, "restartCount") == 0
         assert not any(f["mode"].startswith("crashloop") for f in out["findings"])
@@ -279,20 +405,42 @@ async def test_s15_init_container_failure_reads_its_logs(cluster, namespace, tmp
     init = {"name": "migrate", "image": "postgres:16", "command": ["sh", "-c", "psql -h db -f /m.sql"]}
     cluster.apply(deployment("api", [{"name": "api", "image": "example/api:1"}], pod_spec={"initContainers": [init]}), ns)
     pod = scheduled_pods(cluster, ns, "app=api")[0]
-    patch_status(cluster, ns, pod, {
-        "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "True"},
-                       {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized",
-                        "message": "containers with incomplete status: [migrate]"}],
-        "initContainerStatuses": [{"name": "migrate", "image": "postgres:16", "imageID": "", "ready": False,
-                                   "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                                   "lastState": {"terminated": {"exitCode": 2, "reason": "Error",
-                                                                "startedAt": now(), "finishedAt": now()}}}],
-        "containerStatuses": [{"name": "api", "image": "example/api:1", "imageID": "", "ready": False,
-                               "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]})
-    cluster.set_logs(ns, pod["metadata"]["name"], current=[], container="migrate", previous=[
-        "psql: error: could not connect to server: Connection refused",
-        "\tIs the server running on host \"db\" and accepting TCP/IP connections on port 5432?"])
+    patch_status(
+        cluster,
+        ns,
+        pod,
+        {
+            "phase": "Pending",
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized", "message": "containers with incomplete status: [migrate]"},
+            ],
+            "initContainerStatuses": [
+                {
+                    "name": "migrate",
+                    "image": "postgres:16",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "startedAt": now(), "finishedAt": now()}},
+                }
+            ],
+            "containerStatuses": [
+                {"name": "api", "image": "example/api:1", "imageID": "", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}
+            ],
+        },
+    )
+    cluster.set_logs(
+        ns,
+        pod["metadata"]["name"],
+        current=[],
+        container="migrate",
+        previous=[
+            "psql: error: could not connect to server: Connection refused",
+            '\tIs the server running on host "db" and accepting TCP/IP connections on port 5432?',
+        ],
+    )
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("init.failed"), tool="diagnose_crashloop", name="api")
         f = finding(out, "init.failed")
@@ -303,17 +451,23 @@ async def test_s15_init_container_failure_reads_its_logs(cluster, namespace, tmp
         assert log["container"] == "migrate" and log["src"] == "previous"
         assert not any(x["mode"].startswith("crashloop") for x in out["findings"])
         # the fix is in the dependency: point the migration at the right host, and the kubelet runs it
-        cluster.kubectl("patch", "deployment", "api", "-n", ns, "--type=json", "-p", json.dumps([
-            {"op": "replace", "path": "/spec/template/spec/initContainers/0/command",
-             "value": ["sh", "-c", "psql -h postgres -f /m.sql"]}]))
+        cluster.kubectl(
+            "patch",
+            "deployment",
+            "api",
+            "-n",
+            ns,
+            "--type=json",
+            "-p",
+            json.dumps([{"op": "replace", "path": "/spec/template/spec/initContainers/0/command", "value": ["sh", "-c", "psql -h postgres -f /m.sql"]}]),
+        )
         kubelet_recovers(cluster, ns, "api")
         await c.until(healthy, tool="diagnose_crashloop", name="api")
 
 
 async def test_s18_service_selector_mismatch_diff_and_fix(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply([deployment("nginx", [{"name": "nginx", "image": "nginx:1.27"}], kubelet=None),
-                   service("nginx", {"app": "web"}, target=80)], ns)
+    cluster.apply([deployment("nginx", [{"name": "nginx", "image": "nginx:1.27"}], kubelet=None), service("nginx", {"app": "web"}, target=80)], ns)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("service.selector_mismatch"), kind="service", name="nginx")
         f = finding(out, "service.selector_mismatch")
@@ -327,15 +481,19 @@ async def test_s18_service_selector_mismatch_diff_and_fix(cluster, namespace, tm
 
 # ---------- scenarios of our own ----------
 
+
 async def test_quota_blocks_pod_creation_and_explains_the_service(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply([{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "tiny"},
-                    "spec": {"hard": {"pods": "0"}}},
-                   deployment("api", [{"name": "api", "image": "example/api:1"}], kubelet=None),
-                   service("api", {"app": "api"})], ns)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "tiny"}, "spec": {"hard": {"pods": "0"}}},
+            deployment("api", [{"name": "api", "image": "example/api:1"}], kubelet=None),
+            service("api", {"app": "api"}),
+        ],
+        ns,
+    )
     async with ops_client(cluster, ns, tmp_path) as c:
-        out = await c.until(lambda o: has("replicas.failed_create")(o) and has("service.no_ready_endpoints")(o),
-                            kind="service", name="api")
+        out = await c.until(lambda o: has("replicas.failed_create")(o) and has("service.no_ready_endpoints")(o), kind="service", name="api")
         root = finding(out, "replicas.failed_create")
         assert root["sev"] == "critical" and "ResourceQuota tiny" in root["cause"]["text"]
         assert finding(out, "service.no_ready_endpoints")["caused_by"] == [root["id"]]
@@ -347,14 +505,11 @@ async def test_quota_blocks_pod_creation_and_explains_the_service(cluster, names
 async def test_liveness_kill_and_unknown_target(cluster, namespace, tmp_path):
     ns = namespace
     probe = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10, "failureThreshold": 3}
-    cluster.apply(deployment("api", [{"name": "api", "image": "example/api:1", "livenessProbe": probe,
-                                      "ports": [{"containerPort": 8080}]}]), ns)
+    cluster.apply(deployment("api", [{"name": "api", "image": "example/api:1", "livenessProbe": probe, "ports": [{"containerPort": 8080}]}]), ns)
     pod = scheduled_pods(cluster, ns, "app=api")[0]
     patch_status(cluster, ns, pod, crashloop_status("api", "example/api:1", exit_code=137))
-    kubelet_event(cluster, ns, pod, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404",
-                  count=9)
-    kubelet_event(cluster, ns, pod, "Killing", "Container api failed liveness probe, will be restarted",
-                  type_="Normal", count=3)
+    kubelet_event(cluster, ns, pod, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", count=9)
+    kubelet_event(cluster, ns, pod, "Killing", "Container api failed liveness probe, will be restarted", type_="Normal", count=3)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("crashloop.liveness"), tool="diagnose_crashloop", name="api")
         f = finding(out, "crashloop.liveness")
@@ -373,26 +528,45 @@ async def test_rbac_gaps_become_skipped_checks_not_errors(cluster, namespace, tm
 
     ns = namespace
     env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api-token", "key": "token"}}}]
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "diag-limited"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "diag-limited"},
-         "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": ["get", "list"]},
-                   {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "diag-limited"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "diag-limited"},
-         "subjects": [{"kind": "ServiceAccount", "name": "diag-limited", "namespace": ns}]},
-        deployment("api", [{"name": "api", "image": "example/api:1", "env": env}], kubelet="crashloop",
-                   annotations=crashloop_annotations(1, "Error")),
-    ], ns)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "diag-limited"}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "diag-limited"},
+                "rules": [
+                    {"apiGroups": [""], "resources": ["pods", "pods/log", "events", "services"], "verbs": ["get", "list"]},
+                    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list"]},
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "diag-limited"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "diag-limited"},
+                "subjects": [{"kind": "ServiceAccount", "name": "diag-limited", "namespace": ns}],
+            },
+            deployment("api", [{"name": "api", "image": "example/api:1", "env": env}], kubelet="crashloop", annotations=crashloop_annotations(1, "Error")),
+        ],
+        ns,
+    )
     wait_crashing(cluster, ns, "app=api")
     token = cluster.kubectl("create", "token", "diag-limited", "-n", ns, "--duration=1h").stdout.strip()
     admin = yaml.safe_load(open(cluster.kubeconfig))
     kubeconfig = tmp_path / "limited.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "limited",
-        "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
-        "users": [{"name": "limited", "user": {"token": token}}],
-        "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": ns}}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "limited",
+                "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": "limited", "user": {"token": token}}],
+                "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": ns}}],
+            }
+        )
+    )
     limited = type(cluster).__new__(type(cluster))
     limited.__dict__.update(cluster.__dict__, kubeconfig=str(kubeconfig))
     async with ops_client(limited, ns, tmp_path) as c:
@@ -410,18 +584,42 @@ async def test_failed_job_reads_the_failed_pod_log(cluster, namespace, tmp_path)
 
     def job(command: list[str], kubelet: str | None) -> dict:
         labels = {"app": "migrate", **({KUBELET: kubelet} if kubelet else {})}
-        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
-                "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": {
-                    "restartPolicy": "Never", "containers": [{"name": "migrate", "image": "example/migrate:1",
-                                                              "command": command}]}}}}
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "migrate"},
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "example/migrate:1", "command": command}]},
+                },
+            },
+        }
 
     cluster.apply(job(["migrate", "--to", "head"], "manual"), ns)
     pod = scheduled_pods(cluster, ns, "app=migrate")[0]
-    patch_status(cluster, ns, pod, {"phase": "Failed", "containerStatuses": [{
-        "name": "migrate", "image": "example/migrate:1", "imageID": "", "ready": False, "restartCount": 0,
-        "state": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now(), "finishedAt": now()}}}]})
-    cluster.set_logs(ns, pod["metadata"]["name"], container="migrate", current=[
-        "running migrations", "ERROR: relation \"tasks\" already exists", "migration failed"])
+    patch_status(
+        cluster,
+        ns,
+        pod,
+        {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "migrate",
+                    "image": "example/migrate:1",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now(), "finishedAt": now()}},
+                }
+            ],
+        },
+    )
+    cluster.set_logs(
+        ns, pod["metadata"]["name"], container="migrate", current=["running migrations", 'ERROR: relation "tasks" already exists', "migration failed"]
+    )
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("job.failed"), kind="job", name="migrate")
         f = finding(out, "job.failed")
@@ -435,24 +633,45 @@ async def test_failed_job_reads_the_failed_pod_log(cluster, namespace, tmp_path)
 async def test_ingress_backend_and_class_defects(cluster, namespace, tmp_path):
     ns = namespace
     klass = f"diag-{ns}"[:60]
-    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": klass},
-                   "spec": {"controller": "example.com/ingress"}})
+    cluster.apply({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": klass}, "spec": {"controller": "example.com/ingress"}})
     try:
-        cluster.apply([deployment("web", [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}],
-                                  kubelet=None), service("web", {"app": "web"}),
-                       {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "shop"},
-                        "spec": {"ingressClassName": "nginx-missing", "rules": [{"host": "shop.local", "http": {
-                            "paths": [{"path": "/", "pathType": "Prefix",
-                                       "backend": {"service": {"name": "webb", "port": {"number": 80}}}}]}}]}}], ns)
+        cluster.apply(
+            [
+                deployment("web", [{"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 8080}]}], kubelet=None),
+                service("web", {"app": "web"}),
+                {
+                    "apiVersion": "networking.k8s.io/v1",
+                    "kind": "Ingress",
+                    "metadata": {"name": "shop"},
+                    "spec": {
+                        "ingressClassName": "nginx-missing",
+                        "rules": [
+                            {
+                                "host": "shop.local",
+                                "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "webb", "port": {"number": 80}}}}]},
+                            }
+                        ],
+                    },
+                },
+            ],
+            ns,
+        )
         async with ops_client(cluster, ns, tmp_path) as c:
-            out = await c.until(lambda o: has("ingress.missing_service")(o) and has("ingress.no_class")(o),
-                                kind="ingress", name="shop")
+            out = await c.until(lambda o: has("ingress.missing_service")(o) and has("ingress.no_class")(o), kind="ingress", name="shop")
             missing = finding(out, "ingress.missing_service")
             assert "Backend Service webb does not exist (Services: web)" == missing["cause"]["text"]
             no_class = finding(out, "ingress.no_class")
             assert "existing: " in no_class["cause"]["text"] and klass in no_class["cause"]["text"]
-            cluster.kubectl("patch", "ingress", "shop", "-n", ns, "--type=json", "-p", json.dumps([
-                {"op": "replace", "path": "/spec/rules/0/http/paths/0/backend/service/name", "value": "web"}]))
+            cluster.kubectl(
+                "patch",
+                "ingress",
+                "shop",
+                "-n",
+                ns,
+                "--type=json",
+                "-p",
+                json.dumps([{"op": "replace", "path": "/spec/rules/0/http/paths/0/backend/service/name", "value": "web"}]),
+            )
             run_fix(cluster, no_class["fix"]["kubectl"].replace('"nginx-missing"', f'"{klass}"'))
             out = await c.until(healthy, kind="ingress", name="shop")
             assert "ingress" in out["ok"] and "service" in out["ok"]

@@ -35,8 +35,9 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def template_args(profile: str = "default", sets: dict[str, str] | None = None, *,
-                  release: str = "todo-chatbot", namespace: str = "todo", extra: tuple[str, ...] = ()) -> list[str]:
+def template_args(
+    profile: str = "default", sets: dict[str, str] | None = None, *, release: str = "todo-chatbot", namespace: str = "todo", extra: tuple[str, ...] = ()
+) -> list[str]:
     args = ["template", release, str(CHART), "--namespace", namespace]
     for f in VALUES[profile]:
         args += ["-f", str(f)]
@@ -72,4 +73,3 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
 
 def load_yaml_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
-

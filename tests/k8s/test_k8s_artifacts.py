@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from k8s_chart import ROOT, find, load_yaml_docs, one, tool
 
 
@@ -26,8 +25,7 @@ def kustomize(path: Path) -> list[dict]:
 
 def test_rendered_manifests_are_in_sync_with_the_chart() -> None:
     env = {**os.environ, "HELM": tool("helm")}
-    proc = subprocess.run([str(ROOT / "k8s" / "render-manifests.sh"), "--check"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    proc = subprocess.run([str(ROOT / "k8s" / "render-manifests.sh"), "--check"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifests = load_yaml_docs(ROOT / "k8s" / "manifests" / "todo-chatbot.yaml")
     assert not find(manifests, "Secret"), "the plain manifests must not carry a Secret"
@@ -40,8 +38,7 @@ def test_render_check_detects_a_stale_file(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "k8s", copy)
     stale = copy / "manifests" / "todo-chatbot.yaml"
     stale.write_text(stale.read_text().replace("replicas: 1", "replicas: 3", 1))
-    proc = subprocess.run([str(copy / "render-manifests.sh"), "--check"], capture_output=True, text=True,
-                          env={**os.environ, "HELM": tool("helm")}, timeout=120)
+    proc = subprocess.run([str(copy / "render-manifests.sh"), "--check"], capture_output=True, text=True, env={**os.environ, "HELM": tool("helm")}, timeout=120)
     assert proc.returncode == 1
     assert "out of date" in proc.stderr and "render-manifests.sh" in proc.stderr
 
@@ -49,8 +46,7 @@ def test_render_check_detects_a_stale_file(tmp_path: Path) -> None:
 def test_kustomize_overlays_build() -> None:
     base = kustomize(ROOT / "k8s" / "kustomize" / "base")
     assert one(base, "Namespace", "todo")
-    assert all(d["metadata"].get("namespace") == "todo" for d in base if d["kind"] not in
-               ("Namespace", "ClusterRole", "ClusterRoleBinding"))
+    assert all(d["metadata"].get("namespace") == "todo" for d in base if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"))
     mini = kustomize(ROOT / "k8s" / "kustomize" / "overlays" / "minikube")
     fe = one(mini, "Service", "todo-chatbot-frontend")["spec"]
     assert fe["type"] == "NodePort" and fe["ports"][0]["nodePort"] == 30080
@@ -62,7 +58,10 @@ def test_kustomize_overlays_build() -> None:
     assert one(prod, "Deployment", "todo-chatbot-backend")["spec"]["replicas"] == 2
     assert one(prod, "ConfigMap", "todo-chatbot-backend")["data"]["BETTER_AUTH_ISSUER"].startswith("https://")
     assert {h["spec"]["scaleTargetRef"]["name"] for h in find(prod, "HorizontalPodAutoscaler")} == {
-        "todo-chatbot-frontend", "todo-chatbot-backend", "todo-chatbot-mcp"}
+        "todo-chatbot-frontend",
+        "todo-chatbot-backend",
+        "todo-chatbot-mcp",
+    }
 
 
 def test_kagent_objects_reference_each_other() -> None:
@@ -77,8 +76,7 @@ def test_kagent_objects_reference_each_other() -> None:
     (tool_ref,) = agent["spec"]["declarative"]["tools"]
     mcp = tool_ref["mcpServer"]
     assert mcp["name"] in servers and mcp["apiGroup"] == "kagent.dev"
-    assert set(mcp["requireApproval"]) == {"scale_deployment", "rollout_restart", "rollout_undo",
-                                            "deploy_chart", "rollback_release"}
+    assert set(mcp["requireApproval"]) == {"scale_deployment", "rollout_restart", "rollout_undo", "deploy_chart", "rollback_release"}
     assert set(mcp["requireApproval"]) <= set(mcp["toolNames"])
     assert "uninstall_release" not in mcp["toolNames"]
 
@@ -135,7 +133,7 @@ def test_dockerfile_is_multistage_nonroot_with_healthcheck(name: str) -> None:
     assert len(froms) >= 2, "multi-stage build expected"
     assert all(" AS " in f.upper() for f in froms), "every stage is named"
     # The final stage runs as a numeric non-root user and declares a healthcheck and the interface ports.
-    final = steps[max(i for i, (w, _) in enumerate(steps) if w == "FROM"):]
+    final = steps[max(i for i, (w, _) in enumerate(steps) if w == "FROM") :]
     users = [rest for word, rest in final if word == "USER"]
     assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0", users
     assert any(word == "HEALTHCHECK" for word, _ in final)
@@ -182,6 +180,7 @@ def test_compose_runs_every_component_hardened_without_literal_secrets() -> None
 
 # --- client configs ------------------------------------------------------------------------------
 
+
 def test_kubectl_ai_config_matches_its_loader() -> None:
     config = yaml.safe_load((ROOT / ".mcp" / "kubectl-ai" / "mcp.yaml").read_text())
     servers = config["servers"]
@@ -209,10 +208,10 @@ def test_claude_desktop_and_devcontainer_are_valid_json() -> None:
 
 # --- Minikube flow ------------------------------------------------------------------------------
 
+
 def run_flow(path: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": path, "HOME": os.environ.get("HOME", "/root"), "TODO_CHATBOT_CACHE": "/nonexistent"}
-    return subprocess.run(["/bin/bash", str(ROOT / "scripts" / "minikube-up.sh")], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(["/bin/bash", str(ROOT / "scripts" / "minikube-up.sh")], capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_minikube_flow_names_every_missing_prerequisite(tmp_path: Path) -> None:
@@ -262,3 +261,27 @@ async def test_kubectl_ai_stdio_entry_starts_the_ops_server(anyio_backend: str, 
     async with Client(params, read_timeout_seconds=60) as client:
         names = {t.name for t in (await client.list_tools()).tools}
     assert {"get_app_status", "get_pod_logs", "diagnose", "scale_deployment"} <= names
+
+
+def test_the_default_model_is_one_the_sdk_knows_and_the_same_everywhere() -> None:
+    """The chat backend, `ops-mcp ask`, the chart and kagent's ModelConfig default to one model name, and
+    the installed Anthropic SDK lists it as a model."""
+    import typing
+
+    from anthropic.types import Model
+    from k8s_chart import render
+
+    from app.core.config import Settings
+    from ops_mcp.ask import DEFAULT_MODEL
+
+    def names(t) -> set[str]:
+        out: set[str] = set()
+        for arg in typing.get_args(t):
+            out |= {arg} if isinstance(arg, str) else names(arg)
+        return out
+
+    chart = one(render(), "ConfigMap", "todo-chatbot-backend")["data"]["ANTHROPIC_MODEL"]
+    kagent = one(load_yaml_docs(ROOT / "k8s" / "kagent" / "modelconfig.yaml"), "ModelConfig", "todo-ops-model")["spec"]["model"]
+    backend = Settings.model_fields["anthropic_model"].default
+    assert {backend, DEFAULT_MODEL, chart, kagent} == {DEFAULT_MODEL}
+    assert DEFAULT_MODEL in names(Model), f"{DEFAULT_MODEL!r} is not a model name the anthropic SDK knows"

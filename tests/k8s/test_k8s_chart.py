@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from k8s_chart import CHART, KAGENT_API_VERSIONS, find, helm, one, pod_specs, render, template_args
 
 PROFILES = ["default", "minikube", "production"]
@@ -29,8 +28,7 @@ def test_every_object_has_standard_labels_and_no_hardcoded_namespace(profile: st
     assert len(docs) > 15
     for d in docs:
         labels = d["metadata"].get("labels", {})
-        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
-                    "app.kubernetes.io/version", "helm.sh/chart"):
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "helm.sh/chart"):
             assert key in labels, f"{d['kind']}/{d['metadata']['name']} lacks label {key}"
         assert "namespace" not in d["metadata"], f"{d['kind']}/{d['metadata']['name']} hard-codes a namespace"
         for subject in d.get("subjects", []):
@@ -83,8 +81,7 @@ def test_deployments_probe_and_roll_without_dropping_below_desired(profile: str)
 
 def test_component_commands_match_the_interfaces() -> None:
     docs = render()
-    cmd = {n: one(docs, "Deployment", f"todo-chatbot-{n}")["spec"]["template"]["spec"]["containers"][0]["command"]
-           for n in APP_DEPLOYMENTS}
+    cmd = {n: one(docs, "Deployment", f"todo-chatbot-{n}")["spec"]["template"]["spec"]["containers"][0]["command"] for n in APP_DEPLOYMENTS}
     assert cmd["backend"] == ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
     assert cmd["mcp"] == ["python", "-m", "app.task_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "8001"]
     assert cmd["frontend"] == ["node", "server.js"]
@@ -138,8 +135,9 @@ def test_chat_ops_off_leaves_no_trace_on_the_backend(sets: dict[str, str]) -> No
     egress = one(docs, "NetworkPolicy", "todo-chatbot-backend")["spec"]["egress"]
     assert not any(r["ports"] == [{"port": 8002, "protocol": "TCP"}] for r in egress)
     for policy in find(docs, "NetworkPolicy", "todo-chatbot-ops-mcp"):
-        assert all(p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") != "backend"
-                   for p in policy["spec"]["ingress"][0]["from"])
+        assert all(
+            p.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") != "backend" for p in policy["spec"]["ingress"][0]["from"]
+        )
 
 
 def test_mcp_services_are_labelled_for_kagent_discovery() -> None:
@@ -182,9 +180,13 @@ def test_secrets_have_no_default_values() -> None:
     assert "ANTHROPIC_API_KEY" not in first
     existing = render(sets={"secrets.existingSecret": "mine"})
     assert not find(existing, "Secret"), "with existingSecret the chart must not create a Secret"
-    refs = {e["valueFrom"]["secretKeyRef"]["name"]
-            for _, spec in pod_specs(existing) for c in spec["containers"] for e in c.get("env", [])
-            if "secretKeyRef" in e.get("valueFrom", {})}
+    refs = {
+        e["valueFrom"]["secretKeyRef"]["name"]
+        for _, spec in pod_specs(existing)
+        for c in spec["containers"]
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
     assert refs == {"mine"}
 
 
@@ -193,8 +195,7 @@ def test_pdb_only_when_more_than_one_replica_and_hpa_owns_replicas() -> None:
     docs = render(sets={"backend.replicaCount": "2"})
     assert [p["metadata"]["name"] for p in find(docs, "PodDisruptionBudget")] == ["todo-chatbot-backend"]
     prod = render("production")
-    assert {h["metadata"]["name"] for h in find(prod, "HorizontalPodAutoscaler")} == {
-        "todo-chatbot-frontend", "todo-chatbot-backend", "todo-chatbot-mcp"}
+    assert {h["metadata"]["name"] for h in find(prod, "HorizontalPodAutoscaler")} == {"todo-chatbot-frontend", "todo-chatbot-backend", "todo-chatbot-mcp"}
     assert "replicas" not in one(prod, "Deployment", "todo-chatbot-backend")["spec"]
 
 
@@ -202,8 +203,7 @@ def test_migrations_hook_follows_the_database() -> None:
     bundled = one(render(), "Job", "todo-chatbot-migrate")
     assert bundled["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
     assert bundled["spec"]["template"]["spec"]["containers"][0]["command"] == ["alembic", "upgrade", "head"]
-    external = render(sets={"postgresql.enabled": "false", "externalDatabase.enabled": "true",
-                            "secrets.databaseUrl": "postgresql://u:p@db.example:5432/todo"})
+    external = render(sets={"postgresql.enabled": "false", "externalDatabase.enabled": "true", "secrets.databaseUrl": "postgresql://u:p@db.example:5432/todo"})
     job = one(external, "Job", "todo-chatbot-migrate")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     # At pre-install the release's Secret does not exist yet: a hook Secret created first carries the URL.
@@ -260,8 +260,12 @@ def test_ops_mcp_rbac_is_least_privilege() -> None:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], f"wildcard in {rule}"
     assert not [r for r in read_only if WRITE_VERBS & set(r["verbs"])], "read-only Role grants a write verb"
     granted = {(g, res, v) for r in writable for g in r["apiGroups"] for res in r["resources"] for v in r["verbs"]}
-    for needed in [("apps", "deployments/scale", "patch"), ("apps", "deployments", "patch"),
-                   ("apps", "statefulsets/scale", "patch"), ("", "secrets", "create")]:
+    for needed in [
+        ("apps", "deployments/scale", "patch"),
+        ("apps", "deployments", "patch"),
+        ("apps", "statefulsets/scale", "patch"),
+        ("", "secrets", "create"),
+    ]:
         assert needed in granted, f"readOnly=false must allow {needed}"
     assert not any(res in ("pods/exec", "nodes/proxy", "namespaces") for r in writable for res in r["resources"])
 
@@ -296,20 +300,23 @@ def test_kagent_objects_need_the_crds_and_render_with_them() -> None:
     assert ops["spec"]["headersFrom"][0]["valueFrom"]["key"] == "OPS_MCP_AUTHORIZATION"
 
 
-@pytest.mark.parametrize(("sets", "expected"), [
-    ({"backend.replicaCount": "two"}, "at '/backend/replicaCount': got string, want integer"),
-    ({"frontend.service.type": "Ingress"}, "at '/frontend/service/type': value must be one of"),
-    ({"backend.image.pullPolicy": "Sometimes"}, "at '/backend/image/pullPolicy'"),
-    ({"replicas": "3"}, "additional properties 'replicas' not allowed"),
-    ({"secrets.betterAuthSecret": "short"}, "at '/secrets/betterAuthSecret'"),
-    ({"secrets.databaseUrl": "mysql://u:p@h/db"}, "at '/secrets/databaseUrl'"),
-    ({"opsMcp.namespaces": "{Not_A_Namespace}"}, "at '/opsMcp/namespaces/0'"),
-    ({"publicUrl": "todo.local"}, "at '/publicUrl'"),
-    ({"kagent.agent.requireApproval": "{delete_everything}"}, "at '/kagent/agent/requireApproval/0'"),
-    ({"backend.chatOps.adminUserIds": "u-1"}, "at '/backend/chatOps/adminUserIds': got string, want array"),
-    ({"backend.chatOps.adminUserIds": "{u 1}"}, "at '/backend/chatOps/adminUserIds/0'"),
-    ({"backend.chatOps.allowWrites": "maybe"}, "at '/backend/chatOps/allowWrites': got string, want boolean"),
-])
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        ({"backend.replicaCount": "two"}, "at '/backend/replicaCount': got string, want integer"),
+        ({"frontend.service.type": "Ingress"}, "at '/frontend/service/type': value must be one of"),
+        ({"backend.image.pullPolicy": "Sometimes"}, "at '/backend/image/pullPolicy'"),
+        ({"replicas": "3"}, "additional properties 'replicas' not allowed"),
+        ({"secrets.betterAuthSecret": "short"}, "at '/secrets/betterAuthSecret'"),
+        ({"secrets.databaseUrl": "mysql://u:p@h/db"}, "at '/secrets/databaseUrl'"),
+        ({"opsMcp.namespaces": "{Not_A_Namespace}"}, "at '/opsMcp/namespaces/0'"),
+        ({"publicUrl": "todo.local"}, "at '/publicUrl'"),
+        ({"kagent.agent.requireApproval": "{delete_everything}"}, "at '/kagent/agent/requireApproval/0'"),
+        ({"backend.chatOps.adminUserIds": "u-1"}, "at '/backend/chatOps/adminUserIds': got string, want array"),
+        ({"backend.chatOps.adminUserIds": "{u 1}"}, "at '/backend/chatOps/adminUserIds/0'"),
+        ({"backend.chatOps.allowWrites": "maybe"}, "at '/backend/chatOps/allowWrites': got string, want boolean"),
+    ],
+)
 def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected: str) -> None:
     proc = helm(*template_args(sets=sets), check=False)
     assert proc.returncode != 0
@@ -317,24 +324,75 @@ def test_schema_rejects_bad_values_with_the_path(sets: dict[str, str], expected:
     assert expected in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize(("sets", "expected"), [
-    ({"externalDatabase.enabled": "true"}, "postgresql.enabled and externalDatabase.enabled are both true"),
-    ({"postgresql.enabled": "false", "externalDatabase.enabled": "true"},
-     "externalDatabase.enabled=true needs secrets.databaseUrl"),
-])
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        ({"externalDatabase.enabled": "true"}, "postgresql.enabled and externalDatabase.enabled are both true"),
+        ({"postgresql.enabled": "false", "externalDatabase.enabled": "true"}, "externalDatabase.enabled=true needs secrets.databaseUrl"),
+    ],
+)
 def test_inconsistent_values_fail_with_a_clear_message(sets: dict[str, str], expected: str) -> None:
     proc = helm(*template_args(sets=sets), check=False)
     assert proc.returncode != 0 and expected in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["-f", str(CHART / "values-minikube.yaml")], ["http://todo.local", "minikube addons enable ingress"]),
-    (["--set", "frontend.service.type=NodePort"], ["minikube service todo-chatbot-frontend -n todo --url"]),
-    (["--set", "postgresql.enabled=false"], ["WARNING: no database is configured"]),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-f", str(CHART / "values-minikube.yaml")], ["http://todo.local", "minikube addons enable ingress"]),
+        (["--set", "frontend.service.type=NodePort"], ["minikube service todo-chatbot-frontend -n todo --url"]),
+        (["--set", "postgresql.enabled=false"], ["WARNING: no database is configured"]),
+    ],
+)
 def test_notes_print_minikube_access_commands(args: list[str], expected: list[str]) -> None:
     out = helm("install", "todo-chatbot", str(CHART), "-n", "todo", "--dry-run=client", *args).stdout
-    notes = out[out.index("NOTES:"):]
+    notes = out[out.index("NOTES:") :]
     for line in expected:
         assert line in notes, notes
     assert "helm test todo-chatbot -n todo" in notes
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_only_the_frontend_gets_the_better_auth_secret(profile: str) -> None:
+    """The backend and the task MCP server verify tokens against the frontend's JWKS: the secret that signs
+    sessions would only let them (or whoever reads their env) mint HS256 tokens."""
+    holders = {
+        where
+        for where, spec in pod_specs(render(profile))
+        for c in spec["containers"] + spec.get("initContainers", [])
+        for e in c.get("env", [])
+        if e["name"] == "BETTER_AUTH_SECRET" or e.get("valueFrom", {}).get("secretKeyRef", {}).get("key") == "BETTER_AUTH_SECRET"
+    }
+    assert holders == {"Deployment/todo-chatbot-frontend"}
+    config = one(render(profile), "ConfigMap", "todo-chatbot-backend")["data"]
+    assert config["BETTER_AUTH_JWKS_URL"].endswith("/api/auth/jwks") and "AUTH_DEVELOPMENT_MODE" not in config
+
+
+def granted(rules: list[dict], verb: str, resource: str) -> bool:
+    main, _, sub = resource.partition("/")
+    plural, _, group = main.partition(".")
+    name = f"{plural}/{sub}" if sub else plural
+    return any(group in r.get("apiGroups", []) and name in r.get("resources", []) and verb in r.get("verbs", []) and not r.get("resourceNames") for r in rules)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool) -> None:
+    """Every (verb, resource) a tool declares beside its code (ops.tool(rbac=...)) is granted by the chart's
+    Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
+    from ops_mcp.cluster import KINDS
+    from ops_mcp.server import build_server
+    from ops_mcp.settings import load_settings
+
+    docs = render(sets={"opsMcp.readOnly": str(read_only).lower()})
+    role = [r for d in find(docs, "Role") if d["metadata"]["name"].endswith("ops-mcp") for r in d["rules"]]
+    cluster_role = [r for d in find(docs, "ClusterRole") if "ops-mcp" in d["metadata"]["name"] for r in d["rules"]]
+    ops = build_server(load_settings(read_only=read_only)).ops
+    missing = []
+    for tool, needs in ops.rbac.items():
+        assert needs, f"{tool} declares no RBAC"
+        for verb, resource in needs:
+            kind = KINDS.get(resource.split("/")[0])
+            rules = role if kind is None or kind.namespaced else cluster_role
+            if not granted(rules, verb, resource):
+                missing.append(f"{tool}: {verb} {resource}")
+    assert missing == []

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config, watch
-
 from cluster.harness import Cluster
 from k8s_chart import CHART, KAGENT_API_VERSIONS, ROOT, VALUES
+from kubernetes import client, config, watch
 
 pytestmark = pytest.mark.cluster
 
@@ -81,22 +80,30 @@ def test_kustomize_output_passes_server_side_dry_run(cluster: Cluster, namespace
 @pytest.fixture(scope="module")
 def kagent_crds(cluster: Cluster) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(HERE / "testdata" / "kagent-crds"))
+
     def established(crd: str) -> bool:
         obj = json.loads(cluster.kubectl("get", "crd", f"{crd}.kagent.dev", "-o", "json").stdout)
         conditions = (obj.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     for crd in ("agents", "modelconfigs", "remotemcpservers"):
-        cluster.wait_for(lambda: established(crd), timeout=60, message=f"CRD {crd}.kagent.dev established")
-    cluster.wait_for(lambda: "agents" in cluster.kubectl("api-resources", "--api-group=kagent.dev", "-o", "name").stdout,
-                     timeout=30, message="kagent.dev served by discovery")
+        cluster.wait_for(lambda: established(crd), timeout=60, message=f"CRD {crd}.kagent.dev established")  # noqa: B023 (called at once)
+    cluster.wait_for(
+        lambda: "agents" in cluster.kubectl("api-resources", "--api-group=kagent.dev", "-o", "name").stdout,
+        timeout=30,
+        message="kagent.dev served by discovery",
+    )
 
 
 def test_kagent_objects_pass_server_side_dry_run(cluster: Cluster, namespace: str, kagent_crds: None) -> None:
     built = cluster.kubectl("kustomize", str(ROOT / "k8s" / "kagent")).stdout
     out = dry_run(cluster, relocate([d for d in yaml.safe_load_all(built) if d], namespace), namespace)
-    for line in ("modelconfig.kagent.dev/todo-ops-model created", "remotemcpserver.kagent.dev/todo-ops-mcp created",
-                 "remotemcpserver.kagent.dev/todo-task-mcp created", "agent.kagent.dev/todo-ops-agent created"):
+    for line in (
+        "modelconfig.kagent.dev/todo-ops-model created",
+        "remotemcpserver.kagent.dev/todo-ops-mcp created",
+        "remotemcpserver.kagent.dev/todo-task-mcp created",
+        "agent.kagent.dev/todo-ops-agent created",
+    ):
         assert line in out
     # The chart's kagent objects, read-write (tools behind requireApproval), against the real CRDs.
     extra = [a for v in KAGENT_API_VERSIONS for a in ("--api-versions", v)]
@@ -121,6 +128,7 @@ def test_chart_capability_guard_sees_the_real_crds(cluster: Cluster, namespace: 
 
 # --- a real install, upgrade and rollback ---------------------------------------------------------
 
+
 class Recorder:
     """Watches Deployments and Jobs of a namespace in the background (the real watch API)."""
 
@@ -130,9 +138,13 @@ class Recorder:
         self.deployments: list[dict] = []
         self.jobs: list[dict] = []
         self._watches: list[watch.Watch] = []
-        self._threads = [threading.Thread(target=self._run, args=(fn, sink), daemon=True) for fn, sink in (
-            (client.AppsV1Api(self.api).list_namespaced_deployment, self.deployments),
-            (client.BatchV1Api(self.api).list_namespaced_job, self.jobs))]
+        self._threads = [
+            threading.Thread(target=self._run, args=(fn, sink), daemon=True)
+            for fn, sink in (
+                (client.AppsV1Api(self.api).list_namespaced_deployment, self.deployments),
+                (client.BatchV1Api(self.api).list_namespaced_job, self.jobs),
+            )
+        ]
 
     def _run(self, fn, sink: list[dict]) -> None:
         w = watch.Watch()
@@ -190,8 +202,13 @@ def assert_all_available(cluster: Cluster, namespace: str, replicas: dict[str, i
 def assert_services_have_endpoints(cluster: Cluster, namespace: str) -> None:
     slices = get_json(cluster, namespace, "endpointslices")["items"]
     for svc in ("frontend", "backend", "mcp", "ops-mcp", "postgresql"):
-        ready = [ep for s in slices if s["metadata"]["labels"].get("kubernetes.io/service-name") == f"todo-chatbot-{svc}"
-                 for ep in s.get("endpoints") or [] if ep.get("conditions", {}).get("ready")]
+        ready = [
+            ep
+            for s in slices
+            if s["metadata"]["labels"].get("kubernetes.io/service-name") == f"todo-chatbot-{svc}"
+            for ep in s.get("endpoints") or []
+            if ep.get("conditions", {}).get("ready")
+        ]
         assert ready, f"Service todo-chatbot-{svc} has no ready endpoint"
 
 
@@ -215,8 +232,9 @@ def assert_never_below(states: list[dict], desired: int) -> None:
 
 def restrict(cluster: Cluster, namespace: str) -> None:
     """Pod Security Admission `restricted`, enforced: a pod that breaks it is never created."""
-    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted",
-                    "pod-security.kubernetes.io/warn=restricted", "--overwrite")
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted", "--overwrite"
+    )
 
 
 def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -> None:
@@ -263,7 +281,7 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         events_before = len(rec.deployments)
         cluster.helm("rollback", RELEASE, "1", "-n", namespace, "--wait", "--timeout", "240s")
         cm = get_json(cluster, namespace, "configmap", "todo-chatbot-backend")["data"]
-        assert cm["ANTHROPIC_MODEL"] == "claude-sonnet-4-5"
+        assert cm["ANTHROPIC_MODEL"] == "claude-sonnet-5-5"
         assert_all_available(cluster, namespace, {"frontend": 1, "backend": 2, "mcp": 1, "ops-mcp": 1})
         rollback_states = rec.backend_states(events_before)
         assert any((s["status"].get("updatedReplicas") or 0) < 2 for s in rollback_states), "no rollback rollout observed"

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from k8s_chart import CHART, ROOT, one, render, tool
 
 VENV_BIN = Path(sys.executable).parent
@@ -43,13 +42,18 @@ def chart_env(docs: list[dict], name: str, tmp: Path) -> dict[str, str]:
             env[e["name"]] = e["value"]
         elif e["valueFrom"]["secretKeyRef"]["key"] in secret:
             env[e["name"]] = secret[e["valueFrom"]["secretKeyRef"]["key"]]
-    mapping = {"/app/data": f"{tmp}/data", "^/data/": f"{tmp}/data/", "/var/lib/ops-mcp/": f"{tmp}/state/",
-               "/tmp/helm/": f"{tmp}/helm/",
-               "/opt/ops-mcp/charts/todo-chatbot": str(CHART), "/usr/local/bin/helm": tool("helm")}
+    mapping = {
+        "/app/data": f"{tmp}/data",
+        "^/data/": f"{tmp}/data/",
+        "/var/lib/ops-mcp/": f"{tmp}/state/",
+        "/tmp/helm/": f"{tmp}/helm/",
+        "/opt/ops-mcp/charts/todo-chatbot": str(CHART),
+        "/usr/local/bin/helm": tool("helm"),
+    }
     for key, value in env.items():
         for old, new in mapping.items():  # "^" anchors at the start of the value
             if old.startswith("^"):
-                value = new + value[len(old) - 1:] if value.startswith(old[1:]) else value
+                value = new + value[len(old) - 1 :] if value.startswith(old[1:]) else value
             else:
                 value = value.replace(old, new)
         env[key] = value
@@ -78,8 +82,7 @@ def running(name: str, docs: list[dict], tmp: Path) -> Iterator[tuple[str, dict[
     if name == "frontend" and not (cwd / "server.js").is_file():
         pytest.skip("no frontend production build: run `npm run build` in frontend/ (the frontend tests do)")
     log = (tmp / f"{name}.log").open("w")
-    proc = subprocess.Popen(local_command(container["command"], port, env), cwd=cwd, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(local_command(container["command"], port, env), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -124,8 +127,12 @@ def mcp_initialize(base: str, host: str, token: str | None) -> httpx.Response:
     headers = {"Host": host, "Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chart-contract", "version": "1"}}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "chart-contract", "version": "1"}},
+    }
     return httpx.post(base + "/mcp", json=body, headers=headers, timeout=20)
 
 

@@ -9,47 +9,76 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mcp import Client, StdioServerParameters
-
 from cluster.harness import Cluster
 from k8s_chart import CHART, ROOT
+from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.cluster
 
 RELEASE = "todo-chatbot"
 SA = "todo-chatbot-ops-mcp"
-OPS_ONLY = ["--set", "frontend.enabled=false", "--set", "backend.enabled=false", "--set", "mcpServer.enabled=false",
-            "--set", "postgresql.enabled=false"]
+OPS_ONLY = ["--set", "frontend.enabled=false", "--set", "backend.enabled=false", "--set", "mcpServer.enabled=false", "--set", "postgresql.enabled=false"]
 
 # (verb, resource[, subresource]) the read tools use: always allowed in the release namespace.
 READS = [
-    ("get", "pods"), ("list", "pods"), ("watch", "pods"), ("get", "pods", "log"), ("list", "events"),
-    ("list", "events.events.k8s.io"), ("list", "services"), ("list", "endpoints"),
-    ("list", "endpointslices.discovery.k8s.io"), ("get", "configmaps"), ("list", "deployments.apps"),
-    ("list", "replicasets.apps"), ("list", "statefulsets.apps"), ("list", "daemonsets.apps"), ("list", "jobs.batch"),
-    ("list", "ingresses.networking.k8s.io"), ("list", "horizontalpodautoscalers.autoscaling"),
-    ("list", "persistentvolumeclaims"), ("get", "deployments.apps"),
+    ("get", "pods"),
+    ("list", "pods"),
+    ("watch", "pods"),
+    ("get", "pods", "log"),
+    ("list", "events"),
+    ("list", "events.events.k8s.io"),
+    ("list", "services"),
+    ("list", "endpoints"),
+    ("list", "endpointslices.discovery.k8s.io"),
+    ("get", "configmaps"),
+    ("list", "deployments.apps"),
+    ("list", "replicasets.apps"),
+    ("list", "statefulsets.apps"),
+    ("list", "daemonsets.apps"),
+    ("list", "jobs.batch"),
+    ("list", "ingresses.networking.k8s.io"),
+    ("list", "horizontalpodautoscalers.autoscaling"),
+    ("list", "persistentvolumeclaims"),
+    ("get", "deployments.apps"),
     # helm list/history/get values read the release records (Secrets of type helm.sh/release.v1)
-    ("list", "secrets"), ("get", "secrets"),
+    ("list", "secrets"),
+    ("get", "secrets"),
 ]
 # The write tools' verbs: refused when read-only, allowed when opsMcp.readOnly=false.
 WRITES = [
-    ("patch", "deployments.apps", "scale"), ("update", "deployments.apps", "scale"),
-    ("patch", "statefulsets.apps", "scale"), ("patch", "deployments.apps"), ("patch", "statefulsets.apps"),
-    ("create", "deployments.apps"), ("delete", "deployments.apps"), ("create", "secrets"), ("update", "secrets"),
-    ("delete", "secrets"), ("create", "configmaps"), ("create", "services"), ("create", "jobs.batch"),
-    ("delete", "jobs.batch"), ("create", "serviceaccounts"), ("create", "roles.rbac.authorization.k8s.io"),
+    ("patch", "deployments.apps", "scale"),
+    ("update", "deployments.apps", "scale"),
+    ("patch", "statefulsets.apps", "scale"),
+    ("patch", "deployments.apps"),
+    ("patch", "statefulsets.apps"),
+    ("create", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("create", "secrets"),
+    ("update", "secrets"),
+    ("delete", "secrets"),
+    ("create", "configmaps"),
+    ("create", "services"),
+    ("create", "jobs.batch"),
+    ("delete", "jobs.batch"),
+    ("create", "serviceaccounts"),
+    ("create", "roles.rbac.authorization.k8s.io"),
 ]
 # Never, in either mode.
 NEVER = [
-    ("*", "*"), ("create", "pods", "exec"), ("delete", "pods"), ("create", "pods"), ("create", "namespaces"),
-    ("patch", "nodes"), ("delete", "nodes"), ("create", "clusterroles.rbac.authorization.k8s.io"),
-    ("impersonate", "users"), ("escalate", "roles.rbac.authorization.k8s.io"),
+    ("*", "*"),
+    ("create", "pods", "exec"),
+    ("delete", "pods"),
+    ("create", "pods"),
+    ("create", "namespaces"),
+    ("patch", "nodes"),
+    ("delete", "nodes"),
+    ("create", "clusterroles.rbac.authorization.k8s.io"),
+    ("impersonate", "users"),
+    ("escalate", "roles.rbac.authorization.k8s.io"),
 ]
 
 
-def can_i(cluster: Cluster, namespace: str, verb: str, resource: str, sub: str | None = None, *,
-          in_ns: str | None = None) -> bool:
+def can_i(cluster: Cluster, namespace: str, verb: str, resource: str, sub: str | None = None, *, in_ns: str | None = None) -> bool:
     args = ["auth", "can-i", verb, resource, f"--as=system:serviceaccount:{namespace}:{SA}", "-n", in_ns or namespace]
     if sub:
         args.append(f"--subresource={sub}")
@@ -75,8 +104,7 @@ def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Clu
     assert not can_i(cluster, namespace, "list", "secrets", in_ns="kube-system")
 
     # A real request as the account: the apiserver answers 403 Forbidden and names the verb and resource.
-    proc = cluster.kubectl("scale", "deployment", SA, "--replicas=2", "-n", namespace,
-                           f"--as=system:serviceaccount:{namespace}:{SA}", check=False)
+    proc = cluster.kubectl("scale", "deployment", SA, "--replicas=2", "-n", namespace, f"--as=system:serviceaccount:{namespace}:{SA}", check=False)
     assert proc.returncode != 0
     assert "Forbidden" in proc.stderr or "forbidden" in proc.stderr
     assert 'cannot patch resource "deployments/scale"' in proc.stderr or 'cannot get resource "deployments/scale"' in proc.stderr
@@ -91,16 +119,13 @@ def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster,
     too_much = [n for n in NEVER if can_i(cluster, namespace, *n)]
     assert not too_much, f"granted beyond the tools' needs: {too_much}"
     assert not can_i(cluster, namespace, "patch", "deployments.apps", in_ns="default")
-    cluster.kubectl("scale", "deployment", SA, "--replicas=2", "-n", namespace,
-                    f"--as=system:serviceaccount:{namespace}:{SA}")
+    cluster.kubectl("scale", "deployment", SA, "--replicas=2", "-n", namespace, f"--as=system:serviceaccount:{namespace}:{SA}")
 
 
-def test_helm_as_the_service_account_upgrades_and_rolls_back_the_full_release(cluster: Cluster, namespace: str,
-                                                                             uninstall) -> None:
+def test_helm_as_the_service_account_upgrades_and_rolls_back_the_full_release(cluster: Cluster, namespace: str, uninstall) -> None:
     """deploy_chart and rollback_release run helm with this account: the Role must be enough for every
     object of the chart (hooks included), and nothing more was needed."""
-    base = ["-n", namespace, "--set", "postgresql.persistence.enabled=false", "--set", "opsMcp.readOnly=false",
-            "--wait", "--timeout", "240s"]
+    base = ["-n", namespace, "--set", "postgresql.persistence.enabled=false", "--set", "opsMcp.readOnly=false", "--wait", "--timeout", "240s"]
     uninstall(cluster, namespace)
     cluster.helm("install", RELEASE, str(CHART), *base)
     as_sa = ["--kube-as-user", f"system:serviceaccount:{namespace}:{SA}"]
@@ -131,18 +156,23 @@ def text_of(result) -> str:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path,
-                                                        anyio_backend: str, uninstall) -> None:
+async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path, anyio_backend: str, uninstall) -> None:
     """The ops tools themselves, with the token of the chart's read-only account: reads work, a write is
     refused by the apiserver (the server is started writable so the tool is listed and really tries)."""
     install(cluster, namespace, uninstall)
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
-    env.update(OPS_MCP_KUBECONFIG=str(sa_kubeconfig(cluster, namespace, tmp_path / "sa.kubeconfig")),
-               KUBECONFIG=str(tmp_path / "sa.kubeconfig"), OPS_MCP_NAMESPACE=namespace, OPS_MCP_NAMESPACES=namespace,
-               OPS_MCP_READ_ONLY="false", OPS_MCP_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
-               OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"), OPS_MCP_REQUEST_TIMEOUT="10", HOME=str(tmp_path))
-    params = StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"],
-                                   env=env, cwd=str(ROOT))
+    env.update(
+        OPS_MCP_KUBECONFIG=str(sa_kubeconfig(cluster, namespace, tmp_path / "sa.kubeconfig")),
+        KUBECONFIG=str(tmp_path / "sa.kubeconfig"),
+        OPS_MCP_NAMESPACE=namespace,
+        OPS_MCP_NAMESPACES=namespace,
+        OPS_MCP_READ_ONLY="false",
+        OPS_MCP_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
+        OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"),
+        OPS_MCP_REQUEST_TIMEOUT="10",
+        HOME=str(tmp_path),
+    )
+    params = StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=env, cwd=str(ROOT))
     async with Client(params, read_timeout_seconds=120) as mcp:
         pods = await mcp.call_tool("list_resources", {"kind": "pods"})
         assert not pods.is_error, text_of(pods)

@@ -7,9 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 from mcp import Client, StdioServerParameters
@@ -38,8 +39,8 @@ def ops_env(cluster: Any, namespace: str | None, audit: Path, **extra: str) -> d
 
 
 @asynccontextmanager
-async def stdio_client(env: dict[str, str], *flags: str, **client_kw: Any) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "--transport", "stdio", *flags], env=env, cwd=str(ROOT))
+async def stdio_client(env: dict[str, str], *flags: str, cwd: str | None = None, **client_kw: Any) -> AsyncIterator[Client]:
+    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "--transport", "stdio", *flags], env=env, cwd=cwd or str(ROOT))
     async with Client(params, read_timeout_seconds=120, **client_kw) as client:
         yield client
 
@@ -64,8 +65,14 @@ class HttpServer:
     def __init__(self, env: dict[str, str], *flags: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.proc = subprocess.Popen([*SERVE, "--transport", "http", "--port", str(self.port), *flags], env=env, cwd=str(ROOT),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [*SERVE, "--transport", "http", "--port", str(self.port), *flags],
+            env=env,
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -114,22 +121,30 @@ def everything(result: Any) -> str:
     return text_of(result) + "\n" + json.dumps(result.structured_content or {})
 
 
-def deployment(name: str, replicas: int = 1, labels: dict[str, str] | None = None, env: list[dict[str, Any]] | None = None,
-               pod_labels: dict[str, str] | None = None) -> dict[str, Any]:
+def deployment(
+    name: str, replicas: int = 1, labels: dict[str, str] | None = None, env: list[dict[str, Any]] | None = None, pod_labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     labels = labels or {"app": name}
     container: dict[str, Any] = {"name": "app", "image": "registry.local/app:1"}
     if env:
         container["env"] = env
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": {**labels, **(pod_labels or {})}}, "spec": {"containers": [container]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": {**labels, **(pod_labels or {})}}, "spec": {"containers": [container]}},
+        },
     }
 
 
 def pod(name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None, containers: list[str] | None = None) -> dict[str, Any]:
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
         "spec": {"containers": [{"name": c, "image": "registry.local/app:1"} for c in (containers or ["app"])]},
     }
 
@@ -137,10 +152,17 @@ def pod(name: str, labels: dict[str, str] | None = None, annotations: dict[str, 
 def event(namespace: str, name: str, obj_kind: str, obj_name: str, reason: str, message: str, type_: str = "Warning", count: int = 1) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
         "involvedObject": {"kind": obj_kind, "name": obj_name, "namespace": namespace},
-        "reason": reason, "message": message, "type": type_, "count": count,
-        "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "kubelet"},
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "count": count,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "source": {"component": "kubelet"},
     }
 
 

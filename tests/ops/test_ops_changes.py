@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -47,7 +48,9 @@ async def test_scale_with_wait_progress_bounds_and_audit(cluster, namespace, aud
         down = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 0}))
         assert (down["before"], down["after"]) == (3, 0)
     records = audit_records(audit_log)
-    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [("scale_deployment", "applied")]
+    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [
+        ("scale_deployment", "applied")
+    ]
     assert records[0]["arguments"] == {"name": "web", "replicas": 3, "wait": True, "timeout_seconds": 60}
     assert "stdio" in records[0]["client"] and records[0]["time"].endswith("+00:00")
 
@@ -79,6 +82,7 @@ async def test_rollout_status_restart_and_undo_with_confirmation(cluster, namesp
         async def callback(context, params):
             asked.append(params.message)
             return ElicitResult(action="accept", content={"confirm": True}) if accept else ElicitResult(action="decline")
+
         return callback
 
     async with stdio_client(env, elicitation_callback=answer(False)) as c:
@@ -123,7 +127,11 @@ async def test_rollout_undo_and_status_of_statefulsets_and_daemonsets(cluster, n
         assert image() == "registry.local/app:1"
         restarted = ok(await call(c, "rollout_restart", {"name": "db", "kind": kind}))
         assert restarted["applied"] and "restartedAt" in restarted["detail"]
-    assert [(r["tool"], r["outcome"]) for r in audit_records(audit_log)][-3:] == [("rollout_undo", "error"), ("rollout_undo", "applied"), ("rollout_restart", "applied")]
+    assert [(r["tool"], r["outcome"]) for r in audit_records(audit_log)][-3:] == [
+        ("rollout_undo", "error"),
+        ("rollout_undo", "applied"),
+        ("rollout_restart", "applied"),
+    ]
 
 
 async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log):
@@ -134,12 +142,19 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
     async def on_progress(p, total, message):
         progress.append(message)
 
-    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo")
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo", OPS_MCP_CHART_SOURCES=str(CHARTS))
     async with stdio_client(env) as c:
-        assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"chart": "/nonexistent/chart"}))
-        assert "outside the repository" in err(await call(c, "deploy_chart", {"chart": chart, "values_files": ["/etc/passwd"]}))
-        assert "invalid release name" in err(await call(c, "deploy_chart", {"chart": chart, "release": "Bad_Release"}))
-        d = ok(await call(c, "deploy_chart", {"chart": chart, "values": {"db": {"password": secret}}, "timeout_seconds": 120}, progress_callback=on_progress))
+        assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"confirm": True, "chart": str(CHARTS / "nonexistent")}))
+        assert "outside the repository" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values_files": ["/etc/passwd"]}))
+        assert "invalid release name" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "release": "Bad_Release"}))
+        d = ok(
+            await call(
+                c,
+                "deploy_chart",
+                {"confirm": True, "chart": chart, "values": {"db": {"password": secret}}, "timeout_seconds": 120},
+                progress_callback=on_progress,
+            )
+        )
         assert d["applied"] and d["revision"] == 1 and d["status"] == "deployed" and d["chart"] == "demo-0.1.0"
         assert "Deployment/demo-web" in d["resources"]
         assert progress, "no progress notifications while helm waited"
@@ -150,11 +165,21 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
         assert status["healthy"] and {"kind": "Deployment", "name": "demo-web", "ready": 1, "desired": 1} in status["workloads"]
         values = await call(c, "get_release_values", {})
         assert ok(values)["values"]["db"]["password"] == "***" and secret not in text_of(values)
-        dry = ok(await call(c, "deploy_chart", {"chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True}))
+        dry = ok(
+            await call(
+                c,
+                "deploy_chart",
+                {"confirm": True, "chart": chart, "values_files": ["extra-values.yaml"], "values": {"db": {"password": secret}}, "dry_run": True},
+            )
+        )
         assert dry["applied"] is False and dry["changes"]["changed"] == ["Deployment/demo-web"] and dry["changes"]["added"] == []
         assert ok(await call(c, "release_history", {}))["revisions"][-1]["revision"] == 1
         # An upgrade whose pods never become ready times out and is rolled back.
-        bad = err(await call(c, "deploy_chart", {"chart": chart, "values": {"db": {"password": secret}, "kubelet": "crashloop"}, "timeout_seconds": 10}))
+        bad = err(
+            await call(
+                c, "deploy_chart", {"confirm": True, "chart": chart, "values": {"db": {"password": secret}, "kubelet": "crashloop"}, "timeout_seconds": 10}
+            )
+        )
         assert "rolled back" in bad and "Next step" in bad
         hist = ok(await call(c, "release_history", {}))["revisions"]
         assert [h["status"] for h in hist][-2:] == ["failed", "deployed"]
@@ -216,39 +241,140 @@ def oci_registry(cluster, tmp_path):
 async def test_deploy_chart_from_an_oci_registry(cluster, namespace, audit_log, tmp_path):
     with oci_registry(cluster, tmp_path) as host:
         ref = f"oci://{host}/charts/demo"
-        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
-            dry = ok(await call(c, "deploy_chart", {"release": "fromoci", "chart": ref, "version": "0.1.0", "dry_run": True}))
+        async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES="*")) as c:
+            dry = ok(await call(c, "deploy_chart", {"confirm": True, "release": "fromoci", "chart": ref, "version": "0.1.0", "dry_run": True}))
             assert dry["applied"] is False and dry["chart"] == "demo-0.1.0" and "Deployment/fromoci-web" in dry["changes"]["added"]
-            d = ok(await call(c, "deploy_chart", {"release": "fromoci", "chart": ref, "timeout_seconds": 120}))
+            d = ok(await call(c, "deploy_chart", {"confirm": True, "release": "fromoci", "chart": ref, "timeout_seconds": 120}))
             assert (d["applied"], d["revision"], d["status"], d["chart"]) == (True, 1, "deployed", "demo-0.1.0")
             assert cluster.kubectl("get", "deploy", "fromoci-web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout == "1"
             for missing in ({"chart": ref, "version": "9.9.9"}, {"chart": f"oci://{host}/charts/nope"}):
-                assert "no such chart or version" in err(await call(c, "deploy_chart", {"release": "fromoci", **missing}))
-            down = err(await call(c, "deploy_chart", {"release": "fromoci", "chart": "oci://127.0.0.1:1/charts/demo"}))
+                assert "no such chart or version" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromoci", **missing}))
+            down = err(await call(c, "deploy_chart", {"confirm": True, "release": "fromoci", "chart": "oci://127.0.0.1:1/charts/demo"}))
             assert "OCI registry could not serve the chart" in down and "cluster is unreachable" not in down
             assert [(h["revision"], h["status"]) for h in ok(await call(c, "release_history", {"release": "fromoci"}))["revisions"]] == [(1, "deployed")]
 
 
 async def test_deploy_chart_from_a_chart_repository(cluster, namespace, audit_log, tmp_path):
     with chart_repository(cluster, tmp_path) as repo:
-        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
-            dry = ok(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "version": "0.1.0", "dry_run": True}))
+        async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES="*")) as c:
+            dry = ok(
+                await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "version": "0.1.0", "dry_run": True})
+            )
             assert dry["applied"] is False and dry["chart"] == "demo-0.1.0" and "Deployment/fromrepo-web" in dry["changes"]["added"]
             assert ok(await call(c, "list_releases", {}))["releases"] == []  # a dry run installs nothing
-            d = ok(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "timeout_seconds": 120}))
+            d = ok(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "timeout_seconds": 120}))
             assert (d["applied"], d["revision"], d["status"], d["chart"]) == (True, 1, "deployed", "demo-0.1.0")
             assert cluster.kubectl("get", "deploy", "fromrepo-web", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}").stdout == "1"
             # Bad sources fail with the real cause and change nothing.
-            missing = err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": repo, "version": "9.9.9"}))
+            missing = err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": repo, "version": "9.9.9"}))
             assert 'version "9.9.9" not found' in missing and "versions the repository offers" in missing
-            assert "not found" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "nochart", "repo": repo}))
-            gone = err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": "http://127.0.0.1:1"}))
+            assert "not found" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "nochart", "repo": repo}))
+            gone = err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": "http://127.0.0.1:1"}))
             assert "chart repository could not be read" in gone and "cluster is unreachable" not in gone
-            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "demo", "repo": "http://charts.example.com"}))
-            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"release": "fromrepo", "chart": "file:///tmp/demo.tgz"}))
-            assert "needs chart=" in err(await call(c, "deploy_chart", {"release": "fromrepo", "repo": repo}))
+            assert "only https:// and oci://" in err(
+                await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "demo", "repo": "http://charts.example.com"})
+            )
+            assert "only https:// and oci://" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "chart": "file:///tmp/demo.tgz"}))
+            assert "needs chart=" in err(await call(c, "deploy_chart", {"confirm": True, "release": "fromrepo", "repo": repo}))
             hist = ok(await call(c, "release_history", {"release": "fromrepo"}))["revisions"]
             assert [(h["revision"], h["status"]) for h in hist] == [(1, "deployed")]
     # Every deploy_chart call is on record: the dry run, the install, then six refusals.
     outcomes = [r["outcome"] for r in audit_records(audit_log) if r["tool"] == "deploy_chart"]
     assert outcomes == ["not_applied", "applied"] + ["error"] * 6
+
+
+async def test_deploy_chart_needs_an_allowed_source_and_confirmation(cluster, namespace, audit_log, tmp_path):
+    """A chart runs with the server's privileges (any Secret of the namespace, any ServiceAccount) and an
+    upgrade deletes what its manifests drop: deploy_chart is destructive and limited to OPS_MCP_CHART_SOURCES."""
+    demo = str(CHARTS / "demo")
+    outside = tmp_path / "demo-copy"
+    shutil.copytree(demo, outside)
+    # Default: the app's own chart only.
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="gated")) as c:
+        msg = err(await call(c, "deploy_chart", {"chart": demo, "dry_run": True}))
+        assert "not allowed on this server" in msg and "OPS_MCP_CHART_SOURCES" in msg and "Next step" in msg
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="gated", OPS_MCP_CHART_SOURCES=demo)) as c:
+        for refused in (
+            {"chart": str(outside)},
+            {"chart": f"{demo}/../../charts/../../.."},
+            {"chart": "oci://registry.example.com/charts/demo"},
+            {"chart": "demo", "repo": "https://charts.example.com"},
+        ):
+            assert "not allowed on this server" in err(await call(c, "deploy_chart", {**refused, "confirm": True})), refused
+        msg = err(await call(c, "deploy_chart", {"chart": demo}))
+        assert "is destructive and needs confirmation" in msg and "confirm=true" in msg
+        assert ok(await call(c, "list_releases", {}))["releases"] == []
+        installed = ok(await call(c, "deploy_chart", {"chart": demo, "confirm": True, "timeout_seconds": 120}))
+        assert installed["applied"] and installed["revision"] == 1
+        # A dry run asks nothing and compares with the deployed release.
+        dry = ok(await call(c, "deploy_chart", {"chart": demo, "values": {"replicas": 2}, "dry_run": True}))
+        assert dry["changes"]["changed"] == ["Deployment/gated-web"] and dry["changes"]["removed"] == [] and not dry["applied"]
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=demo), "--disable-destructive") as c:
+        assert "deploy_chart" not in {t.name for t in (await c.list_tools()).tools}
+    assert cluster.kubectl("get", "deploy", "gated-web", "-n", namespace, "-o", "jsonpath={.spec.replicas}").stdout == "1"
+
+
+async def test_scale_refuses_a_workload_an_hpa_scales_unless_asked_to_adjust_it(cluster, namespace, audit_log):
+    cluster.apply(
+        [
+            deployment("web", 2),
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "web"},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 2,
+                    "maxReplicas": 4,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+                },
+            },
+        ],
+        namespace,
+    )
+
+    def get(kind: str, path: str) -> str:
+        return cluster.kubectl("get", kind, "web", "-n", namespace, "-o", f"jsonpath={path}").stdout
+
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "scale_deployment", {"name": "web", "replicas": 3}))
+        assert "HorizontalPodAutoscaler 'web' (2..4 replicas" in msg and "adjust_hpa=true" in msg and "Nothing changed" in msg
+        assert get("deploy", "{.spec.replicas}") == "2"
+        done = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 6, "adjust_hpa": True}))
+        assert done["after"] == 6 and done["hpa"] == {"name": "web", "min_before": 2, "max_before": 4, "min_after": 6, "max_after": 6}
+        assert (get("hpa", "{.spec.minReplicas}"), get("hpa", "{.spec.maxReplicas}"), get("deploy", "{.spec.replicas}")) == ("6", "6", "6")
+        assert "minimum cannot be 0" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 0, "adjust_hpa": True}))
+        assert "outside the allowed range" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 11, "adjust_hpa": True}))
+    assert get("hpa", "{.spec.minReplicas}") == "6"
+
+
+async def test_rollout_undo_refuses_a_paused_deployment(cluster, namespace, audit_log):
+    cluster.apply(deployment("api", 1), namespace)
+    wait_ready(cluster, namespace, "api", 1)
+    cluster.kubectl("set", "image", "deploy/api", "app=registry.local/app:2", "-n", namespace)
+    cluster.wait_for(lambda: cluster.kubectl("rollout", "status", "deploy/api", "-n", namespace, "--timeout=2s", check=False).returncode == 0, 60)
+    cluster.kubectl("rollout", "pause", "deploy/api", "-n", namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "rollout_undo", {"name": "api", "confirm": True}))
+        assert "is paused" in msg and "rollout resume" in msg and "nothing changed" in msg
+        assert image_of(cluster, namespace, "api") == "registry.local/app:2"
+        cluster.kubectl("rollout", "resume", "deploy/api", "-n", namespace)
+        undo = ok(await call(c, "rollout_undo", {"name": "api", "confirm": True}))  # the resourceVersion-guarded patch
+        assert undo["applied"] and image_of(cluster, namespace, "api") == "registry.local/app:1"
+
+
+async def test_rollout_status_understands_statefulset_partitions(cluster, namespace, audit_log):
+    sts = deployment("db", 3)
+    sts["kind"] = "StatefulSet"
+    sts["spec"].update(serviceName="db", updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    cluster.apply(sts, namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        assert ok(await call(c, "rollout_status", {"name": "db", "kind": "statefulset", "wait": True, "timeout_seconds": 120}))["complete"]
+        cluster.kubectl("set", "image", "statefulset/db", "app=registry.local/app:2", "-n", namespace)
+        # Only ordinal 2 rolls (partition 2): that is the whole rollout, as kubectl rollout status says.
+        st = ok(await call(c, "rollout_status", {"name": "db", "kind": "statefulset", "wait": True, "timeout_seconds": 120}))
+        assert st["complete"] and st["updated"] == 1 and "partitioned rollout complete" in st["message"], st
+    images = cluster.kubectl(
+        "get", "pods", "-n", namespace, "-l", "app=db", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.containers[0].image} {end}"
+    ).stdout.split()
+    assert sorted(images) == ["db-0=registry.local/app:1", "db-1=registry.local/app:1", "db-2=registry.local/app:2"]

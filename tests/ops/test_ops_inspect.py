@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ops_helpers import call, deployment, err, event, ok, ops_env, pod, stdio_client, text_of, wait_ready
 
@@ -55,12 +57,25 @@ async def test_describe_is_compact_with_events_and_404_suggests_names(cluster, n
 async def test_custom_resources_are_found_by_discovery(cluster, namespace, audit_log):
     """A CRD installed while the server runs: listed with its printer columns, described, named any kubectl way."""
     group = f"{namespace}.example.com"  # cluster-scoped name, unique per test
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": f"widgets.{group}"},
-           "spec": {"group": group, "scope": "Namespaced",
-                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wdg"]},
-                    "versions": [{"name": "v1", "served": True, "storage": True,
-                                  "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                                  "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]}]}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wdg"]},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                }
+            ],
+        },
+    }
     async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
         assert "Unknown kind 'widgets'" in err(await call(c, "list_resources", {"kind": "widgets"}))  # not installed yet
         try:
@@ -80,12 +95,15 @@ async def test_custom_resources_are_found_by_discovery(cluster, namespace, audit
 
 
 async def test_get_events_aggregates_and_filters(cluster, namespace, audit_log):
-    cluster.apply([
-        event(namespace, "e1", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=4),
-        event(namespace, "e2", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=2),
-        event(namespace, "e3", "Pod", "web-2", "FailedMount", "secret db not found"),
-        event(namespace, "e4", "Pod", "web-2", "Pulled", "image pulled", type_="Normal"),
-    ], namespace)
+    cluster.apply(
+        [
+            event(namespace, "e1", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=4),
+            event(namespace, "e2", "Pod", "web-1", "BackOff", "Back-off restarting failed container", count=2),
+            event(namespace, "e3", "Pod", "web-2", "FailedMount", "secret db not found"),
+            event(namespace, "e4", "Pod", "web-2", "Pulled", "image pulled", type_="Normal"),
+        ],
+        namespace,
+    )
     async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
         all_ = ok(await call(c, "get_events", {}))
         backoff = [g for g in all_["groups"] if g["reason"] == "BackOff"]
@@ -99,14 +117,30 @@ async def test_get_app_status_reports_failures(cluster, namespace, audit_log):
     labels = {"app.kubernetes.io/instance": "shop", "app": "web"}
     cluster.apply(deployment("web", 2, labels=labels), namespace)
     wait_ready(cluster, namespace, "web", 2)
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "orphan", "labels": labels},
-         "spec": {"selector": {"app": "nothing-matches"}, "ports": [{"port": 80}]}},
-        pod("worker-0", labels={"app.kubernetes.io/instance": "shop", "kwok.todo-chatbot.test/kubelet": "crashloop"},
-            annotations={"kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled"}),
-        event(namespace, "warn1", "Pod", "worker-0", "BackOff", "Back-off restarting failed container app"),
-    ], namespace)
-    cluster.wait_for(lambda: "CrashLoopBackOff" in cluster.kubectl("get", "pod", "worker-0", "-n", namespace, "-o", "jsonpath={.status.containerStatuses[*].state.waiting.reason}").stdout, 30)
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "orphan", "labels": labels},
+                "spec": {"selector": {"app": "nothing-matches"}, "ports": [{"port": 80}]},
+            },
+            pod(
+                "worker-0",
+                labels={"app.kubernetes.io/instance": "shop", "kwok.todo-chatbot.test/kubelet": "crashloop"},
+                annotations={"kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled"},
+            ),
+            event(namespace, "warn1", "Pod", "worker-0", "BackOff", "Back-off restarting failed container app"),
+        ],
+        namespace,
+    )
+    cluster.wait_for(
+        lambda: (
+            "CrashLoopBackOff"
+            in cluster.kubectl("get", "pod", "worker-0", "-n", namespace, "-o", "jsonpath={.status.containerStatuses[*].state.waiting.reason}").stdout
+        ),
+        30,
+    )
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="shop")) as c:
         s = ok(await call(c, "get_app_status", {}))
         assert s["healthy"] is False and s["release"] == "shop"
@@ -125,11 +159,13 @@ async def test_namespace_allowlist_is_enforced_on_every_call(cluster, namespace,
     cluster.apply(pod("mine"), namespace)
     env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)
     async with stdio_client(env) as c:
-        for tool, args in [("list_resources", {"kind": "pods", "namespace": "kube-system"}),
-                           ("get_pod_logs", {"name": "x", "namespace": "default"}),
-                           ("scale_deployment", {"name": "x", "replicas": 1, "namespace": "default"}),
-                           ("uninstall_release", {"name": "x", "namespace": "default", "confirm": True}),
-                           ("get_app_status", {"namespace": "kube-system"})]:
+        for tool, args in [
+            ("list_resources", {"kind": "pods", "namespace": "kube-system"}),
+            ("get_pod_logs", {"name": "x", "namespace": "default"}),
+            ("scale_deployment", {"name": "x", "replicas": 1, "namespace": "default"}),
+            ("uninstall_release", {"name": "x", "namespace": "default", "confirm": True}),
+            ("get_app_status", {"namespace": "kube-system"}),
+        ]:
             assert "outside this server's allowlist" in err(await call(c, tool, args)), tool
         rows = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True}))["rows"]
         assert {r["namespace"] for r in rows} == {namespace}
@@ -139,17 +175,27 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
     cluster.apply(deployment("api", 1), namespace)
     wait_ready(cluster, namespace, "api", 1)
     name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}").stdout
-    current = ["a" * 40 + "!"] + [f"GET /api/tasks {i} 200" for i in range(200)] + [
-        "ERROR db connection failed: postgres://todo:Sup3rS3cret@db:5432/todo",
-        "retrying in 5s", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345"]
+    current = (
+        ["a" * 40 + "!"]
+        + [f"GET /api/tasks {i} 200" for i in range(200)]
+        + ["ERROR db connection failed: postgres://todo:Sup3rS3cret@db:5432/todo", "retrying in 5s", "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345"]
+    )
     cluster.set_logs(namespace, name, current, previous=["starting", "panic: out of memory"])
+    # It restarted once (what the kubelet records), so a previous instance exists.
+    cluster.kubectl(
+        "patch", "pod", name, "-n", namespace, "--subresource=status", "-p", json.dumps({"status": {"containerStatuses": [{"name": "app", "restartCount": 1}]}})
+    )
     async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
         tail = ok(await call(c, "get_pod_logs", {"name": name}))
         log = tail["logs"][0]
         assert log["lines"] == 100 and log["container"] == "app"
         assert "Sup3rS3cret" not in log["text"] and "abcdefghijklmnop" not in log["text"] and "postgres://todo:***@db" in log["text"]
         grep = ok(await call(c, "get_pod_logs", {"name": "api", "kind": "deployment", "grep": "ERROR", "context_lines": 1}))
-        assert grep["logs"][0]["text"].splitlines() == ["GET /api/tasks 199 200", "ERROR db connection failed: postgres://todo:***@db:5432/todo", "retrying in 5s"]
+        assert grep["logs"][0]["text"].splitlines() == [
+            "GET /api/tasks 199 200",
+            "ERROR db connection failed: postgres://todo:***@db:5432/todo",
+            "retrying in 5s",
+        ]
         prev = ok(await call(c, "get_pod_logs", {"name": name, "previous": True, "tail_lines": 1}))
         assert prev["logs"][0]["text"] == "panic: out of memory"
         assert "not a valid regular expression" in err(await call(c, "get_pod_logs", {"name": name, "grep": "(unclosed"}))
@@ -161,3 +207,138 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         near = name[:-1] + ("y" if name[-1] != "y" else "z")  # one character off, never the name itself
         assert repr(name) in err(await call(c, "get_pod_logs", {"name": near}))
         assert "not found" in err(await call(c, "get_pod_logs", {"name": "nope-nope"}))
+
+
+async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace, audit_log):
+    """A pod that exited (phase Failed, Error 143: a SIGTERM'd container) and is being deleted is what a rollout
+    restart leaves behind for a moment: kubectl's STATUS says Error, but it is terminating, not failing."""
+    manual = {"kwok.todo-chatbot.test/kubelet": "manual"}
+    doomed = pod("old-web", labels={**manual, "app": "web"})
+    doomed["metadata"]["finalizers"] = ["test.todo-chatbot/hold"]  # keeps it visible while it is being deleted
+    cluster.apply([doomed, pod("web-live", labels={"app": "web"})], namespace)
+    now = "2026-01-01T00:00:00Z"
+    status = {
+        "phase": "Failed",
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [
+            {
+                "name": "app",
+                "image": "registry.local/app:1",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": 143, "reason": "Error", "startedAt": now, "finishedAt": now}},
+            }
+        ],
+    }
+    cluster.kubectl("patch", "pod", "old-web", "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "pod", "web-live", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout == "Running",
+        timeout=60,
+        message="web-live running",
+    )
+    try:
+        cluster.kubectl("delete", "pod", "old-web", "-n", namespace, "--wait=false")
+        assert "Error" in cluster.kubectl("get", "pod", "old-web", "-n", namespace).stdout  # what kubectl shows
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            status = ok(await call(c, "get_app_status", {"release": "none"}))
+            assert status["failing_pods"] == [] and status["healthy"], status
+            assert status["terminating_pods"] == 1
+            rows = {r["name"]: r["status"] for r in ok(await call(c, "list_resources", {"kind": "pods"}))["rows"]}
+            assert rows == {"old-web": "Terminating", "web-live": "Running"}
+            wide = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True, "field_selector": f"metadata.namespace={namespace}"}))
+            assert {r["name"]: r["status"] for r in wide["rows"]} == rows and all(r["namespace"] == namespace for r in wide["rows"])
+            report = ok(await call(c, "diagnose", {}))
+            assert report["verdict"] == "healthy" and "old-web" not in json.dumps(report.get("findings")), report
+    finally:
+        cluster.kubectl("patch", "pod", "old-web", "-n", namespace, "--type=json", "-p", '[{"op": "remove", "path": "/metadata/finalizers"}]', check=False)
+
+
+async def test_kinds_are_case_insensitive_in_every_tool(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 1), namespace)
+    wait_ready(cluster, namespace, "web", 1)
+    pod_name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    cluster.set_logs(namespace, pod_name, ["ready"])
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        assert ok(await call(c, "diagnose", {"kind": "Deployment", "name": "web"}))["target"]
+        assert ok(await call(c, "diagnose_crashloop", {"kind": "deploy", "name": "web"}))["target"]
+        assert ok(await call(c, "rollout_status", {"kind": "Deployment", "name": "web"}))["complete"]
+        assert ok(await call(c, "get_pod_logs", {"kind": "Deployment", "name": "web"}))["target"] == "deployment/web"
+        assert ok(await call(c, "scale_deployment", {"kind": "deployments.apps", "name": "web", "replicas": 1}))["kind"] == "Deployment"
+        assert "Input should be" in err(await call(c, "rollout_status", {"kind": "CronJob", "name": "web"}))
+
+
+async def test_previous_logs_of_a_container_that_never_restarted_say_so(cluster, namespace, audit_log):
+    cluster.apply([pod("steady", labels={"app": "steady"}), pod("crashy", labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})], namespace)
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "pod", "steady", "-n", namespace, "-o", "jsonpath={.status.phase}").stdout == "Running",
+        timeout=60,
+        message="steady running",
+    )
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "pod", "crashy", "-n", namespace, "-o", "jsonpath={.status.containerStatuses[0].restartCount}").stdout == "5",
+        timeout=60,
+        message="crashy restarted",
+    )
+    cluster.set_logs(namespace, "steady", ["serving"], previous=[])
+    cluster.set_logs(namespace, "crashy", ["starting"], previous=["panic: boom"])
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        msg = err(await call(c, "get_pod_logs", {"name": "steady", "previous": True}))
+        assert "steady/app never restarted" in msg and "previous=false" in msg
+        assert "panic: boom" in text_of(await call(c, "get_pod_logs", {"name": "crashy", "previous": True}))
+        assert ok(await call(c, "get_pod_logs", {"name": "steady"}))["logs"][0]["text"] == "serving"
+
+
+async def test_describe_of_a_cluster_scoped_object_takes_events_from_default_if_allowed(cluster, namespace, audit_log):
+    """Events about a cluster-scoped object (a PersistentVolume, a Node) live in namespace default: shown
+    unless the allowlist excludes default; a Namespace outside the allowlist is not described at all."""
+    pv = f"pv-{namespace}"[:63]
+    ev = event("default", f"ev-{namespace}"[:63], "PersistentVolume", pv, "VolumeTrouble", "disk detached")
+    ev["involvedObject"].pop("namespace")
+    try:
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": pv},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}},
+            }
+        )
+        cluster.apply(ev, "default")
+        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+            events = ok(await call(c, "describe_resource", {"kind": "pv", "name": pv}))["events"]
+            assert [e["reason"] for e in events] == ["VolumeTrouble"]
+        async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)) as c:
+            d = ok(await call(c, "describe_resource", {"kind": "pv", "name": pv}))
+            assert d["object"]["metadata"]["name"] == pv and d["events"] == []  # default is outside the allowlist
+            assert "outside this server's allowlist" in err(await call(c, "describe_resource", {"kind": "namespace", "name": "kube-system"}))
+            assert ok(await call(c, "describe_resource", {"kind": "namespace", "name": namespace}))["name"] == namespace
+    finally:
+        cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
+        cluster.kubectl("delete", "event", ev["metadata"]["name"], "-n", "default", check=False)
+
+
+async def test_reads_are_bounded_at_the_api(cluster, namespace, audit_log):
+    """Events are read up to OPS_MCP_MAX_EVENTS (API pages) before aggregating; no answer is read past
+    OPS_MCP_MAX_RESPONSE_BYTES; diagnose_crashloop lists only what its checks read."""
+    cluster.apply([event(namespace, f"ev{i}", "Pod", f"p{i}", "BackOff", f"back-off {i}") for i in range(130)], namespace)
+    big = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"blob": "x" * 500_000}}
+    cluster.kubectl("create", "-f", "-", "-n", namespace, input=json.dumps(big))  # create: apply's annotation would double it
+    crashing = deployment("crashy", 1, pod_labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})
+    cluster.apply(crashing, namespace)
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_MAX_EVENTS="100", OPS_MCP_MAX_RESPONSE_BYTES="300000")
+    async with stdio_client(env) as c:
+        result = await call(c, "get_events", {})
+        events = ok(result)
+        assert events["total"] == 100 and events["capped"] is True and "stopped reading at 100 events" in text_of(result)
+        assert ok(await call(c, "get_events", {"object_name": "p7"}))["total"] == 1  # narrowed: under the cap
+        msg = err(await call(c, "describe_resource", {"kind": "configmap", "name": "big"}))
+        assert "larger than 300000 bytes" in msg and "narrow the query" in msg
+        assert ok(await call(c, "describe_resource", {"kind": "deployment", "name": "crashy"}))["name"] == "crashy"
+        cluster.wait_for(
+            lambda: "CrashLoopBackOff" in cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy").stdout, timeout=60, message="crashy crash-looping"
+        )
+        narrow = ok(await call(c, "diagnose_crashloop", {"name": "crashy", "include_logs": False}))
+        wide = ok(await call(c, "diagnose", {"kind": "deployment", "name": "crashy", "include_logs": False}))
+        assert narrow["findings"] and narrow["findings"][0]["mode"].startswith("crashloop")
+        assert narrow["limits"]["api_requests"] < wide["limits"]["api_requests"], (narrow["limits"], wide["limits"])

@@ -10,10 +10,24 @@ from ops_helpers import err, stdio_client
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {"get_app_status", "list_resources", "describe_resource", "get_events", "get_pod_logs", "rollout_status",
-              "list_releases", "release_history", "get_release_values"}
-WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart"}
-DESTRUCTIVE_TOOLS = {"rollout_undo", "rollback_release", "uninstall_release"}
+READ_TOOLS = {
+    "get_app_status",
+    "list_resources",
+    "describe_resource",
+    "get_events",
+    "get_pod_logs",
+    "rollout_status",
+    "list_releases",
+    "release_history",
+    "get_release_values",
+}
+WRITE_TOOLS = {"scale_deployment", "rollout_restart"}
+DESTRUCTIVE_TOOLS = {
+    "rollout_undo",
+    "rollback_release",
+    "uninstall_release",
+    "deploy_chart",
+}  # deploy_chart: a chart may mount any Secret; an upgrade deletes what it drops
 
 # A kubeconfig whose API server does not exist: listing must not need it.
 DEAD_KUBECONFIG = """apiVersion: v1
@@ -91,7 +105,22 @@ async def test_prompts_and_resources_are_listed(env):
 async def test_bad_configuration_fails_fast_with_a_clear_message(env, tmp_path):
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "stdio", "--namespaces", "a,b", "--namespace", "c"],
-                          env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "stdio", "--namespaces", "a,b", "--namespace", "c"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 2
     assert "outside the allowlist" in proc.stderr
+
+
+async def test_unknown_arguments_are_refused_by_name(env):
+    """deploy_chart(wait=false) used to be dropped silently (and the call waited minutes for readiness)."""
+    async with stdio_client(env) as client:
+        msg = err(await client.call_tool("deploy_chart", {"wait": False, "dry_run": True}))
+        assert "deploy_chart does not take 'wait'" in msg and "nothing was done" in msg and "timeout_seconds" in msg
+        msg = err(await client.call_tool("list_resources", {"kind": "pods", "namespaces": "a,b", "lim": 3}))
+        assert "'namespaces', 'lim'" in msg and "all_namespaces" in msg and "limit" in msg

@@ -20,30 +20,103 @@ SECRETS = {
     "log_token": "LeakCanaryLogToken0123456789abcdef",
     "url_password": "LeakCanaryUrlPw4417",
     "event_password": "LeakCanaryEventPw8820",
+    # values of other types under secret-named keys (Helm values given to deploy_chart)
+    "helm_number": 918273645,
+    "helm_list_item": "LeakCanaryHelmListTok-3391",
+    "helm_nested": "LeakCanaryHelmNested-7702",
+    # outside env: command-line flags in both forms and inside sh -c, probe and lifecycle headers
+    "arg_separate": "LeakCanaryArgSep-1123",
+    "arg_equals": "LeakCanaryArgEq-5813",
+    "arg_shell": "LeakCanaryArgShell-2134",
+    "probe_header": "LeakCanaryProbeHdr-5589",
+    "lifecycle_header": "LeakCanaryHookHdr-1442",
+    # echoed back by an error (a validation error quotes the argument it rejects)
+    "error_echo": "LeakCanaryErrEcho-3377",
 }
 
 
-def forms(value: str) -> list[str]:
+def forms(value: str | int) -> list[str]:
+    value = str(value)
     return [value, base64.b64encode(value.encode()).decode()]
+
+
+def crashy(s: dict) -> dict:
+    """A crash-looping Deployment whose credentials sit outside env: flags, a shell line, probe and hook headers."""
+    d = deployment("crashy", 1, pod_labels={"kwok.todo-chatbot.test/kubelet": "crashloop"})
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    c["command"] = ["sh", "-c", f"exec /app/server --password-value {s['arg_shell']}"]
+    c["args"] = ["--db-password", s["arg_separate"], f"--api-token={s['arg_equals']}", "--port", "8080"]
+    c["livenessProbe"] = {"httpGet": {"path": "/health", "port": 8080, "httpHeaders": [{"name": "X-Api-Key", "value": s["probe_header"]}]}}
+    c["lifecycle"] = {"postStart": {"httpGet": {"path": "/warm", "port": 8080, "httpHeaders": [{"name": "Authorization", "value": s["lifecycle_header"]}]}}}
+    return d
 
 
 async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit_log):
     s = SECRETS
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-secrets"}, "type": "Opaque",
-         "stringData": {"password": s["secret_data"], "api-key": s["secret_data"]}},
-        deployment("leaky", 1, env=[{"name": "DB_PASSWORD", "value": s["env_literal"]},
-                                    {"name": "DATABASE_URL", "value": f"postgres://app:{s['url_password']}@db/todo"},
-                                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": "password"}}}]),
-        event(namespace, "leak-ev", "Pod", "leaky", "Failed", f"auth failed: password={s['event_password']}"),
-    ], namespace)
+    cluster.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "app-secrets"},
+                "type": "Opaque",
+                "stringData": {"password": s["secret_data"], "api-key": s["secret_data"]},
+            },
+            deployment(
+                "leaky",
+                1,
+                env=[
+                    {"name": "DB_PASSWORD", "value": s["env_literal"]},
+                    {"name": "DATABASE_URL", "value": f"postgres://app:{s['url_password']}@db/todo"},
+                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "app-secrets", "key": "password"}}},
+                ],
+            ),
+            event(namespace, "leak-ev", "Pod", "leaky", "Failed", f"auth failed: password={s['event_password']}"),
+        ],
+        namespace,
+    )
     wait_ready(cluster, namespace, "leaky", 1)
     pod_name = cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout
-    cluster.set_logs(namespace, pod_name, [
-        f"token={s['log_token']}", f"connecting to postgres://app:{s['url_password']}@db:5432/todo",
-        f"Authorization: Bearer {s['log_token']}", f"using password {s['env_literal']!r} from DB_PASSWORD=\"{s['env_literal']}\""],
-        previous=[f"secret={s['secret_data']}"])
+    cluster.set_logs(
+        namespace,
+        pod_name,
+        [
+            f"token={s['log_token']}",
+            f"connecting to postgres://app:{s['url_password']}@db:5432/todo",
+            f"Authorization: Bearer {s['log_token']}",
+            f'using password {s["env_literal"]!r} from DB_PASSWORD="{s["env_literal"]}"',
+        ],
+        previous=[f"secret={s['secret_data']}"],
+    )
+    # It restarted once (as the kubelet records it), so its previous log is read too.
+    cluster.kubectl(
+        "patch",
+        "pod",
+        pod_name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "-p",
+        json.dumps({"status": {"containerStatuses": [{"name": "app", "restartCount": 1}]}}),
+    )
     cluster.helm("install", "leakrel", str(CHARTS / "demo"), "-n", namespace, "--set", f"db.password={s['helm_value']}", "--wait", "--timeout", "120s")
+    cluster.apply(crashy(s), namespace)
+    crashy_pod = cluster.wait_for(
+        lambda: cluster.kubectl("get", "pods", "-n", namespace, "-l", "app=crashy", "-o", "jsonpath={.items[0].metadata.name}", check=False).stdout,
+        timeout=60,
+        message="crashy pod",
+    )
+    # The process prints its own flags and headers, without the names that would give them away.
+    cluster.set_logs(
+        namespace,
+        crashy_pod,
+        [f"started with {s['arg_separate']} and {s['arg_equals']}"],
+        previous=[f"fatal: upstream refused {s['probe_header']} / {s['lifecycle_header']} ({s['arg_shell']})"],
+    )
+    typed_values = {
+        "db": {"password": s["helm_value"]},
+        "auth": {"password": s["helm_number"], "token": [s["helm_list_item"]], "credentials": {"nested": {"key": s["helm_nested"]}}},
+    }
 
     calls = [
         ("get_app_status", {"release": "leakrel"}),
@@ -56,7 +129,10 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("describe_resource", {"kind": "secret", "name": "leakrel-db"}),
         ("describe_resource", {"kind": "deployment", "name": "leaky"}),
         ("describe_resource", {"kind": "pod", "name": pod_name}),
-        ("describe_resource", {"kind": "replicaset", "name": cluster.kubectl("get", "rs", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout}),
+        (
+            "describe_resource",
+            {"kind": "replicaset", "name": cluster.kubectl("get", "rs", "-n", namespace, "-l", "app=leaky", "-o", "jsonpath={.items[0].metadata.name}").stdout},
+        ),
         ("get_events", {}),
         ("get_pod_logs", {"name": pod_name}),
         ("get_pod_logs", {"name": pod_name, "previous": True}),
@@ -69,25 +145,36 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("describe_resource", {"kind": "secret", "name": "app-secret"}),  # 404 message
         ("scale_deployment", {"name": "leaky", "replicas": 1}),
         ("rollout_restart", {"name": "leaky"}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}}, "dry_run": True}),
-        ("deploy_chart", {"release": "leakrel", "chart": str(CHARTS / "demo"), "values": {"db": {"password": SECRETS["helm_value"]}, "replicas": 2}}),
+        ("describe_resource", {"kind": "deployment", "name": "crashy"}),
+        ("describe_resource", {"kind": "pod", "name": crashy_pod}),
+        ("get_pod_logs", {"name": crashy_pod}),
+        ("get_pod_logs", {"name": crashy_pod, "previous": True}),
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "chart": str(CHARTS / "demo"), "values": typed_values, "dry_run": True}),
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "chart": str(CHARTS / "demo"), "values": {**typed_values, "replicas": 2}}),
+        ("get_release_values", {"release": "leakrel"}),
+        ("get_release_values", {"release": "leakrel", "all_values": True}),
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "version": {"password": s["error_echo"]}}),  # invalid: echoed
+        ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
     calls.append(("describe_resource", {"kind": "secret", "name": helm_secret}))
-    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=str(CHARTS))) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
         covered = {name for name, _ in calls}
         assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}
         for extra in ("diagnose_crashloop", "diagnose") if "diagnose" in tools else ():
-            calls.append((extra, {"name": "leaky"}))
+            calls += [(extra, {"name": "leaky"}), (extra, {"name": "crashy"}), (extra, {"kind": "pod", "name": crashy_pod})]
+        calls.append(("diagnose", {}))
         seen = []
         for name, args in calls:
             result = await call(c, name, args)
-            expect_error = args.get("name") == "app-secret"
+            expect_error = args.get("name") == "app-secret" or "version" in args or "values_files" in args
             assert result.is_error == expect_error, (name, args, everything(result)[:300])
             out = everything(result)
             seen.append(out)
+            if name == "diagnose_crashloop" and args.get("name") == "crashy":
+                assert "fatal: upstream refused ***" in out, out[:2000]  # the crash log is quoted, its literals scrubbed
             for label, value in SECRETS.items():
                 for form in forms(value):
                     assert form not in out, f"{label} leaked through {name}({args})"
@@ -96,24 +183,41 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
     # The scan saw real content, not empty errors.
     joined = "\n".join(seen)
     assert "app-secrets" in joined and "DB_PASSWORD" in joined and "postgres://app:***@db" in joined and "Bearer ***" in joined
-    for value in SECRETS.values():
-        assert value not in audit_log.read_text()
+    assert "--db-password" in joined and "X-Api-Key" in joined and "fatal: upstream refused" in joined and "validation error" in joined
+    audit = audit_log.read_text()
+    assert '"tool":"deploy_chart"' in audit
+    for label, value in SECRETS.items():
+        for form in forms(value):
+            assert form not in audit, f"{label} leaked into the audit log"
 
 
 async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster, namespace, audit_log, tmp_path):
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "limited"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pods-only"},
-         "rules": [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "limited-pods"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
-         "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}]},
-        deployment("web", 1),
-    ], namespace)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "limited"}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "pods-only"},
+                "rules": [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]}],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "limited-pods"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
+                "subjects": [{"kind": "ServiceAccount", "name": "limited", "namespace": namespace}],
+            },
+            deployment("web", 1),
+        ],
+        namespace,
+    )
     token = cluster.kubectl("create", "token", "limited", "-n", namespace, "--duration=1h").stdout.strip()  # TokenRequest API
     admin = yaml.safe_load(open(cluster.kubeconfig))
     kc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "limited",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "limited",
         "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
         "users": [{"name": "limited", "user": {"token": token}}],
         "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": namespace}}],
@@ -138,7 +242,12 @@ async def test_http_transport_requires_token_and_checks_host(cluster, namespace,
     env = ops_env(cluster, namespace, audit_log, OPS_MCP_HTTP_TOKEN=token)
     server = HttpServer(env, "--allowed-hosts", "ops-mcp.todo.svc:8002")
     try:
-        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        }
         headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
         assert httpx.post(server.url, json=init, headers=headers).status_code == 401
         assert httpx.post(server.url, json=init, headers={**headers, "Authorization": "Bearer wrong"}).status_code == 401
@@ -163,9 +272,20 @@ async def test_http_refuses_to_start_without_token_unless_loopback_no_auth(clust
     import sys
 
     env = ops_env(cluster, namespace, audit_log)
-    proc = subprocess.run([sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--host", "0.0.0.0", "--no-auth"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "OPS_MCP_HTTP_TOKEN" in proc.stderr
+    # No token and no Host check either: a DNS-rebinding page could drive the server.
+    for hosts in (["--allowed-hosts", "*"], ["--allowed-hosts", "ops-mcp.todo.svc,*"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "ops_mcp.cli", "serve", "--transport", "http", "--no-auth", *hosts], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode != 0 and "DNS name" in proc.stderr and "--allowed-hosts" in proc.stderr, proc.stderr
     server = HttpServer(env, "--no-auth")
     try:
         async with http_client(server.url, None) as c:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -14,7 +14,7 @@ from ops_mcp.errors import NotFound, OpsError, PolicyError, Unreachable
 from ops_mcp.helm import check_chart_source, translate_helm_error
 from ops_mcp.params import check_name, check_namespace, check_release
 from ops_mcp.policy import Policy
-from ops_mcp.redact import MASK, redact_obj, redact_text
+from ops_mcp.redact import MASK, redact_obj, redact_text, secret_env_values
 from ops_mcp.server import slim_schema
 from ops_mcp.settings import load_settings
 from ops_mcp.tools.logs import grep_lines
@@ -60,14 +60,16 @@ def test_redact_text_keeps_ordinary_lines():
 
 def test_redact_text_scrubs_a_whole_log_line_by_line():
     """The whole text is scrubbed in one pass per pattern; no match may run across a newline."""
-    log = "\n".join([
-        "INFO auth token",                      # a credential word at the end of a line ...
-        "abcdefghijklmnopqrstuvwxyz0123",       # ... does not make the next line a token
-        'WARN password = "hunter2',             # an unclosed quote ...
-        'next line stays" readable',            # ... does not swallow the next line
-        "DEBUG Authorization: Bearer abcdefgh12345678",
-        "ERROR connect postgresql://app:s3cretpw@db:5432/todo failed",
-    ])
+    log = "\n".join(
+        [
+            "INFO auth token",  # a credential word at the end of a line ...
+            "abcdefghijklmnopqrstuvwxyz0123",  # ... does not make the next line a token
+            'WARN password = "hunter2',  # an unclosed quote ...
+            'next line stays" readable',  # ... does not swallow the next line
+            "DEBUG Authorization: Bearer abcdefgh12345678",
+            "ERROR connect postgresql://app:s3cretpw@db:5432/todo failed",
+        ]
+    )
     out = redact_text(log).split("\n")
     assert out[1] == "abcdefghijklmnopqrstuvwxyz0123" and out[3] == 'next line stays" readable'
     assert "hunter2" not in out[2] and "abcdefgh12345678" not in out[4] and "s3cretpw" not in out[5]
@@ -85,12 +87,20 @@ def test_redact_obj_masks_secret_data_env_and_last_applied():
     assert "aHVudGVyMg==" not in out and SECRET not in out
     assert '"password": "***"' in out
 
-    pod = {"spec": {"containers": [{"env": [
-        {"name": "DATABASE_PASSWORD", "value": SECRET},
-        {"name": "DATABASE_URL", "value": f"postgresql://app:{SECRET}@db/todo"},
-        {"name": "LOG_LEVEL", "value": "info"},
-        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
-    ]}]}}
+    pod = {
+        "spec": {
+            "containers": [
+                {
+                    "env": [
+                        {"name": "DATABASE_PASSWORD", "value": SECRET},
+                        {"name": "DATABASE_URL", "value": f"postgresql://app:{SECRET}@db/todo"},
+                        {"name": "LOG_LEVEL", "value": "info"},
+                        {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                    ]
+                }
+            ]
+        }
+    }
     out = redact_obj(pod)
     env = out["spec"]["containers"][0]["env"]
     assert SECRET not in json.dumps(out)
@@ -104,6 +114,45 @@ def test_redact_obj_masks_helm_values_by_key():
     assert SECRET not in json.dumps(out)
     assert out["postgresql"]["auth"]["existingSecret"] == "db"
     assert out["replicas"] == 2
+
+
+def test_redact_text_on_the_labelled_log_corpus():
+    """Every seeded credential of tests/ops/redaction_corpus.py is masked; every clean line is left as it is
+    (bench/redaction.py scores detect-secrets on the same corpus)."""
+    from redaction_corpus import CLEAN, LEAKS
+
+    leaks = [(line, s) for line, secrets in LEAKS for s in secrets if s in redact_text(line)]
+    changed = [line for line in CLEAN if redact_text(line) != line]
+    assert leaks == [] and changed == []
+
+
+def test_redact_obj_masks_any_type_under_a_secret_name_and_secrets_outside_env():
+    values = {
+        "auth": {
+            "password": 12345678,
+            "token": ["tok-aaaa", "tok-bbbb"],
+            "credentials": {"user": {"key": "k-cccc"}},
+            "enabled": True,
+            "passwordFile": "/run/secrets/pw",
+        },
+        "replicas": 2,
+    }
+    out = redact_obj(values)
+    assert out == {
+        "auth": {"password": MASK, "token": [MASK, MASK], "credentials": {"user": {"key": MASK}}, "enabled": True, "passwordFile": "/run/secrets/pw"},
+        "replicas": 2,
+    }
+    container = {
+        "command": ["sh", "-c", f"run --password-value {SECRET} -v"],
+        "args": ["--db-password", SECRET, f"--token={SECRET}", "--port", "80"],
+        "readinessProbe": {"httpGet": {"httpHeaders": [{"name": "X-Api-Key", "value": SECRET}, {"name": "Accept", "value": "json"}]}},
+        "lifecycle": {"preStop": {"httpGet": {"httpHeaders": [{"name": "Authorization", "value": SECRET}]}}},
+    }
+    out = redact_obj(container)
+    assert SECRET not in json.dumps(out)
+    assert out["args"] == ["--db-password", MASK, f"--token={MASK}", "--port", "80"]
+    assert out["readinessProbe"]["httpGet"]["httpHeaders"][1] == {"name": "Accept", "value": "json"}
+    assert secret_env_values({"spec": {"containers": [container]}}) == {SECRET}
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -166,9 +215,13 @@ def _pod(name, *, waiting=None, ready=True, restarts=0, phase="Running"):
 
 # A Table as kube-apiserver v1.34 prints pods (includeObject=None); the values are kubectl's.
 POD_TABLE = {
-    "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "42"},
-    "columnDefinitions": [{"name": n, "type": "string", "priority": p} for n, p in
-                          [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1), ("Nominated Node", 1)]],
+    "kind": "Table",
+    "apiVersion": "meta.k8s.io/v1",
+    "metadata": {"resourceVersion": "42"},
+    "columnDefinitions": [
+        {"name": n, "type": "string", "priority": p}
+        for n, p in [("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0), ("IP", 1), ("Node", 1), ("Nominated Node", 1)]
+    ],
     "rows": [
         {"cells": ["web-1", "1/1", "Running", "0", "2d4h", "10.0.0.5", "kwok-node-0", "<none>"]},
         {"cells": ["web-2", "0/1", "CrashLoopBackOff", "7 (61s ago)", "5m", "10.0.0.6", "kwok-node-1", "<none>"]},
@@ -198,12 +251,70 @@ def test_pod_row_problems_follow_kubectl_status():
 
 
 TRICKY_STRINGS = [
-    "", " ", "yes", "No", "on", "OFF", "true", "False", "null", "Null", "~", "1", "-1", "1.5", ".5", "1e3", "0x1F", "0o17",
-    "010", "1_000", "12:30", "2026-01-01", "2026-11-25T22:32:44Z", ".inf", ".NaN", "=", "<<", "*ref", "&anchor", "!tag",
-    "%x", "@at", "`tick", "'single'", '"double"', "a: b", "a:b", "a #b", "#comment", "- item", "-", "?", ": x", "x:",
-    "[1]", "{a: 1}", "trailing ", " leading", "two  spaces", "line\nbreak", "tab\there", "caf\u00e9", "nel\x85x",
-    "\u2028sep", "back\\slash", "Back-off restarting failed container", "registry.local/todo/backend:1.4.2",
-    "app.kubernetes.io/name", "10m", "256Mi", "--port=9090", "http://x:80/", "a,b", "f(x)",
+    "",
+    " ",
+    "yes",
+    "No",
+    "on",
+    "OFF",
+    "true",
+    "False",
+    "null",
+    "Null",
+    "~",
+    "1",
+    "-1",
+    "1.5",
+    ".5",
+    "1e3",
+    "0x1F",
+    "0o17",
+    "010",
+    "1_000",
+    "12:30",
+    "2026-01-01",
+    "2026-11-25T22:32:44Z",
+    ".inf",
+    ".NaN",
+    "=",
+    "<<",
+    "*ref",
+    "&anchor",
+    "!tag",
+    "%x",
+    "@at",
+    "`tick",
+    "'single'",
+    '"double"',
+    "a: b",
+    "a:b",
+    "a #b",
+    "#comment",
+    "- item",
+    "-",
+    "?",
+    ": x",
+    "x:",
+    "[1]",
+    "{a: 1}",
+    "trailing ",
+    " leading",
+    "two  spaces",
+    "line\nbreak",
+    "tab\there",
+    "caf\u00e9",
+    "nel\x85x",
+    "\u2028sep",
+    "back\\slash",
+    "Back-off restarting failed container",
+    "registry.local/todo/backend:1.4.2",
+    "app.kubernetes.io/name",
+    "10m",
+    "256Mi",
+    "--port=9090",
+    "http://x:80/",
+    "a,b",
+    "f(x)",
 ]
 
 
@@ -225,14 +336,32 @@ def test_to_yaml_reads_back_exactly():
 
 
 def test_discovered_kinds_take_the_preferred_version_and_every_kubectl_name():
-    doc = {"kind": "APIGroupDiscoveryList", "items": [
-        {"metadata": {"name": "example.com"}, "versions": [
-            {"version": "v2", "resources": [
-                {"resource": "widgets", "responseKind": {"group": "example.com", "version": "v2", "kind": "Widget"}, "scope": "Namespaced",
-                 "singularResource": "widget", "shortNames": ["wdg"], "verbs": ["get", "list"]},
-                {"resource": "gadgets", "responseKind": {"kind": "Gadget"}, "scope": "Cluster", "verbs": ["get", "list"]},
-                {"resource": "tokenreviews", "responseKind": {"kind": "TokenReview"}, "scope": "Cluster", "verbs": ["create"]}]},
-            {"version": "v1", "resources": [{"resource": "widgets", "responseKind": {"kind": "Widget"}, "scope": "Namespaced", "verbs": ["list"]}]}]}]}
+    doc = {
+        "kind": "APIGroupDiscoveryList",
+        "items": [
+            {
+                "metadata": {"name": "example.com"},
+                "versions": [
+                    {
+                        "version": "v2",
+                        "resources": [
+                            {
+                                "resource": "widgets",
+                                "responseKind": {"group": "example.com", "version": "v2", "kind": "Widget"},
+                                "scope": "Namespaced",
+                                "singularResource": "widget",
+                                "shortNames": ["wdg"],
+                                "verbs": ["get", "list"],
+                            },
+                            {"resource": "gadgets", "responseKind": {"kind": "Gadget"}, "scope": "Cluster", "verbs": ["get", "list"]},
+                            {"resource": "tokenreviews", "responseKind": {"kind": "TokenReview"}, "scope": "Cluster", "verbs": ["create"]},
+                        ],
+                    },
+                    {"version": "v1", "resources": [{"resource": "widgets", "responseKind": {"kind": "Widget"}, "scope": "Namespaced", "verbs": ["list"]}]},
+                ],
+            }
+        ],
+    }
     kinds = discovered_kinds(doc)
     widget = kinds["widgets"]
     assert widget.path("ns", "w1") == "/apis/example.com/v2/namespaces/ns/widgets/w1" and widget.resource == "widgets.example.com"
@@ -260,17 +389,20 @@ def test_aggregate_events_groups_and_sorts():
     def ev(reason, msg, t, count=1, typ="Warning"):
         return {"type": typ, "reason": reason, "message": msg, "count": count, "lastTimestamp": t, "involvedObject": {"kind": "Pod", "name": "web-1"}}
 
-    rows = shaping.aggregate_events([
-        ev("BackOff", "Back-off restarting", "2026-01-01T00:00:00Z", 3),
-        ev("BackOff", "Back-off restarting", "2026-01-01T00:05:00Z", 2),
-        ev("Failed", "Error: bad", "2026-01-01T00:01:00Z"),
-    ], ref=datetime(2026, 1, 1, 0, 10, tzinfo=timezone.utc))
+    rows = shaping.aggregate_events(
+        [
+            ev("BackOff", "Back-off restarting", "2026-01-01T00:00:00Z", 3),
+            ev("BackOff", "Back-off restarting", "2026-01-01T00:05:00Z", 2),
+            ev("Failed", "Error: bad", "2026-01-01T00:01:00Z"),
+        ],
+        ref=datetime(2026, 1, 1, 0, 10, tzinfo=UTC),
+    )
     assert [(r["reason"], r["count"]) for r in rows] == [("BackOff", 5), ("Failed", 1)]
     assert rows[0]["last_seen"] == "300s ago" or rows[0]["last_seen"] == "5m ago"
 
 
 def test_age_formats():
-    ref = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    ref = datetime(2026, 1, 10, tzinfo=UTC)
     iso = lambda d: (ref - d).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     assert shaping.age(iso(timedelta(seconds=30)), ref) == "30s"
     assert shaping.age(iso(timedelta(minutes=30)), ref) == "30m"
@@ -298,16 +430,22 @@ def test_grep_stops_a_catastrophic_pattern_at_its_deadline():
 
 
 def test_rollout_status_logic():
-    dep = {"metadata": {"name": "web", "namespace": "ns", "generation": 2}, "spec": {"replicas": 3},
-           "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}}
+    dep = {
+        "metadata": {"name": "web", "namespace": "ns", "generation": 2},
+        "spec": {"replicas": 3},
+        "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3},
+    }
     assert rollout_of("Deployment", dep).complete
     dep["status"].update(updatedReplicas=1)
     r = rollout_of("Deployment", dep)
     assert not r.complete and r.message == "1 of 3 updated replicas"
     dep["status"]["observedGeneration"] = 1
     assert "observe" in rollout_of("Deployment", dep).message
-    ds = {"metadata": {"name": "agent", "generation": 2}, "spec": {},
-          "status": {"observedGeneration": 2, "desiredNumberScheduled": 3, "updatedNumberScheduled": 2, "numberReady": 3, "numberAvailable": 3}}
+    ds = {
+        "metadata": {"name": "agent", "generation": 2},
+        "spec": {},
+        "status": {"observedGeneration": 2, "desiredNumberScheduled": 3, "updatedNumberScheduled": 2, "numberReady": 3, "numberAvailable": 3},
+    }
     r = rollout_of("DaemonSet", ds)
     assert not r.complete and r.message == "2 of 3 updated pods scheduled" and r.desired == 3
     ds["status"]["updatedNumberScheduled"] = 3
@@ -322,8 +460,14 @@ def test_diff_manifests():
 
 
 def test_slim_schema_drops_titles_and_null_unions():
-    schema = {"title": "X", "type": "object", "properties": {"title": {"type": "string", "title": "Title"},
-              "ns": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "title": "Ns", "description": "d"}}}
+    schema = {
+        "title": "X",
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "title": "Title"},
+            "ns": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None, "title": "Ns", "description": "d"},
+        },
+    }
     assert slim_schema(schema) == {"type": "object", "properties": {"title": {"type": "string"}, "ns": {"type": "string", "description": "d"}}}
 
 
@@ -337,18 +481,29 @@ def test_opserror_message_has_next_step_and_is_scrubbed():
 @pytest.mark.parametrize(
     ("stderr", "kind", "says"),
     [
-        ('Error: looks like "http://127.0.0.1:1" is not a valid chart repository or cannot be reached: Get "http://127.0.0.1:1/index.yaml": '
-         "dial tcp 127.0.0.1:1: connect: connection refused", Unreachable, "chart repository could not be read"),
+        (
+            'Error: looks like "http://127.0.0.1:1" is not a valid chart repository or cannot be reached: Get "http://127.0.0.1:1/index.yaml": '
+            "dial tcp 127.0.0.1:1: connect: connection refused",
+            Unreachable,
+            "chart repository could not be read",
+        ),
         ('Error: chart "demo" version "9.9.9" not found in http://127.0.0.1:18765 repository', NotFound, "versions the repository offers"),
         ('Error: chart "release-tools" not found in https://charts.example.com repository', NotFound, "versions the repository offers"),
         ('Error: Get "https://127.0.0.1:1/v2/charts/demo/tags/list": dial tcp 127.0.0.1:1: connect: connection refused', Unreachable, "OCI registry"),
         ('Error: failed to perform "FetchReference" on source: 127.0.0.1:18766/charts/demo:9.9.9: not found', NotFound, "no such chart or version"),
-        ('Error: GET "http://127.0.0.1:18766/v2/charts/nope/tags/list": response status code 404: name unknown: Unknown name', NotFound, "no such chart or version"),
+        (
+            'Error: GET "http://127.0.0.1:18766/v2/charts/nope/tags/list": response status code 404: name unknown: Unknown name',
+            NotFound,
+            "no such chart or version",
+        ),
         ('Error: Get "https://127.0.0.1:18766/v2/charts/demo/tags/list": http: server gave HTTP response to HTTPS client', Unreachable, "OCI registry"),
         ("Error: uninstall: Release not loaded: nope: release: not found", NotFound, "list_releases"),
         ("Error: release: not found", NotFound, "list_releases"),
-        ('Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: connect: connection refused',
-         Unreachable, "Kubernetes cluster is unreachable"),
+        (
+            'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: connect: connection refused',
+            Unreachable,
+            "Kubernetes cluster is unreachable",
+        ),
     ],
 )
 def test_helm_errors_name_their_real_cause(stderr, kind, says):
@@ -356,7 +511,9 @@ def test_helm_errors_name_their_real_cause(stderr, kind, says):
     assert type(error) is kind and says in str(error), str(error)
 
 
-@pytest.mark.parametrize("url", ["https://charts.example.com", "oci://ghcr.io/org/charts/app", "http://127.0.0.1:8879", "http://localhost:8080/charts", "http://[::1]:80"])
+@pytest.mark.parametrize(
+    "url", ["https://charts.example.com", "oci://ghcr.io/org/charts/app", "http://127.0.0.1:8879", "http://localhost:8080/charts", "http://[::1]:80"]
+)
 def test_chart_sources_accepted(url):
     check_chart_source(url, "repo")
 

@@ -11,8 +11,7 @@ from app.core.config import Settings
 __all__ = ["AgentError", "AgentReply", "ToolSource", "http_tool_source", "in_process_tool_source", "run_agent"]
 
 
-async def run_agent(*, settings: Settings, sources: Sequence[ToolSource], history: list[tuple[str, str]],
-                    message: str) -> AgentReply:
+async def run_agent(*, settings: Settings, sources: Sequence[ToolSource], history: list[tuple[str, str]], message: str) -> AgentReply:
     """Answer `message` using the tools of every source: with Claude when ANTHROPIC_API_KEY is set, else offline."""
     failure: AgentError | None = None
     try:

@@ -31,27 +31,41 @@ def _block_param(block: Any) -> dict[str, Any] | None:
     return None
 
 
-async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], message: str,
-                        toolbox: ToolBox) -> AgentReply:
+async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], message: str, toolbox: ToolBox) -> AgentReply:
     import anthropic  # imported on first use: ~50 MiB that offline-mode workers never need
 
-    client = anthropic.AsyncAnthropic(api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url,
-                                      max_retries=2, timeout=60.0)
+    client = anthropic.AsyncAnthropic(api_key=settings.anthropic_api_key, base_url=settings.anthropic_base_url, max_retries=2, timeout=60.0)
     messages: list[dict[str, Any]] = [{"role": role, "content": content} for role, content in history]
     messages.append({"role": "user", "content": message})
-    system = "\n\n".join([SYSTEM_PROMPT.format(today=date.today().isoformat()), *toolbox.instructions,
-                           *(f"The {name} tools are unavailable right now (their server cannot be reached): if the user "
-                             "asks for them, say so." for name in toolbox.unavailable)])
+    system = "\n\n".join(
+        [
+            SYSTEM_PROMPT.format(today=date.today().isoformat()),
+            *toolbox.instructions,
+            *(
+                f"The {name} tools are unavailable right now (their server cannot be reached): if the user asks for them, say so."
+                for name in toolbox.unavailable
+            ),
+        ]
+    )
     tool_calls: list[dict[str, Any]] = []
     try:
         for _turn in range(settings.agent_max_turns):
             response = await client.messages.create(
-                model=settings.anthropic_model, max_tokens=settings.agent_max_tokens, system=system,
-                messages=messages, tools=toolbox.anthropic_tools(),
+                model=settings.anthropic_model,
+                max_tokens=settings.agent_max_tokens,
+                system=system,
+                messages=messages,
+                tools=toolbox.anthropic_tools(),
             )
-            log.info("model turn", extra={"model": settings.anthropic_model, "stop_reason": response.stop_reason,
-                                          "input_tokens": response.usage.input_tokens,
-                                          "output_tokens": response.usage.output_tokens})
+            log.info(
+                "model turn",
+                extra={
+                    "model": settings.anthropic_model,
+                    "stop_reason": response.stop_reason,
+                    "input_tokens": response.usage.input_tokens,
+                    "output_tokens": response.usage.output_tokens,
+                },
+            )
             uses = [block for block in response.content if block.type == "tool_use"]
             if response.stop_reason != "tool_use" or not uses:
                 text = "".join(block.text for block in response.content if block.type == "text").strip()
@@ -59,16 +73,13 @@ async def run_llm_agent(*, settings: Settings, history: list[tuple[str, str]], m
                     text += "\n\n(My reply was cut short by the length limit.)"
                 return AgentReply(text=text or _summary(tool_calls) or "Done.", tool_calls=tool_calls)
 
-            messages.append({"role": "assistant",
-                             "content": [p for b in response.content if (p := _block_param(b)) is not None]})
+            messages.append({"role": "assistant", "content": [p for b in response.content if (p := _block_param(b)) is not None]})
             results = []
             for use in uses:
                 arguments = dict(use.input) if isinstance(use.input, dict) else {}
                 outcome = await toolbox.call(use.name, arguments)
-                tool_calls.append({"tool": use.name, "arguments": arguments, "result": outcome.result,
-                                   "is_error": not outcome.ok})
-                results.append({"type": "tool_result", "tool_use_id": use.id, "content": outcome.as_text(),
-                                "is_error": not outcome.ok})
+                tool_calls.append({"tool": use.name, "arguments": arguments, "result": outcome.result, "is_error": not outcome.ok})
+                results.append({"type": "tool_result", "tool_use_id": use.id, "content": outcome.as_text(), "is_error": not outcome.ok})
             messages.append({"role": "user", "content": results})
     except anthropic.APIError as exc:
         log.error("model call failed", extra={"error": type(exc).__name__, "status": getattr(exc, "status_code", None)})

@@ -10,18 +10,29 @@ from app.agent.reply import AgentReply
 from app.agent.tools import ToolBox
 
 LABEL = "[Offline mode: no AI model is configured, so I understand simple task commands only.]"
-HELP = ('Try: "add buy milk", "show my tasks", "show pending tasks", "complete task 3", '
-        '"mark buy milk done", "delete the meeting task", "rename task 2 to call mom".')
+HELP = (
+    'Try: "add buy milk", "show my tasks", "show pending tasks", "complete task 3", '
+    '"mark buy milk done", "delete the meeting task", "rename task 2 to call mom".'
+)
 
 _I = re.IGNORECASE
-LIST = re.compile(r"^(?:(?:please\s+)?(?:show|list|display|view|see|get|what(?:'s| is| are)?)\b.*\b(?:tasks?|todos?|to-dos?|list)\b.*"
-                  r"|(?:my\s+)?(?:tasks?|todos?)(?:\s+list)?)$", _I)
+LIST = re.compile(
+    r"^(?:(?:please\s+)?(?:show|list|display|view|see|get|what(?:'s| is| are)?)\b.*\b(?:tasks?|todos?|to-dos?|list)\b.*"
+    r"|(?:my\s+)?(?:tasks?|todos?)(?:\s+list)?)$",
+    _I,
+)
 RENAME = re.compile(r"^(?:please\s+)?(?:rename|change|update|edit)\s+(?P<ref>.+?)\s+(?:to|into|as)\s+(?P<title>.+)$", _I)
-COMPLETE = re.compile(r"^(?:please\s+)?(?:(?:complete|finish|done with|check off|tick off)\s+(?P<ref>.+?)"
-                      r"|mark\s+(?P<ref2>.+?)\s+(?:as\s+)?(?:done|complete|completed|finished))$", _I)
+COMPLETE = re.compile(
+    r"^(?:please\s+)?(?:(?:complete|finish|done with|check off|tick off)\s+(?P<ref>.+?)"
+    r"|mark\s+(?P<ref2>.+?)\s+(?:as\s+)?(?:done|complete|completed|finished))$",
+    _I,
+)
 DELETE = re.compile(r"^(?:please\s+)?(?:delete|remove|cancel|drop|erase)\s+(?P<ref>.+)$", _I)
-ADD = re.compile(r"^(?:please\s+)?(?:add|create|new|remember(?:\s+to)?|remind\s+me\s+to|note)\b\s*(?:a\s+|an\s+)?(?:new\s+)?"
-                 r"(?:(?:task|todo|to-do)\b\s*)?(?:(?:to|called|named|titled)\b\s*|:\s*)?(?P<title>.+)$", _I)
+ADD = re.compile(
+    r"^(?:please\s+)?(?:add|create|new|remember(?:\s+to)?|remind\s+me\s+to|note)\b\s*(?:a\s+|an\s+)?(?:new\s+)?"
+    r"(?:(?:task|todo|to-do)\b\s*)?(?:(?:to|called|named|titled)\b\s*|:\s*)?(?P<title>.+)$",
+    _I,
+)
 TASK_ID = re.compile(r"^(?:the\s+)?(?:(?:task|todo|number|no\.?)\s*)?#?(?P<id>\d+)$", _I)
 
 
@@ -47,8 +58,7 @@ class OfflineAgent:
 
     async def _call(self, tool: str, **arguments: Any) -> tuple[bool, Any]:
         outcome = await self.toolbox.call(tool, arguments)
-        self.tool_calls.append({"tool": tool, "arguments": arguments, "result": outcome.result,
-                                "is_error": not outcome.ok})
+        self.tool_calls.append({"tool": tool, "arguments": arguments, "result": outcome.result, "is_error": not outcome.ok})
         return outcome.ok, outcome.result
 
     async def reply(self, message: str) -> AgentReply:
@@ -58,8 +68,13 @@ class OfflineAgent:
     async def _answer(self, message: str) -> str:
         if match := LIST.match(message):
             lowered = message.lower()
-            status = ("pending" if re.search(r"\b(pending|open|incomplete|remaining|unfinished|to do)\b", lowered)
-                      else "completed" if re.search(r"\b(completed|done|finished)\b", lowered) else "all")
+            status = (
+                "pending"
+                if re.search(r"\b(pending|open|incomplete|remaining|unfinished|to do)\b", lowered)
+                else "completed"
+                if re.search(r"\b(completed|done|finished)\b", lowered)
+                else "all"
+            )
             return await self._list(status)
         if match := RENAME.match(message):
             return await self._rename(match["ref"], _clean(match["title"]))
@@ -76,15 +91,14 @@ class OfflineAgent:
         if not ok:
             return f"I could not list your tasks: {tasks}"
         if not tasks:
-            return {"all": "You have no tasks yet.", "pending": "You have no pending tasks.",
-                    "completed": "You have no completed tasks."}[status]
+            return {"all": "You have no tasks yet.", "pending": "You have no pending tasks.", "completed": "You have no completed tasks."}[status]
         heading = {"all": "Your tasks", "pending": "Your pending tasks", "completed": "Your completed tasks"}[status]
         return f"{heading} ({len(tasks)}):\n" + "\n".join(f"- {_line(task)}" for task in tasks)
 
     async def _add(self, title: str) -> str:
         ok, result = await self._call("add_task", title=title)
         if not ok:
-            return f"I could not add \"{title}\": {result}"
+            return f'I could not add "{title}": {result}'
         return f"Added task #{result['task_id']}: {result['title']}."
 
     async def _resolve(self, ref: str, *, prefer_pending: bool = False) -> tuple[int | None, str | None]:
@@ -108,10 +122,10 @@ class OfflineAgent:
         if prefer_pending and len(matches) > 1:
             matches = [t for t in matches if not t["completed"]] or matches
         if not matches:
-            return None, f"I could not find a task matching \"{words}\". Say \"show my tasks\" to see them."
+            return None, f'I could not find a task matching "{words}". Say "show my tasks" to see them.'
         if len(matches) > 1:
             options = "; ".join(_line(t) for t in matches)
-            return None, f"Several tasks match \"{words}\": {options}. Which one? Use its number, e.g. \"task {matches[0]['id']}\"."
+            return None, f'Several tasks match "{words}": {options}. Which one? Use its number, e.g. "task {matches[0]["id"]}".'
         return matches[0]["id"], None
 
     async def _complete(self, ref: str) -> str:

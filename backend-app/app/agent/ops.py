@@ -6,7 +6,6 @@ so the ops tools are neither offered to the model nor callable by name.
 """
 
 import logging
-import re
 from typing import Any
 
 from mcp.types import Tool
@@ -19,9 +18,6 @@ SOURCE_NAME = "ops"
 # Always emitted, whatever LOG_LEVEL says: these records are the backend's audit trail.
 audit_log = logging.getLogger("app.audit")
 audit_log.setLevel(logging.INFO)
-
-_SECRET_KEY = re.compile(r"secret|token|passw|api[-_]?key|credential|private|auth", re.IGNORECASE)
-REDACTED = "[redacted]"
 
 INSTRUCTIONS = """This user is an administrator: you also have ops tools for the Kubernetes deployment of this
 app (status, diagnosis, logs{writes}). For "why is X failing?" call diagnose (or get_app_status) and answer
@@ -52,22 +48,17 @@ def offers_tool(settings: Settings):
     return offers
 
 
-def redact(value: Any) -> Any:
-    """A copy of tool arguments with the values of secret-looking keys replaced."""
-    if isinstance(value, dict):
-        return {key: REDACTED if isinstance(key, str) and _SECRET_KEY.search(key) else redact(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
 def audit_call(user_id: str):
+    # The redaction rules are ops-mcp's own (one module for both): imported here, where chat ops are
+    # switched on, so a backend without them never needs the ops_mcp package.
+    from ops_mcp.redact import redact_obj
+
     def record(tool: str, arguments: dict[str, Any], outcome: ToolOutcome) -> None:
         # The outcome only: error texts may echo argument values (validation errors do).
-        audit_log.info("ops_tool_call", extra={"event": "ops_tool_call", "user_id": user_id, "tool": tool,
-                                               "arguments": redact(arguments),
-                                               "outcome": "ok" if outcome.ok else "error"})
+        audit_log.info(
+            "ops_tool_call",
+            extra={"event": "ops_tool_call", "user_id": user_id, "tool": tool, "arguments": redact_obj(arguments), "outcome": "ok" if outcome.ok else "error"},
+        )
 
     return record
 
@@ -76,6 +67,14 @@ def ops_tool_source(settings: Settings, *, user_id: str) -> ToolSource:
     """The ops MCP server over streamable HTTP with the backend's own token (OPS_MCP_TOKEN)."""
     assert settings.ops_mcp_url
     writes = ", and changes such as scaling" if settings.ops_chat_allow_writes else "; read-only"
-    return http_tool_source(SOURCE_NAME, settings.ops_mcp_url, bearer_token=settings.ops_mcp_token, timeout=120.0,
-                            connect_timeout=5.0, optional=True, offers=offers_tool(settings),
-                            after_call=audit_call(user_id), instructions=INSTRUCTIONS.format(writes=writes))
+    return http_tool_source(
+        SOURCE_NAME,
+        settings.ops_mcp_url,
+        bearer_token=settings.ops_mcp_token,
+        timeout=120.0,
+        connect_timeout=5.0,
+        optional=True,
+        offers=offers_tool(settings),
+        after_call=audit_call(user_id),
+        instructions=INSTRUCTIONS.format(writes=writes),
+    )

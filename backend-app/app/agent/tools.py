@@ -37,8 +37,9 @@ class ToolSource:
     instructions: str | None = None
 
 
-def http_tool_source(name: str, url: str, *, bearer_token: str | None, timeout: float = 30.0,
-                     connect_timeout: float | None = None, **options: Any) -> ToolSource:
+def http_tool_source(
+    name: str, url: str, *, bearer_token: str | None, timeout: float = 30.0, connect_timeout: float | None = None, **options: Any
+) -> ToolSource:
     """An MCP server over streamable HTTP, called with the given bearer token (the user's own, or a service's)."""
 
     @asynccontextmanager
@@ -101,8 +102,7 @@ class ToolBox:
                 except Exception as exc:
                     await _close_quietly(source_stack)
                     if source.optional:
-                        log.warning("Optional MCP tool source unavailable",
-                                    extra={"source": source.name, "error": type(exc).__name__})
+                        log.warning("Optional MCP tool source unavailable", extra={"source": source.name, "error": type(exc).__name__})
                         box.unavailable.append(source.name)
                         continue
                     log.error("MCP tool source unavailable", extra={"source": source.name, "error": repr(exc)})
@@ -131,8 +131,7 @@ class ToolBox:
         return [tool.name for tool in self.tools]
 
     def anthropic_tools(self) -> list[dict[str, Any]]:
-        return [{"name": tool.name, "description": tool.description or tool.name, "input_schema": tool.input_schema}
-                for tool in self.tools]
+        return [{"name": tool.name, "description": tool.description or tool.name, "input_schema": tool.input_schema} for tool in self.tools]
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         route = self._routes.get(name)

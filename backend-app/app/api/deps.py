@@ -28,8 +28,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def get_bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Missing bearer token: send 'Authorization: Bearer <jwt>'",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Missing bearer token: send 'Authorization: Bearer <jwt>'", headers={"WWW-Authenticate": "Bearer"})
     return credentials.credentials
 
 
@@ -41,8 +40,7 @@ def get_principal(request: Request, token: BearerToken) -> Principal:
     try:
         return verifier.verify(token)
     except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc),
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
     except AuthUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 

@@ -29,7 +29,12 @@ class Settings(BaseSettings):
     better_auth_issuer: str | None = Field(default=None, alias="BETTER_AUTH_ISSUER")
     better_auth_audience: str | None = Field(default=None, alias="BETTER_AUTH_AUDIENCE")
     better_auth_secret: str | None = Field(default=None, alias="BETTER_AUTH_SECRET", repr=False)
+    # HS256 tokens signed with BETTER_AUTH_SECRET are accepted only in this explicit mode, and never
+    # together with a JWKS URL (production verifies asymmetric signatures only).
+    auth_development_mode: bool = Field(default=False, alias="AUTH_DEVELOPMENT_MODE")
     jwks_cache_seconds: float = Field(default=300.0, alias="BETTER_AUTH_JWKS_CACHE_SECONDS", ge=0)
+    # After the cache expires, keys already fetched keep verifying this long while the JWKS endpoint is down.
+    jwks_grace_seconds: float = Field(default=900.0, alias="BETTER_AUTH_JWKS_GRACE_SECONDS", ge=0)
     # Minimum delay between two JWKS refetches triggered by an unknown `kid` (rotation).
     jwks_refetch_cooldown: float = Field(default=5.0, alias="BETTER_AUTH_JWKS_REFETCH_COOLDOWN", ge=0)
 
@@ -76,9 +81,19 @@ class Settings(BaseSettings):
             return frozenset(str(item).strip() for item in value if str(item).strip())
         return value
 
-    @field_validator("database_url", "better_auth_jwks_url", "better_auth_issuer", "better_auth_audience",
-                     "better_auth_secret", "anthropic_api_key", "anthropic_base_url", "task_mcp_url",
-                     "ops_mcp_url", "ops_mcp_token", mode="before")
+    @field_validator(
+        "database_url",
+        "better_auth_jwks_url",
+        "better_auth_issuer",
+        "better_auth_audience",
+        "better_auth_secret",
+        "anthropic_api_key",
+        "anthropic_base_url",
+        "task_mcp_url",
+        "ops_mcp_url",
+        "ops_mcp_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -91,7 +106,7 @@ class Settings(BaseSettings):
         url = self.database_url
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property

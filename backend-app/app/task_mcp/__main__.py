@@ -14,8 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="HTTP port (default 8001)")
-    parser.add_argument("--user-id", default=os.environ.get("TASK_MCP_USER_ID"),
-                        help="stdio only: act as this user (default $TASK_MCP_USER_ID, else the tools' user_id argument)")
+    parser.add_argument(
+        "--user-id",
+        default=os.environ.get("TASK_MCP_USER_ID"),
+        help="stdio only: act as this user (default $TASK_MCP_USER_ID, else the tools' user_id argument)",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app.core.config import Settings
-from app.core.security import AuthError, AuthUnavailable, TokenVerifier
+from app.core.security import AuthError, AuthUnavailable, TokenVerifier, not_configured
 from app.task_mcp.server import build_task_mcp
 
 log = logging.getLogger(__name__)
@@ -29,15 +29,20 @@ class BetterAuthTokenVerifier:
         except (AuthError, AuthUnavailable) as exc:
             log.info("MCP bearer token rejected", extra={"reason": str(exc)})
             return None
-        return AccessToken(token=token, client_id="better-auth", scopes=[], subject=principal.user_id,
-                           expires_at=principal.claims.get("exp"),
-                           claims={"iss": principal.claims.get("iss")})
+        return AccessToken(
+            token=token,
+            client_id="better-auth",
+            scopes=[],
+            subject=principal.user_id,
+            expires_at=principal.claims.get("exp"),
+            claims={"iss": principal.claims.get("iss")},
+        )
 
 
 def create_http_app(settings: Settings, engine: Engine, *, host: str = "127.0.0.1") -> Starlette:
     verifier = TokenVerifier(settings)
     if not verifier.configured:
-        log.warning("No BETTER_AUTH_JWKS_URL or BETTER_AUTH_SECRET: every MCP request will be refused")
+        log.warning("%s: every MCP request will be refused", not_configured(settings))
     mcp = build_task_mcp(
         engine,
         token_verifier=BetterAuthTokenVerifier(verifier),

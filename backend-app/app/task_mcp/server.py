@@ -15,13 +15,13 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import crud
 from app.core.db import session_scope
@@ -31,7 +31,7 @@ _acting_user: ContextVar[str | None] = ContextVar("task_mcp_acting_user", defaul
 
 INSTRUCTIONS = (
     "Manage the signed-in user's todo list. Task ids are numbers shown by list_tasks. "
-    "To act on a task named in words (\"the meeting task\"), call list_tasks first and use its id. "
+    'To act on a task named in words ("the meeting task"), call list_tasks first and use its id. '
     "Never invent a user_id: the server knows who the user is."
 )
 
@@ -55,8 +55,14 @@ class TaskItem(BaseModel):
 
     @classmethod
     def of(cls, task: Task) -> "TaskItem":
-        return cls(id=task.id, title=task.title, description=task.description, completed=task.completed,
-                   created_at=as_utc(task.created_at), updated_at=as_utc(task.updated_at))
+        return cls(
+            id=task.id,
+            title=task.title,
+            description=task.description,
+            completed=task.completed,
+            created_at=as_utc(task.created_at),
+            updated_at=as_utc(task.updated_at),
+        )
 
 
 @contextmanager
@@ -69,8 +75,7 @@ def acting_user(user_id: str) -> Iterator[None]:
         _acting_user.reset(token)
 
 
-def build_task_mcp(engine: Engine, *, stdio_user: str | None = None, trust_user_argument: bool = False,
-                   **server_options) -> MCPServer:
+def build_task_mcp(engine: Engine, *, stdio_user: str | None = None, trust_user_argument: bool = False, **server_options) -> MCPServer:
     """The task MCP server over `engine`. `server_options` go to MCPServer (auth, token_verifier)."""
     mcp = MCPServer("todo-tasks", instructions=INSTRUCTIONS, version="0.1.0", **server_options)
 
@@ -107,8 +112,7 @@ def build_task_mcp(engine: Engine, *, stdio_user: str | None = None, trust_user_
         if not title:
             raise ToolError("title must not be blank")
         with database() as session:
-            task = crud.create_task(session=session, user_id=user,
-                                    task_in=TaskCreate(title=title, description=description))
+            task = crud.create_task(session=session, user_id=user, task_in=TaskCreate(title=title, description=description))
         return TaskAction(task_id=task.id, status="created", title=task.title)
 
     @mcp.tool(annotations=ToolAnnotations(title="List tasks", readOnlyHint=True))
@@ -152,8 +156,7 @@ def build_task_mcp(engine: Engine, *, stdio_user: str | None = None, trust_user_
             raise ToolError("title must not be blank")
         with database() as session:
             changes = {"title": title, "description": description}
-            task = crud.update_task(session=session, user_id=user, task_id=task_id,
-                                    task_in=TaskUpdate(**{k: v for k, v in changes.items() if v is not None}))
+            task = crud.update_task(session=session, user_id=user, task_id=task_id, task_in=TaskUpdate(**{k: v for k, v in changes.items() if v is not None}))
         return TaskAction(task_id=task.id, status="updated", title=task.title)
 
     return mcp

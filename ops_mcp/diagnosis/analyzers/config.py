@@ -45,8 +45,7 @@ def _refs(spec):
                 for attr, kind in (("secretKeyRef", "secret"), ("configMapKeyRef", "configmap")):
                     r = source.get(attr)
                     if r and not r.get("optional"):
-                        yield c["name"], init, kind, r.get("name"), r.get("key"), \
-                            f"{key}[{c['name']}].env[{env.get('name')}].valueFrom.{attr}"
+                        yield c["name"], init, kind, r.get("name"), r.get("key"), f"{key}[{c['name']}].env[{env.get('name')}].valueFrom.{attr}"
             for source in c.get("envFrom") or []:
                 for attr, kind in (("secretRef", "secret"), ("configMapRef", "configmap")):
                     r = source.get(attr)
@@ -60,7 +59,7 @@ def _spec_issues(ctx: Context, template) -> list[Issue]:
     for cname, _init, kind, name, key, path in _refs(template.spec):
         store = ctx.snap.secrets if kind == "secret" else ctx.snap.configmaps
         known = store.get(name or "")
-        if known is None:                  # not fetched (RBAC or not referenced): no claim either way
+        if known is None:  # not fetched (RBAC or not referenced): no claim either way
             continue
         if not known.exists:
             mode, detail = f"config.missing_{kind}", name
@@ -82,15 +81,28 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
     base = f"status.{'initContainerStatuses' if init else 'containerStatuses'}[{cname}].state.waiting"
     ev = [{"p": base, "v": {"reason": "CreateContainerConfigError", "message": message[:200]}}]
     if "runAsNonRoot" in message:
-        issue = Issue(mode="config.run_as_root", obj=f"Pod/{pname}", owner=owner, container=cname, ev=ev,
-                      subjects={f"Pod/{pname}", owner},
-                      cause={"text": "runAsNonRoot is set but the image runs as root", "conf": "high", "basis": [0]})
+        issue = Issue(
+            mode="config.run_as_root",
+            obj=f"Pod/{pname}",
+            owner=owner,
+            container=cname,
+            ev=ev,
+            subjects={f"Pod/{pname}", owner},
+            cause={"text": "runAsNonRoot is set but the image runs as root", "conf": "high", "basis": [0]},
+        )
         sp = spec_path(owner.split("/", 1)[0])
-        issue.fix = fixes.make(ctx.snap, owner, "Run as a non-root user id (or use an image whose USER is non-root)",
-                               fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch([
-                                   {"op": "add", "path": f"/{sp.replace('.', '/')}/securityContext/runAsUser",
-                                    "value": 10001}])),
-                               helm_set={"podSecurityContext.runAsUser": "10001"})
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            "Run as a non-root user id (or use an image whose USER is non-root)",
+            fixes.kubectl(
+                ctx.ns,
+                "patch",
+                fixes.short_ref(owner),
+                fixes.json_patch([{"op": "add", "path": f"/{sp.replace('.', '/')}/securityContext/runAsUser", "value": 10001}]),
+            ),
+            helm_set={"podSecurityContext.runAsUser": "10001"},
+        )
         return issue
     for pattern, mode in MESSAGES:
         match = pattern.search(message)
@@ -110,8 +122,7 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
     return None
 
 
-def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: str, name: str, key: str | None,
-           ev) -> Issue:
+def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: str, name: str, key: str | None, ev) -> Issue:
     kind = "secret" if "secret" in mode else "configmap"
     label = "Secret" if kind == "secret" else "ConfigMap"
     existing = next((e["v"] for e in ev if str(e.get("p", "")).endswith(".keys")), None)
@@ -124,13 +135,28 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
         do = f"Add key {key} to {label} {name}, or point the reference at an existing key"
     else:
         text = f"{label} {name} does not exist"
-        command = fixes.kubectl(ctx.ns, "create", "secret", "generic", name, "--from-literal=<KEY>=<value>") \
-            if kind == "secret" else fixes.kubectl(ctx.ns, "create", "configmap", name, "--from-literal=<KEY>=<value>")
+        command = (
+            fixes.kubectl(ctx.ns, "create", "secret", "generic", name, "--from-literal=<KEY>=<value>")
+            if kind == "secret"
+            else fixes.kubectl(ctx.ns, "create", "configmap", name, "--from-literal=<KEY>=<value>")
+        )
         do = f"Create {label} {name}, fix the name in the template, or mark the reference optional: true"
     text += f"; container {cname} cannot start"
-    return Issue(mode=mode, obj=obj, owner=owner, container=cname, ev=ev, detail=detail,
-                 subjects={obj, owner},
-                 cause={"text": text, "conf": "high", "basis": list(range(len(ev)))},
-                 fix=fixes.make(ctx.snap, owner, do, command, verify=False,
-                                note="For Helm, make the chart render it or point existingSecret-style values at "
-                                     "one that exists." if kind == "secret" else None))
+    return Issue(
+        mode=mode,
+        obj=obj,
+        owner=owner,
+        container=cname,
+        ev=ev,
+        detail=detail,
+        subjects={obj, owner},
+        cause={"text": text, "conf": "high", "basis": list(range(len(ev)))},
+        fix=fixes.make(
+            ctx.snap,
+            owner,
+            do,
+            command,
+            verify=False,
+            note="For Helm, make the chart render it or point existingSecret-style values at one that exists." if kind == "secret" else None,
+        ),
+    )

@@ -12,16 +12,27 @@ from ..snapshot import Obj, name_of, parse_time, quantity
 check = "crashloop"
 needs = ("pods",)
 
-EXIT_CLASS = {1: "application error", 2: "usage error (bad flags or args)", 126: "command found but not executable",
-              127: "command not found", 128: "the runtime could not start the process", 137: "killed (SIGKILL)",
-              139: "segmentation fault", 143: "terminated (SIGTERM)"}
-START_FAILURE = re.compile(r"(?i)executable file not found|no such file or directory|permission denied|"
-                           r"exec format error|no command specified|: not found")
+EXIT_CLASS = {
+    1: "application error",
+    2: "usage error (bad flags or args)",
+    126: "command found but not executable",
+    127: "command not found",
+    128: "the runtime could not start the process",
+    137: "killed (SIGKILL)",
+    139: "segmentation fault",
+    143: "terminated (SIGTERM)",
+}
+START_FAILURE = re.compile(
+    r"(?i)executable file not found|no such file or directory|permission denied|"
+    r"exec format error|no command specified|: not found"
+)
 ENV_PATTERNS = [
     re.compile(r"KeyError: ['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]"),
     re.compile(r"(?i)(?:environment variable|env var(?:iable)?|variable)\s+[\"'$]?\{?([A-Z_][A-Z0-9_]{2,})"),
-    re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b[\"']?\s+(?:is\s+|was\s+)?(?:not set|undefined|unset|is required|"
-               r"required|missing|must be set|is empty)"),
+    re.compile(
+        r"\b([A-Z][A-Z0-9_]{2,})\b[\"']?\s+(?:is\s+|was\s+)?(?:not set|undefined|unset|is required|"
+        r"required|missing|must be set|is empty)"
+    ),
     re.compile(r"(?i)missing (?:required )?(?:env(?:ironment)?(?: var(?:iable)?)?\s*)?[\"']?([A-Z][A-Z0-9_]{2,})"),
 ]
 
@@ -46,8 +57,7 @@ def is_crashing(status: Obj) -> bool:
         return True
     last = (status.get("lastState") or {}).get("terminated")
     # between two back-offs the container shows running (or terminated) while not ready
-    return bool(last and status.get("restartCount", 0) > 0 and not status.get("ready")
-                and "running" not in (status.get("state") or {}))
+    return bool(last and status.get("restartCount", 0) > 0 and not status.get("ready") and "running" not in (status.get("state") or {}))
 
 
 def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
@@ -75,8 +85,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
     ev.append({"p": f"{base}.restartCount", "v": restarts})
     exit_code, reason = last.get("exitCode"), last.get("reason") or ""
     message = (last.get("message") or "") + " " + (waiting.get("message") or "")
-    issue = Issue(mode="", obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev,
-                  subjects={f"Pod/{name_of(pod)}", owner})
+    issue = Issue(mode="", obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev, subjects={f"Pod/{name_of(pod)}", owner})
     logs = ctx.log_ev(name_of(pod), cname, previous=restarts > 0)
     log_lines = logs["log"]["lines"] if logs else []
     log_text = "\n".join(ctx.snap.log(name_of(pod), cname, restarts > 0) or [])
@@ -90,24 +99,34 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         issue.mode = "crashloop.oom_killed"
         if limit:
             new = _double_memory(limit)
-            issue.cause = {"text": f"Container exceeds its {limit} memory limit and is OOM-killed", "conf": "high",
-                           "basis": _basis(ev, "lastState", "limits.memory")}
-            issue.fix = fixes.make(ctx.snap, owner, f"Raise the memory limit/request of {cname} to {new} (a guess: "
-                                   "2x the current limit; check real usage)",
-                                   fixes.kubectl(ns, "set", "resources", target, "-c", cname,
-                                                 f"--limits=memory={new}", f"--requests=memory={new}"),
-                                   helm_set={"resources.limits.memory": new, "resources.requests.memory": new},
-                                   values=f"resources:\n  limits:\n    memory: {new}\n  requests:\n    memory: {new}")
+            issue.cause = {
+                "text": f"Container exceeds its {limit} memory limit and is OOM-killed",
+                "conf": "high",
+                "basis": _basis(ev, "lastState", "limits.memory"),
+            }
+            issue.fix = fixes.make(
+                ctx.snap,
+                owner,
+                f"Raise the memory limit/request of {cname} to {new} (a guess: 2x the current limit; check real usage)",
+                fixes.kubectl(ns, "set", "resources", target, "-c", cname, f"--limits=memory={new}", f"--requests=memory={new}"),
+                helm_set={"resources.limits.memory": new, "resources.requests.memory": new},
+                values=f"resources:\n  limits:\n    memory: {new}\n  requests:\n    memory: {new}",
+            )
             issue.alt = [{"text": "Memory leak (run time shrinking across restarts)", "conf": "low"}]
         else:
-            issue.cause = {"text": "OOM-killed without a memory limit: the node ran out of memory", "conf": "medium",
-                           "basis": _basis(ev, "lastState")}
-            issue.fix = fixes.make(ctx.snap, owner, f"Set a memory request and limit on {cname}",
-                                   fixes.kubectl(ns, "set", "resources", target, "-c", cname,
-                                                 "--limits=memory=512Mi", "--requests=memory=512Mi"),
-                                   helm_set={"resources.limits.memory": "512Mi"})
-    elif exit_code in (126, 127, 128) or reason == "StartError" or (
-            waiting.get("reason") in ("RunContainerError", "CreateContainerError") and START_FAILURE.search(message)):
+            issue.cause = {"text": "OOM-killed without a memory limit: the node ran out of memory", "conf": "medium", "basis": _basis(ev, "lastState")}
+            issue.fix = fixes.make(
+                ctx.snap,
+                owner,
+                f"Set a memory request and limit on {cname}",
+                fixes.kubectl(ns, "set", "resources", target, "-c", cname, "--limits=memory=512Mi", "--requests=memory=512Mi"),
+                helm_set={"resources.limits.memory": "512Mi"},
+            )
+    elif (
+        exit_code in (126, 127, 128)
+        or reason == "StartError"
+        or (waiting.get("reason") in ("RunContainerError", "CreateContainerError") and START_FAILURE.search(message))
+    ):
         issue.mode = "crashloop.bad_command"
         for key in ("command", "args"):
             if cspec.get(key):
@@ -115,17 +134,24 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         ev.append({"p": f"{sp}.containers[{cname}].image", "v": cspec.get("image")})
         what = EXIT_CLASS.get(exit_code, "the process could not start")
         detail = START_FAILURE.search(message)
-        issue.cause = {"text": f"The container command cannot run ({what})" +
-                       (f": {message.strip()[:160]}" if message.strip() else ""),
-                       "conf": "high" if detail or exit_code in (126, 127) else "medium",
-                       "basis": _basis(ev, "lastState", "command", "args")}
+        issue.cause = {
+            "text": f"The container command cannot run ({what})" + (f": {message.strip()[:160]}" if message.strip() else ""),
+            "conf": "high" if detail or exit_code in (126, 127) else "medium",
+            "basis": _basis(ev, "lastState", "command", "args"),
+        }
         index = _index(spec, cname)
         field = "command" if cspec.get("command") else "args"
-        issue.fix = fixes.make(ctx.snap, owner, f"Correct the {field} of {cname}, or use an image that contains the "
-                               "binary", fixes.kubectl(ns, "patch", target, fixes.json_patch([
-                                   {"op": "replace", "path": f"/{sp.replace('.', '/')}/containers/{index}/{field}",
-                                    "value": ["<correct>", "<command>"]}])),
-                               )
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            f"Correct the {field} of {cname}, or use an image that contains the binary",
+            fixes.kubectl(
+                ns,
+                "patch",
+                target,
+                fixes.json_patch([{"op": "replace", "path": f"/{sp.replace('.', '/')}/containers/{index}/{field}", "value": ["<correct>", "<command>"]}]),
+            ),
+        )
     elif liveness:
         issue.mode = "crashloop.liveness"
         probe = cspec.get("livenessProbe") or {}
@@ -137,24 +163,25 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         text = f"Liveness probe fails ({probe_failure['msg'][:120]}), kubelet restarts the container"
         if port_problem:
             text += f"; {port_problem}"
-        issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium",
-                       "basis": [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]}
+        issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium", "basis": [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]}
         index, http = _index(spec, cname), probe.get("httpGet")
         path = f"/{sp.replace('.', '/')}/containers/{index}/livenessProbe"
         if http:
             ops = [{"op": "replace", "path": f"{path}/httpGet/path", "value": "<healthy-path>"}]
         else:
             ops = [{"op": "replace", "path": f"{path}/initialDelaySeconds", "value": 30}]
-        issue.fix = fixes.make(ctx.snap, owner, "Point the liveness probe at an endpoint that answers (or add a "
-                               "startupProbe / raise initialDelaySeconds for slow starts); do not just remove it",
-                               fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)),
-                               helm_set={"livenessProbe.httpGet.path": "<healthy-path>"})
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            "Point the liveness probe at an endpoint that answers (or add a startupProbe / raise initialDelaySeconds for slow starts); do not just remove it",
+            fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)),
+            helm_set={"livenessProbe.httpGet.path": "<healthy-path>"},
+        )
     else:
         missing = _missing_env(ctx, spec, cspec, log_text)
         if exit_code == 0:
             issue.mode = "crashloop.exit_zero"
-            text = "The process exits 0 and restartPolicy Always restarts it (a one-shot command or a process " \
-                   "that daemonizes)"
+            text = "The process exits 0 and restartPolicy Always restarts it (a one-shot command or a process that daemonizes)"
             conf = "medium"
         else:
             issue.mode = "crashloop.app_error"
@@ -167,18 +194,25 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             var = missing[0]
             issue.detail = var
             ev.append({"p": f"{sp}.containers[{cname}].env[{var}]", "v": "absent (also not in envFrom keys)"})
-            text = f"env {var} is not set: the log names it and the container spec lacks it" if exit_code else \
-                f"{text}; the log says env {var} is undefined and the spec lacks it"
+            text = (
+                f"env {var} is not set: the log names it and the container spec lacks it"
+                if exit_code
+                else f"{text}; the log says env {var} is undefined and the spec lacks it"
+            )
             conf = "high" if exit_code else "medium"
-            issue.fix = fixes.make(ctx.snap, owner, f"Set {var} (a literal, or from a Secret with --from=secret/NAME)",
-                                   fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
-                                   helm_set={f"env.{var}": "<value>"}, values=f"env:\n  {var}: <value>")
+            issue.fix = fixes.make(
+                ctx.snap,
+                owner,
+                f"Set {var} (a literal, or from a Secret with --from=secret/NAME)",
+                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
+                helm_set={f"env.{var}": "<value>"},
+                values=f"env:\n  {var}: <value>",
+            )
         elif log_lines and exit_code:
             text = f"{text}: {key_line(log_lines)[:160]}"
         if not issue.fix:
             issue.fix = _rollback_or_logs(ctx, owner, cname, issue.mode)
-        issue.cause = {"text": text, "conf": conf, "basis": [i for i, e in enumerate(ev) if "log" in e or
-                                                             "lastState" in (e.get("p") or "")]}
+        issue.cause = {"text": text, "conf": conf, "basis": [i for i, e in enumerate(ev) if "log" in e or "lastState" in (e.get("p") or "")]}
     if not logs and restarts > 0 and issue.mode != "crashloop.oom_killed":
         issue.next.append(fixes.kubectl(ns, "logs", name_of(pod), "-c", cname, "--previous", "--tail=50"))
     return issue
@@ -188,9 +222,12 @@ def _liveness_events(ctx: Context, pod: Obj, cname: str, last: Obj) -> list[dict
     if not container_spec(pod.get("spec") or {}, cname).get("livenessProbe"):
         return []
     after = parse_time(last.get("startedAt"))
-    found = [e for e in ctx.events("Pod", pod, reasons=("Unhealthy", "Killing"))
-             if "liveness probe" in e["msg"].lower() and (e["reason"] != "Killing" or cname in e["msg"])]
-    if after:   # only failures of the run that was killed (or later), not history
+    found = [
+        e
+        for e in ctx.events("Pod", pod, reasons=("Unhealthy", "Killing"))
+        if "liveness probe" in e["msg"].lower() and (e["reason"] != "Killing" or cname in e["msg"])
+    ]
+    if after:  # only failures of the run that was killed (or later), not history
         found = [e for e in found if e["_t"] is None or e["_t"] >= after]
     return found
 
@@ -237,7 +274,7 @@ def _missing_env(ctx: Context, spec: Obj, cspec: Obj, log_text: str) -> list[str
             ref_name = (source.get(attr) or {}).get("name")
             if ref_name:
                 known = store.get(ref_name)
-                if known is None:          # not fetched: cannot confirm absence
+                if known is None:  # not fetched: cannot confirm absence
                     return []
                 defined |= {prefix + k for k in known.keys}
     return [name for name in named if name not in defined]
@@ -248,17 +285,20 @@ def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[s
     if kind == "Deployment":
         revisions = [rs for rs in ctx.snap.replicasets if ctx.snap.controller_of(rs) == ("Deployment", name)]
         if len(revisions) > 1:
-            fix = fixes.make(ctx.snap, owner, "Roll back to the previous revision if it was healthy, then fix the "
-                             "error in the log", fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(owner)),
-                             risk="medium")
+            fix = fixes.make(
+                ctx.snap,
+                owner,
+                "Roll back to the previous revision if it was healthy, then fix the error in the log",
+                fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(owner)),
+                risk="medium",
+            )
             release = fix.get("helm")
             if release:
                 rel = release.split()[2]
                 fix["helm"] = f"helm rollback {rel} -n {ctx.ns}  # previous revision; see helm history {rel} -n {ctx.ns}"
                 fix.pop("values", None)
             return fix
-    return fixes.make(ctx.snap, owner, f"Fix the application error shown in the previous logs of {cname}",
-                      None, verify=False, mutates=False)
+    return fixes.make(ctx.snap, owner, f"Fix the application error shown in the previous logs of {cname}", None, verify=False, mutates=False)
 
 
 def _basis(ev: list[dict[str, Any]], *needles: str) -> list[int]:
@@ -272,5 +312,3 @@ def _index(spec: Obj, cname: str) -> int:
 def _double_memory(limit: str) -> str:
     mib = int(quantity(limit) * 2 / (1024 * 1024))
     return f"{max(mib, 64)}Mi"
-
-

@@ -18,17 +18,36 @@ def analyze(ctx: Context) -> list[Issue]:
             continue
         owner, pname = ctx.owner(pod), name_of(pod)
         message = status.get("message") or ""
-        resource = "ephemeral-storage" if "ephemeral" in message else "memory" if "memory" in message else \
-            "disk" if "disk" in message.lower() or "storage" in message else "a node resource"
+        resource = (
+            "ephemeral-storage"
+            if "ephemeral" in message
+            else "memory"
+            if "memory" in message
+            else "disk"
+            if "disk" in message.lower() or "storage" in message
+            else "a node resource"
+        )
         ev = [{"p": "status.reason", "v": "Evicted"}, {"p": "status.message", "v": message[:300]}]
         if (pod.get("spec") or {}).get("nodeName"):
             ev.append({"p": "spec.nodeName", "v": pod["spec"]["nodeName"]})
-        issues.append(Issue(
-            mode="pod.evicted", obj=f"Pod/{pname}", owner=owner, ev=ev, sev="medium", detail=resource,
-            subjects={f"Pod/{pname}"},
-            cause={"text": f"The kubelet evicted the pod under {resource} pressure", "conf": "high", "basis": [1]},
-            fix=fixes.make(ctx.snap, owner, "Set requests close to real usage (and an ephemeral-storage limit or "
-                           "emptyDir.sizeLimit), then delete the evicted pods",
-                           fixes.kubectl(ctx.ns, "delete", "pod", "--field-selector=status.phase=Failed"),
-                           verify=False, risk="low")))
+        issues.append(
+            Issue(
+                mode="pod.evicted",
+                obj=f"Pod/{pname}",
+                owner=owner,
+                ev=ev,
+                sev="medium",
+                detail=resource,
+                subjects={f"Pod/{pname}"},
+                cause={"text": f"The kubelet evicted the pod under {resource} pressure", "conf": "high", "basis": [1]},
+                fix=fixes.make(
+                    ctx.snap,
+                    owner,
+                    "Set requests close to real usage (and an ephemeral-storage limit or emptyDir.sizeLimit), then delete the evicted pods",
+                    fixes.kubectl(ctx.ns, "delete", "pod", "--field-selector=status.phase=Failed"),
+                    verify=False,
+                    risk="low",
+                ),
+            )
+        )
     return issues

@@ -19,59 +19,96 @@ def analyze(ctx: Context) -> list[Issue]:
         tref = f"{target.get('kind')}/{target.get('name')}"
         workload = ctx.snap.workload(target.get("kind"), target.get("name"))
         if workload is None:
-            issues.append(Issue(mode="hpa.bad_target", obj=ref, sev="high", subjects={ref},
-                                ev=[{"p": "spec.scaleTargetRef", "v": tref}, {"p": tref, "v": "not found"}],
-                                cause={"text": f"scaleTargetRef {tref} does not exist", "conf": "high", "basis": [1]},
-                                fix=fixes.make(ctx.snap, ref, "Point scaleTargetRef at the workload to scale",
-                                               fixes.kubectl(ctx.ns, "edit", "hpa", name), verify=False)))
+            issues.append(
+                Issue(
+                    mode="hpa.bad_target",
+                    obj=ref,
+                    sev="high",
+                    subjects={ref},
+                    ev=[{"p": "spec.scaleTargetRef", "v": tref}, {"p": tref, "v": "not found"}],
+                    cause={"text": f"scaleTargetRef {tref} does not exist", "conf": "high", "basis": [1]},
+                    fix=fixes.make(ctx.snap, ref, "Point scaleTargetRef at the workload to scale", fixes.kubectl(ctx.ns, "edit", "hpa", name), verify=False),
+                )
+            )
             continue
-        containers = ((((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+        containers = (((workload.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
         missing = []
         for metric in spec.get("metrics") or []:
-            resource = (metric.get("resource") or metric.get("containerResource") or {})
-            if metric.get("type") in ("Resource", "ContainerResource") and \
-                    (resource.get("target") or {}).get("type") == "Utilization":
+            resource = metric.get("resource") or metric.get("containerResource") or {}
+            if metric.get("type") in ("Resource", "ContainerResource") and (resource.get("target") or {}).get("type") == "Utilization":
                 res = resource.get("name")
-                missing += [(c["name"], res) for c in containers
-                            if res not in ((c.get("resources") or {}).get("requests") or {})]
+                missing += [(c["name"], res) for c in containers if res not in ((c.get("resources") or {}).get("requests") or {})]
         active = condition(hpa, "ScalingActive")
         if missing:
             cname, res = missing[0]
-            issues.append(Issue(
-                mode="hpa.missing_requests", obj=ref, sev="high", subjects={ref}, detail=res,
-                ev=[{"p": "spec.metrics[Resource]", "v": f"{res} utilization"},
-                    {"p": f"{tref}.spec.template.spec.containers[{cname}].resources.requests.{res}", "v": "unset"}],
-                cause={"text": f"Utilization targets need {res} requests; container {cname} of {tref} has none, so "
-                       "the HPA cannot compute a ratio", "conf": "high", "basis": [0, 1]},
-                fix=fixes.make(ctx.snap, tref, f"Add a {res} request to {cname}",
-                               fixes.kubectl(ctx.ns, "set", "resources", fixes.short_ref(tref), "-c", cname,
-                                             f"--requests={res}={'100m' if res == 'cpu' else '128Mi'}"),
-                               helm_set={f"resources.requests.{res}": "100m" if res == "cpu" else "128Mi"})))
-        elif active and active.get("status") == "False" and ctx.recent(
-                parse_time(active.get("lastTransitionTime")) or ctx.snap.now):
+            issues.append(
+                Issue(
+                    mode="hpa.missing_requests",
+                    obj=ref,
+                    sev="high",
+                    subjects={ref},
+                    detail=res,
+                    ev=[
+                        {"p": "spec.metrics[Resource]", "v": f"{res} utilization"},
+                        {"p": f"{tref}.spec.template.spec.containers[{cname}].resources.requests.{res}", "v": "unset"},
+                    ],
+                    cause={
+                        "text": f"Utilization targets need {res} requests; container {cname} of {tref} has none, so the HPA cannot compute a ratio",
+                        "conf": "high",
+                        "basis": [0, 1],
+                    },
+                    fix=fixes.make(
+                        ctx.snap,
+                        tref,
+                        f"Add a {res} request to {cname}",
+                        fixes.kubectl(
+                            ctx.ns, "set", "resources", fixes.short_ref(tref), "-c", cname, f"--requests={res}={'100m' if res == 'cpu' else '128Mi'}"
+                        ),
+                        helm_set={f"resources.requests.{res}": "100m" if res == "cpu" else "128Mi"},
+                    ),
+                )
+            )
+        elif active and active.get("status") == "False" and ctx.recent(parse_time(active.get("lastTransitionTime")) or ctx.snap.now):
             message = active.get("message") or ""
-            issues.append(Issue(
-                mode="hpa.no_metrics", obj=ref, sev="medium", subjects={ref},
-                ev=[{"p": "status.conditions[ScalingActive]", "v": {"reason": active.get("reason"),
-                                                                     "message": message[:240]}}],
-                cause={"text": "The HPA cannot read metrics" + (" (metrics API not available: install "
-                                                               "metrics-server)" if "metrics" in message else ""),
-                       "conf": "high" if "metrics.k8s.io" in message else "medium", "basis": [0]},
-                fix=fixes.make(ctx.snap, ref, "Install metrics-server (minikube addons enable metrics-server)",
-                               None, verify=False, mutates=False)))
+            issues.append(
+                Issue(
+                    mode="hpa.no_metrics",
+                    obj=ref,
+                    sev="medium",
+                    subjects={ref},
+                    ev=[{"p": "status.conditions[ScalingActive]", "v": {"reason": active.get("reason"), "message": message[:240]}}],
+                    cause={
+                        "text": "The HPA cannot read metrics" + (" (metrics API not available: install metrics-server)" if "metrics" in message else ""),
+                        "conf": "high" if "metrics.k8s.io" in message else "medium",
+                        "basis": [0],
+                    },
+                    fix=fixes.make(ctx.snap, ref, "Install metrics-server (minikube addons enable metrics-server)", None, verify=False, mutates=False),
+                )
+            )
         limited = condition(hpa, "ScalingLimited")
         status = hpa.get("status") or {}
-        if limited and limited.get("status") == "True" and limited.get("reason") == "TooManyReplicas" and \
-                status.get("currentReplicas") == spec.get("maxReplicas"):
-            issues.append(Issue(
-                mode="hpa.at_max", obj=ref, sev="low", subjects={ref},
-                ev=[{"p": "status.currentReplicas", "v": status.get("currentReplicas")},
-                    {"p": "spec.maxReplicas", "v": spec.get("maxReplicas")}],
-                cause={"text": "The HPA is pinned at maxReplicas and wants more", "conf": "high", "basis": [0, 1]},
-                fix=fixes.make(ctx.snap, ref, "Raise maxReplicas if the nodes have room",
-                               fixes.kubectl(ctx.ns, "patch", "hpa", name, fixes.merge_patch(
-                                   {"spec": {"maxReplicas": (spec.get("maxReplicas") or 1) * 2}})),
-                               helm_set={"autoscaling.maxReplicas": str((spec.get("maxReplicas") or 1) * 2)},
-                               verify=False)))
+        if (
+            limited
+            and limited.get("status") == "True"
+            and limited.get("reason") == "TooManyReplicas"
+            and status.get("currentReplicas") == spec.get("maxReplicas")
+        ):
+            issues.append(
+                Issue(
+                    mode="hpa.at_max",
+                    obj=ref,
+                    sev="low",
+                    subjects={ref},
+                    ev=[{"p": "status.currentReplicas", "v": status.get("currentReplicas")}, {"p": "spec.maxReplicas", "v": spec.get("maxReplicas")}],
+                    cause={"text": "The HPA is pinned at maxReplicas and wants more", "conf": "high", "basis": [0, 1]},
+                    fix=fixes.make(
+                        ctx.snap,
+                        ref,
+                        "Raise maxReplicas if the nodes have room",
+                        fixes.kubectl(ctx.ns, "patch", "hpa", name, fixes.merge_patch({"spec": {"maxReplicas": (spec.get("maxReplicas") or 1) * 2}})),
+                        helm_set={"autoscaling.maxReplicas": str((spec.get("maxReplicas") or 1) * 2)},
+                        verify=False,
+                    ),
+                )
+            )
     return issues
-

@@ -15,11 +15,21 @@ PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImag
 RULES = [  # first match wins; the message is the waiting message plus the kubelet's Failed events
     ("image_pull.never_pull", re.compile(r"(?i)ErrImageNeverPull|not present with pull policy of Never")),
     ("image_pull.invalid_name", re.compile(r"(?i)InvalidImageName|invalid reference format|couldn't parse image")),
-    ("image_pull.registry_unreachable", re.compile(r"(?i)dial tcp|no such host|i/o timeout|x509:|toomanyrequests|"
-                                                   r"connection refused|TLS handshake")),
-    ("image_pull.auth_or_missing_repo", re.compile(r"(?i)pull access denied|insufficient_scope|401 Unauthorized|"
-                                                   r"403 Forbidden|unauthorized|repository does not exist|"
-                                                   r"authorization failed")),
+    (
+        "image_pull.registry_unreachable",
+        re.compile(
+            r"(?i)dial tcp|no such host|i/o timeout|x509:|toomanyrequests|"
+            r"connection refused|TLS handshake"
+        ),
+    ),
+    (
+        "image_pull.auth_or_missing_repo",
+        re.compile(
+            r"(?i)pull access denied|insufficient_scope|401 Unauthorized|"
+            r"403 Forbidden|unauthorized|repository does not exist|"
+            r"authorization failed"
+        ),
+    ),
     ("image_pull.tag_not_found", re.compile(r"(?i)code = NotFound|: not found|manifest unknown|manifest for .* not found")),
 ]
 
@@ -54,9 +64,13 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
     cspec = container_spec(pod.get("spec") or {}, cname, init)
     image = cspec.get("image") or cs.get("image") or ""
     policy = cspec.get("imagePullPolicy")
-    ev = [{"p": f"status.{'initContainerStatuses' if init else 'containerStatuses'}[{cname}].state.waiting",
-           "v": {"reason": waiting.get("reason"), "message": (waiting.get("message") or "")[:200]}},
-          {"p": f"{sp}.{key}[{cname}].image", "v": image}]
+    ev = [
+        {
+            "p": f"status.{'initContainerStatuses' if init else 'containerStatuses'}[{cname}].state.waiting",
+            "v": {"reason": waiting.get("reason"), "message": (waiting.get("message") or "")[:200]},
+        },
+        {"p": f"{sp}.{key}[{cname}].image", "v": image},
+    ]
     if policy:
         ev.append({"p": f"{sp}.{key}[{cname}].imagePullPolicy", "v": policy})
     failed = [e for e in ctx.events("Pod", pod, reasons=("Failed",)) if image in e["msg"] or "image" in e["msg"].lower()]
@@ -73,55 +87,88 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         mode, conf = "image_pull.tag_not_found", "low"
     ns, target = ctx.ns, fixes.short_ref(owner)
     tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else "latest (implied)"
-    issue = Issue(mode=mode, obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev, detail=image,
-                  subjects={f"Pod/{name_of(pod)}", owner})
+    issue = Issue(mode=mode, obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev, detail=image, subjects={f"Pod/{name_of(pod)}", owner})
     basis = list(range(len(ev)))
     set_image = fixes.kubectl(ns, "set", "image", target, f"{cname}={image.rsplit(':', 1)[0] if ':' in image.split('/')[-1] else image}:<valid-tag>")
     if mode == "image_pull.tag_not_found":
-        issue.cause = {"text": f"Image {image} does not exist in the registry (tag {tag} not found)", "conf": conf,
-                       "basis": basis}
-        issue.fix = fixes.make(ctx.snap, owner, "Use an image tag that exists", set_image,
-                               helm_set={"image.tag": "<valid-tag>"}, values="image:\n  tag: <valid-tag>")
+        issue.cause = {"text": f"Image {image} does not exist in the registry (tag {tag} not found)", "conf": conf, "basis": basis}
+        issue.fix = fixes.make(
+            ctx.snap, owner, "Use an image tag that exists", set_image, helm_set={"image.tag": "<valid-tag>"}, values="image:\n  tag: <valid-tag>"
+        )
     elif mode == "image_pull.auth_or_missing_repo":
-        issue.cause = {"text": f"The registry refused {image}: private without pull credentials, or the repository "
-                       "does not exist (registries answer both alike)", "conf": conf, "basis": basis}
+        issue.cause = {
+            "text": f"The registry refused {image}: private without pull credentials, or the repository does not exist (registries answer both alike)",
+            "conf": conf,
+            "basis": basis,
+        }
         secrets = [s.get("name") for s in (pod.get("spec") or {}).get("imagePullSecrets") or []]
         ev.append({"p": "spec.imagePullSecrets", "v": secrets or "none"})
-        issue.fix = fixes.make(ctx.snap, owner, "Check the image name; for a private registry create a pull secret "
-                               "and reference it", fixes.kubectl(ns, "create", "secret", "docker-registry", "regcred",
-                                                                 "--docker-server=<registry>", "--docker-username=<user>",
-                                                                 "--docker-password=<password>") + " && " +
-                               fixes.kubectl(ns, "patch", "serviceaccount",
-                                             (pod.get("spec") or {}).get("serviceAccountName") or "default",
-                                             fixes.merge_patch({"imagePullSecrets": [{"name": "regcred"}]})),
-                               helm_set={"imagePullSecrets[0].name": "regcred"})
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            "Check the image name; for a private registry create a pull secret and reference it",
+            fixes.kubectl(
+                ns, "create", "secret", "docker-registry", "regcred", "--docker-server=<registry>", "--docker-username=<user>", "--docker-password=<password>"
+            )
+            + " && "
+            + fixes.kubectl(
+                ns,
+                "patch",
+                "serviceaccount",
+                (pod.get("spec") or {}).get("serviceAccountName") or "default",
+                fixes.merge_patch({"imagePullSecrets": [{"name": "regcred"}]}),
+            ),
+            helm_set={"imagePullSecrets[0].name": "regcred"},
+        )
     elif mode == "image_pull.local_image_not_loaded":
         load = f"minikube image load {image}" if local_cluster == "minikube" else f"kind load docker-image {image}"
-        issue.cause = {"text": f"{image} looks like a locally built image that was never loaded into the "
-                       f"{local_cluster} node, so the kubelet tries docker.io and is refused", "conf": "medium",
-                       "basis": basis}
-        issue.fix = fixes.make(ctx.snap, owner, f"Load the image into the node and stop pulling it: {load}, then set "
-                               "imagePullPolicy IfNotPresent", fixes.kubectl(ns, "patch", target, fixes.json_patch([
-                                   {"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy",
-                                    "value": "IfNotPresent"}])),
-                               helm_set={"image.pullPolicy": "IfNotPresent"}, values="image:\n  pullPolicy: IfNotPresent")
+        issue.cause = {
+            "text": f"{image} looks like a locally built image that was never loaded into the "
+            f"{local_cluster} node, so the kubelet tries docker.io and is refused",
+            "conf": "medium",
+            "basis": basis,
+        }
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            f"Load the image into the node and stop pulling it: {load}, then set imagePullPolicy IfNotPresent",
+            fixes.kubectl(
+                ns,
+                "patch",
+                target,
+                fixes.json_patch(
+                    [{"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy", "value": "IfNotPresent"}]
+                ),
+            ),
+            helm_set={"image.pullPolicy": "IfNotPresent"},
+            values="image:\n  pullPolicy: IfNotPresent",
+        )
     elif mode == "image_pull.never_pull":
-        issue.cause = {"text": f"imagePullPolicy Never and {image} is not on the node", "conf": "high",
-                       "basis": basis}
-        issue.fix = fixes.make(ctx.snap, owner, "Load the image on the node, or allow pulls with IfNotPresent",
-                               fixes.kubectl(ns, "patch", target, fixes.json_patch([
-                                   {"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy",
-                                    "value": "IfNotPresent"}])), helm_set={"image.pullPolicy": "IfNotPresent"})
+        issue.cause = {"text": f"imagePullPolicy Never and {image} is not on the node", "conf": "high", "basis": basis}
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            "Load the image on the node, or allow pulls with IfNotPresent",
+            fixes.kubectl(
+                ns,
+                "patch",
+                target,
+                fixes.json_patch(
+                    [{"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy", "value": "IfNotPresent"}]
+                ),
+            ),
+            helm_set={"image.pullPolicy": "IfNotPresent"},
+        )
     elif mode == "image_pull.invalid_name":
-        issue.cause = {"text": f"{image!r} is not a valid image reference (e.g. upper case, bad characters)",
-                       "conf": "high", "basis": basis}
-        issue.fix = fixes.make(ctx.snap, owner, "Use a valid lower-case image reference", set_image,
-                               helm_set={"image.repository": "<repo>", "image.tag": "<tag>"})
+        issue.cause = {"text": f"{image!r} is not a valid image reference (e.g. upper case, bad characters)", "conf": "high", "basis": basis}
+        issue.fix = fixes.make(
+            ctx.snap, owner, "Use a valid lower-case image reference", set_image, helm_set={"image.repository": "<repo>", "image.tag": "<tag>"}
+        )
     else:
-        issue.cause = {"text": f"The registry for {image} cannot be reached (network, DNS, TLS or rate limit)",
-                       "conf": conf, "basis": basis}
-        issue.fix = fixes.make(ctx.snap, owner, "Check node egress/DNS to the registry, or mirror the image to a "
-                               "reachable registry", None, verify=False, mutates=False)
+        issue.cause = {"text": f"The registry for {image} cannot be reached (network, DNS, TLS or rate limit)", "conf": conf, "basis": basis}
+        issue.fix = fixes.make(
+            ctx.snap, owner, "Check node egress/DNS to the registry, or mirror the image to a reachable registry", None, verify=False, mutates=False
+        )
     if not failed:
         issue.next.append(fixes.kubectl(ns, "get", "events", f"--field-selector=involvedObject.name={name_of(pod)}"))
     return issue

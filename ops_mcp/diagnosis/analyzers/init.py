@@ -47,21 +47,26 @@ def _issue(ctx, pod, cs, term, waiting) -> Issue:
     previous = bool(waiting) and cs.get("restartCount", 0) > 0
     logs = ctx.log_ev(pname, cname, previous)
     exit_code = term.get("exitCode")
-    text = f"Init container {cname} exits with code {exit_code} ({EXIT_CLASS.get(exit_code, 'error')}), so the " \
-           "pod never starts its app containers"
-    issue = Issue(mode="init.failed", obj=f"Pod/{pname}", owner=owner, container=cname, ev=ev,
-                  subjects={f"Pod/{pname}", owner})
+    text = f"Init container {cname} exits with code {exit_code} ({EXIT_CLASS.get(exit_code, 'error')}), so the pod never starts its app containers"
+    issue = Issue(mode="init.failed", obj=f"Pod/{pname}", owner=owner, container=cname, ev=ev, subjects={f"Pod/{pname}", owner})
     if logs:
         ev.append(logs)
         issue.logs_read = 1
         text += f": {key_line(logs['log']['lines'])[:160]}"
     else:
-        issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, *(["--previous"] if previous else []),
-                                        "--tail=50"))
-    issue.cause = {"text": text, "conf": "high" if logs else "medium", "basis": [i for i, e in enumerate(ev)
-                                                                                 if "terminated" in (e.get("p") or "")
-                                                                                 or "log" in e]}
-    issue.fix = fixes.make(ctx.snap, owner, f"Fix what {cname} needs (its command, or the dependency it reaches "
-                           "for in the log), then the pod restarts it", None, verify=False, mutates=False)
+        issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, *(["--previous"] if previous else []), "--tail=50"))
+    issue.cause = {
+        "text": text,
+        "conf": "high" if logs else "medium",
+        "basis": [i for i, e in enumerate(ev) if "terminated" in (e.get("p") or "") or "log" in e],
+    }
+    issue.fix = fixes.make(
+        ctx.snap,
+        owner,
+        f"Fix what {cname} needs (its command, or the dependency it reaches for in the log), then the pod restarts it",
+        None,
+        verify=False,
+        mutates=False,
+    )
     issue.next.append(fixes.kubectl(ctx.ns, "describe", "pod", pname))
     return issue

@@ -24,10 +24,8 @@ def analyze(ctx: Context) -> list[Issue]:
         if status.get("phase") != "Pending" or not (pod.get("spec") or {}).get("nodeName"):
             continue
         statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
-        if any(((cs.get("state") or {}).get("waiting") or {}).get("reason") not in (None, "ContainerCreating",
-                                                                                    "PodInitializing")
-               for cs in statuses):
-            continue                # another analyzer owns that waiting reason
+        if any(((cs.get("state") or {}).get("waiting") or {}).get("reason") not in (None, "ContainerCreating", "PodInitializing") for cs in statuses):
+            continue  # another analyzer owns that waiting reason
         scheduled = parse_time((condition(pod, "PodScheduled") or {}).get("lastTransitionTime"))
         mount_events = ctx.events("Pod", pod, reasons=("FailedMount", "FailedAttachVolume"), after=scheduled)
         sandbox = ctx.events("Pod", pod, reasons=("FailedCreatePodSandBox",), after=scheduled)
@@ -37,25 +35,38 @@ def analyze(ctx: Context) -> list[Issue]:
             missing = MISSING.search(event["msg"])
             ev = [{"p": "status.phase", "v": "Pending"}, ctx.event_ev(event)]
             detail = f"{missing.group(1).lower()}/{missing.group(2)}" if missing else event["reason"]
-            issue = Issue(mode="mount.failed", obj=f"Pod/{pname}", owner=owner, ev=ev, detail=detail,
-                          subjects={f"Pod/{pname}", owner},
-                          cause={"text": f"A volume cannot be mounted: {event['msg'][:160]}",
-                                 "conf": "high" if missing else "medium", "basis": [1]})
+            issue = Issue(
+                mode="mount.failed",
+                obj=f"Pod/{pname}",
+                owner=owner,
+                ev=ev,
+                detail=detail,
+                subjects={f"Pod/{pname}", owner},
+                cause={"text": f"A volume cannot be mounted: {event['msg'][:160]}", "conf": "high" if missing else "medium", "basis": [1]},
+            )
             if missing:
                 issue.fix = _create_fix(ctx, owner, missing.group(1).lower(), missing.group(2))
             elif "Multi-Attach" in event["msg"]:
-                issue.fix = fixes.make(ctx.snap, owner, "A ReadWriteOnce volume is attached elsewhere: scale to one "
-                                       "replica or use per-pod claims (StatefulSet)",
-                                       fixes.kubectl(ctx.ns, "scale", fixes.short_ref(owner), "--replicas=1"),
-                                       risk="medium")
+                issue.fix = fixes.make(
+                    ctx.snap,
+                    owner,
+                    "A ReadWriteOnce volume is attached elsewhere: scale to one replica or use per-pod claims (StatefulSet)",
+                    fixes.kubectl(ctx.ns, "scale", fixes.short_ref(owner), "--replicas=1"),
+                    risk="medium",
+                )
             issues.append(issue)
         elif sandbox:
-            issues.append(Issue(
-                mode="sandbox.failed", obj=f"Pod/{pname}", owner=owner, ev=[ctx.event_ev(sandbox[0])],
-                subjects={f"Pod/{pname}", owner},
-                cause={"text": f"The runtime cannot create the pod sandbox (CNI/runtime): {sandbox[0]['msg'][:160]}",
-                       "conf": "medium", "basis": [0]},
-                next=[fixes.kubectl(ctx.ns, "get", "pods", "-n", "kube-system", "-o", "wide")]))
+            issues.append(
+                Issue(
+                    mode="sandbox.failed",
+                    obj=f"Pod/{pname}",
+                    owner=owner,
+                    ev=[ctx.event_ev(sandbox[0])],
+                    subjects={f"Pod/{pname}", owner},
+                    cause={"text": f"The runtime cannot create the pod sandbox (CNI/runtime): {sandbox[0]['msg'][:160]}", "conf": "medium", "basis": [0]},
+                    next=[fixes.kubectl(ctx.ns, "get", "pods", "-n", "kube-system", "-o", "wide")],
+                )
+            )
     return issues
 
 
@@ -64,7 +75,7 @@ def _spec_issues(ctx: Context, template) -> list[Issue]:
     sp = spec_path(template.kind)
     for volume in template.spec.get("volumes") or []:
         sources = [(k, volume.get(k)) for k in ("configMap", "secret") if volume.get(k)]
-        for projected in ((volume.get("projected") or {}).get("sources") or []):
+        for projected in (volume.get("projected") or {}).get("sources") or []:
             sources += [(k, projected.get(k)) for k in ("configMap", "secret") if projected.get(k)]
         for kind, source in sources:
             name = source.get("name") if kind == "configMap" else source.get("secretName") or source.get("name")
@@ -73,14 +84,19 @@ def _spec_issues(ctx: Context, template) -> list[Issue]:
             if not name or source.get("optional") or known is None or known.exists:
                 continue
             word = "configmap" if kind == "configMap" else "secret"
-            ev = [{"p": f"{sp}.volumes[{volume.get('name')}].{kind}", "v": {"name": name}},
-                  {"p": f"{word.capitalize()}/{name}", "v": "not found (GET 404)"}]
-            issues.append(Issue(
-                mode="mount.failed", obj=template.owner, owner=template.owner, ev=ev, detail=f"{word}/{name}",
-                subjects={template.owner},
-                cause={"text": f"Volume {volume.get('name')} mounts {word} {name}, which does not exist",
-                       "conf": "high", "basis": [0, 1]},
-                fix=_create_fix(ctx, template.owner, word, name)))
+            ev = [{"p": f"{sp}.volumes[{volume.get('name')}].{kind}", "v": {"name": name}}, {"p": f"{word.capitalize()}/{name}", "v": "not found (GET 404)"}]
+            issues.append(
+                Issue(
+                    mode="mount.failed",
+                    obj=template.owner,
+                    owner=template.owner,
+                    ev=ev,
+                    detail=f"{word}/{name}",
+                    subjects={template.owner},
+                    cause={"text": f"Volume {volume.get('name')} mounts {word} {name}, which does not exist", "conf": "high", "basis": [0, 1]},
+                    fix=_create_fix(ctx, template.owner, word, name),
+                )
+            )
     return issues
 
 
@@ -89,5 +105,4 @@ def _create_fix(ctx: Context, owner: str, word: str, name: str) -> dict:
         command = fixes.kubectl(ctx.ns, "create", "configmap", name, "--from-file=<file>")
     else:
         command = fixes.kubectl(ctx.ns, "create", "secret", "generic", name, "--from-literal=<key>=<value>")
-    return fixes.make(ctx.snap, owner, f"Create {word} {name} (or mark the volume source optional: true)", command,
-                      verify=False)
+    return fixes.make(ctx.snap, owner, f"Create {word} {name} (or mark the volume source optional: true)", command, verify=False)

@@ -22,12 +22,11 @@ def analyze(ctx: Context) -> list[Issue]:
                 continue
             cspec = container_spec(pod.get("spec") or {}, cs["name"])
             probe = cspec.get("readinessProbe")
-            events = [e for e in ctx.events("Pod", pod, reasons=("Unhealthy",))
-                      if "readiness probe" in e["msg"].lower()]
+            events = [e for e in ctx.events("Pod", pod, reasons=("Unhealthy",)) if "readiness probe" in e["msg"].lower()]
             if not probe and not events:
                 continue
             if cs.get("started") is False and cspec.get("startupProbe"):
-                continue           # still in its startup window
+                continue  # still in its startup window
             issues.append(_issue(ctx, pod, cs, cspec, probe or {}, events))
     return issues
 
@@ -36,8 +35,11 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
     cname, owner, pname = cs["name"], ctx.owner(pod), name_of(pod)
     sp = spec_path(owner.split("/", 1)[0])
     base = f"status.containerStatuses[{cname}]"
-    ev = [{"p": f"{base}.ready", "v": False}, {"p": f"{base}.restartCount", "v": cs.get("restartCount", 0)},
-          {"p": f"{sp}.containers[{cname}].readinessProbe", "v": _probe_summary(probe)}]
+    ev = [
+        {"p": f"{base}.ready", "v": False},
+        {"p": f"{base}.restartCount", "v": cs.get("restartCount", 0)},
+        {"p": f"{sp}.containers[{cname}].readinessProbe", "v": _probe_summary(probe)},
+    ]
     ev += [ctx.event_ev(e) for e in events[:1]]
     port_problem = _probe_port_problem(probe, cspec)
     if events:
@@ -48,15 +50,26 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
         text += f"; {port_problem}"
     index = next((i for i, c in enumerate((pod.get("spec") or {}).get("containers") or []) if c.get("name") == cname), 0)
     path = f"/{sp.replace('.', '/')}/containers/{index}/readinessProbe"
-    op = {"op": "replace", "path": f"{path}/httpGet/path", "value": "<ready-path>"} if probe.get("httpGet") else \
-        {"op": "replace", "path": f"{path}/timeoutSeconds", "value": 5}
-    issue = Issue(mode="readiness.failing", obj=f"Pod/{pname}", owner=owner, container=cname, ev=ev,
-                  subjects={f"Pod/{pname}", owner},
-                  cause={"text": text, "conf": "high" if port_problem or events else "medium",
-                         "basis": list(range(len(ev)))},
-                  fix=fixes.make(ctx.snap, owner, "Point the readiness probe at an endpoint that answers when the app "
-                                 "is ready (or fix the dependency the app waits for)",
-                                 fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch([op])),
-                                 helm_set={"readinessProbe.httpGet.path": "<ready-path>"}))
+    op = (
+        {"op": "replace", "path": f"{path}/httpGet/path", "value": "<ready-path>"}
+        if probe.get("httpGet")
+        else {"op": "replace", "path": f"{path}/timeoutSeconds", "value": 5}
+    )
+    issue = Issue(
+        mode="readiness.failing",
+        obj=f"Pod/{pname}",
+        owner=owner,
+        container=cname,
+        ev=ev,
+        subjects={f"Pod/{pname}", owner},
+        cause={"text": text, "conf": "high" if port_problem or events else "medium", "basis": list(range(len(ev)))},
+        fix=fixes.make(
+            ctx.snap,
+            owner,
+            "Point the readiness probe at an endpoint that answers when the app is ready (or fix the dependency the app waits for)",
+            fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch([op])),
+            helm_set={"readinessProbe.httpGet.path": "<ready-path>"},
+        ),
+    )
     issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, "--tail=50"))
     return issue

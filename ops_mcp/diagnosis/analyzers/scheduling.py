@@ -15,13 +15,25 @@ check = "scheduling"
 needs = ("pods",)
 
 PATTERNS = [  # (mode, regex on the scheduler message)
-    ("scheduling.unbound_pvc", re.compile(r"unbound immediate PersistentVolumeClaims|persistentvolumeclaim \"[^\"]+\" "
-                                          r"not found|volume node affinity conflict", re.I)),
+    (
+        "scheduling.unbound_pvc",
+        re.compile(
+            r"unbound immediate PersistentVolumeClaims|persistentvolumeclaim \"[^\"]+\" "
+            r"not found|volume node affinity conflict",
+            re.I,
+        ),
+    ),
     ("scheduling.insufficient_resources", re.compile(r"Insufficient [\w./-]+|Too many pods|didn't have free ports", re.I)),
     ("scheduling.selector_mismatch", re.compile(r"didn't match Pod's node affinity/selector", re.I)),
     ("scheduling.untolerated_taint", re.compile(r"untolerated taint", re.I)),
-    ("scheduling.affinity", re.compile(r"didn't match pod (anti-)?affinity|didn't satisfy existing pods anti-affinity"
-                                       r"|topology spread", re.I)),
+    (
+        "scheduling.affinity",
+        re.compile(
+            r"didn't match pod (anti-)?affinity|didn't satisfy existing pods anti-affinity"
+            r"|topology spread",
+            re.I,
+        ),
+    ),
     ("scheduling.cordoned", re.compile(r"node\(s\) were unschedulable", re.I)),
 ]
 
@@ -34,11 +46,17 @@ def analyze(ctx: Context) -> list[Issue]:
             continue
         if cond.get("reason") == "SchedulingGated":
             gates = [g.get("name") for g in (pod.get("spec") or {}).get("schedulingGates") or []]
-            issues.append(Issue(mode="scheduling.affinity", obj=f"Pod/{name_of(pod)}", owner=ctx.owner(pod),
-                                ev=[{"p": "spec.schedulingGates", "v": gates}], detail="gated",
-                                subjects={f"Pod/{name_of(pod)}", ctx.owner(pod)},
-                                cause={"text": f"Scheduling is gated by {gates}; the controller that owns the gate "
-                                       "has not removed it", "conf": "high", "basis": [0]}))
+            issues.append(
+                Issue(
+                    mode="scheduling.affinity",
+                    obj=f"Pod/{name_of(pod)}",
+                    owner=ctx.owner(pod),
+                    ev=[{"p": "spec.schedulingGates", "v": gates}],
+                    detail="gated",
+                    subjects={f"Pod/{name_of(pod)}", ctx.owner(pod)},
+                    cause={"text": f"Scheduling is gated by {gates}; the controller that owns the gate has not removed it", "conf": "high", "basis": [0]},
+                )
+            )
             continue
         issues.append(_issue(ctx, pod, cond))
     return issues
@@ -63,7 +81,7 @@ def pod_requests(spec: Obj) -> dict[str, Decimal]:
     for c in spec.get("containers") or []:
         for res, value in ((c.get("resources") or {}).get("requests") or {}).items():
             total[res] = total.get(res, Decimal(0)) + quantity(value)
-    for c in spec.get("initContainers") or []:        # init containers run one at a time: the max counts
+    for c in spec.get("initContainers") or []:  # init containers run one at a time: the max counts
         for res, value in ((c.get("resources") or {}).get("requests") or {}).items():
             total[res] = max(total.get(res, Decimal(0)), quantity(value))
     return total
@@ -92,8 +110,7 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
         parts, never = [], False
         for res in short:
             need = wanted.get(res, Decimal(0))
-            biggest = max((quantity(((n.get("status") or {}).get("allocatable") or {}).get(res)) for n in nodes),
-                          default=None)
+            biggest = max((quantity(((n.get("status") or {}).get("allocatable") or {}).get(res)) for n in nodes), default=None)
             ev.append({"p": f"{sp}.containers[*].resources.requests.{res}", "v": _fmt(res, need)})
             if biggest is not None:
                 ev.append({"p": f"Node[*].status.allocatable.{res} (max)", "v": _fmt(res, biggest)})
@@ -101,18 +118,24 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
                     never = True
                     parts.append(f"requests {res} {_fmt(res, need)} > largest node allocatable {_fmt(res, biggest)}")
                 else:
-                    parts.append(f"requests {res} {_fmt(res, need)} fit a node's allocatable "
-                                 f"{_fmt(res, biggest)} but not what other pods left free")
+                    parts.append(f"requests {res} {_fmt(res, need)} fit a node's allocatable {_fmt(res, biggest)} but not what other pods left free")
         issue.detail = ",".join(short)
-        issue.cause = {"text": ("No node can ever fit the pod: " if never else "Nodes are full: ") + "; ".join(parts)
-                       if parts else f"Not enough node resources: {message[:160]}",
-                       "conf": "high" if never or not nodes else "medium", "basis": list(range(len(ev)))}
+        issue.cause = {
+            "text": ("No node can ever fit the pod: " if never else "Nodes are full: ") + "; ".join(parts)
+            if parts
+            else f"Not enough node resources: {message[:160]}",
+            "conf": "high" if never or not nodes else "medium",
+            "basis": list(range(len(ev))),
+        }
         res = short[0] if short else "cpu"
         cname = ((spec.get("containers") or [{}])[0]).get("name", "<container>")
-        issue.fix = fixes.make(ctx.snap, owner, f"Lower the {res} request to fit a node, or add node capacity",
-                               fixes.kubectl(ctx.ns, "set", "resources", target, "-c", cname,
-                                             f"--requests={res}=<fits-a-node>"),
-                               helm_set={f"resources.requests.{res}": "<fits-a-node>"})
+        issue.fix = fixes.make(
+            ctx.snap,
+            owner,
+            f"Lower the {res} request to fit a node, or add node capacity",
+            fixes.kubectl(ctx.ns, "set", "resources", target, "-c", cname, f"--requests={res}=<fits-a-node>"),
+            helm_set={f"resources.requests.{res}": "<fits-a-node>"},
+        )
     elif mode == "scheduling.selector_mismatch":
         selector = spec.get("nodeSelector") or {}
         ev.append({"p": f"{sp}.nodeSelector", "v": selector})
@@ -125,20 +148,27 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
             key, value, have = missing[0]
             ev.append({"p": f"Node[*].metadata.labels.{key}", "v": have or "no node has this label"})
             issue.detail = f"{key}={value}"
-            issue.cause = {"text": f"nodeSelector {key}={value} matches no node (nodes have "
-                           f"{key}={'|'.join(have) if have else '<unset>'})", "conf": "high",
-                           "basis": [1, 2]}
-            issue.fix = fixes.make(ctx.snap, owner, f"Remove or correct nodeSelector {key}, or label a node "
-                                   f"{key}={value}", fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch([
-                                       {"op": "remove",
-                                        "path": f"/{sp.replace('.', '/')}/nodeSelector/{key.replace('~', '~0').replace('/', '~1')}"}])),
-                                   helm_set={f"nodeSelector.{key}": "null"})
-            issue.alt = [{"text": f"kubectl label node <node> {key}={value} if a node should carry it",
-                          "conf": "medium"}]
+            issue.cause = {
+                "text": f"nodeSelector {key}={value} matches no node (nodes have {key}={'|'.join(have) if have else '<unset>'})",
+                "conf": "high",
+                "basis": [1, 2],
+            }
+            issue.fix = fixes.make(
+                ctx.snap,
+                owner,
+                f"Remove or correct nodeSelector {key}, or label a node {key}={value}",
+                fixes.kubectl(
+                    ctx.ns,
+                    "patch",
+                    target,
+                    fixes.json_patch([{"op": "remove", "path": f"/{sp.replace('.', '/')}/nodeSelector/{key.replace('~', '~0').replace('/', '~1')}"}]),
+                ),
+                helm_set={f"nodeSelector.{key}": "null"},
+            )
+            issue.alt = [{"text": f"kubectl label node <node> {key}={value} if a node should carry it", "conf": "medium"}]
         else:
             issue.mode = "scheduling.affinity"
-            ev.append({"p": f"{sp}.affinity.nodeAffinity", "v": ((spec.get("affinity") or {}).get("nodeAffinity")
-                                                                 or "unset")})
+            ev.append({"p": f"{sp}.affinity.nodeAffinity", "v": ((spec.get("affinity") or {}).get("nodeAffinity") or "unset")})
             issue.cause = {"text": "Required node affinity matches no node", "conf": "medium", "basis": [0, 1]}
     elif mode == "scheduling.untolerated_taint":
         tolerations = spec.get("tolerations") or []
@@ -149,46 +179,57 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
                     taints.append(f"{name_of(node)}: {taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
         ev.append({"p": "Node[*].spec.taints (untolerated)", "v": taints[:4] or "see message"})
         issue.detail = taints[0].split(": ", 1)[1] if taints else ""
-        issue.cause = {"text": "Every node carries a taint the pod does not tolerate" +
-                       (f" ({taints[0]})" if taints else ""), "conf": "high" if taints else "medium", "basis": [0, 1]}
+        issue.cause = {
+            "text": "Every node carries a taint the pod does not tolerate" + (f" ({taints[0]})" if taints else ""),
+            "conf": "high" if taints else "medium",
+            "basis": [0, 1],
+        }
         if taints:
             key, rest = taints[0].split(": ", 1)[1].split("=", 1)
             value, effect = rest.rsplit(":", 1)
             toleration = {"key": key, "operator": "Equal", "value": value, "effect": effect}
-            issue.fix = fixes.make(ctx.snap, owner, f"Add a toleration for {key} (or remove the taint from a node)",
-                                   fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch([
-                                       {"op": "add", "path": f"/{sp.replace('.', '/')}/tolerations",
-                                        "value": tolerations + [toleration]}])),
-                                   helm_set={"tolerations[0].key": key, "tolerations[0].value": value,
-                                             "tolerations[0].effect": effect})
+            issue.fix = fixes.make(
+                ctx.snap,
+                owner,
+                f"Add a toleration for {key} (or remove the taint from a node)",
+                fixes.kubectl(
+                    ctx.ns,
+                    "patch",
+                    target,
+                    fixes.json_patch([{"op": "add", "path": f"/{sp.replace('.', '/')}/tolerations", "value": tolerations + [toleration]}]),
+                ),
+                helm_set={"tolerations[0].key": key, "tolerations[0].value": value, "tolerations[0].effect": effect},
+            )
     elif mode == "scheduling.unbound_pvc":
         claims = [(v.get("persistentVolumeClaim") or {}).get("claimName") for v in spec.get("volumes") or []]
         claims = [c for c in claims if c]
         pvcs = {c: ctx.snap.by_name("pvcs", c) for c in claims}
         for claim, pvc in pvcs.items():
-            ev.append({"p": f"PersistentVolumeClaim/{claim}.status.phase",
-                       "v": ((pvc or {}).get("status") or {}).get("phase", "Pending") if pvc else "not found"})
+            ev.append(
+                {"p": f"PersistentVolumeClaim/{claim}.status.phase", "v": ((pvc or {}).get("status") or {}).get("phase", "Pending") if pvc else "not found"}
+            )
         issue.links = {f"PersistentVolumeClaim/{c}" for c in claims}
         issue.symptom = True
         missing = [c for c, p in pvcs.items() if p is None]
-        issue.cause = {"text": f"PVC {missing[0]} does not exist" if missing else
-                       f"Claim(s) {', '.join(claims)} are not bound", "conf": "high", "basis": list(range(len(ev)))}
+        issue.cause = {
+            "text": f"PVC {missing[0]} does not exist" if missing else f"Claim(s) {', '.join(claims)} are not bound",
+            "conf": "high",
+            "basis": list(range(len(ev))),
+        }
         if missing:
             issue.symptom = False
-            issue.fix = fixes.make(ctx.snap, owner, f"Create PVC {missing[0]} or fix claimName", None,
-                                   verify=False, mutates=False)
+            issue.fix = fixes.make(ctx.snap, owner, f"Create PVC {missing[0]} or fix claimName", None, verify=False, mutates=False)
     elif mode == "scheduling.cordoned":
         cordoned = [name_of(n) for n in ctx.snap.nodes if (n.get("spec") or {}).get("unschedulable")]
         ev.append({"p": "Node[*].spec.unschedulable", "v": cordoned or "see message"})
-        issue.cause = {"text": f"Nodes are cordoned ({', '.join(cordoned[:3])}) and the rest do not fit",
-                       "conf": "high", "basis": [0, 1]}
+        issue.cause = {"text": f"Nodes are cordoned ({', '.join(cordoned[:3])}) and the rest do not fit", "conf": "high", "basis": [0, 1]}
         if cordoned:
-            issue.fix = fixes.make(ctx.snap, owner, f"Uncordon {cordoned[0]} once its maintenance is done",
-                                   f"kubectl uncordon {cordoned[0]}", verify=False, risk="medium")
+            issue.fix = fixes.make(
+                ctx.snap, owner, f"Uncordon {cordoned[0]} once its maintenance is done", f"kubectl uncordon {cordoned[0]}", verify=False, risk="medium"
+            )
     else:  # affinity
         ev.append({"p": f"{sp}.affinity", "v": list((spec.get("affinity") or {}).keys()) or "unset"})
-        issue.cause = {"text": f"Pod (anti-)affinity or topology spread rules cannot be met: {message[:160]}",
-                       "conf": "medium", "basis": [0, 1]}
+        issue.cause = {"text": f"Pod (anti-)affinity or topology spread rules cannot be met: {message[:160]}", "conf": "medium", "basis": [0, 1]}
     return issue
 
 

@@ -19,43 +19,53 @@ def analyze(ctx: Context) -> list[Issue]:
         if not selector or spec.get("type") == "ExternalName":
             continue
         name, ref = name_of(svc), f"Service/{name_of(svc)}"
-        pods = [p for p in live_pods(ctx.snap.pods_with_labels(selector))
-                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        pods = [p for p in live_pods(ctx.snap.pods_with_labels(selector)) if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         if not pods:
             templates = _templates(ctx)
             owners = [ref_ for ref_, labels in templates if selector_matches(selector, labels)]
-            if owners:        # the right workload exists but has no pods: its own failure explains it
-                issues.append(Issue(mode="service.no_ready_endpoints", obj=ref, sev="high", symptom=True,
-                                    subjects={ref}, links=set(owners),
-                                    ev=[{"p": "spec.selector", "v": selector},
-                                        {"p": f"{owners[0]}.pods", "v": "0 pods exist"}],
-                                    cause={"text": f"{owners[0]} matches the selector but has no running pods",
-                                           "conf": "high", "basis": [1]}))
+            if owners:  # the right workload exists but has no pods: its own failure explains it
+                issues.append(
+                    Issue(
+                        mode="service.no_ready_endpoints",
+                        obj=ref,
+                        sev="high",
+                        symptom=True,
+                        subjects={ref},
+                        links=set(owners),
+                        ev=[{"p": "spec.selector", "v": selector}, {"p": f"{owners[0]}.pods", "v": "0 pods exist"}],
+                        cause={"text": f"{owners[0]} matches the selector but has no running pods", "conf": "high", "basis": [1]},
+                    )
+                )
             else:
                 issues.append(_selector_mismatch(ctx, svc, selector, templates))
             continue
         issues += _target_ports(ctx, svc, pods)
         ready, total = _endpoints(ctx, name, pods)
         if ready == 0:
-            issues.append(Issue(
-                mode="service.no_ready_endpoints", obj=ref, sev="high", symptom=True, subjects={ref},
-                links={f"Pod/{name_of(p)}" for p in pods} | {ctx.owner(p) for p in pods},
-                ev=[{"p": f"EndpointSlice[kubernetes.io/service-name={name}].endpoints[*].conditions.ready",
-                     "v": f"0/{total} true"}],
-                cause={"text": f"None of the {len(pods)} selected pods is ready", "conf": "high", "basis": [0]},
-                next=[fixes.kubectl(ctx.ns, "get", "pods", "-l", ",".join(f"{k}={v}" for k, v in selector.items()))]))
+            issues.append(
+                Issue(
+                    mode="service.no_ready_endpoints",
+                    obj=ref,
+                    sev="high",
+                    symptom=True,
+                    subjects={ref},
+                    links={f"Pod/{name_of(p)}" for p in pods} | {ctx.owner(p) for p in pods},
+                    ev=[{"p": f"EndpointSlice[kubernetes.io/service-name={name}].endpoints[*].conditions.ready", "v": f"0/{total} true"}],
+                    cause={"text": f"None of the {len(pods)} selected pods is ready", "conf": "high", "basis": [0]},
+                    next=[fixes.kubectl(ctx.ns, "get", "pods", "-l", ",".join(f"{k}={v}" for k, v in selector.items()))],
+                )
+            )
     return issues
 
 
 def _endpoints(ctx: Context, name: str, pods: list[Obj]) -> tuple[int, int]:
-    slices = [s for s in ctx.snap.endpointslices
-              if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == name]
+    slices = [s for s in ctx.snap.endpointslices if (meta(s).get("labels") or {}).get("kubernetes.io/service-name") == name]
     if slices and "endpointslices" not in ctx.snap.unreadable:
         endpoints = [e for s in slices for e in s.get("endpoints") or []]
         ready = sum(1 for e in endpoints if (e.get("conditions") or {}).get("ready") is not False)
         if endpoints or not any(pod_ready(p) for p in pods):
             return ready, len(endpoints)
-    return sum(1 for p in pods if pod_ready(p)), len(pods)   # no slice yet: judge by the pods
+    return sum(1 for p in pods if pod_ready(p)), len(pods)  # no slice yet: judge by the pods
 
 
 def _templates(ctx: Context) -> list[tuple[str, dict[str, str]]]:
@@ -64,8 +74,7 @@ def _templates(ctx: Context) -> list[tuple[str, dict[str, str]]]:
         for w in getattr(ctx.snap, attr):
             labels = (((w.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
             out.append((f"{kind}/{name_of(w)}", labels))
-    out += [(f"Pod/{name_of(p)}", meta(p).get("labels") or {}) for p in ctx.snap.pods
-            if not meta(p).get("ownerReferences")]
+    out += [(f"Pod/{name_of(p)}", meta(p).get("labels") or {}) for p in ctx.snap.pods if not meta(p).get("ownerReferences")]
     return out
 
 
@@ -78,33 +87,39 @@ def _selector_mismatch(ctx: Context, svc: Obj, selector: dict, templates) -> Iss
         same = len(selector) - len(diff)
         scored.append((len(diff), -same, _name_distance(name, owner.split("/", 1)[1]), owner, diff, labels))
     scored.sort(key=lambda s: s[:3])
-    issue = Issue(mode="service.selector_mismatch", obj=ref, ev=ev, sev="high", subjects={ref},
-                  detail=",".join(f"{k}={v}" for k, v in sorted(selector.items())))
-    if not scored or scored[0][0] == len(selector) and not any(
-            set(selector) & set(labels) for *_, labels in scored[:1]):
-        issue.cause = {"text": "No pod or workload in the namespace carries these labels", "conf": "medium",
-                       "basis": [0, 1]}
-        issue.fix = fixes.make(ctx.snap, ref, "Deploy the backend this Service should route to, or correct the "
-                               "selector", None, verify=False, mutates=False)
+    issue = Issue(
+        mode="service.selector_mismatch", obj=ref, ev=ev, sev="high", subjects={ref}, detail=",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    )
+    if not scored or scored[0][0] == len(selector) and not any(set(selector) & set(labels) for *_, labels in scored[:1]):
+        issue.cause = {"text": "No pod or workload in the namespace carries these labels", "conf": "medium", "basis": [0, 1]}
+        issue.fix = fixes.make(ctx.snap, ref, "Deploy the backend this Service should route to, or correct the selector", None, verify=False, mutates=False)
         return issue
     count, _, _, owner, diff, labels = scored[0]
     unique = len(scored) == 1 or scored[1][:2] != scored[0][:2]
     wanted = {k: labels[k] for k in diff if k in labels}
-    ev.append({"p": f"{owner}.spec.template.metadata.labels" if not owner.startswith("Pod/") else
-               f"{owner}.metadata.labels", "v": {k: labels.get(k) for k in selector}})
+    ev.append(
+        {
+            "p": f"{owner}.spec.template.metadata.labels" if not owner.startswith("Pod/") else f"{owner}.metadata.labels",
+            "v": {k: labels.get(k) for k in selector},
+        }
+    )
     pretty = ", ".join(f"{k}: {selector[k]} ≠ {k}: {labels.get(k, '<unset>')}" for k in diff)
-    issue.cause = {"text": f"Selector matches 0 pods; nearest is {owner}: {pretty}",
-                   "conf": "high" if count == 1 and unique else "medium", "basis": [0, 2]}
+    issue.cause = {"text": f"Selector matches 0 pods; nearest is {owner}: {pretty}", "conf": "high" if count == 1 and unique else "medium", "basis": [0, 2]}
     issue.links = set()
     if wanted and len(wanted) == len(diff):
-        issue.fix = fixes.make(ctx.snap, ref, f"Point the selector at {owner}'s labels",
-                               fixes.kubectl(ctx.ns, "patch", "svc", name, fixes.merge_patch({"spec": {"selector": wanted}})),
-                               helm_set={"service.selector": "<chart selectorLabels>"}, verify=False)
-        issue.fix["verify"] = fixes.kubectl(ctx.ns, "get", "endpointslices", "-l",
-                                            f"kubernetes.io/service-name={name}")
+        issue.fix = fixes.make(
+            ctx.snap,
+            ref,
+            f"Point the selector at {owner}'s labels",
+            fixes.kubectl(ctx.ns, "patch", "svc", name, fixes.merge_patch({"spec": {"selector": wanted}})),
+            helm_set={"service.selector": "<chart selectorLabels>"},
+            verify=False,
+        )
+        issue.fix["verify"] = fixes.kubectl(ctx.ns, "get", "endpointslices", "-l", f"kubernetes.io/service-name={name}")
     else:
-        issue.fix = fixes.make(ctx.snap, ref, f"Remove the selector keys {sorted(diff)} that {owner} lacks",
-                               fixes.kubectl(ctx.ns, "edit", "svc", name), verify=False)
+        issue.fix = fixes.make(
+            ctx.snap, ref, f"Remove the selector keys {sorted(diff)} that {owner} lacks", fixes.kubectl(ctx.ns, "edit", "svc", name), verify=False
+        )
     return issue
 
 
@@ -119,22 +134,44 @@ def _target_ports(ctx: Context, svc: Obj, pods: list[Obj]) -> list[Issue]:
                 declared_numbers.add(port.get("containerPort"))
     for i, port in enumerate((svc.get("spec") or {}).get("ports") or []):
         target = port.get("targetPort", port.get("port"))
-        bad = (isinstance(target, str) and target not in declared_names) or \
-            (isinstance(target, int) and declared_numbers and target not in declared_numbers)
+        bad = (isinstance(target, str) and target not in declared_names) or (isinstance(target, int) and declared_numbers and target not in declared_numbers)
         if not bad:
             continue
         choices = sorted(n for n in declared_numbers if n)
-        ev = [{"p": f"spec.ports[{port.get('name') or i}].targetPort", "v": target},
-              {"p": "Pod[*].spec.containers[*].ports", "v": {"names": sorted(n for n in declared_names if n),
-                                                               "numbers": choices}}]
-        issues.append(Issue(
-            mode="service.target_port_mismatch", obj=ref, sev="high", ev=ev, subjects={ref}, detail=str(target),
-            cause={"text": f"targetPort {target!r} is not a port the selected pods declare",
-                   "conf": "high" if isinstance(target, str) else "medium", "basis": [0, 1]},
-            fix=fixes.make(ctx.snap, ref, "Set targetPort to the container port the app listens on",
-                           fixes.kubectl(ctx.ns, "patch", "svc", name_of(svc), fixes.json_patch([
-                               {"op": "replace", "path": f"/spec/ports/{i}/targetPort",
-                                "value": choices[0] if len(choices) == 1 else "<container-port>"}])), verify=False)))
+        ev = [
+            {"p": f"spec.ports[{port.get('name') or i}].targetPort", "v": target},
+            {"p": "Pod[*].spec.containers[*].ports", "v": {"names": sorted(n for n in declared_names if n), "numbers": choices}},
+        ]
+        issues.append(
+            Issue(
+                mode="service.target_port_mismatch",
+                obj=ref,
+                sev="high",
+                ev=ev,
+                subjects={ref},
+                detail=str(target),
+                cause={
+                    "text": f"targetPort {target!r} is not a port the selected pods declare",
+                    "conf": "high" if isinstance(target, str) else "medium",
+                    "basis": [0, 1],
+                },
+                fix=fixes.make(
+                    ctx.snap,
+                    ref,
+                    "Set targetPort to the container port the app listens on",
+                    fixes.kubectl(
+                        ctx.ns,
+                        "patch",
+                        "svc",
+                        name_of(svc),
+                        fixes.json_patch(
+                            [{"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": choices[0] if len(choices) == 1 else "<container-port>"}]
+                        ),
+                    ),
+                    verify=False,
+                ),
+            )
+        )
     return issues
 
 

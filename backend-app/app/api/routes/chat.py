@@ -13,8 +13,8 @@ from app import crud
 from app.agent import AgentError, ToolSource, http_tool_source, in_process_tool_source, run_agent
 from app.agent.ops import is_admin, ops_tool_source
 from app.api.deps import BearerToken, CurrentUser, PrincipalDep, SessionDep
-from app.core.security import Principal
 from app.core.db import session_scope
+from app.core.security import Principal
 from app.models import ChatRequest, ChatResponse, ConversationDetail, ConversationPublic, MessagePublic
 
 router = APIRouter(prefix="/api/{user_id}", tags=["chat"])
@@ -40,12 +40,9 @@ def tool_sources(request: Request, *, principal: Principal, token: str) -> list[
 
 def _start_turn(engine, *, user_id: str, conversation_id: int | None, message: str, history_limit: int):
     with session_scope(engine) as session:
-        conversation = crud.get_or_create_conversation(session=session, user_id=user_id,
-                                                       conversation_id=conversation_id)
-        history = crud.list_messages(session=session, user_id=user_id, conversation_id=conversation.id,
-                                     last=history_limit) if history_limit else []
-        crud.add_message(session=session, user_id=user_id, conversation_id=conversation.id, role="user",
-                         content=message)
+        conversation = crud.get_or_create_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
+        history = crud.list_messages(session=session, user_id=user_id, conversation_id=conversation.id, last=history_limit) if history_limit else []
+        crud.add_message(session=session, user_id=user_id, conversation_id=conversation.id, role="user", content=message)
     turns = [(m.role, m.content) for m in history if m.role in ("user", "assistant")]
     while turns and turns[0][0] != "user":  # the Messages API starts with a user turn
         turns.pop(0)
@@ -54,33 +51,32 @@ def _start_turn(engine, *, user_id: str, conversation_id: int | None, message: s
 
 def _finish_turn(engine, *, user_id: str, conversation_id: int, text: str, tool_calls: list[dict]) -> None:
     with session_scope(engine) as session:
-        crud.add_message(session=session, user_id=user_id, conversation_id=conversation_id, role="assistant",
-                         content=text, tool_calls=tool_calls or None)
+        crud.add_message(session=session, user_id=user_id, conversation_id=conversation_id, role="assistant", content=text, tool_calls=tool_calls or None)
 
 
-@router.post("/chat", response_model=ChatResponse, summary="Talk to the todo assistant",
-             responses={404: {"description": "Unknown conversation"}, 502: {"description": "AI model or tools failed"}})
-async def chat(request: Request, user_id: CurrentUser, principal: PrincipalDep, token: BearerToken,
-               body: ChatRequest) -> ChatResponse:
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    summary="Talk to the todo assistant",
+    responses={404: {"description": "Unknown conversation"}, 502: {"description": "AI model or tools failed"}},
+)
+async def chat(request: Request, user_id: CurrentUser, principal: PrincipalDep, token: BearerToken, body: ChatRequest) -> ChatResponse:
     settings = request.app.state.settings
     engine = request.app.state.engine
     try:
         conversation_id, history = await run_in_threadpool(
-            _start_turn, engine, user_id=user_id, conversation_id=body.conversation_id, message=body.message,
-            history_limit=settings.agent_history_messages)
+            _start_turn, engine, user_id=user_id, conversation_id=body.conversation_id, message=body.message, history_limit=settings.agent_history_messages
+        )
     except crud.ConversationNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Conversation {exc.conversation_id} not found") from None
 
     try:
-        reply = await run_agent(settings=settings, sources=tool_sources(request, principal=principal, token=token),
-                                history=history, message=body.message)
+        reply = await run_agent(settings=settings, sources=tool_sources(request, principal=principal, token=token), history=history, message=body.message)
     except AgentError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
 
-    await run_in_threadpool(_finish_turn, engine, user_id=user_id, conversation_id=conversation_id,
-                            text=reply.text, tool_calls=reply.tool_calls)
-    log.info("chat turn", extra={"conversation_id": conversation_id,
-                                 "tools": [call["tool"] for call in reply.tool_calls]})
+    await run_in_threadpool(_finish_turn, engine, user_id=user_id, conversation_id=conversation_id, text=reply.text, tool_calls=reply.tool_calls)
+    log.info("chat turn", extra={"conversation_id": conversation_id, "tools": [call["tool"] for call in reply.tool_calls]})
     return ChatResponse(conversation_id=conversation_id, response=reply.text, tool_calls=reply.tool_calls)
 
 
@@ -89,13 +85,16 @@ def list_conversations(session: SessionDep, user_id: CurrentUser):
     return crud.list_conversations(session=session, user_id=user_id)
 
 
-@router.get("/conversations/{conversation_id}", response_model=ConversationDetail,
-            responses={404: {"description": "Unknown conversation"}})
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail, responses={404: {"description": "Unknown conversation"}})
 def get_conversation(session: SessionDep, user_id: CurrentUser, conversation_id: int):
     try:
         conversation = crud.get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
     except crud.ConversationNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"Conversation {exc.conversation_id} not found") from None
     messages = crud.list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
-    return ConversationDetail(id=conversation.id, created_at=conversation.created_at, updated_at=conversation.updated_at,
-                              messages=[MessagePublic.model_validate(m, from_attributes=True) for m in messages])
+    return ConversationDetail(
+        id=conversation.id,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+        messages=[MessagePublic.model_validate(m, from_attributes=True) for m in messages],
+    )
