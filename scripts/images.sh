@@ -244,7 +244,7 @@ done
 for name in "${wanted[@]}"; do
   case "$name" in
     backend) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"
-      image backend backend-app backend-app/Dockerfile "PYTHON_IMAGE=$BASE" ;;
+      image backend . backend-app/Dockerfile "PYTHON_IMAGE=$BASE" ;;
     frontend) base node "$NODE_PUBLIC" "todo-chatbot/base-node:20-$SUITE"
       image frontend frontend frontend/Dockerfile "NODE_IMAGE=$BASE" ;;
     ops-mcp) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"; helm_image

@@ -72,7 +72,7 @@ build_images() {
     [[ "$line" == *=* ]] && export "${line%%=*}=${line#*=}"
   done < <(minikube -p "$PROFILE" docker-env --shell none)
   export DOCKER_BUILDKIT=1
-  docker build -t "todo-chatbot/backend:$IMAGE_TAG" "$ROOT/backend-app"
+  docker build -t "todo-chatbot/backend:$IMAGE_TAG" -f "$ROOT/backend-app/Dockerfile" "$ROOT"
   docker build -t "todo-chatbot/frontend:$IMAGE_TAG" "$ROOT/frontend"
   docker build -t "todo-chatbot/ops-mcp:$IMAGE_TAG" -f "$ROOT/ops_mcp/Dockerfile" "$ROOT"
 }

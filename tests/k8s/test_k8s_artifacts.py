@@ -84,7 +84,7 @@ def test_kagent_objects_reference_each_other() -> None:
 # --- images -----------------------------------------------------------------------------------
 
 IMAGES = {  # Dockerfile -> (build context, ports it exposes)
-    "backend-app/Dockerfile": ("backend-app", {8000, 8001}),
+    "backend-app/Dockerfile": (".", {8000, 8001}),
     "frontend/Dockerfile": ("frontend", {3000}),
     "ops_mcp/Dockerfile": (".", {8002}),
 }

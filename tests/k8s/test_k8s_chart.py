@@ -341,7 +341,7 @@ def test_inconsistent_values_fail_with_a_clear_message(sets: dict[str, str], exp
     [
         (["-f", str(CHART / "values-minikube.yaml")], ["http://todo.local", "minikube addons enable ingress"]),
         (["--set", "frontend.service.type=NodePort"], ["minikube service todo-chatbot-frontend -n todo --url"]),
-        (["--set", "postgresql.enabled=false"], ["WARNING: no database is configured"]),
+        (["--set", "postgresql.enabled=false"], ["Database: SQLite on the claim todo-chatbot-sqlite"]),
     ],
 )
 def test_notes_print_minikube_access_commands(args: list[str], expected: list[str]) -> None:
@@ -396,3 +396,32 @@ def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool) -> Non
             if not granted(rules, verb, resource):
                 missing.append(f"{tool}: {verb} {resource}")
     assert missing == []
+
+
+def test_sqlite_mode_gives_the_backend_and_the_task_mcp_server_one_database() -> None:
+    """SQLite (neither PostgreSQL enabled): both Deployments mount the one claim at /data, so the chat's tool
+    calls (task MCP server) and the REST API (backend) see the same tasks; an emptyDir each is refused."""
+    docs = render(sets={"postgresql.enabled": "false"})
+    claims = {}
+    for name in ("todo-chatbot-backend", "todo-chatbot-mcp"):
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        [data] = [v for v in spec["volumes"] if v["name"] == "data"]
+        [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "data"]
+        claims[name] = (data["persistentVolumeClaim"]["claimName"], mount["mountPath"])
+    assert set(claims.values()) == {("todo-chatbot-sqlite", "/data")}, claims
+    assert one(docs, "PersistentVolumeClaim", "todo-chatbot-sqlite")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    proc = helm(*template_args(sets={"postgresql.enabled": "false", "sqlite.persistence.enabled": "false"}), check=False)
+    assert proc.returncode != 0 and "a database each" in proc.stderr, proc.stderr
+    # With PostgreSQL there is no SQLite claim at all.
+    assert not find(render(), "PersistentVolumeClaim", "todo-chatbot-sqlite")
+
+
+def test_pods_keep_serving_through_a_pre_stop_sleep_before_sigterm() -> None:
+    docs = render(sets={"backend.preStopSleepSeconds": "7"})
+    for name, seconds in (("todo-chatbot-backend", 7), ("todo-chatbot-frontend", 5), ("todo-chatbot-mcp", 5),
+                          ("todo-chatbot-ops-mcp", 5)):
+        spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
+        assert spec["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": seconds}}, name
+        assert spec["terminationGracePeriodSeconds"] == seconds + 30, name
+    spec = one(render(sets={"frontend.preStopSleepSeconds": "0"}), "Deployment", "todo-chatbot-frontend")
+    assert "lifecycle" not in spec["spec"]["template"]["spec"]["containers"][0]
