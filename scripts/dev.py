@@ -56,24 +56,50 @@ def components(kubeconfig: str) -> list[Component]:
         "OPS_MCP_TOKEN": dev_secret("ops-mcp-token"),
     }
     return [
-        Component("backend", [str(VENV_BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", "8000"],
-                  ROOT / "backend-app", "http://127.0.0.1:8000/docs", ROOT / "backend-app" / "app" / "main.py",
-                  backend_env),
-        Component("task-mcp", [str(VENV_BIN / "python"), "-m", "app.task_mcp", "--transport", "http",
-                               "--host", "127.0.0.1", "--port", "8001"],
-                  ROOT / "backend-app", "http://127.0.0.1:8001/mcp", ROOT / "backend-app" / "app" / "task_mcp",
-                  backend_env),
-        Component("frontend", ["node", "scripts/start.mjs"], ROOT / "frontend", f"{frontend_url} (open this)",
-                  ROOT / "frontend" / "scripts" / "start.mjs",
-                  {"PORT": "3000", "HOSTNAME": "127.0.0.1", "BETTER_AUTH_URL": frontend_url,
-                   "BETTER_AUTH_SECRET": dev_secret("better-auth-secret"), "BACKEND_URL": "http://127.0.0.1:8000",
-                   "AUTH_DATA_DIR": str(STATE / "frontend")}),
-        Component("ops-mcp", [str(VENV_BIN / "ops-mcp"), "serve", "--transport", "http",
-                              "--host", "127.0.0.1", "--port", "8002"],
-                  ROOT, "http://127.0.0.1:8002/mcp (bearer token in .run/ops-mcp-token)",
-                  ROOT / "ops_mcp" / "cli.py",
-                  {"KUBECONFIG": kubeconfig, "OPS_MCP_HTTP_TOKEN": dev_secret("ops-mcp-token"),
-                   "OPS_MCP_NAMESPACE": "default", "OPS_MCP_AUDIT_LOG": str(STATE / "ops-mcp-audit.jsonl")}),
+        Component(
+            "backend",
+            [str(VENV_BIN / "uvicorn"), "app.main:app", "--host", "127.0.0.1", "--port", "8000"],
+            ROOT / "backend-app",
+            "http://127.0.0.1:8000/docs",
+            ROOT / "backend-app" / "app" / "main.py",
+            backend_env,
+        ),
+        Component(
+            "task-mcp",
+            [str(VENV_BIN / "python"), "-m", "app.task_mcp", "--transport", "http", "--host", "127.0.0.1", "--port", "8001"],
+            ROOT / "backend-app",
+            "http://127.0.0.1:8001/mcp",
+            ROOT / "backend-app" / "app" / "task_mcp",
+            backend_env,
+        ),
+        Component(
+            "frontend",
+            ["node", "scripts/start.mjs"],
+            ROOT / "frontend",
+            f"{frontend_url} (open this)",
+            ROOT / "frontend" / "scripts" / "start.mjs",
+            {
+                "PORT": "3000",
+                "HOSTNAME": "127.0.0.1",
+                "BETTER_AUTH_URL": frontend_url,
+                "BETTER_AUTH_SECRET": dev_secret("better-auth-secret"),
+                "BACKEND_URL": "http://127.0.0.1:8000",
+                "AUTH_DATA_DIR": str(STATE / "frontend"),
+            },
+        ),
+        Component(
+            "ops-mcp",
+            [str(VENV_BIN / "ops-mcp"), "serve", "--transport", "http", "--host", "127.0.0.1", "--port", "8002"],
+            ROOT,
+            "http://127.0.0.1:8002/mcp (bearer token in .run/ops-mcp-token)",
+            ROOT / "ops_mcp" / "cli.py",
+            {
+                "KUBECONFIG": kubeconfig,
+                "OPS_MCP_HTTP_TOKEN": dev_secret("ops-mcp-token"),
+                "OPS_MCP_NAMESPACE": "default",
+                "OPS_MCP_AUDIT_LOG": str(STATE / "ops-mcp-audit.jsonl"),
+            },
+        ),
     ]
 
 
@@ -81,8 +107,7 @@ def sandbox_kubeconfig() -> str:
     if os.environ.get("KUBECONFIG"):
         print(f"using KUBECONFIG={os.environ['KUBECONFIG']}", flush=True)
         return os.environ["KUBECONFIG"]
-    out = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "tests" / "cluster" / "sandbox.py"), "up"],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "tests" / "cluster" / "sandbox.py"), "up"], check=True, capture_output=True, text=True)
     sys.stderr.write(out.stderr)
     # The last line is `export KUBECONFIG=... PATH=...`.
     return out.stdout.split("KUBECONFIG=", 1)[1].split()[0]
@@ -95,8 +120,9 @@ def main() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     sel = selectors.DefaultSelector()
     for comp in present:
-        proc = subprocess.Popen(comp.argv, cwd=comp.cwd, env={**os.environ, **comp.env},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            comp.argv, cwd=comp.cwd, env={**os.environ, **comp.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
         procs[comp.name] = proc
         assert proc.stdout is not None
         sel.register(proc.stdout, selectors.EVENT_READ, comp.name)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from cluster import deploy, sandbox  # noqa: E402
 from cluster.errors import ClusterError  # noqa: E402
 
-NAMESPACE = "todo"     # .mcp.json's ops-mcp defaults (OPS_MCP_NAMESPACE, OPS_MCP_RELEASE)
+NAMESPACE = "todo"  # .mcp.json's ops-mcp defaults (OPS_MCP_NAMESPACE, OPS_MCP_RELEASE)
 RELEASE = "todo-chatbot"
 STATE = ROOT / ".run"  # gitignored: the kubeconfig link and the ops-mcp token
 FRONTEND_PORT = int(os.environ.get("FRONTEND_PORT", "3000"))
@@ -47,12 +47,18 @@ def step(message: str, started: float) -> None:
 
 def main() -> int:
     started = time.monotonic() - float(os.environ.get("TODO_UP_SETUP_SECONDS", "0"))
-    for name, port, var in (("the frontend", FRONTEND_PORT, "FRONTEND_PORT"), ("ops-mcp", OPS_MCP_PORT, "OPS_MCP_PORT"),
-                            ("the task MCP server", TASK_MCP_PORT, "TASK_MCP_PORT")):
+    for name, port, var in (
+        ("the frontend", FRONTEND_PORT, "FRONTEND_PORT"),
+        ("ops-mcp", OPS_MCP_PORT, "OPS_MCP_PORT"),
+        ("the task MCP server", TASK_MCP_PORT, "TASK_MCP_PORT"),
+    ):
         if not port_free(port):
-            print(f"error: port {port} on 127.0.0.1 is taken, so {name} cannot be forwarded there. Stop what "
-                  f"listens on it (`ss -ltnp 'sport = :{port}'` shows it; a `make dev` still running?) or set "
-                  f"{var}=<another port>.", file=sys.stderr)
+            print(
+                f"error: port {port} on 127.0.0.1 is taken, so {name} cannot be forwarded there. Stop what "
+                f"listens on it (`ss -ltnp 'sport = :{port}'` shows it; a `make dev` still running?) or set "
+                f"{var}=<another port>.",
+                file=sys.stderr,
+            )
             return 1
     try:
         cluster = sandbox.up()
@@ -76,12 +82,9 @@ def main() -> int:
     deploy.write_private(STATE / "ops-mcp-token", token + "\n")
 
     forwards = [
-        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-frontend", FRONTEND_PORT, 3000,
-                           log=STATE / "port-forward-frontend.log"),
-        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-ops-mcp", OPS_MCP_PORT, 8002,
-                           log=STATE / "port-forward-ops-mcp.log"),
-        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-mcp", TASK_MCP_PORT, 8001,
-                           log=STATE / "port-forward-task-mcp.log"),
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-frontend", FRONTEND_PORT, 3000, log=STATE / "port-forward-frontend.log"),
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-ops-mcp", OPS_MCP_PORT, 8002, log=STATE / "port-forward-ops-mcp.log"),
+        deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-mcp", TASK_MCP_PORT, 8001, log=STATE / "port-forward-task-mcp.log"),
     ]
     try:
         for forward in forwards:
@@ -93,17 +96,20 @@ def main() -> int:
         return 1
 
     pods = deploy.ready_pods(cluster, NAMESPACE, RELEASE)
-    print(f"""
+    print(
+        f"""
 The Todo Chatbot runs on the local Kubernetes cluster (release {RELEASE}, namespace {NAMESPACE}):
   app       {public_url}   (open this)
   ops-mcp   http://127.0.0.1:{OPS_MCP_PORT}/mcp   Authorization: Bearer $(cat .run/ops-mcp-token)
             Claude Code: .mcp.json starts ops-mcp over stdio against this cluster (.run/kubeconfig)
   task MCP  http://127.0.0.1:{TASK_MCP_PORT}/mcp   Authorization: Bearer <a Better Auth JWT of yours>
-  pods      {', '.join(f"{c} {sum(p['ready'] for p in ps)}/{len(ps)} Ready" for c, ps in sorted(pods.items()))}
+  pods      {", ".join(f"{c} {sum(p['ready'] for p in ps)}/{len(ps)} Ready" for c, ps in sorted(pods.items()))}
   cluster   export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH
             kubectl -n {NAMESPACE} get pods
 Up in {time.monotonic() - started:.0f}s. Ctrl-C stops the port-forwards; `make down` removes the cluster.
-""", flush=True)
+""",
+        flush=True,
+    )
 
     done = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -71,8 +71,7 @@ def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         if request.session.testsfailed:
             _report(request, created, f"{request.session.testsfailed} test(s) failed", name="real-node")
         if os.environ.get("KEEP_TEST_CLUSTER"):
-            print(f"\nKEEP_TEST_CLUSTER set: real-node cluster left running, KUBECONFIG={created.kubeconfig}",
-                  file=sys.stderr)
+            print(f"\nKEEP_TEST_CLUSTER set: real-node cluster left running, KUBECONFIG={created.kubeconfig}", file=sys.stderr)
         else:
             created.delete()
             shutil.rmtree(workdir, ignore_errors=True)
@@ -104,8 +103,11 @@ def _fresh_namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterat
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:40].strip("-")
     name = f"t{next(_ns_counter)}-{base}"
     cluster.kubectl("create", "namespace", name)
-    cluster.wait_for(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-                     timeout=30, message=f"ServiceAccount default in {name}")
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        message=f"ServiceAccount default in {name}",
+    )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

@@ -59,12 +59,19 @@ def image_sets(refs: dict[str, str]) -> dict[str, str]:
     return sets
 
 
-def install(cluster: Cluster, namespace: str, refs: dict[str, str], *, release: str = "todo-chatbot",
-            public_url: str = "http://localhost:3000", sets: dict[str, str] | None = None,
-            values: list[Path] | None = None, timeout: str = "5m") -> subprocess.CompletedProcess[str]:
+def install(
+    cluster: Cluster,
+    namespace: str,
+    refs: dict[str, str],
+    *,
+    release: str = "todo-chatbot",
+    public_url: str = "http://localhost:3000",
+    sets: dict[str, str] | None = None,
+    values: list[Path] | None = None,
+    timeout: str = "5m",
+) -> subprocess.CompletedProcess[str]:
     """`helm upgrade --install` the chart with the local values and these images; waits for every pod."""
-    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace",
-            "-f", str(LOCAL_VALUES), "--wait", "--timeout", timeout]
+    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace", "-f", str(LOCAL_VALUES), "--wait", "--timeout", timeout]
     for path in values or []:
         args += ["-f", str(path)]
     for key, value in {**image_sets(refs), "publicUrl": public_url, **(sets or {})}.items():
@@ -78,19 +85,22 @@ def install(cluster: Cluster, namespace: str, refs: dict[str, str], *, release: 
 
 def ready_pods(cluster: Cluster, namespace: str, release: str = "todo-chatbot") -> dict[str, list[dict]]:
     """The release's running pods by component, each with its readiness and restarts."""
-    out = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}",
-                                     "-o", "json").stdout)
+    out = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "json").stdout)
     by: dict[str, list[dict]] = {}
     for pod in out["items"]:
         if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") in ("Succeeded", "Failed"):
             continue
         component = pod["metadata"]["labels"].get("app.kubernetes.io/component", "?")
         statuses = pod["status"].get("containerStatuses") or []
-        by.setdefault(component, []).append({
-            "name": pod["metadata"]["name"], "node": pod["spec"].get("nodeName"), "phase": pod["status"].get("phase"),
-            "ready": bool(statuses) and all(s.get("ready") for s in statuses),
-            "restarts": sum(s.get("restartCount", 0) for s in statuses),
-        })
+        by.setdefault(component, []).append(
+            {
+                "name": pod["metadata"]["name"],
+                "node": pod["spec"].get("nodeName"),
+                "phase": pod["status"].get("phase"),
+                "ready": bool(statuses) and all(s.get("ready") for s in statuses),
+                "restarts": sum(s.get("restartCount", 0) for s in statuses),
+            }
+        )
     return by
 
 
@@ -101,10 +111,19 @@ def cluster_ip(cluster: Cluster, namespace: str, service: str) -> str:
 class PortForward:
     """`kubectl port-forward` on 127.0.0.1, started again whenever it exits (it dies with its pod)."""
 
-    def __init__(self, cluster: Cluster, namespace: str, target: str, local_port: int, remote_port: int,
-                 log: Path | None = None):
-        self.argv = [str(cluster.bin_dir / "kubectl"), "--kubeconfig", cluster.kubeconfig, "-n", namespace,
-                     "port-forward", "--address", "127.0.0.1", target, f"{local_port}:{remote_port}"]
+    def __init__(self, cluster: Cluster, namespace: str, target: str, local_port: int, remote_port: int, log: Path | None = None):
+        self.argv = [
+            str(cluster.bin_dir / "kubectl"),
+            "--kubeconfig",
+            cluster.kubeconfig,
+            "-n",
+            namespace,
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            target,
+            f"{local_port}:{remote_port}",
+        ]
         self.env = cluster.env
         self.url = f"http://127.0.0.1:{local_port}"
         self.log = log
@@ -130,8 +149,7 @@ class PortForward:
         out = self.log.open("ab") if self.log else subprocess.DEVNULL
         try:
             while not self._stopping.is_set():
-                self._proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL)
+                self._proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
                 self._proc.wait()
                 self._stopping.wait(0.5)
         finally:

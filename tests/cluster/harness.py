@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-
 from cluster.errors import ClusterError
 from cluster.node import FAKE_NODE_TAINT, NODE_NAME, NodeError, RealNode
 
@@ -38,8 +37,6 @@ KUBELET_LABEL = "kwok.todo-chatbot.test/kubelet"
 T = TypeVar("T")
 
 
-
-
 def cache_dir() -> Path:
     return Path(os.environ.get("TODO_CHATBOT_CACHE", Path.home() / ".cache" / "todo-chatbot"))
 
@@ -47,13 +44,25 @@ def cache_dir() -> Path:
 def toolchain_bin() -> Path:
     """The toolchain's bin dir; fails with the command to run when it is incomplete."""
     bin_dir = cache_dir() / "bin"
-    needed = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl", "helm",
-              "crane", "kubelet", "kube-proxy", "coredns", "pause", "hostpath-provisioner"]
+    needed = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "etcd",
+        "kwok",
+        "kwokctl",
+        "kubectl",
+        "helm",
+        "crane",
+        "kubelet",
+        "kube-proxy",
+        "coredns",
+        "pause",
+        "hostpath-provisioner",
+    ]
     missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:
-        raise ClusterError(
-            f"toolchain incomplete in {bin_dir}: missing {', '.join(missing)}. Run `scripts/toolchain.sh` (or `make setup`)."
-        )
+        raise ClusterError(f"toolchain incomplete in {bin_dir}: missing {', '.join(missing)}. Run `scripts/toolchain.sh` (or `make setup`).")
     return bin_dir
 
 
@@ -87,8 +96,7 @@ class Cluster:
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         # Tests must never touch the user's own helm or kubectl state.
-        for var, sub in (("HELM_CONFIG_HOME", "helm/config"), ("HELM_CACHE_HOME", "helm/cache"),
-                         ("HELM_DATA_HOME", "helm/data")):
+        for var, sub in (("HELM_CONFIG_HOME", "helm/config"), ("HELM_CACHE_HOME", "helm/cache"), ("HELM_DATA_HOME", "helm/data")):
             self.env[var] = str(workdir / sub)
 
     @property
@@ -103,8 +111,7 @@ class Cluster:
         return int(self.server.rsplit(":", 1)[1])
 
     @classmethod
-    def create(cls, workdir: Path, name: str = "test", timeout: float = 180, attempts: int = 2,
-               real_node: bool = False) -> Cluster:
+    def create(cls, workdir: Path, name: str = "test", timeout: float = 180, attempts: int = 2, real_node: bool = False) -> Cluster:
         """Create and wait for readiness; a start that fails (e.g. a port taken between kwokctl picking
         it and a component binding it, or a starved machine) is deleted and tried again once."""
         for attempt in range(1, attempts + 1):
@@ -129,9 +136,15 @@ class Cluster:
         config = self.workdir / f"kwokctl-{self.name}.yaml"
         config.write_text(self._config())
         self._kwokctl(
-            "--config", str(config), "create", "cluster",
-            "--kubeconfig", str(self.workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
-            "--wait", f"{int(timeout)}s", timeout=timeout + 60,
+            "--config",
+            str(config),
+            "create",
+            "cluster",
+            "--kubeconfig",
+            str(self.workdir / "merged-kubeconfig.yaml"),  # keep ~/.kube/config untouched
+            "--wait",
+            f"{int(timeout)}s",
+            timeout=timeout + 60,
         )
         self._add_nodes()
         self._start_node()
@@ -166,10 +179,14 @@ class Cluster:
             "enableCRDs": ["Logs", "ClusterLogs"],
             "disableQPSLimits": True,
         }
-        patches = [
-            # Without a default route the apiserver cannot pick an address by itself.
-            {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
-        ] if not self.node else self.node.control_plane_patches()
+        patches = (
+            [
+                # Without a default route the apiserver cannot pick an address by itself.
+                {"name": "kube-apiserver", "extraArgs": [{"key": "advertise-address", "value": "127.0.0.1"}]},
+            ]
+            if not self.node
+            else self.node.control_plane_patches()
+        )
         if self.node:
             options["kubeApiserverCertSANs"] = self.node.cert_sans()
         patches += [
@@ -179,55 +196,59 @@ class Cluster:
             {"name": "kube-controller-manager", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
             {"name": "kube-scheduler", "extraArgs": [{"key": "leader-elect", "value": "false"}]},
         ]
-        docs: list[Any] = [{
-            "kind": "KwokctlConfiguration",
-            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
-            "options": options,
-            "componentsPatches": patches,
-        }]
+        docs: list[Any] = [
+            {
+                "kind": "KwokctlConfiguration",
+                "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+                "options": options,
+                "componentsPatches": patches,
+            }
+        ]
         for stage in sorted(STAGES.glob("*.yaml")):
             docs.append(yaml.safe_load(stage.read_text()))
         return yaml.safe_dump_all(docs, sort_keys=False)
 
     def _add_nodes(self) -> None:
-        nodes = [{
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {
-                    "type": "kwok",
-                    "kubernetes.io/hostname": name,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    "topology.kubernetes.io/zone": zone,
+        nodes = [
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "type": "kwok",
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "topology.kubernetes.io/zone": zone,
+                    },
                 },
-            },
-            "spec": {"taints": [FAKE_NODE_TAINT]} if self.node else {},
-            "status": {"allocatable": NODE_ALLOCATABLE, "capacity": NODE_ALLOCATABLE},
-        } for name, zone in NODES]
+                "spec": {"taints": [FAKE_NODE_TAINT]} if self.node else {},
+                "status": {"allocatable": NODE_ALLOCATABLE, "capacity": NODE_ALLOCATABLE},
+            }
+            for name, zone in NODES
+        ]
         self.apply({"apiVersion": "v1", "kind": "List", "items": nodes})
 
     def wait_ready(self, timeout: float = 120) -> None:
-        self.wait_for(lambda: self.kubectl("get", "--raw", "/readyz", check=False).stdout.strip() == "ok",
-                      timeout, message="apiserver /readyz")
+        self.wait_for(lambda: self.kubectl("get", "--raw", "/readyz", check=False).stdout.strip() == "ok", timeout, message="apiserver /readyz")
 
         def nodes_ready() -> bool:
             out = self.kubectl("get", "nodes", "-o", "json", check=False)
             if out.returncode:
                 return False
             items = json.loads(out.stdout)["items"]
-            ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True"
-                                             for c in n.get("status", {}).get("conditions", []))]
+            ready = [n for n in items if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))]
             names = {n["metadata"]["name"] for n in ready}
             return len(ready) >= len(NODES) and (not self.node or NODE_NAME in names)
 
-        self.wait_for(nodes_ready, timeout, message=f"{len(NODES)} Ready KWOK nodes" + (
-            f" and the Ready real node {NODE_NAME}" if self.node else ""))
-        self.wait_for(lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default",
-                                           check=False).returncode == 0,
-                      timeout, message="the default ServiceAccount")
+        self.wait_for(nodes_ready, timeout, message=f"{len(NODES)} Ready KWOK nodes" + (f" and the Ready real node {NODE_NAME}" if self.node else ""))
+        self.wait_for(
+            lambda: self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+            timeout,
+            message="the default ServiceAccount",
+        )
 
     def stop(self) -> None:
         """Stop every component (the data stays); `start()` brings it back."""
@@ -262,8 +283,7 @@ class Cluster:
 
     # -- clients -----------------------------------------------------------
 
-    def _run(self, argv: list[str], *, input: str | None = None, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: list[str], *, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(argv, input=input, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode:
             raise ClusterError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr or proc.stdout}")
@@ -272,18 +292,15 @@ class Cluster:
     def _kwokctl(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.bin_dir / "kwokctl"), "--name", self.name, *args], check=check, timeout=timeout)
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return self._run([str(self.bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig, *args],
-                         input=input, check=check, timeout=timeout)
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self._run([str(self.bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig, *args], input=input, check=check, timeout=timeout)
 
     def kubectl_json(self, *args: str, timeout: float = 120) -> Any:
         """`kubectl ... -o json`, parsed."""
         return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return self._run([str(self.bin_dir / "helm"), "--kubeconfig", self.kubeconfig, *args],
-                         check=check, timeout=timeout)
+        return self._run([str(self.bin_dir / "helm"), "--kubeconfig", self.kubeconfig, *args], check=check, timeout=timeout)
 
     def apply(self, manifest: str | dict | list, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
         if isinstance(manifest, dict):
@@ -295,8 +312,7 @@ class Cluster:
         args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
         return self.kubectl(*args, input=text)
 
-    def set_logs(self, namespace: str, pod: str, current: list[str], previous: list[str] | None = None,
-                 container: str | None = None) -> None:
+    def set_logs(self, namespace: str, pod: str, current: list[str], previous: list[str] | None = None, container: str | None = None) -> None:
         """Make `kubectl logs` (and `--previous`) of this pod return these lines."""
         folder = self.workdir / "pod-logs" / namespace / pod
         folder.mkdir(parents=True, exist_ok=True)
@@ -307,19 +323,24 @@ class Cluster:
             Path(entry["previousLogsFile"]).write_text(cri_log(previous))
         if container:
             entry["containers"] = [container]
-        self.apply({
-            "apiVersion": "kwok.x-k8s.io/v1alpha1",
-            "kind": "Logs",
-            "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": [entry]},
-        })
+        self.apply(
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": {"name": pod, "namespace": namespace},
+                "spec": {"logs": [entry]},
+            }
+        )
         # KWOK serves the logs once its watch has seen the Logs object: wait for that, so tests never race it.
         select = ["-c", container] if container else []
         for flags, lines in (([], current), (["--previous"], previous)):
             if lines is None:
                 continue
-            self.wait_for(lambda: self.kubectl("logs", pod, "-n", namespace, *select, *flags, check=False)
-                          .stdout.splitlines() == lines, timeout=30, message=f"kubectl logs {' '.join(flags)} of {pod}")
+            self.wait_for(
+                lambda flags=flags, lines=lines: self.kubectl("logs", pod, "-n", namespace, *select, *flags, check=False).stdout.splitlines() == lines,
+                timeout=30,
+                message=f"kubectl logs {' '.join(flags)} of {pod}",
+            )
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.2, message: str = "") -> T:
@@ -331,4 +352,3 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {message or predicate}")
             time.sleep(interval)
-

@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
-
 from cluster.errors import ClusterError
 
 NODE_NAME = "real-node"
@@ -49,12 +48,26 @@ FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSc
 # A loopback port nothing listens on: every registry pull fails at once, without a DNS lookup (Go's proxy dialer).
 CLOSED_PROXY = "http://127.0.0.1:9"
 # What the kubelet and the bridge set on the machine, restored at teardown.
-SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
 HOST_STATE = Path("/run/todo-chatbot-node")  # the owner of the machine's real node, and the sysctls it found
 CNI_BIN = Path("/usr/lib/cni")
-DEBIAN_PACKAGES = {"containerd": "containerd", "runc": "runc", "socat": "socat", "ctr": "containerd",
-                   "iptables": "iptables", "openssl": "openssl", "ip": "iproute2"}
+DEBIAN_PACKAGES = {
+    "containerd": "containerd",
+    "runc": "runc",
+    "socat": "socat",
+    "ctr": "containerd",
+    "iptables": "iptables",
+    "openssl": "openssl",
+    "ip": "iproute2",
+}
 DAEMONS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns", "provisioner")
 STORAGE_CLASS = "standard"  # the default class, named as on Minikube
 PROVISIONER = "todo-chatbot.test/hostpath"
@@ -70,8 +83,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _run(argv: list[str], *, check: bool = True, input: bytes | None = None,
-         timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+def _run(argv: list[str], *, check: bool = True, input: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout)
     if check and proc.returncode:
         raise NodeError(f"{' '.join(argv)} exited {proc.returncode}: {(proc.stderr or proc.stdout).decode(errors='replace').strip()}")
@@ -128,8 +140,9 @@ class Daemon:
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env={**os.environ, **(env or {})}, start_new_session=True)
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+            )
         self.pidfile.write_text(f"{proc.pid}\n{argv[0]}")
         time.sleep(0.2)
         if proc.poll() is not None:
@@ -168,19 +181,25 @@ class RealNode:
     def control_plane_patches(self) -> list[dict]:
         """kwokctl component patches: the API server as the pods see it, and KWOK keeping off the real node."""
         return [
-            {"name": "kube-apiserver", "extraArgs": [
-                {"key": "advertise-address", "value": GATEWAY},
-                {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
-                # logs, exec and port-forward: the API server calls the kubelet as an identity its webhook allows.
-                {"key": "kubelet-client-certificate", "value": str(self.pki_dir / "admin.crt")},
-                {"key": "kubelet-client-key", "value": str(self.pki_dir / "admin.key")},
-                # The default tries the Hostname first: a DNS lookup through the machine's resolver.
-                {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
-            ]},
-            {"name": "kwok-controller", "extraArgs": [
-                {"key": "manage-all-nodes", "value": "false", "override": True},
-                {"key": "manage-nodes-with-annotation-selector", "value": "kwok.x-k8s.io/node=fake"},
-            ]},
+            {
+                "name": "kube-apiserver",
+                "extraArgs": [
+                    {"key": "advertise-address", "value": GATEWAY},
+                    {"key": "service-cluster-ip-range", "value": SERVICE_CIDR},
+                    # logs, exec and port-forward: the API server calls the kubelet as an identity its webhook allows.
+                    {"key": "kubelet-client-certificate", "value": str(self.pki_dir / "admin.crt")},
+                    {"key": "kubelet-client-key", "value": str(self.pki_dir / "admin.key")},
+                    # The default tries the Hostname first: a DNS lookup through the machine's resolver.
+                    {"key": "kubelet-preferred-address-types", "value": "InternalIP"},
+                ],
+            },
+            {
+                "name": "kwok-controller",
+                "extraArgs": [
+                    {"key": "manage-all-nodes", "value": "false", "override": True},
+                    {"key": "manage-nodes-with-annotation-selector", "value": "kwok.x-k8s.io/node=fake"},
+                ],
+            },
         ]
 
     @staticmethod
@@ -215,8 +234,7 @@ class RealNode:
                 if owner is None or owner == self.folder:
                     HOST_STATE.mkdir(parents=True, exist_ok=True)
                     if not (HOST_STATE / "sysctls.json").is_file():
-                        found = {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS
-                                 if Path("/proc/sys", key).exists()}
+                        found = {key: Path("/proc/sys", key).read_text().strip() for key in SYSCTLS if Path("/proc/sys", key).exists()}
                         (HOST_STATE / "sysctls.json").write_text(json.dumps(found))
                     (HOST_STATE / "owner").write_text(f"{self.folder}\n{os.getpid()}")
                     break
@@ -224,7 +242,8 @@ class RealNode:
                 if time.monotonic() > deadline:
                     raise NodeError(
                         f"a real node is already running on this machine (its files: {owner}). Only one can run "
-                        "at a time: stop it first (`make down` for the local cluster, or let its test session end).")
+                        "at a time: stop it first (`make down` for the local cluster, or let its test session end)."
+                    )
                 time.sleep(2)
         self._bridge_up()
 
@@ -246,24 +265,32 @@ class RealNode:
         """Start (or, after a reboot or `stop()`, restart) every node process; returns when the Node is Ready."""
         for sub in ("run", "logs", "etc", "cni/net.d", "pki"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
-        self.daemons["apiserver-forward"].start([
-            "socat", f"TCP-LISTEN:{apiserver_port},bind={GATEWAY},fork,reuseaddr", f"TCP:127.0.0.1:{apiserver_port}"])
+        self.daemons["apiserver-forward"].start(["socat", f"TCP-LISTEN:{apiserver_port},bind={GATEWAY},fork,reuseaddr", f"TCP:127.0.0.1:{apiserver_port}"])
         self._start_containerd()
         self._import_pause()
         self._start_kubelet(apiserver_port)
         self._start_kube_proxy()
         self._start_coredns()
-        self.daemons["provisioner"].start([
-            str(self.bin_dir / "hostpath-provisioner"), "-kubeconfig", self.admin_kubeconfig,
-            "-root", str(self.folder / "volumes"), "-name", PROVISIONER, "-node", NODE_NAME])
+        self.daemons["provisioner"].start(
+            [
+                str(self.bin_dir / "hostpath-provisioner"),
+                "-kubeconfig",
+                self.admin_kubeconfig,
+                "-root",
+                str(self.folder / "volumes"),
+                "-name",
+                PROVISIONER,
+                "-node",
+                NODE_NAME,
+            ]
+        )
 
     def _ports(self) -> dict[str, int]:
         """Ports of the node's listeners, picked once and kept, so a restart finds them again."""
         path = self.folder / "etc" / "ports.json"
         if path.is_file():
             return json.loads(path.read_text())
-        ports = {name: _free_port() for name in ("kubelet", "kubelet-healthz", "proxy-healthz", "proxy-metrics",
-                                                 "dns-health", "dns-ready")}
+        ports = {name: _free_port() for name in ("kubelet", "kubelet-healthz", "proxy-healthz", "proxy-metrics", "dns-health", "dns-ready")}
         path.write_text(json.dumps(ports))
         return ports
 
@@ -271,8 +298,8 @@ class RealNode:
         root = self.folder / "containerd"
         cri = 'plugins."io.containerd.grpc.v1.cri"'
         config = f"""version = 2
-root = "{root / 'root'}"
-state = "{root / 'state'}"
+root = "{root / "root"}"
+state = "{root / "state"}"
 oom_score = 0
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
@@ -280,7 +307,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [grpc]
   address = "{self.socket}"
 [ttrpc]
-  address = "{root / 'containerd-ttrpc.sock'}"
+  address = "{root / "containerd-ttrpc.sock"}"
 [metrics]
   address = ""
 [{cri}]
@@ -299,36 +326,53 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
   [{cri}.cni]
     bin_dir = "{CNI_BIN}"
-    conf_dir = "{self.folder / 'cni' / 'net.d'}"
+    conf_dir = "{self.folder / "cni" / "net.d"}"
   [{cri}.registry]
-    config_path = "{root / 'certs.d'}"
+    config_path = "{root / "certs.d"}"
 """
         (root / "certs.d").mkdir(parents=True, exist_ok=True)
         (self.folder / "etc" / "containerd.toml").write_text(config)
-        (self.folder / "cni" / "net.d" / "10-todo-node.conflist").write_text(json.dumps({
-            "cniVersion": "1.0.0",
-            "name": "todo-node",
-            "plugins": [
-                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "hairpinMode": True, "ipMasq": False,
-                 "ipam": {"type": "host-local", "dataDir": str(self.folder / "cni" / "ipam"),
-                          "ranges": [[{"subnet": POD_SUBNET, "gateway": GATEWAY}]],
-                          # No default route: a pod reaches the pod and Service ranges, nothing else.
-                          "routes": [{"dst": CLUSTER_CIDR}, {"dst": SERVICE_CIDR}]}},
-                # Accepts the pods' traffic when FORWARD's policy is DROP (a Docker engine sets that).
-                {"type": "firewall"},
-            ],
-        }, indent=2))
+        (self.folder / "cni" / "net.d" / "10-todo-node.conflist").write_text(
+            json.dumps(
+                {
+                    "cniVersion": "1.0.0",
+                    "name": "todo-node",
+                    "plugins": [
+                        {
+                            "type": "bridge",
+                            "bridge": BRIDGE,
+                            "isGateway": True,
+                            "hairpinMode": True,
+                            "ipMasq": False,
+                            "ipam": {
+                                "type": "host-local",
+                                "dataDir": str(self.folder / "cni" / "ipam"),
+                                "ranges": [[{"subnet": POD_SUBNET, "gateway": GATEWAY}]],
+                                # No default route: a pod reaches the pod and Service ranges, nothing else.
+                                "routes": [{"dst": CLUSTER_CIDR}, {"dst": SERVICE_CIDR}],
+                            },
+                        },
+                        # Accepts the pods' traffic when FORWARD's policy is DROP (a Docker engine sets that).
+                        {"type": "firewall"},
+                    ],
+                },
+                indent=2,
+            )
+        )
         no_proxy = ",".join(["127.0.0.1", "localhost", "::1", CLUSTER_CIDR, SERVICE_CIDR])
-        env = {"HTTP_PROXY": CLOSED_PROXY, "HTTPS_PROXY": CLOSED_PROXY, "NO_PROXY": no_proxy,
-               "http_proxy": CLOSED_PROXY, "https_proxy": CLOSED_PROXY, "no_proxy": no_proxy}
+        env = {
+            "HTTP_PROXY": CLOSED_PROXY,
+            "HTTPS_PROXY": CLOSED_PROXY,
+            "NO_PROXY": no_proxy,
+            "http_proxy": CLOSED_PROXY,
+            "https_proxy": CLOSED_PROXY,
+            "no_proxy": no_proxy,
+        }
         self.daemons["containerd"].start(["containerd", "--config", str(self.folder / "etc" / "containerd.toml")], env)
-        self._wait(lambda: self.ctr("version", check=False).returncode == 0, 30, "containerd to answer",
-                   self.daemons["containerd"])
+        self._wait(lambda: self.ctr("version", check=False).returncode == 0, 30, "containerd to answer", self.daemons["containerd"])
 
-    def ctr(self, *args: str, check: bool = True, input: bytes | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
-        return _run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args],
-                    check=check, input=input, timeout=timeout)
+    def ctr(self, *args: str, check: bool = True, input: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+        return _run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args], check=check, input=input, timeout=timeout)
 
     def images(self) -> set[str]:
         return set(self.ctr("images", "list", "--quiet").stdout.decode().split())
@@ -336,8 +380,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def _import_pause(self) -> None:
         if PAUSE_IMAGE in self.images():
             return
-        self.ctr("images", "import", "-", input=_oci_archive(
-            PAUSE_IMAGE, {"/pause": (self.bin_dir / "pause").read_bytes()}, entrypoint=["/pause"]))
+        self.ctr("images", "import", "-", input=_oci_archive(PAUSE_IMAGE, {"/pause": (self.bin_dir / "pause").read_bytes()}, entrypoint=["/pause"]))
 
     def load_images(self, refs: Iterable[str], docker_env: dict[str, str]) -> list[str]:
         """Copy images from the Docker engine into the node's containerd (those it lacks); returns what was loaded."""
@@ -345,11 +388,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         wanted = [ref for ref in dict.fromkeys(refs) if _normalize(ref) not in have]
         if not wanted:
             return []
-        save = subprocess.Popen(["docker", "save", *wanted], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, **docker_env})
+        save = subprocess.Popen(["docker", "save", *wanted], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **docker_env})
         assert save.stdout is not None
-        load = subprocess.run(["ctr", "--address", str(self.socket), "--namespace", "k8s.io", "images", "import", "-"],
-                              stdin=save.stdout, capture_output=True, timeout=600)
+        load = subprocess.run(
+            ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", "images", "import", "-"], stdin=save.stdout, capture_output=True, timeout=600
+        )
         save.stdout.close()
         save_err = save.stderr.read().decode(errors="replace") if save.stderr else ""
         if save.wait() or load.returncode:
@@ -368,8 +411,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "healthzBindAddress": "127.0.0.1",
             "healthzPort": ports["kubelet-healthz"],
             "readOnlyPort": 0,
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                               "x509": {"clientCAFile": str(self.pki_dir / "ca.crt")}},
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}, "x509": {"clientCAFile": str(self.pki_dir / "ca.crt")}},
             "authorization": {"mode": "Webhook"},
             "cgroupDriver": "cgroupfs",
             "cgroupRoot": f"/{CGROUP_ROOT}",
@@ -388,43 +430,91 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             # The images were loaded, never pulled: garbage collection must not drop them.
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
-                             "nodefs.inodesFree": "1%"},
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
             "containerLogMaxSize": "10Mi",
             "nodeStatusReportFrequency": "10s",
         }
         (self.folder / "etc" / "kubelet.yaml").write_text(yaml.safe_dump(config))
         self._cgroups_create()
-        self.daemons["kubelet"].start([
-            str(self.bin_dir / "kubelet"),
-            "--config", str(self.folder / "etc" / "kubelet.yaml"),
-            "--kubeconfig", kubeconfig,
-            "--root-dir", str(self.folder / "kubelet"),
-            "--cert-dir", str(self.folder / "pki" / "kubelet-serving"),
-            "--hostname-override", NODE_NAME,
-            "--node-ip", GATEWAY,
-            "--node-labels", f"{NODE_LABEL}=real",
-            "--v", "1",
-        ])
+        self.daemons["kubelet"].start(
+            [
+                str(self.bin_dir / "kubelet"),
+                "--config",
+                str(self.folder / "etc" / "kubelet.yaml"),
+                "--kubeconfig",
+                kubeconfig,
+                "--root-dir",
+                str(self.folder / "kubelet"),
+                "--cert-dir",
+                str(self.folder / "pki" / "kubelet-serving"),
+                "--hostname-override",
+                NODE_NAME,
+                "--node-ip",
+                GATEWAY,
+                "--node-labels",
+                f"{NODE_LABEL}=real",
+                "--v",
+                "1",
+            ]
+        )
 
     def _node_kubeconfig(self, apiserver_port: int) -> str:
         """The kubelet's own identity (system:node:<name>), so the Node authorizer and NodeRestriction apply."""
         pki = self.folder / "pki"
         key, csr, crt = pki / "node.key", pki / "node.csr", pki / "node.crt"
         if not crt.is_file():
-            _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                  "-keyout", str(key), "-out", str(csr), "-subj", f"/O=system:nodes/CN=system:node:{NODE_NAME}"])
-            _run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.pki_dir / "ca.crt"),
-                  "-CAkey", str(self.pki_dir / "ca.key"), "-CAcreateserial", "-days", "365", "-out", str(crt)])
+            _run(
+                [
+                    "openssl",
+                    "req",
+                    "-new",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    str(key),
+                    "-out",
+                    str(csr),
+                    "-subj",
+                    f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+                ]
+            )
+            _run(
+                [
+                    "openssl",
+                    "x509",
+                    "-req",
+                    "-in",
+                    str(csr),
+                    "-CA",
+                    str(self.pki_dir / "ca.crt"),
+                    "-CAkey",
+                    str(self.pki_dir / "ca.key"),
+                    "-CAcreateserial",
+                    "-days",
+                    "365",
+                    "-out",
+                    str(crt),
+                ]
+            )
             key.chmod(0o600)
         path = self.folder / "etc" / "kubelet.kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "node",
-            "clusters": [{"name": "local", "cluster": {"server": f"https://127.0.0.1:{apiserver_port}",
-                                                       "certificate-authority": str(self.pki_dir / "ca.crt")}}],
-            "users": [{"name": "node", "user": {"client-certificate": str(crt), "client-key": str(key)}}],
-            "contexts": [{"name": "node", "context": {"cluster": "local", "user": "node"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "node",
+                    "clusters": [
+                        {"name": "local", "cluster": {"server": f"https://127.0.0.1:{apiserver_port}", "certificate-authority": str(self.pki_dir / "ca.crt")}}
+                    ],
+                    "users": [{"name": "node", "user": {"client-certificate": str(crt), "client-key": str(key)}}],
+                    "contexts": [{"name": "node", "context": {"cluster": "local", "user": "node"}}],
+                }
+            )
+        )
         return str(path)
 
     def _start_kube_proxy(self) -> None:
@@ -442,21 +532,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "nodePortAddresses": [f"{GATEWAY}/32"],
             "iptables": {"localhostNodePorts": False},
             # Zero leaves the machine's conntrack sysctls as they are.
-            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
-                          "udpTimeout": "0s", "udpStreamTimeout": "0s"},
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s", "udpTimeout": "0s", "udpStreamTimeout": "0s"},
             "oomScoreAdj": 0,
         }
         (self.folder / "etc" / "kube-proxy.yaml").write_text(yaml.safe_dump(config))
-        self.daemons["kube-proxy"].start([str(self.bin_dir / "kube-proxy"),
-                                          "--config", str(self.folder / "etc" / "kube-proxy.yaml")])
+        self.daemons["kube-proxy"].start([str(self.bin_dir / "kube-proxy"), "--config", str(self.folder / "etc" / "kube-proxy.yaml")])
 
     def _start_coredns(self) -> None:
         ports = self._ports()
         corefile = f"""cluster.local:53 in-addr.arpa:53 ip6.arpa:53 {{
     bind {GATEWAY}
     errors
-    health 127.0.0.1:{ports['dns-health']}
-    ready 127.0.0.1:{ports['dns-ready']}
+    health 127.0.0.1:{ports["dns-health"]}
+    ready 127.0.0.1:{ports["dns-ready"]}
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
         kubeconfig {self.admin_kubeconfig}
         pods insecure
@@ -481,20 +569,32 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         StorageClass."""
         ports = [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]
         return [
-            {"apiVersion": "v1", "kind": "Service",
-             "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
-             "spec": {"clusterIP": DNS_SERVICE_IP, "ports": [{**p, "targetPort": 53} for p in ports]}},
-            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-             "metadata": {"name": "kube-dns-host", "namespace": "kube-system",
-                          "labels": {"kubernetes.io/service-name": "kube-dns",
-                                     "endpointslice.kubernetes.io/managed-by": "todo-chatbot.test"}},
-             "addressType": "IPv4",
-             "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}}],
-             "ports": ports},
-            {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-             "metadata": {"name": STORAGE_CLASS,
-                          "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-             "provisioner": PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"},
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+                "spec": {"clusterIP": DNS_SERVICE_IP, "ports": [{**p, "targetPort": 53} for p in ports]},
+            },
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": "kube-dns-host",
+                    "namespace": "kube-system",
+                    "labels": {"kubernetes.io/service-name": "kube-dns", "endpointslice.kubernetes.io/managed-by": "todo-chatbot.test"},
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [GATEWAY], "conditions": {"ready": True}}],
+                "ports": ports,
+            },
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                "provisioner": PROVISIONER,
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "Immediate",
+            },
         ]
 
     def status(self) -> dict[str, bool]:
@@ -641,8 +741,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             if daemon is not None and not daemon.pid():
                 raise NodeError(f"{daemon.name} exited while waiting for {what}:\n{daemon.tail()}")
             if time.monotonic() > deadline:
-                raise NodeError(f"timed out after {timeout:.0f}s waiting for {what}" +
-                                (f":\n{daemon.tail()}" if daemon else ""))
+                raise NodeError(f"timed out after {timeout:.0f}s waiting for {what}" + (f":\n{daemon.tail()}" if daemon else ""))
             time.sleep(0.2)
 
 
@@ -680,26 +779,48 @@ def _oci_archive(ref: str, files: dict[str, bytes], entrypoint: list[str]) -> by
             tar.addfile(info, io.BytesIO(data))
     diff_id, _ = blob(raw.getvalue())
     layer_digest, layer = blob(gzip.compress(raw.getvalue(), mtime=0))
-    config_digest, config = blob(json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": entrypoint, "User": "65535:65535"},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    }).encode())
-    manifest_digest, manifest = blob(json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": len(layer)}],
-    }).encode())
-    index = json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": len(manifest),
-        "platform": {"architecture": "amd64", "os": "linux"},
-        "annotations": {"org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref}}]}).encode()
+    config_digest, config = blob(
+        json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Entrypoint": entrypoint, "User": "65535:65535"},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }
+        ).encode()
+    )
+    manifest_digest, manifest = blob(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": len(layer)}],
+            }
+        ).encode()
+    )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": manifest_digest,
+                    "size": len(manifest),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                    "annotations": {"org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref},
+                }
+            ],
+        }
+    ).encode()
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
+
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
         add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
         add("index.json", index)
         for digest, data in ((layer_digest, layer), (config_digest, config), (manifest_digest, manifest)):

@@ -49,8 +49,11 @@ def up() -> Cluster:
         cluster.start()
         return cluster
     workdir().mkdir(parents=True, exist_ok=True)
-    print("creating the sandbox cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok, and a real "
-          "node: kubelet, containerd, kube-proxy, CoreDNS) ...", file=sys.stderr)
+    print(
+        "creating the sandbox cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok, and a real "
+        "node: kubelet, containerd, kube-proxy, CoreDNS) ...",
+        file=sys.stderr,
+    )
     return Cluster.create(workdir(), NAME, real_node=True)
 
 
@@ -74,8 +77,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if action == "up":
-        print(f"sandbox ready: {cluster.server}, a real node and 2 KWOK nodes. Point your tools at it with:",
-              file=sys.stderr)
+        print(f"sandbox ready: {cluster.server}, a real node and 2 KWOK nodes. Point your tools at it with:", file=sys.stderr)
     print(f"export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH")
     return 0
 

@@ -8,18 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cluster.harness import KUBE_VERSION, Cluster
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
-
-from cluster.harness import KUBE_VERSION, Cluster
 
 pytestmark = pytest.mark.cluster
 
 SMOKE_CHART = Path(__file__).parent / "testdata" / "smoke-chart"
 
 
-def deployment(name: str, replicas: int, labels: dict[str, str] | None = None,
-               annotations: dict[str, str] | None = None) -> dict:
+def deployment(name: str, replicas: int, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict:
     pod_labels = {"app": name, **(labels or {})}
     return {
         "apiVersion": "apps/v1",
@@ -43,8 +41,7 @@ def pods(cluster: Cluster, namespace: str, selector: str) -> list[dict]:
 
 def running_ready(pod: dict) -> bool:
     status = pod.get("status", {})
-    return status.get("phase") == "Running" and any(
-        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+    return status.get("phase") == "Running" and any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +50,7 @@ def api(cluster: Cluster) -> client.ApiClient:
 
 
 def test_binaries_and_server_report_the_pinned_version(cluster: Cluster) -> None:
-    built = subprocess.run([str(cluster.bin_dir / "kube-apiserver"), "--version"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    built = subprocess.run([str(cluster.bin_dir / "kube-apiserver"), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     assert built == f"Kubernetes {KUBE_VERSION}"
     server = json.loads(cluster.kubectl("version", "-o", "json").stdout)["serverVersion"]
     assert server["gitVersion"] == KUBE_VERSION
@@ -71,31 +67,32 @@ def test_nodes_are_kwok_nodes_with_explicit_allocatable(api: client.ApiClient) -
 
 def test_deployment_pods_run_on_kwok_nodes_and_scale(cluster: Cluster, namespace: str, api: client.ApiClient) -> None:
     cluster.apply(deployment("web", 2), namespace)
-    got = cluster.wait_for(lambda: (p := pods(cluster, namespace, "app=web")) and len(p) == 2
-                           and all(map(running_ready, p)) and p, timeout=60, message="2 Ready pods")
+    got = cluster.wait_for(
+        lambda: (p := pods(cluster, namespace, "app=web")) and len(p) == 2 and all(map(running_ready, p)) and p, timeout=60, message="2 Ready pods"
+    )
     assert {p["spec"]["nodeName"] for p in got} <= {"kwok-node-0", "kwok-node-1"}
     assert all(p["status"].get("podIP") for p in got)
 
     apps = client.AppsV1Api(api)
     apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 4}})
-    cluster.wait_for(lambda: len([p for p in pods(cluster, namespace, "app=web") if running_ready(p)]) == 4,
-                     timeout=60, message="4 Ready pods after scaling up")
-    cluster.wait_for(lambda: apps.read_namespaced_deployment(name="web", namespace=namespace).status.available_replicas == 4,
-                     timeout=60, message="deployment Available 4/4")
+    cluster.wait_for(
+        lambda: len([p for p in pods(cluster, namespace, "app=web") if running_ready(p)]) == 4, timeout=60, message="4 Ready pods after scaling up"
+    )
+    cluster.wait_for(
+        lambda: apps.read_namespaced_deployment(name="web", namespace=namespace).status.available_replicas == 4, timeout=60, message="deployment Available 4/4"
+    )
 
     apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 1}})
-    cluster.wait_for(lambda: len(pods(cluster, namespace, "app=web")) == 1, timeout=60,
-                     message="1 pod after scaling down (KWOK deletes terminated pods)")
+    cluster.wait_for(lambda: len(pods(cluster, namespace, "app=web")) == 1, timeout=60, message="1 pod after scaling down (KWOK deletes terminated pods)")
 
 
 def test_kubectl_logs_current_and_previous(cluster: Cluster, namespace: str) -> None:
     cluster.apply(deployment("logger", 1), namespace)
-    pod = cluster.wait_for(lambda: (p := pods(cluster, namespace, "app=logger")) and p[0]["metadata"]["name"],
-                           timeout=60, message="logger pod")
-    cluster.set_logs(namespace, pod, current=["starting", "listening on :8080"],
-                     previous=["starting", "fatal: DATABASE_URL is not set"])
-    current = cluster.wait_for(lambda: (out := cluster.kubectl("logs", pod, "-n", namespace, check=False))
-                               .returncode == 0 and out.stdout, timeout=30, message="kubectl logs")
+    pod = cluster.wait_for(lambda: (p := pods(cluster, namespace, "app=logger")) and p[0]["metadata"]["name"], timeout=60, message="logger pod")
+    cluster.set_logs(namespace, pod, current=["starting", "listening on :8080"], previous=["starting", "fatal: DATABASE_URL is not set"])
+    current = cluster.wait_for(
+        lambda: (out := cluster.kubectl("logs", pod, "-n", namespace, check=False)).returncode == 0 and out.stdout, timeout=30, message="kubectl logs"
+    )
     assert current.splitlines() == ["starting", "listening on :8080"]
     previous = cluster.kubectl("logs", pod, "-n", namespace, "--previous").stdout
     assert previous.splitlines() == ["starting", "fatal: DATABASE_URL is not set"]
@@ -104,10 +101,15 @@ def test_kubectl_logs_current_and_previous(cluster: Cluster, namespace: str) -> 
 
 
 def test_crashloop_state_is_visible_in_the_api(cluster: Cluster, namespace: str, api: client.ApiClient) -> None:
-    cluster.apply(deployment("crasher", 1, labels={"kwok.todo-chatbot.test/kubelet": "crashloop"},
-                             annotations={"kwok.todo-chatbot.test/exit-code": "137",
-                                          "kwok.todo-chatbot.test/reason": "OOMKilled",
-                                          "kwok.todo-chatbot.test/restart-count": "7"}), namespace)
+    cluster.apply(
+        deployment(
+            "crasher",
+            1,
+            labels={"kwok.todo-chatbot.test/kubelet": "crashloop"},
+            annotations={"kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled", "kwok.todo-chatbot.test/restart-count": "7"},
+        ),
+        namespace,
+    )
     core = client.CoreV1Api(api)
 
     def crashing():
@@ -125,13 +127,27 @@ def test_crashloop_state_is_visible_in_the_api(cluster: Cluster, namespace: str,
 
 def test_manual_pods_keep_the_status_the_test_writes(cluster: Cluster, namespace: str) -> None:
     cluster.apply(deployment("manual", 1, labels={"kwok.todo-chatbot.test/kubelet": "manual"}), namespace)
-    pod = cluster.wait_for(lambda: (p := pods(cluster, namespace, "app=manual")) and p[0]["spec"].get("nodeName")
-                           and p[0]["metadata"]["name"], timeout=60, message="a scheduled manual pod")
-    status = {"status": {"phase": "Pending", "containerStatuses": [{
-        "name": "app", "image": "registry.example/app:1.0", "imageID": "", "ready": False, "restartCount": 0,
-        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}}
-    cluster.kubectl("patch", "pod", pod, "-n", namespace, "--subresource=status", "--type=merge",
-                    "-p", json.dumps(status))
+    pod = cluster.wait_for(
+        lambda: (p := pods(cluster, namespace, "app=manual")) and p[0]["spec"].get("nodeName") and p[0]["metadata"]["name"],
+        timeout=60,
+        message="a scheduled manual pod",
+    )
+    status = {
+        "status": {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "image": "registry.example/app:1.0",
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}},
+                }
+            ],
+        }
+    }
+    cluster.kubectl("patch", "pod", pod, "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status))
     # KWOK's default stages would have made it Running within milliseconds; give them time to (not) act.
     for _ in range(10):
         got = json.loads(cluster.kubectl("get", "pod", pod, "-n", namespace, "-o", "json").stdout)["status"]
@@ -163,8 +179,7 @@ def test_helm_install_upgrade_rollback_uninstall(cluster: Cluster, namespace: st
     assert (rel["name"], rel["revision"], rel["status"]) == ("smoke", "1", "deployed")
     assert pods(cluster, namespace, "app.kubernetes.io/instance=smoke")
 
-    cluster.helm("upgrade", "smoke", str(SMOKE_CHART), "-n", namespace, "--set", "replicas=3",
-                 "--wait", "--timeout", "90s")
+    cluster.helm("upgrade", "smoke", str(SMOKE_CHART), "-n", namespace, "--set", "replicas=3", "--wait", "--timeout", "90s")
     [rel] = releases()
     assert (rel["revision"], rel["status"]) == ("2", "deployed")
     ready = [p for p in pods(cluster, namespace, "app.kubernetes.io/instance=smoke") if running_ready(p)]
@@ -185,33 +200,49 @@ def test_helm_install_upgrade_rollback_uninstall(cluster: Cluster, namespace: st
 
 def test_rbac_read_only_service_account_cannot_scale(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     cluster.apply(deployment("guarded", 1), namespace)
-    cluster.apply([
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "viewer"},
-         "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "viewer"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
-         "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}]},
-    ], namespace)
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "viewer"}},
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "viewer"},
+                "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "viewer"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+                "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
+            },
+        ],
+        namespace,
+    )
     token = cluster.kubectl("create", "token", "viewer", "-n", namespace, "--duration=10m").stdout.strip()
     admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     kubeconfig = tmp_path / "viewer.yaml"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "viewer",
-        "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
-        "users": [{"name": "viewer", "user": {"token": token}}],
-        "contexts": [{"name": "viewer", "context": {"cluster": "test", "user": "viewer", "namespace": namespace}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "viewer",
+                "clusters": [{"name": "test", "cluster": admin["clusters"][0]["cluster"]}],
+                "users": [{"name": "viewer", "user": {"token": token}}],
+                "contexts": [{"name": "viewer", "context": {"cluster": "test", "user": "viewer", "namespace": namespace}}],
+            }
+        )
+    )
     apps = client.AppsV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
 
     assert apps.read_namespaced_deployment(name="guarded", namespace=namespace).spec.replicas == 1
     with pytest.raises(ApiException) as denied:
         apps.patch_namespaced_deployment_scale("guarded", namespace, {"spec": {"replicas": 3}})
     assert denied.value.status == 403
-    assert "cannot patch resource \"deployments/scale\"" in json.loads(denied.value.body)["message"]
+    assert 'cannot patch resource "deployments/scale"' in json.loads(denied.value.body)["message"]
 
-    via_kubectl = cluster.kubectl("--kubeconfig", str(kubeconfig), "scale", "deploy/guarded", "--replicas=3",
-                                  "-n", namespace, check=False)
+    via_kubectl = cluster.kubectl("--kubeconfig", str(kubeconfig), "scale", "deploy/guarded", "--replicas=3", "-n", namespace, check=False)
     assert via_kubectl.returncode != 0 and "forbidden" in via_kubectl.stderr.lower()
     replicas = json.loads(cluster.kubectl("get", "deploy", "guarded", "-n", namespace, "-o", "json").stdout)
     assert replicas["spec"]["replicas"] == 1

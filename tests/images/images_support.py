@@ -36,25 +36,22 @@ class Process:
 
 PROCESSES = {
     "backend": Process("backend", 8000, "/health", "python", ("/data",)),
-    "task-mcp": Process("backend", 8001, "/health", "python", ("/data",),
-                        ("python", "-m", "app.task_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "8001")),
-    "frontend": Process("frontend", 3000, "/api/health", "node", ("/app/data", "/app/.next/cache"),
-                        env={"BETTER_AUTH_SECRET": secrets.token_urlsafe(32)}),
-    "ops-mcp": Process("ops-mcp", 8002, "/health", "python", ("/var/lib/ops-mcp",),
-                       env={"OPS_MCP_HTTP_TOKEN": secrets.token_hex(24)}),
+    "task-mcp": Process(
+        "backend", 8001, "/health", "python", ("/data",), ("python", "-m", "app.task_mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "8001")
+    ),
+    "frontend": Process("frontend", 3000, "/api/health", "node", ("/app/data", "/app/.next/cache"), env={"BETTER_AUTH_SECRET": secrets.token_urlsafe(32)}),
+    "ops-mcp": Process("ops-mcp", 8002, "/health", "python", ("/var/lib/ops-mcp",), env={"OPS_MCP_HTTP_TOKEN": secrets.token_hex(24)}),
 }
 
 
 def run_images_sh(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(root / "scripts" / "images.sh"), *args], capture_output=True, text=True,
-                          env=env, timeout=3600)
+    proc = subprocess.run([str(root / "scripts" / "images.sh"), *args], capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode != 0:
         pytest.fail(f"{root}/scripts/images.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}")
     return proc
 
 
-def docker(env: dict[str, str], *args: str, check: bool = True, timeout: float = 60,
-           input: str | None = None) -> subprocess.CompletedProcess[str]:
+def docker(env: dict[str, str], *args: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(["docker", *args], capture_output=True, text=True, env=env, timeout=timeout, input=input)
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
@@ -76,8 +73,7 @@ class Running:
         if self.process.probe == "node":
             code = "fetch(process.argv[1]).then(r => r.text().then(t => { console.log(r.status, t); process.exit(r.ok ? 0 : 1) }), e => { console.error(String(e)); process.exit(2) })"
             return self.exec("node", "-e", code, url)
-        code = ("import sys, urllib.request\n"
-                "with urllib.request.urlopen(sys.argv[1], timeout=2) as r: print(r.status, r.read().decode())")
+        code = "import sys, urllib.request\nwith urllib.request.urlopen(sys.argv[1], timeout=2) as r: print(r.status, r.read().decode())"
         return self.exec("python", "-c", code, url)
 
     def state(self) -> dict:
@@ -113,8 +109,9 @@ def running(env: dict[str, str], images: dict[str, str], name: str) -> Iterator[
     container = f"todo-test-{name}-{secrets.token_hex(4)}"
     envs = [arg for key, value in process.env.items() for arg in ("-e", f"{key}={value}")]
     volumes = [arg for path in process.writable for arg in ("-v", path)]
-    docker(env, "run", "-d", "--name", container, "--network", "none", "--read-only", "--tmpfs", "/tmp",
-           *volumes, *envs, images[process.image], *process.command)
+    docker(
+        env, "run", "-d", "--name", container, "--network", "none", "--read-only", "--tmpfs", "/tmp", *volumes, *envs, images[process.image], *process.command
+    )
     try:
         yield Running(container, process, env)
     finally:

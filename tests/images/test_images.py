@@ -62,9 +62,14 @@ def test_frontend_finishes_an_in_flight_request_during_shutdown_then_exits_0(doc
     with running(docker_env, images, "frontend") as container:
         container.wait_healthy()
         email = f"ada-{secrets.token_hex(4)}@example.org"
-        client = subprocess.Popen(["docker", "exec", "-i", container.name, "node", "-e", IN_FLIGHT_CLIENT, email],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=docker_env)
+        client = subprocess.Popen(
+            ["docker", "exec", "-i", container.name, "node", "-e", IN_FLIGHT_CLIENT, email],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=docker_env,
+        )
         try:
             assert client.stdout.readline().strip() == "sent", client.stderr.read()
             time.sleep(0.5)  # the server has the request's head and waits for the rest of its body
@@ -81,8 +86,7 @@ def test_frontend_finishes_an_in_flight_request_during_shutdown_then_exits_0(doc
         assert time.monotonic() - start < 10
 
 
-COPIED = ("scripts", "backend-app", "frontend", "ops_mcp", "k8s/helm/todo-chatbot", "pyproject.toml", "README.md",
-          ".dockerignore")
+COPIED = ("scripts", "backend-app", "frontend", "ops_mcp", "k8s/helm/todo-chatbot", "pyproject.toml", "README.md", ".dockerignore")
 
 
 def copy_tree(dest: Path) -> Path:

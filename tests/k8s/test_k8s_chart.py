@@ -418,8 +418,7 @@ def test_sqlite_mode_gives_the_backend_and_the_task_mcp_server_one_database() ->
 
 def test_pods_keep_serving_through_a_pre_stop_sleep_before_sigterm() -> None:
     docs = render(sets={"backend.preStopSleepSeconds": "7"})
-    for name, seconds in (("todo-chatbot-backend", 7), ("todo-chatbot-frontend", 5), ("todo-chatbot-mcp", 5),
-                          ("todo-chatbot-ops-mcp", 5)):
+    for name, seconds in (("todo-chatbot-backend", 7), ("todo-chatbot-frontend", 5), ("todo-chatbot-mcp", 5), ("todo-chatbot-ops-mcp", 5)):
         spec = one(docs, "Deployment", name)["spec"]["template"]["spec"]
         assert spec["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": seconds}}, name
         assert spec["terminationGracePeriodSeconds"] == seconds + 30, name

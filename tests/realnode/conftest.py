@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from realnode_helpers import DeployedApp, deploy_app
-
 from cluster.harness import Cluster
+from realnode_helpers import DeployedApp, deploy_app
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from cluster import deploy
 from cluster.harness import Cluster
 
@@ -45,8 +44,7 @@ class DeployedApp:
     def logs(self) -> str:
         parts = []
         for name in deploy.DEPLOYMENTS:
-            out = self.cluster.kubectl("logs", f"deploy/{self.release}-{name}", "-n", self.namespace, "--tail=40",
-                                       "--all-containers", check=False)
+            out = self.cluster.kubectl("logs", f"deploy/{self.release}-{name}", "-n", self.namespace, "--tail=40", "--all-containers", check=False)
             parts.append(f"----- {name} -----\n{out.stdout}{out.stderr}")
         return "\n".join(parts)
 
@@ -57,15 +55,13 @@ class DeployedApp:
         self.cluster.kubectl("delete", "namespace", self.namespace, "--wait=false", check=False)
 
 
-def deploy_app(cluster: Cluster, namespace: str, images: dict[str, str], workdir: Path,
-               sets: dict[str, str] | None = None) -> DeployedApp:
+def deploy_app(cluster: Cluster, namespace: str, images: dict[str, str], workdir: Path, sets: dict[str, str] | None = None) -> DeployedApp:
     """Install the chart with the real images, every pod Ready; the frontend port-forwarded to its publicUrl."""
     port = free_port()
     url = f"http://localhost:{port}"
     deploy.install(cluster, namespace, images, public_url=url, sets=sets)
     app = DeployedApp(cluster, namespace, images, url)
-    forward = deploy.PortForward(cluster, namespace, f"svc/{RELEASE}-frontend", port, 3000,
-                                 log=workdir / "port-forward.log")
+    forward = deploy.PortForward(cluster, namespace, f"svc/{RELEASE}-frontend", port, 3000, log=workdir / "port-forward.log")
     app.forwards.append(forward.start())
     return app
 
@@ -84,8 +80,7 @@ class Prober:
         self._threads = [threading.Thread(target=self._run, args=(name, url), daemon=True) for name, url in urls.items()]
 
     def _run(self, name: str, url: str) -> None:
-        with httpx.Client(timeout=self.timeout, headers={"Connection": "close"},
-                          limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        with httpx.Client(timeout=self.timeout, headers={"Connection": "close"}, limits=httpx.Limits(max_keepalive_connections=0)) as client:
             next_at = time.monotonic()
             while not self._stop.is_set():
                 try:

@@ -10,10 +10,9 @@ import subprocess
 
 import httpx
 import pytest
-from realnode_helpers import DeployedApp
-
 from cluster.harness import ROOT
 from cluster.node import NODE_NAME
+from realnode_helpers import DeployedApp
 
 pytestmark = pytest.mark.realnode
 
@@ -48,8 +47,7 @@ def _signed_in(app: DeployedApp) -> httpx.Client:
     """A browser-like client with a Better Auth session, through the deployed frontend."""
     client = httpx.Client(base_url=app.frontend_url, timeout=30, headers={"Origin": app.frontend_url})
     email = f"real-{secrets.token_hex(4)}@example.com"
-    response = client.post("/api/auth/sign-up/email", json={"name": "Real Node", "email": email,
-                                                             "password": "correct horse battery"})
+    response = client.post("/api/auth/sign-up/email", json={"name": "Real Node", "email": email, "password": "correct horse battery"})
     assert response.status_code == 200, response.text
     return client
 
@@ -82,9 +80,12 @@ def test_rest_and_chat_share_the_tasks_through_services_and_dns(app: DeployedApp
 def test_browser_end_to_end_through_the_deployed_frontend(app: DeployedApp, tmp_path) -> None:
     """frontend/e2e/run.mjs in Chromium against the release: sign up, add, complete and delete a todo,
     the chat adds "buy milk" and /todos shows it, sign out."""
-    env = {**os.environ, "E2E_FRONTEND_URL": app.frontend_url, "E2E_BACKEND_URL": app.backend_url,
-           "E2E_ARTIFACTS_DIR": str(ROOT / "artifacts" / "e2e-real-node")}
-    proc = subprocess.run(["node", "e2e/run.mjs"], cwd=ROOT / "frontend", env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = {
+        **os.environ,
+        "E2E_FRONTEND_URL": app.frontend_url,
+        "E2E_BACKEND_URL": app.backend_url,
+        "E2E_ARTIFACTS_DIR": str(ROOT / "artifacts" / "e2e-real-node"),
+    }
+    proc = subprocess.run(["node", "e2e/run.mjs"], cwd=ROOT / "frontend", env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}\n{app.logs()}"
     assert "# fail 0" in proc.stdout and "# pass 6" in proc.stdout, proc.stdout[-2000:]

@@ -10,12 +10,11 @@ import os
 import re
 
 import pytest
-from mcp import Client, StdioServerParameters
-from realnode_helpers import RELEASE, DeployedApp, deploy_app, free_port
-
 from cluster import deploy
 from cluster.harness import ROOT
+from mcp import Client, StdioServerParameters
 from ops.ops_helpers import http_client, ok, ops_env, stdio_client, text_of
+from realnode_helpers import RELEASE, DeployedApp, deploy_app, free_port
 
 pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
 
@@ -49,16 +48,14 @@ async def test_mcp_json_ops_server_reports_the_release_healthy(release, tmp_path
         status = await client.call_tool("get_app_status", {})
     text = text_of(status)
     assert not status.is_error and text.startswith(f"HEALTHY: release {RELEASE} in {release.namespace}"), text
-    assert all(f"Deployment/{RELEASE}-{d}  1/1" in text or f"Deployment/{RELEASE}-{d} 1/1" in re.sub(" +", " ", text)
-               for d in deploy.DEPLOYMENTS), text
+    assert all(f"Deployment/{RELEASE}-{d}  1/1" in text or f"Deployment/{RELEASE}-{d} 1/1" in re.sub(" +", " ", text) for d in deploy.DEPLOYMENTS), text
 
 
 async def test_in_cluster_ops_server_reports_the_release_healthy(release, tmp_path):
     """The chart's ops-mcp pod: its ServiceAccount through the `kubernetes` Service (TLS verified), over
     HTTP with the bearer token from the release's Secret."""
     token = deploy.secret_value(release.cluster, release.namespace, RELEASE, "OPS_MCP_HTTP_TOKEN")
-    forward = deploy.PortForward(release.cluster, release.namespace, f"svc/{RELEASE}-ops-mcp", free_port(), 8002,
-                                 log=tmp_path / "pf.log").start()
+    forward = deploy.PortForward(release.cluster, release.namespace, f"svc/{RELEASE}-ops-mcp", free_port(), 8002, log=tmp_path / "pf.log").start()
     try:
         async with http_client(f"{forward.url}/mcp", token) as client:
             status = ok(await client.call_tool("get_app_status", {}))
@@ -79,8 +76,7 @@ async def test_scale_backend_to_two_really_ready_pods_and_back(release, tmp_path
     assert len(pods) == 2 and all(p["ready"] and p["phase"] == "Running" for p in pods), pods
     # Both serve: each pod's own readiness endpoint answers through the API server's pod proxy.
     for pod in pods:
-        proxied = release.cluster.kubectl("get", "--raw",
-                                          f"/api/v1/namespaces/{release.namespace}/pods/{pod['name']}:8000/proxy/ready")
+        proxied = release.cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{release.namespace}/pods/{pod['name']}:8000/proxy/ready")
         assert json.loads(proxied.stdout)["status"] == "ok", proxied.stdout
     async with stdio_client(_ops_env(release, tmp_path)) as client:
         ok(await client.call_tool("scale_deployment", {"name": f"{RELEASE}-backend", "replicas": 1, "wait": True}))
@@ -99,8 +95,9 @@ async def test_logs_of_real_output_current_and_previous_after_a_real_restart(rel
 
         # A real restart: the server process (PID 1) gets SIGTERM, exits, and the kubelet starts it again.
         cluster.kubectl("exec", pod, "-n", ns, "--", "python", "-c", "import os, signal; os.kill(1, signal.SIGTERM)")
-        cluster.wait_for(lambda: _restarts(cluster, ns, pod) == 1 and release.pods()["task-mcp"][0]["ready"],
-                         timeout=120, message=f"{pod} restarted and Ready again")
+        cluster.wait_for(
+            lambda: _restarts(cluster, ns, pod) == 1 and release.pods()["task-mcp"][0]["ready"], timeout=120, message=f"{pod} restarted and Ready again"
+        )
         previous = text_of(await client.call_tool("get_pod_logs", {"name": pod, "previous": True, "tail_lines": 20}))
     assert "Shutting down" in previous or "Finished server process" in previous, previous
 
@@ -128,12 +125,10 @@ async def test_deploy_chart_upgrades_the_release(release, tmp_path):
         values[section] = {"image": {"repository": repository, "tag": tag}}
     values["backend"]["podAnnotations"] = {"todo-chatbot.test/deployed-by": "ops-mcp"}
     async with stdio_client(_ops_env(release, tmp_path)) as client:
-        result = ok(await client.call_tool("deploy_chart", {"values_files": ["values-local.yaml"], "values": values,
-                                                             "timeout_seconds": 240}))
+        result = ok(await client.call_tool("deploy_chart", {"values_files": ["values-local.yaml"], "values": values, "timeout_seconds": 240}))
         status = ok(await client.call_tool("get_app_status", {}))
     assert result["applied"] is True and result["revision"] >= 2 and result["status"] == "deployed", result
     assert status["healthy"] is True, status
-    pods = release.cluster.kubectl_json("get", "pods", "-n", release.namespace, "-l",
-                                        "app.kubernetes.io/component=backend")["items"]
+    pods = release.cluster.kubectl_json("get", "pods", "-n", release.namespace, "-l", "app.kubernetes.io/component=backend")["items"]
     serving = [p for p in pods if not p["metadata"].get("deletionTimestamp")]  # the old pod may still be stopping
     assert [p["metadata"]["annotations"].get("todo-chatbot.test/deployed-by") for p in serving] == ["ops-mcp"], pods

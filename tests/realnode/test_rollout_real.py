@@ -8,9 +8,8 @@ import os
 import subprocess
 
 import pytest
-from realnode_helpers import Prober, deploy_app
-
 from cluster import deploy
+from realnode_helpers import Prober, deploy_app
 
 pytestmark = pytest.mark.realnode
 
@@ -21,8 +20,7 @@ def retag(refs: dict[str, str], suffix: str) -> dict[str, str]:
     out = {}
     for key, ref in refs.items():
         out[key] = f"{ref}-{suffix}"
-        subprocess.run(["docker", "tag", ref, out[key]], env={**os.environ, **env}, check=True,
-                       capture_output=True)
+        subprocess.run(["docker", "tag", ref, out[key]], env={**os.environ, **env}, check=True, capture_output=True)
     return out
 
 
@@ -37,8 +35,7 @@ def rollout_images(real_cluster, namespace: str) -> dict[str, str]:
 def test_upgrade_to_new_image_tags_and_rollback_drop_no_request(real_cluster, app_images, real_namespace, tmp_path):
     app = deploy_app(real_cluster, real_namespace, app_images, tmp_path)
     try:
-        urls = {"frontend": app.service_url("frontend", 3000) + "/sign-in",
-                "backend": app.service_url("backend", 8000) + "/ready"}
+        urls = {"frontend": app.service_url("frontend", 3000) + "/sign-in", "backend": app.service_url("backend", 8000) + "/ready"}
         new = retag(app_images, "v2")
         deploy.load_images(real_cluster, new)
         with Prober(urls, interval=0.1) as upgrade:
@@ -47,8 +44,7 @@ def test_upgrade_to_new_image_tags_and_rollback_drop_no_request(real_cluster, ap
         with Prober(urls, interval=0.1) as rollback:
             proc = real_cluster.helm("rollback", "todo-chatbot", "1", "-n", real_namespace, "--wait", "--timeout", "5m")
             assert proc.returncode == 0, proc.stderr
-        assert rollout_images(real_cluster, real_namespace) == {"frontend": app_images["frontend"],
-                                                                "backend": app_images["backend"]}
+        assert rollout_images(real_cluster, real_namespace) == {"frontend": app_images["frontend"], "backend": app_images["backend"]}
         for phase, prober in (("upgrade", upgrade), ("rollback", rollback)):
             for name in urls:
                 # A rollout takes several seconds: at 10 requests a second, dozens must have been sent.
