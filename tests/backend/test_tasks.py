@@ -150,6 +150,34 @@ def test_ready_reports_unreachable_database(start_backend, tmp_path, issuer):
     assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
 
 
+def test_ready_means_the_schema_is_migrated(start_backend, db, issuer):
+    """Readiness is "can serve": a reachable database without the tables (migrations not run yet) is 503, and
+    so is any failure to read it; after `alembic upgrade head` the same process answers 200."""
+    import subprocess
+
+    from .conftest import BACKEND_DIR, PYTHON, subprocess_env
+
+    server = start_backend(db, DB_MIGRATE_ON_START=False, **issuer.settings)
+    ready = server.client.get("/ready")
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["database"] == "ok" and ready.json()["schema"].startswith("at none, expected "), ready.json()
+    # The deployment's migration step, as the chart's Job runs it.
+    subprocess.run([PYTHON, "-m", "alembic", "upgrade", "head"], cwd=BACKEND_DIR, env=subprocess_env(db), check=True, capture_output=True)
+    assert server.client.get("/ready").json() == {"status": "ok", "database": "ok"}
+
+
+def test_ready_is_503_not_500_on_any_database_error(start_backend, tmp_path, issuer):
+    from .conftest import Database
+
+    # A file that is not a database: an error of the database itself, not of connectivity.
+    garbage = tmp_path / "todo.db"
+    garbage.write_bytes(b"not a database " * 512)
+    broken = Database("sqlite", {"SQLITE_PATH": str(garbage)})
+    server = start_backend(broken, DB_MIGRATE_ON_START=False, **issuer.settings)
+    ready = server.client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["status"] == "unavailable", ready.text
+
+
 def test_cors_preflight(backend):
     response = backend.client.options(
         "/api/alice/tasks",

@@ -258,9 +258,7 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         assert len(runs) == 1 and list(runs.values())[0]["status"].get("succeeded") == 1, runs
         assert cluster.kubectl("get", "job", "todo-chatbot-migrate", "-n", namespace, check=False).returncode != 0
 
-        # helm test: the hook Job that GETs each component's health through its Service.
-        tested = cluster.helm("test", RELEASE, "-n", namespace, "--timeout", "120s")
-        assert "Phase:          Succeeded" in tested.stdout or "Succeeded" in tested.stdout
+        # `helm test` runs a real container: tests/realnode/test_app_real.py runs it on the real node.
 
         before = pod_uids(cluster, namespace)
         events_before = len(rec.deployments)

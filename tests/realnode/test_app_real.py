@@ -89,3 +89,32 @@ def test_browser_end_to_end_through_the_deployed_frontend(app: DeployedApp, tmp_
     proc = subprocess.run(["node", "e2e/run.mjs"], cwd=ROOT / "frontend", env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}\n{app.logs()}"
     assert "# fail 0" in proc.stdout and "# pass 6" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_helm_test_passes_and_its_logs_stay_readable(app: DeployedApp) -> None:
+    """`helm test --logs` exits 0 after a pass and prints the test pod's checks (it used to exit 1: the test was a
+    Job deleted on success, and helm reads the log of a pod named like the hook); a second run replaces the pod."""
+    for _ in range(2):
+        proc = app.cluster.helm("test", app.release, "-n", app.namespace, "--logs", "--timeout", "120s", check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for url in ("frontend:3000/api/health", "backend:8000/ready", "mcp:8001/health", "ops-mcp:8002/health"):
+            assert f"ok   200 http://{app.release}-{url}" in proc.stdout, proc.stdout
+
+
+def test_sign_in_works_from_any_origin_that_reaches_the_app_and_cross_site_requests_are_refused(app: DeployedApp) -> None:
+    """What NOTES.txt says: the page's own origin is trusted (here the frontend Service's address, not publicUrl),
+    a request that another site's page sends (another Origin) is refused."""
+    other = app.service_url("frontend", 3000)
+    assert other != app.frontend_url
+    email = f"origin-{secrets.token_hex(4)}@example.com"
+    body = {"name": "Origin", "email": email, "password": "correct horse battery"}
+    with httpx.Client(base_url=other, timeout=30, headers={"Origin": other}) as client:
+        assert client.post("/api/auth/sign-up/email", json=body).status_code == 200
+        signed_in = client.post("/api/auth/sign-in/email", json={"email": email, "password": body["password"]})
+        assert signed_in.status_code == 200, signed_in.text
+        assert client.get("/api/backend/tasks").status_code == 200
+    with httpx.Client(base_url=other, timeout=30, headers={"Origin": "http://attacker.example"}) as client:
+        refused = client.post("/api/auth/sign-in/email", json={"email": email, "password": body["password"]})
+        assert refused.status_code == 403, refused.text
+    notes = app.cluster.helm("get", "notes", app.release, "-n", app.namespace).stdout
+    assert "sign-in trusts the\n  page's own origin" in notes and "(another Origin) are refused" in notes, notes

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, create_engine
@@ -35,6 +36,24 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def schema_revisions(engine: Engine) -> set[str]:
+    """The Alembic revisions the database is at (empty: never migrated). Raises when it is unreachable."""
+    from sqlalchemy import inspect
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return set()
+        return {row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))}
+
+
+@lru_cache(maxsize=1)
+def schema_heads() -> frozenset[str]:
+    """The newest revisions of the migrations this code ships (what "migrated" means)."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
 def alembic_config(database_url: str):

@@ -2,10 +2,9 @@ import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from app.core.db import ping
+from app.core.db import schema_heads, schema_revisions
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -16,11 +15,23 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="The database answers", responses={503: {"description": "Database unreachable"}})
+@router.get(
+    "/ready",
+    summary="Can serve: the database answers and its schema is at the migrations' newest revision",
+    responses={503: {"description": "Database unreachable, or its schema not migrated yet"}},
+)
 async def ready(request: Request) -> JSONResponse:
     try:
-        await run_in_threadpool(ping, request.app.state.engine)
-    except SQLAlchemyError as exc:
+        current = await run_in_threadpool(schema_revisions, request.app.state.engine)
+        expected = await run_in_threadpool(schema_heads)
+    except Exception as exc:  # any failure to read the database means "not ready", never a 500
         log.warning("readiness check failed", extra={"error": type(exc).__name__})
         return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+    if current != expected:
+        at = ", ".join(sorted(current)) or "none"
+        log.warning("readiness check: schema not migrated", extra={"schema": at, "expected": ", ".join(sorted(expected))})
+        return JSONResponse(
+            {"status": "unavailable", "database": "ok", "schema": f"at {at}, expected {', '.join(sorted(expected))}"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok", "database": "ok"})
