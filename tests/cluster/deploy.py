@@ -43,6 +43,23 @@ def built_images() -> dict[str, str]:
     return refs
 
 
+def postgres_standin() -> str:
+    """A local image with the interface of the chart's bundled PostgreSQL (tests/cluster/postgres/), for the
+    real node where the public postgres image cannot be pulled; built once, then from the layer cache."""
+    env = {**os.environ, **engine_env(), "DOCKER_BUILDKIT": "0"}
+    have = subprocess.run(["docker", "image", "inspect", "todo-chatbot/base-python:bookworm"], env=env, capture_output=True)
+    base = "todo-chatbot/base-python:bookworm" if have.returncode == 0 else "python:3.11-slim-bookworm"
+    folder = ROOT / "tests" / "cluster" / "postgres"
+    proc = subprocess.run(
+        ["docker", "build", "--network", "host", "-q", "--build-arg", f"BASE_IMAGE={base}", str(folder)], env=env, capture_output=True, text=True, timeout=900
+    )
+    if proc.returncode:
+        raise ClusterError(f"building the PostgreSQL stand-in failed:\n{proc.stderr[-2000:]}")
+    ref = f"todo-chatbot.test/postgres:{proc.stdout.strip().split(':')[-1][:12]}"
+    subprocess.run(["docker", "tag", proc.stdout.strip(), ref], env=env, check=True, capture_output=True)
+    return ref
+
+
 def load_images(cluster: Cluster, refs: dict[str, str]) -> list[str]:
     """Put the images into the real node's containerd (pods never pull them); returns those it lacked."""
     if cluster.node is None:
@@ -69,9 +86,12 @@ def install(
     sets: dict[str, str] | None = None,
     values: list[Path] | None = None,
     timeout: str = "5m",
+    wait: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """`helm upgrade --install` the chart with the local values and these images; waits for every pod."""
-    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace", "-f", str(LOCAL_VALUES), "--wait", "--timeout", timeout]
+    """`helm upgrade --install` the chart with the local values and these images; with `wait`, until every pod
+    is Ready (and every Job done)."""
+    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace", "-f", str(LOCAL_VALUES), "--timeout", timeout]
+    args += ["--wait"] if wait else []
     for path in values or []:
         args += ["-f", str(path)]
     for key, value in {**image_sets(refs), "publicUrl": public_url, **(sets or {})}.items():
