@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from .factories import container, cstatus, deploy_pods, deployment, event, replicaset, snapshot
+from .factories import container, cstatus, deploy_pods, deployment, event, replicaset, snapshot, ts
 from .test_analyzers import by_mode, crashing, run
 
 REFUSED = 'Get "http://10.244.0.7:{port}/healthz": dial tcp 10.244.0.7:{port}: connect: connection refused'
@@ -105,3 +105,33 @@ def test_readiness_on_a_port_nothing_listens_on_is_pointed_at_the_declared_port(
         liveness={"httpGet": {"path": "/healthz", "port": 8080}},
     )
     assert patch_of(by_mode(run(data), "readiness.failing")["fix"])[0]["value"] == 8080
+
+
+def between_kills(started_ago, unhealthy_ago, killed_ago=None):
+    """A container running again (Ready: it has no readiness probe) after the liveness probe killed its last run."""
+    probe = {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 10, "failureThreshold": 3}
+    containers = [container(livenessProbe=probe, ports=[{"containerPort": 8080}])]
+    killed_ago = started_ago + 1 if killed_ago is None else killed_ago
+    status = {"name": "app", "image": "example/app:1.0", "ready": True, "started": True, "restartCount": 3,
+              "state": {"running": {"startedAt": ts(started_ago)}},
+              "lastState": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": ts(killed_ago + 30),
+                                           "finishedAt": ts(killed_ago)}}}
+    pods = deploy_pods("api", 1, containers=containers, statuses=[status])
+    name = pods[0]["metadata"]["name"]
+    return snapshot(deployments=[deployment("api", ready=1, containers=containers)],
+                    replicasets=[replicaset("api-7d9c", "api")], pods=pods,
+                    events=[event("Pod", name, "Unhealthy", f"Liveness probe failed: {REFUSED.format(port=8081)}",
+                                  count=9, age=unhealthy_ago),
+                            event("Pod", name, "Killing", "Container app failed liveness probe, will be restarted",
+                                  type="Normal", count=3, age=killed_ago)])
+
+
+def test_a_container_running_between_two_liveness_kills_is_still_a_liveness_crash_loop():
+    # Failing again in this run (the newest Unhealthy event is after its start), though Ready for now.
+    f = by_mode(run(between_kills(started_ago=300, unhealthy_ago=2)), "crashloop.liveness")
+    assert f["sev"] == "high" and patch_of(f["fix"])[0]["value"] == 8080
+    # Too young to have been probed failureThreshold times since the last kill: history decides.
+    by_mode(run(between_kills(started_ago=4, unhealthy_ago=6)), "crashloop.liveness")
+    # Running for longer than a probe window with no failure since: recovered, nothing to report.
+    out = run(between_kills(started_ago=300, unhealthy_ago=302), "deployment", "api")
+    assert out["verdict"] == "healthy" and not out.get("findings")

@@ -60,8 +60,24 @@ def is_crashing(status: Obj) -> bool:
     return bool(last and status.get("restartCount", 0) > 0 and not status.get("ready") and "running" not in (status.get("state") or {}))
 
 
+def between_liveness_kills(ctx: Context, pod: Obj, status: Obj) -> bool:
+    """Running again after the liveness probe killed the previous run, and failing again (or too young to have been
+    probed enough): still a crash loop, though it shows running (even Ready) between two kills."""
+    running = (status.get("state") or {}).get("running") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    started = parse_time(running.get("startedAt"))
+    if not (started and last and status.get("restartCount")):
+        return False
+    events = _liveness_events(ctx, pod, status["name"], last)
+    if not any(e["reason"] == "Killing" for e in events):
+        return False
+    probe = container_spec(pod.get("spec") or {}, status["name"]).get("livenessProbe") or {}
+    window = probe.get("initialDelaySeconds", 0) + (probe.get("periodSeconds", 10) + probe.get("timeoutSeconds", 1)) * probe.get("failureThreshold", 3)
+    return any(e["reason"] == "Unhealthy" and e["_t"] and e["_t"] >= started for e in events) or (ctx.snap.now - started).total_seconds() <= window
+
+
 def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
-    if not is_crashing(status):
+    if not is_crashing(status) and not between_liveness_kills(ctx, pod, status):
         return None
     cname = status["name"]
     owner = ctx.owner(pod)
