@@ -1,13 +1,13 @@
 """Fixes that take their value from the cluster instead of a placeholder (no cluster: plain snapshot data): a probe
-pointed at the declared container port or at the path a passing probe uses."""
+pointed at the declared container port or at the path a passing probe uses, an image tag the node already has."""
 
 from __future__ import annotations
 
 import json
 import shlex
 
-from .factories import container, cstatus, deploy_pods, deployment, event, replicaset, snapshot, ts
-from .test_analyzers import by_mode, crashing, run
+from .factories import NS, container, cstatus, deploy_pods, deployment, event, node, replicaset, snapshot, ts
+from .test_analyzers import by_mode, crashing, ev_value, image_pod, run
 
 REFUSED = 'Get "http://10.244.0.7:{port}/healthz": dial tcp 10.244.0.7:{port}: connect: connection refused'
 
@@ -112,18 +112,26 @@ def between_kills(started_ago, unhealthy_ago, killed_ago=None):
     probe = {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 10, "failureThreshold": 3}
     containers = [container(livenessProbe=probe, ports=[{"containerPort": 8080}])]
     killed_ago = started_ago + 1 if killed_ago is None else killed_ago
-    status = {"name": "app", "image": "example/app:1.0", "ready": True, "started": True, "restartCount": 3,
-              "state": {"running": {"startedAt": ts(started_ago)}},
-              "lastState": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": ts(killed_ago + 30),
-                                           "finishedAt": ts(killed_ago)}}}
+    status = {
+        "name": "app",
+        "image": "example/app:1.0",
+        "ready": True,
+        "started": True,
+        "restartCount": 3,
+        "state": {"running": {"startedAt": ts(started_ago)}},
+        "lastState": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": ts(killed_ago + 30), "finishedAt": ts(killed_ago)}},
+    }
     pods = deploy_pods("api", 1, containers=containers, statuses=[status])
     name = pods[0]["metadata"]["name"]
-    return snapshot(deployments=[deployment("api", ready=1, containers=containers)],
-                    replicasets=[replicaset("api-7d9c", "api")], pods=pods,
-                    events=[event("Pod", name, "Unhealthy", f"Liveness probe failed: {REFUSED.format(port=8081)}",
-                                  count=9, age=unhealthy_ago),
-                            event("Pod", name, "Killing", "Container app failed liveness probe, will be restarted",
-                                  type="Normal", count=3, age=killed_ago)])
+    return snapshot(
+        deployments=[deployment("api", ready=1, containers=containers)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[
+            event("Pod", name, "Unhealthy", f"Liveness probe failed: {REFUSED.format(port=8081)}", count=9, age=unhealthy_ago),
+            event("Pod", name, "Killing", "Container app failed liveness probe, will be restarted", type="Normal", count=3, age=killed_ago),
+        ],
+    )
 
 
 def test_a_container_running_between_two_liveness_kills_is_still_a_liveness_crash_loop():
@@ -135,3 +143,47 @@ def test_a_container_running_between_two_liveness_kills_is_still_a_liveness_cras
     # Running for longer than a probe window with no failure since: recovered, nothing to report.
     out = run(between_kills(started_ago=300, unhealthy_ago=302), "deployment", "api")
     assert out["verdict"] == "healthy" and not out.get("findings")
+
+
+def with_images(data, *names):
+    data["nodes"] = [{**node("node-1"), "status": {**node("node-1")["status"], "images": [{"names": list(n), "sizeBytes": 1} for n in names]}}, node("node-2")]
+    return data
+
+
+def test_image_never_pulled_runs_the_tag_of_that_repository_the_node_has():
+    data = with_images(
+        image_pod("team/app:2", reason="ErrImageNeverPull", policy="Never", message='Container image "team/app:2" is not present with pull policy of Never'),
+        ["docker.io/team/app:1", "docker.io/team/app@sha256:" + "a" * 64],
+        ["docker.io/library/nginx:1.27", "docker.io/other/app:2"],
+    )
+    f = by_mode(run(data), "image_pull.never_pull")
+    assert f["fix"]["kubectl"] == f"kubectl -n {NS} set image deploy/app nginx=team/app:1"
+    assert "node-1" in f["fix"]["do"] and "team/app:1" in f["cause"]["text"]
+    assert ev_value(f, "status.images") == ["team/app:1"]
+
+
+def test_unreachable_registry_and_missing_tag_use_the_node_s_tag_and_several_tags_stay_a_choice():
+    failed = (
+        'Failed to pull image "nginx:1.99": failed to pull and unpack image "docker.io/library/nginx:1.99": '
+        "failed to resolve reference: proxyconnect tcp: dial tcp 127.0.0.1:9: connect: connection refused"
+    )
+    data = with_images(image_pod("nginx:1.99", reason="ErrImagePull", events=[("Failed", failed, "Warning")]), ["docker.io/library/nginx:1.27"])
+    f = by_mode(run(data), "image_pull.registry_unreachable")
+    assert f["fix"]["kubectl"] == f"kubectl -n {NS} set image deploy/app nginx=nginx:1.27" and f["fix"]["mutates"]
+    data = with_images(
+        image_pod("nginx:invalid-tag", events=[("Failed", 'Failed to pull image "nginx:invalid-tag": rpc error: code = NotFound desc = not found', "Warning")]),
+        ["nginx:1.27"],
+        ["docker.io/library/nginx:1.26"],
+    )
+    f = by_mode(run(data), "image_pull.tag_not_found")
+    assert f["fix"]["kubectl"] == f"kubectl -n {NS} set image deploy/app nginx=nginx:<tag>"
+    assert "1.27, 1.26" in f["fix"]["do"]
+
+
+def test_image_fixes_without_the_repository_on_the_node_are_unchanged():
+    data = with_images(
+        image_pod("app:1", reason="ErrImageNeverPull", policy="Never", message='Container image "app:1" is not present with pull policy of Never'),
+        ["docker.io/library/app2:1"],
+    )
+    f = by_mode(run(data), "image_pull.never_pull")
+    assert "imagePullPolicy" in f["fix"]["kubectl"] and not any("status.images" in e.get("p", "") for e in f["ev"])
