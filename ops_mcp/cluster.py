@@ -459,13 +459,50 @@ class Cluster:
         since_seconds: int | None = None,
         limit_bytes: int | None = None,
     ) -> str:
-        """Container log text, capped at limit_bytes (streamed, so memory stays flat)."""
+        """Container log text, capped at limit_bytes (streamed, so memory stays flat); see log_tail."""
+        return self.log_tail(
+            namespace, pod, container=container, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=limit_bytes
+        )[0]
+
+    def log_tail(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        previous: bool = False,
+        since_seconds: int | None = None,
+        limit_bytes: int | None = None,
+    ) -> tuple[str, bool]:
+        """(text, truncated): whole lines within limit_bytes; with tail_lines, the newest ones.
+
+        The kubelet applies limitBytes from the start of the requested tail, so one read of a tail over the cap holds
+        its oldest lines. Such a tail is read again with as many lines as fitted in the cap (fewer each time, a few
+        reads at most) until the newest lines fit: every read stays under the cap.
+        """
+        cap = limit_bytes or self.settings.log_bytes_limit
+        data = self._read_log(namespace, pod, container, tail_lines, previous, since_seconds, cap)
+        if len(data) < cap:
+            return data.decode("utf-8", "replace"), False
+        lines = tail_lines or 0
+        for _ in range(5):
+            if lines <= 1:
+                break
+            lines = max(1, min(lines - 1, data.count(b"\n")))  # the whole lines that fitted
+            data = self._read_log(namespace, pod, container, lines, previous, since_seconds, cap)
+            if len(data) < cap:
+                return data.decode("utf-8", "replace"), True
+        whole = data[: data.rfind(b"\n") + 1] or data  # the cap cuts the last line (unless it is the only one)
+        return whole.decode("utf-8", "replace"), True
+
+    def _read_log(self, namespace: str, pod: str, container: str | None, tail_lines: int | None, previous: bool, since_seconds: int | None, cap: int) -> bytes:
         query = {
             "container": container,
             "tailLines": tail_lines,
             "previous": "true" if previous else None,
             "sinceSeconds": since_seconds,
-            "limitBytes": limit_bytes,
+            "limitBytes": cap,
         }
         pods = KINDS["pods"]
         try:
@@ -476,7 +513,6 @@ class Cluster:
             if previous and "previous terminated container" in str(exc):
                 raise OpsError(f"Container of pod {pod!r} has no previous (terminated) instance.", "call again with previous=false.") from None
             raise
-        cap = limit_bytes or self.settings.log_bytes_limit
         chunks: list[bytes] = []
         size = 0
         try:
@@ -487,7 +523,7 @@ class Cluster:
                     break
         finally:
             raw.release_conn()
-        return b"".join(chunks)[:cap].decode("utf-8", "replace")
+        return b"".join(chunks)[:cap]
 
     def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
         plural, _, group = resource.partition(".")

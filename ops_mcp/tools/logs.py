@@ -117,15 +117,15 @@ def register(ops) -> None:
                 raise OpsError(f"grep={grep!r} is not a valid regular expression ({exc}).", "fix the pattern (Python re syntax).") from None
         cap = ops.settings.log_bytes_limit
 
-        async def read_log(pname: str, cname: str) -> str | OpsError:
-            try:
+        async def read_log(pname: str, cname: str) -> tuple[str, bool] | OpsError:
+            try:  # the newest whole lines of the tail within the cap, and whether the cap cut it
                 return await ops.run(
-                    ops.cluster.logs, ns, pname, container=cname, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=cap
+                    ops.cluster.log_tail, ns, pname, container=cname, tail_lines=tail_lines, previous=previous, since_seconds=since_seconds, limit_bytes=cap
                 )
             except OpsError as exc:  # raised by the caller, after the container name was checked
                 return exc
 
-        early: dict[tuple[str, str], str | OpsError] = {}
+        early: dict[tuple[str, str], tuple[str, bool] | OpsError] = {}
         if kind == "pod" and container:
             # Nothing to resolve first: the pod (its containers, its secret env values) and the log at once.
             pods, early[(name, container)] = await ops.gather(functools.partial(pods_for, kind, name, ns), functools.partial(read_log, name, container))
@@ -160,7 +160,7 @@ def register(ops) -> None:
                 "call again with previous=false for the current log.",
             )
 
-        async def log_text(pname: str, cname: str) -> str:
+        async def log_text(pname: str, cname: str) -> tuple[str, bool]:
             got = early.pop((pname, cname), None)
             if got is None:
                 got = await read_log(pname, cname)
@@ -172,11 +172,8 @@ def register(ops) -> None:
         budget = ops.settings.output_limit
         deadline = time.monotonic() + GREP_SECONDS
         results: list[ContainerLog] = []
-        for (pname, cname, known), text in zip(jobs, texts, strict=False):
-            truncated = len(text.encode()) >= cap
+        for (pname, cname, known), (text, truncated) in zip(jobs, texts, strict=False):
             lines = text.splitlines()
-            if truncated and lines:
-                lines = lines[:-1]  # the byte cap may cut the last line
             if pattern is not None:
                 try:
                     lines = await ops.run(grep_lines, lines, pattern, context_lines, deadline)

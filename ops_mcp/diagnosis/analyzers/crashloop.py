@@ -60,8 +60,24 @@ def is_crashing(status: Obj) -> bool:
     return bool(last and status.get("restartCount", 0) > 0 and not status.get("ready") and "running" not in (status.get("state") or {}))
 
 
+def between_liveness_kills(ctx: Context, pod: Obj, status: Obj) -> bool:
+    """Running again after the liveness probe killed the previous run, and failing again (or too young to have been
+    probed enough): still a crash loop, though it shows running (even Ready) between two kills."""
+    running = (status.get("state") or {}).get("running") or {}
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    started = parse_time(running.get("startedAt"))
+    if not (started and last and status.get("restartCount")):
+        return False
+    events = _liveness_events(ctx, pod, status["name"], last)
+    if not any(e["reason"] == "Killing" for e in events):
+        return False
+    probe = container_spec(pod.get("spec") or {}, status["name"]).get("livenessProbe") or {}
+    window = probe.get("initialDelaySeconds", 0) + (probe.get("periodSeconds", 10) + probe.get("timeoutSeconds", 1)) * probe.get("failureThreshold", 3)
+    return any(e["reason"] == "Unhealthy" and e["_t"] and e["_t"] >= started for e in events) or (ctx.snap.now - started).total_seconds() <= window
+
+
 def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
-    if not is_crashing(status):
+    if not is_crashing(status) and not between_liveness_kills(ctx, pod, status):
         return None
     cname = status["name"]
     owner = ctx.owner(pod)
@@ -166,17 +182,23 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium", "basis": [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]}
         index, http = _index(spec, cname), probe.get("httpGet")
         path = f"/{sp.replace('.', '/')}/containers/{index}/livenessProbe"
-        if http:
-            ops = [{"op": "replace", "path": f"{path}/httpGet/path", "value": "<healthy-path>"}]
+        known = probe_fix(probe, cspec, " ".join(e["msg"] for e in liveness if e["reason"] == "Unhealthy"), [])
+        if known:
+            field, value, why = known
+            ops = [{"op": "replace", "path": f"{path}/{field}", "value": value}]
+            do = f"Point the liveness probe's {field.split('/')[-1]} at {value}: {why}; do not just remove it"
+            helm_set = {f"livenessProbe.{field.replace('/', '.')}": str(value)}
         else:
-            ops = [{"op": "replace", "path": f"{path}/initialDelaySeconds", "value": 30}]
-        issue.fix = fixes.make(
-            ctx.snap,
-            owner,
-            "Point the liveness probe at an endpoint that answers (or add a startupProbe / raise initialDelaySeconds for slow starts); do not just remove it",
-            fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)),
-            helm_set={"livenessProbe.httpGet.path": "<healthy-path>"},
-        )
+            if http:
+                ops = [{"op": "replace", "path": f"{path}/httpGet/path", "value": "<healthy-path>"}]
+            else:
+                ops = [{"op": "replace", "path": f"{path}/initialDelaySeconds", "value": 30}]
+            do = (
+                "Point the liveness probe at an endpoint that answers (or add a startupProbe / raise "
+                "initialDelaySeconds for slow starts); do not just remove it"
+            )
+            helm_set = {"livenessProbe.httpGet.path": "<healthy-path>"}
+        issue.fix = fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), helm_set=helm_set)
     else:
         missing = _missing_env(ctx, spec, cspec, log_text)
         if exit_code == 0:
@@ -253,6 +275,47 @@ def _probe_port_problem(probe: Obj, cspec: Obj) -> str | None:
         return f"probe port {port!r} is not a declared container port name"
     if isinstance(port, int) and declared and port not in {p.get("containerPort") for p in declared}:
         return f"probe port {port} is not among the container ports {[p.get('containerPort') for p in declared]}"
+    return None
+
+
+def _port_number(port: Any, declared: list[Obj]) -> Any:
+    """A probe port as a number (a named port resolved against the declared ones; unknown names stay names)."""
+    return next((p.get("containerPort") for p in declared if isinstance(port, str) and p.get("name") == port), port)
+
+
+def probe_fix(probe: Obj, cspec: Obj, failure: str, passing: list[Obj]) -> tuple[str, Any, str] | None:
+    """(field under the probe, value, why) when the cluster knows what the probe should ask: the declared container
+    port when nothing listens on the probe's port (or it is not a declared port), or the path that a passing probe of
+    the container asks on the same port when the probe's path answers 404."""
+    handler = "httpGet" if probe.get("httpGet") else "tcpSocket" if probe.get("tcpSocket") else None
+    if handler is None:
+        return None
+    port, declared = probe[handler].get("port"), [p for p in cspec.get("ports") or [] if p.get("containerPort")]
+    number, undeclared = _port_number(port, declared), _probe_port_problem(probe, cspec) is not None
+    if undeclared or "connection refused" in failure:
+        others = [p for p in declared if p["containerPort"] != number]
+        used = [
+            p for p in others if any(_port_number((q.get("httpGet") or q.get("tcpSocket") or {}).get("port"), declared) == p["containerPort"] for q in passing)
+        ]
+        # a port a passing probe uses; else, for an undeclared probe port, the one other declared port
+        pick = used[0] if len(used) == 1 else others[0] if undeclared and len(others) == 1 else None
+        if pick is None:
+            return None
+        value = pick["name"] if isinstance(port, str) and pick.get("name") else pick["containerPort"]
+        problem = f"nothing listens on {port}" if "connection refused" in failure else f"{port} is not a declared container port"
+        return (
+            f"{handler}/port",
+            value,
+            f"{problem}, the container declares port {pick['containerPort']}"
+            + (f" named {pick['name']}" if pick.get("name") else "")
+            + (" and another probe of it passes there" if pick in used else ""),
+        )
+    if handler == "httpGet" and "statuscode: 404" in failure:
+        paths = {q["httpGet"].get("path", "/") for q in passing if q.get("httpGet") and _port_number(q["httpGet"].get("port"), declared) == number}
+        paths.discard(probe["httpGet"].get("path", "/"))
+        if len(paths) == 1:
+            path = paths.pop()
+            return "httpGet/path", path, f"{probe['httpGet'].get('path', '/')} answers 404; {path} on the same port answers another probe of this container"
     return None
 
 

@@ -88,8 +88,30 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
     ns, target = ctx.ns, fixes.short_ref(owner)
     tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else "latest (implied)"
     issue = Issue(mode=mode, obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev, detail=image, subjects={f"Pod/{name_of(pod)}", owner})
+    named = image.split("@", 1)[0]
+    repository = named.rsplit(":", 1)[0] if ":" in named.split("/")[-1] else named
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    on_node = node_tags(ctx, node_name, repository, image)
+    if on_node:
+        ev.append({"p": f"Node/{node_name}.status.images[{repository}]", "v": [f"{repository}:{t}" for t in on_node]})
     basis = list(range(len(ev)))
-    set_image = fixes.kubectl(ns, "set", "image", target, f"{cname}={image.rsplit(':', 1)[0] if ':' in image.split('/')[-1] else image}:<valid-tag>")
+    set_image = fixes.kubectl(ns, "set", "image", target, f"{cname}={repository}:<valid-tag>")
+    node_fix = None
+    if on_node and mode not in ("image_pull.invalid_name", "image_pull.auth_or_missing_repo"):
+        # The node already holds this repository under another tag: running that needs no registry at all.
+        new_tag = on_node[0] if len(on_node) == 1 else "<tag>"
+        choice = f"{repository}:{on_node[0]}" if len(on_node) == 1 else f"one of the tags {', '.join(on_node)} of {repository}"
+        load = {"minikube": f"minikube image load {image}", "kind": f"kind load docker-image {image}"}.get(
+            local_cluster or "", "e.g. ctr -n k8s.io images import on the node"
+        )
+        node_fix = fixes.make(
+            ctx.snap,
+            owner,
+            f"Run {choice}, which node {node_name} has; or load {image} into the node ({load}): pulling it needs a registry that has it",
+            fixes.kubectl(ns, "set", "image", target, f"{cname}={repository}:{new_tag}"),
+            helm_set={"image.tag": new_tag},
+            values=f"image:\n  tag: {new_tag}",
+        )
     if mode == "image_pull.tag_not_found":
         issue.cause = {"text": f"Image {image} does not exist in the registry (tag {tag} not found)", "conf": conf, "basis": basis}
         issue.fix = fixes.make(
@@ -169,9 +191,36 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         issue.fix = fixes.make(
             ctx.snap, owner, "Check node egress/DNS to the registry, or mirror the image to a reachable registry", None, verify=False, mutates=False
         )
+    if node_fix:
+        issue.fix = node_fix
+        issue.cause = {**issue.cause, "text": f"{issue.cause['text']}; node {node_name} has {', '.join(f'{repository}:{t}' for t in on_node)}"}
     if not failed:
         issue.next.append(fixes.kubectl(ns, "get", "events", f"--field-selector=involvedObject.name={name_of(pod)}"))
     return issue
+
+
+def _canonical(repository: str) -> str:
+    """A repository as the container runtime names it (docker.io/library/nginx for nginx)."""
+    parts = repository.split("/")
+    if len(parts) == 1 or not ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = ["docker.io", *parts]
+    if parts[0] in ("docker.io", "index.docker.io"):
+        parts = ["docker.io", *(["library"] if len(parts) == 2 else []), *parts[1:]]
+    return "/".join(parts)
+
+
+def node_tags(ctx: Context, node_name: str | None, repository: str, image: str) -> list[str]:
+    """Tags of `repository` (other than the one asked for) that the pod's node holds, from its status.images."""
+    node = ctx.snap.by_name("nodes", node_name) if node_name else None
+    want, tags = _canonical(repository), []
+    for entry in ((node or {}).get("status") or {}).get("images") or []:
+        for name in entry.get("names") or []:
+            if "@" in name or ":" not in name.split("/")[-1]:
+                continue
+            repo, tag = name.rsplit(":", 1)
+            if _canonical(repo) == want and f"{repository}:{tag}" != image and tag not in tags:
+                tags.append(tag)
+    return tags
 
 
 def _index(pod: Obj, cname: str, key: str) -> int:

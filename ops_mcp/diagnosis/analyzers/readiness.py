@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import fixes
 from ..base import Context, Issue, container_spec, live_pods, spec_path
 from ..snapshot import name_of
-from .crashloop import _probe_port_problem, _probe_summary
+from .crashloop import _probe_port_problem, _probe_summary, probe_fix
 
 check = "readiness"
 needs = ("pods",)
@@ -55,6 +55,17 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
         if probe.get("httpGet")
         else {"op": "replace", "path": f"{path}/timeoutSeconds", "value": 5}
     )
+    do = "Point the readiness probe at an endpoint that answers when the app is ready (or fix the dependency the app waits for)"
+    helm_set = {"readinessProbe.httpGet.path": "<ready-path>"}
+    # The liveness and startup probes pass while the container runs unrestarted (and started).
+    alive = not any("liveness probe" in e["msg"].lower() for e in ctx.events("Pod", pod, reasons=("Unhealthy",)))
+    passing = [cspec[k] for k in ("livenessProbe", "startupProbe") if cspec.get(k) and alive and cs.get("started") and not cs.get("restartCount")]
+    known = probe_fix(probe, cspec, " ".join(e["msg"] for e in events), passing)
+    if known:
+        field, value, why = known
+        op = {"op": "replace", "path": f"{path}/{field}", "value": value}
+        do = f"Point the readiness probe's {field.split('/')[-1]} at {value}: {why}"
+        helm_set = {f"readinessProbe.{field.replace('/', '.')}": str(value)}
     issue = Issue(
         mode="readiness.failing",
         obj=f"Pod/{pname}",
@@ -66,9 +77,9 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
         fix=fixes.make(
             ctx.snap,
             owner,
-            "Point the readiness probe at an endpoint that answers when the app is ready (or fix the dependency the app waits for)",
+            do,
             fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch([op])),
-            helm_set={"readinessProbe.httpGet.path": "<ready-path>"},
+            helm_set=helm_set,
         ),
     )
     issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, "--tail=50"))
