@@ -200,9 +200,13 @@ def test_pdb_only_when_more_than_one_replica_and_hpa_owns_replicas() -> None:
 
 
 def test_migrations_hook_follows_the_database() -> None:
-    bundled = one(render(), "Job", "todo-chatbot-migrate")
-    assert bundled["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
-    assert bundled["spec"]["template"]["spec"]["containers"][0]["command"] == ["alembic", "upgrade", "head"]
+    # Bundled: a regular Job per revision (a post-install hook would wait for Deployments that are Ready only
+    # once the schema exists), which first waits for the database it starts with.
+    bundled = one(render(), "Job", "todo-chatbot-migrate-r1")
+    assert "helm.sh/hook" not in (bundled["metadata"].get("annotations") or {})
+    spec = bundled["spec"]["template"]["spec"]
+    assert spec["containers"][0]["command"] == ["alembic", "upgrade", "head"]
+    assert spec["initContainers"][0]["command"][-1] == "todo-chatbot-postgresql"
     external = render(sets={"postgresql.enabled": "false", "externalDatabase.enabled": "true", "secrets.databaseUrl": "postgresql://u:p@db.example:5432/todo"})
     job = one(external, "Job", "todo-chatbot-migrate")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"

@@ -217,7 +217,7 @@ def migration_runs(recorder: Recorder) -> dict[str, dict]:
     runs: dict[str, dict] = {}
     for e in recorder.jobs:
         job = e["object"]
-        if job["metadata"]["name"] == "todo-chatbot-migrate":
+        if job["metadata"]["name"].startswith("todo-chatbot-migrate-r"):
             runs[job["metadata"]["uid"]] = job
     return runs
 
@@ -253,10 +253,10 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         backend = get_json(cluster, namespace, "deployment", "todo-chatbot-backend")["spec"]["template"]["spec"]
         token_ref = {e["name"]: e for e in backend["containers"][0]["env"]}["OPS_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
         assert token_ref["key"] in get_json(cluster, namespace, "secret", token_ref["name"])["data"]
-        # The post-install migration hook ran to completion, then helm deleted it (hook-succeeded).
+        # The migration Job of revision 1 ran to completion with the install.
         runs = migration_runs(rec)
         assert len(runs) == 1 and list(runs.values())[0]["status"].get("succeeded") == 1, runs
-        assert cluster.kubectl("get", "job", "todo-chatbot-migrate", "-n", namespace, check=False).returncode != 0
+        assert list(runs.values())[0]["metadata"]["name"] == "todo-chatbot-migrate-r1"
 
         # `helm test` runs a real container: tests/realnode/test_app_real.py runs it on the real node.
 
@@ -271,8 +271,10 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         upgrade_states = rec.backend_states(events_before)
         assert any((s["status"].get("updatedReplicas") or 0) < 2 for s in upgrade_states), "no rollout observed"
         assert_never_below(upgrade_states, 2)
-        # pre-upgrade migration ran once more
-        assert len(migration_runs(rec)) == 2
+        # The upgrade's revision ran its own migration Job; revision 1's is gone with its manifest.
+        runs = migration_runs(rec)
+        assert sorted(j["metadata"]["name"] for j in runs.values()) == ["todo-chatbot-migrate-r1", "todo-chatbot-migrate-r2"]
+        assert cluster.kubectl("get", "job", "todo-chatbot-migrate-r1", "-n", namespace, check=False).returncode != 0
         cm = get_json(cluster, namespace, "configmap", "todo-chatbot-backend")["data"]
         assert cm["ANTHROPIC_MODEL"] == "claude-upgraded"
 

@@ -125,7 +125,7 @@ async def test_deploy_chart_upgrades_the_release(release, tmp_path):
         values[section] = {"image": {"repository": repository, "tag": tag}}
     values["backend"]["podAnnotations"] = {"todo-chatbot.test/deployed-by": "ops-mcp"}
     async with stdio_client(_ops_env(release, tmp_path)) as client:
-        result = ok(await client.call_tool("deploy_chart", {"values_files": ["values-local.yaml"], "values": values, "timeout_seconds": 240}))
+        result = ok(await client.call_tool("deploy_chart", {"values_files": ["values-local.yaml"], "values": values, "timeout_seconds": 240, "confirm": True}))
         status = ok(await client.call_tool("get_app_status", {}))
     assert result["applied"] is True and result["revision"] >= 2 and result["status"] == "deployed", result
     assert status["healthy"] is True, status

@@ -16,7 +16,11 @@ pytestmark = pytest.mark.realnode
 
 def _backend_ready(cluster, namespace: str) -> list[bool]:
     pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=backend")["items"]
-    return [any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or []) for p in pods]
+    return [
+        any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+        for p in pods
+        if not p["metadata"].get("deletionTimestamp")  # a pod the rollout replaced, still stopping
+    ]
 
 
 def test_backend_is_ready_only_once_its_schema_exists(real_cluster, app_images, real_namespace, tmp_path):
@@ -52,13 +56,14 @@ def test_backend_is_ready_only_once_its_schema_exists(real_cluster, app_images, 
     endpoints = real_cluster.kubectl_json("get", "endpointslices", "-n", real_namespace, "-l", "kubernetes.io/service-name=todo-chatbot-backend")
     assert not any(e.get("conditions", {}).get("ready") for s in endpoints["items"] for e in s.get("endpoints") or []), endpoints
 
-    # The next revision runs its migration Job: the same pods turn Ready (helm --wait returns).
+    # The next revision runs its migration Job: the backend turns Ready (helm --wait returns).
     app = deploy_app(real_cluster, real_namespace, app_images, tmp_path, sets=sets)
     try:
         assert _backend_ready(real_cluster, real_namespace) == [True]
         jobs = real_cluster.kubectl_json("get", "jobs", "-n", real_namespace)["items"]
         assert [j["metadata"]["name"] for j in jobs if j["status"].get("succeeded")] == ["todo-chatbot-migrate-r2"], jobs
-        body = json.loads(real_cluster.kubectl("get", "--raw", f"{proxy}/ready").stdout)
+        serving = [p for p in app.pods()["backend"] if p["ready"]][0]["name"]
+        body = json.loads(real_cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{real_namespace}/pods/{serving}:8000/proxy/ready").stdout)
         assert body == {"status": "ok", "database": "ok"}, body
         _app_works(app)
     finally:
