@@ -428,3 +428,14 @@ def test_pods_keep_serving_through_a_pre_stop_sleep_before_sigterm() -> None:
         assert spec["terminationGracePeriodSeconds"] == seconds + 30, name
     spec = one(render(sets={"frontend.preStopSleepSeconds": "0"}), "Deployment", "todo-chatbot-frontend")
     assert "lifecycle" not in spec["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_ops_mcp_egress_allows_the_api_servers_own_ports() -> None:
+    """Policies match after Service translation: the API server endpoint's port counts (8443 on Minikube)."""
+
+    def ports(**sets: str) -> set[int]:
+        [policy] = find(render(sets={"networkPolicy.enabled": "true", **sets}), "NetworkPolicy", "todo-chatbot-ops-mcp")
+        return {rule["port"] for egress in policy["spec"]["egress"] for rule in egress["ports"]}
+
+    assert ports() == {443, 6443, 8443}
+    assert ports(**{"networkPolicy.apiServerPorts": "{16443}"}) == {16443}

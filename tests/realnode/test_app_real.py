@@ -118,3 +118,18 @@ def test_sign_in_works_from_any_origin_that_reaches_the_app_and_cross_site_reque
         assert refused.status_code == 403, refused.text
     notes = app.cluster.helm("get", "notes", app.release, "-n", app.namespace).stdout
     assert "sign-in trusts the\n  page's own origin" in notes and "(another Origin) are refused" in notes, notes
+
+
+def test_network_policy_lets_ops_mcp_reach_the_api_servers_real_port(app: DeployedApp) -> None:
+    """NetworkPolicies match after Service translation: ops-mcp's egress must allow the API server endpoint's own
+    port (here the test control plane's random port, 8443 on Minikube), not only the Service's 443."""
+    import yaml
+    from cluster.deploy import CHART, LOCAL_VALUES
+
+    proc = app.cluster.helm(
+        "install", "np-check", str(CHART), "-n", app.namespace, "-f", str(LOCAL_VALUES), "--dry-run=server", "--set", "networkPolicy.enabled=true"
+    )
+    manifest = proc.stdout.split("MANIFEST:", 1)[1].split("NOTES:", 1)[0]
+    [policy] = [d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "np-check-todo-chatbot-ops-mcp"]
+    ports = {rule["port"] for egress in policy["spec"]["egress"] for rule in egress["ports"]}
+    assert {app.cluster.apiserver_port, 443, 6443, 8443} <= ports, ports
