@@ -53,7 +53,7 @@ def run_up(timeout: float = 900) -> float:
         if line.startswith("Up in"):
             elapsed = time.monotonic() - start
             proc.send_signal(signal.SIGINT)
-            proc.wait(30)
+            proc.wait(60)
             return elapsed
         if time.monotonic() - start > timeout:
             break

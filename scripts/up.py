@@ -31,6 +31,19 @@ OPS_MCP_PORT = int(os.environ.get("OPS_MCP_PORT", "8002"))
 TASK_MCP_PORT = int(os.environ.get("TASK_MCP_PORT", "8001"))  # .mcp.json's todo-tasks default
 
 
+SUMMARY = """
+The Todo Chatbot runs on the local Kubernetes cluster (release {release}, namespace {namespace}):
+  app       {public_url}   (open this)
+  ops-mcp   http://127.0.0.1:{ops_port}/mcp   Authorization: Bearer $(cat .run/ops-mcp-token)
+            Claude Code: .mcp.json starts ops-mcp over stdio against this cluster (.run/kubeconfig)
+  task MCP  http://127.0.0.1:{task_port}/mcp   Authorization: Bearer <a Better Auth JWT of yours>
+  pods      {pods}
+  cluster   export KUBECONFIG={kubeconfig} PATH={bin}:$PATH
+            kubectl -n {namespace} get pods
+Up in {seconds:.0f}s. Ctrl-C stops the port-forwards; `make down` removes the cluster.
+"""
+
+
 def port_free(port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,37 +99,36 @@ def main() -> int:
         deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-ops-mcp", OPS_MCP_PORT, 8002, log=STATE / "port-forward-ops-mcp.log"),
         deploy.PortForward(cluster, NAMESPACE, f"svc/{RELEASE}-mcp", TASK_MCP_PORT, 8001, log=STATE / "port-forward-task-mcp.log"),
     ]
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         for forward in forwards:
             forward.start()
+        pods = deploy.ready_pods(cluster, NAMESPACE, RELEASE)
+        print(
+            SUMMARY.format(
+                release=RELEASE,
+                namespace=NAMESPACE,
+                public_url=public_url,
+                ops_port=OPS_MCP_PORT,
+                task_port=TASK_MCP_PORT,
+                pods=", ".join(f"{c} {sum(p['ready'] for p in ps)}/{len(ps)} Ready" for c, ps in sorted(pods.items())),
+                kubeconfig=cluster.kubeconfig,
+                bin=cluster.bin_dir,
+                seconds=time.monotonic() - started,
+            ),
+            flush=True,
+        )
+        while not done.wait(1):  # Ctrl-C (KeyboardInterrupt) or SIGTERM ends it
+            pass
     except ClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
         for forward in forwards:
             forward.stop()
-        return 1
-
-    pods = deploy.ready_pods(cluster, NAMESPACE, RELEASE)
-    print(
-        f"""
-The Todo Chatbot runs on the local Kubernetes cluster (release {RELEASE}, namespace {NAMESPACE}):
-  app       {public_url}   (open this)
-  ops-mcp   http://127.0.0.1:{OPS_MCP_PORT}/mcp   Authorization: Bearer $(cat .run/ops-mcp-token)
-            Claude Code: .mcp.json starts ops-mcp over stdio against this cluster (.run/kubeconfig)
-  task MCP  http://127.0.0.1:{TASK_MCP_PORT}/mcp   Authorization: Bearer <a Better Auth JWT of yours>
-  pods      {", ".join(f"{c} {sum(p['ready'] for p in ps)}/{len(ps)} Ready" for c, ps in sorted(pods.items()))}
-  cluster   export KUBECONFIG={cluster.kubeconfig} PATH={cluster.bin_dir}:$PATH
-            kubectl -n {NAMESPACE} get pods
-Up in {time.monotonic() - started:.0f}s. Ctrl-C stops the port-forwards; `make down` removes the cluster.
-""",
-        flush=True,
-    )
-
-    done = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    done.wait()
-    for forward in forwards:
-        forward.stop()
     print("port-forwards stopped; the cluster keeps running (`make down` removes it)", file=sys.stderr)
     return 0
 
