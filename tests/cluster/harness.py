@@ -59,6 +59,7 @@ def toolchain_bin() -> Path:
         "coredns",
         "pause",
         "hostpath-provisioner",
+        "kube-router",
     ]
     missing = [name for name in needed if not (bin_dir / name).is_file()]
     if missing:

@@ -9,7 +9,7 @@ Layout on this machine (one real node at a time: kube-proxy's iptables chains ha
 - CoreDNS listens on gateway:53 behind the `kube-dns` Service 10.96.0.10, serves cluster.local from the API and
   NXDOMAIN for every other name;
 - a hostPath provisioner serves the default StorageClass `standard` (directories under the node's folder), as
-  Minikube's storage-provisioner does;
+  Minikube's storage-provisioner does; kube-router's firewall enforces NetworkPolicies;
 - containerd (own root, state and socket) pulls nothing from outside: its proxy is a closed loopback port.
 
 `teardown()` undoes what the node changed on the machine: processes, containers, mounts, netns, cgroups,
@@ -67,8 +67,9 @@ DEBIAN_PACKAGES = {
     "iptables": "iptables",
     "openssl": "openssl",
     "ip": "iproute2",
+    "ipset": "ipset",
 }
-DAEMONS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns", "provisioner")
+DAEMONS = ("apiserver-forward", "containerd", "kubelet", "kube-proxy", "coredns", "provisioner", "network-policy")
 STORAGE_CLASS = "standard"  # the default class, named as on Minikube
 PROVISIONER = "todo-chatbot.test/hostpath"
 
@@ -284,6 +285,30 @@ class RealNode:
                 NODE_NAME,
             ]
         )
+        # NetworkPolicies enforced as on a cluster with a policy-aware CNI (Calico on Minikube): kube-router's
+        # firewall alone (iptables + ipset), no routing or Service proxy of its own.
+        self.daemons["network-policy"].start(
+            [
+                str(self.bin_dir / "kube-router"),
+                *self._kube_router_flags(),
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--enable-cni=false",
+                "--health-port=0",
+                "--metrics-port=0",
+                "--v=1",
+            ]
+        )
+
+    def _kube_router_flags(self) -> list[str]:
+        return [
+            f"--kubeconfig={self.admin_kubeconfig}",
+            f"--hostname-override={NODE_NAME}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--enable-ipv4=true",
+            "--enable-ipv6=false",
+        ]
 
     def _ports(self) -> dict[str, int]:
         """Ports of the node's listeners, picked once and kept, so a restart finds them again."""
@@ -612,7 +637,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
     def teardown(self) -> None:
         """Stop everything and restore the machine: containers, mounts, netns, cgroups, iptables, bridge, sysctls."""
-        for name in ("provisioner", "coredns", "kube-proxy", "kubelet", "apiserver-forward"):
+        for name in ("network-policy", "provisioner", "coredns", "kube-proxy", "kubelet", "apiserver-forward"):
             self.daemons[name].stop()
         netns = self._remove_containers()
         self.daemons["containerd"].stop()
@@ -625,6 +650,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         kube_proxy = self.bin_dir / "kube-proxy"
         if kube_proxy.is_file():
             _run([str(kube_proxy), "--cleanup"], check=False)
+        kube_router = self.bin_dir / "kube-router"
+        if kube_router.is_file():  # its iptables chains and ipsets
+            _run([str(kube_router), "--cleanup-config", *self._kube_router_flags()], check=False, timeout=60)
         self._remove_leftover_chains()
         _run(["ip", "link", "del", BRIDGE], check=False)
         saved = HOST_STATE / "sysctls.json"

@@ -108,13 +108,20 @@ def _restarts(cluster, ns: str, pod: str) -> int:
 
 
 async def test_rollout_restart_replaces_the_pods_and_they_come_up_ready(release, tmp_path):
+    """Right after the rollout the old pod is still stopping (its preStop sleep): it is terminating, not failing."""
     before = {p["name"] for p in release.pods()["frontend"]}
     async with stdio_client(_ops_env(release, tmp_path)) as client:
         result = ok(await client.call_tool("rollout_restart", {"name": f"{RELEASE}-frontend", "wait": True}))
-        status = ok(await client.call_tool("get_app_status", {}))
+        status = await client.call_tool("get_app_status", {})
+        stopping = [
+            p["metadata"]["name"]
+            for p in release.cluster.kubectl_json("get", "pods", "-n", release.namespace)["items"]
+            if p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] in before
+        ]
     after = release.pods()["frontend"]
     assert {p["name"] for p in after}.isdisjoint(before) and all(p["ready"] for p in after), (result, after)
-    assert status["healthy"] is True, status
+    assert stopping, "the old pod was already gone: nothing terminating to classify"
+    assert ok(status)["healthy"] is True and "failing" not in text_of(status).lower(), text_of(status)
 
 
 async def test_deploy_chart_upgrades_the_release(release, tmp_path):

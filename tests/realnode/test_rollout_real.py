@@ -4,8 +4,10 @@ prober sends a request to the frontend and one to the backend every 100 ms throu
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 
 import pytest
 from cluster import deploy
@@ -52,5 +54,48 @@ def test_upgrade_to_new_image_tags_and_rollback_drop_no_request(real_cluster, ap
                 assert prober.failed[name] == [], (phase, name, prober.failed[name][:10], app.logs())
         pods = app.pods()
         assert all(p["ready"] and p["restarts"] == 0 for ps in pods.values() for p in ps), pods
+        # A deleted pod of each component stops cleanly on SIGTERM: exit 0, not 143 (the frontend's used to).
+        for component, items in pods.items():
+            assert last_exit_code(real_cluster, real_namespace, items[0]["name"]) == 0, component
     finally:
         app.close()
+
+
+def last_exit_code(cluster, namespace: str, pod: str) -> int | None:
+    """Delete the pod and watch every update until it is gone; the exit code of its container's last state."""
+    argv = [
+        str(cluster.bin_dir / "kubectl"),
+        "--kubeconfig",
+        cluster.kubeconfig,
+        "get",
+        "pod",
+        pod,
+        "-n",
+        namespace,
+        "-w",
+        "-o",
+        "json",
+        "--request-timeout=90s",
+    ]
+    watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cluster.env)
+    try:
+        time.sleep(0.5)  # the watch is established
+        cluster.kubectl("delete", "pod", pod, "-n", namespace, "--wait=false")
+        code, buffer, decoder = None, "", json.JSONDecoder()
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            buffer += line
+            try:
+                obj, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            statuses = obj["status"].get("containerStatuses") or []
+            terminated = statuses[0].get("state", {}).get("terminated") if statuses else None
+            if terminated:
+                code = terminated["exitCode"]
+                if obj["metadata"].get("deletionTimestamp"):
+                    return code
+        return code
+    finally:
+        watch.kill()

@@ -1,0 +1,75 @@
+"""The chart's NetworkPolicies enforced for real (kube-router's firewall on the real node, as a policy-aware
+CNI does it on Minikube): every path the app needs works, everything else is refused."""
+
+from __future__ import annotations
+
+import pytest
+from cluster import deploy
+from ops.ops_helpers import http_client, ok
+from realnode_helpers import RELEASE, deploy_app, free_port
+
+pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
+
+CONNECT = "import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n    print('open')\nexcept OSError as e:\n    print('refused', e)"
+
+
+def reach(cluster, namespace: str, target: str, host: str, port: int) -> str:
+    """Whether a TCP connection from `target` (a pod or deploy/...) to host:port opens."""
+    out = cluster.kubectl("exec", target, "-n", namespace, "--", "python", "-c", CONNECT, host, str(port), timeout=60)
+    return out.stdout.strip().split()[0]
+
+
+async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, app_images, real_namespace, tmp_path):
+    app = deploy_app(real_cluster, real_namespace, app_images, tmp_path, sets={"networkPolicy.enabled": "true"})
+    try:
+        assert len(real_cluster.kubectl_json("get", "networkpolicy", "-n", real_namespace)["items"]) >= 5
+        # Allowed: the browser's path frontend -> backend -> task MCP server (and both verify tokens against the
+        # frontend's JWKS), and ops-mcp -> the API server through the `kubernetes` Service.
+        import httpx
+
+        with httpx.Client(base_url=app.frontend_url, timeout=30, headers={"Origin": app.frontend_url}) as client:
+            body = {"name": "NP", "email": "np@example.com", "password": "correct horse battery"}
+            assert client.post("/api/auth/sign-up/email", json=body).status_code == 200
+            assert client.post("/api/backend/tasks", json={"title": "through the policies"}).status_code == 201
+            chat = client.post("/api/backend/chat", json={"message": "list my tasks"}).json()
+            assert "through the policies" in chat["response"], chat
+        token = deploy.secret_value(real_cluster, real_namespace, RELEASE, "OPS_MCP_HTTP_TOKEN")
+        forward = deploy.PortForward(real_cluster, real_namespace, f"svc/{RELEASE}-ops-mcp", free_port(), 8002).start()
+        try:
+            async with http_client(f"{forward.url}/mcp", token) as mcp:
+                assert ok(await mcp.call_tool("get_app_status", {}))["healthy"] is True
+        finally:
+            forward.stop()
+
+        # Refused: ops-mcp talks to the API server only; a pod of the namespace that is none of the app's
+        # components reaches none of them.
+        backend, mcp_svc = f"{RELEASE}-backend", f"{RELEASE}-mcp"
+        assert reach(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000) == "refused"
+        real_cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "stranger", "namespace": real_namespace},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": app_images["backend"],
+                            "imagePullPolicy": "Never",
+                            "command": ["sleep", "3600"],
+                            "securityContext": {"runAsUser": 10001},
+                        }
+                    ]
+                },
+            }
+        )
+        real_cluster.kubectl("wait", "--for=condition=Ready", "pod/stranger", "-n", real_namespace, "--timeout=60s")
+        for host, port in ((backend, 8000), (mcp_svc, 8001), (f"{RELEASE}-ops-mcp", 8002)):
+            assert reach(real_cluster, real_namespace, "stranger", host, port) == "refused", (host, port)
+        # The same pod with the label the chart documents for ops-mcp's clients is let in.
+        real_cluster.kubectl("label", "pod", "stranger", "-n", real_namespace, f"{RELEASE}-ops-mcp-client=true")
+        real_cluster.wait_for(
+            lambda: reach(real_cluster, real_namespace, "stranger", f"{RELEASE}-ops-mcp", 8002) == "open", timeout=30, message="the labelled client"
+        )
+    finally:
+        app.close()
