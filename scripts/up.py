@@ -59,6 +59,8 @@ def step(message: str, started: float) -> None:
 
 
 def main() -> int:
+    # Ctrl-C is KeyboardInterrupt even when started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic() - float(os.environ.get("TODO_UP_SETUP_SECONDS", "0"))
     for name, port, var in (
         ("the frontend", FRONTEND_PORT, "FRONTEND_PORT"),
