@@ -152,18 +152,21 @@ def image_sizes(refs: dict[str, str]) -> dict:
     return out
 
 
-def rss_mib(names: tuple[str, ...]) -> dict[str, float]:
+def rss_mib(names: tuple[str, ...], only_under: str | None = None) -> dict[str, float]:
+    """RSS by process name; with `only_under`, only processes whose command line names that folder (the node's
+    containerd, not the Docker engine's)."""
     out: dict[str, float] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             comm = (proc / "comm").read_text().strip()
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
             rss = next(int(line.split()[1]) for line in (proc / "status").read_text().splitlines() if line.startswith("VmRSS:"))
         except (OSError, StopIteration, ValueError):
             continue
         for name in names:
-            if comm.startswith(name[:15]):
+            if comm.startswith(name[:15]) and (only_under is None or only_under in cmdline):
                 out[name] = out.get(name, 0) + rss / 1024
     return {k: round(v, 1) for k, v in sorted(out.items())}
 
@@ -172,7 +175,8 @@ def memory(cluster: Cluster) -> dict:
     summary = json.loads(cluster.kubectl("get", "--raw", f"/api/v1/nodes/{NODE_NAME}/proxy/stats/summary").stdout)
     pods = {p["podRef"]["name"]: round(p["memory"]["workingSetBytes"] / 2**20, 1) for p in summary["pods"] if p["podRef"]["namespace"] == "todo"}
     control_plane = rss_mib(("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok"))
-    node = rss_mib(("kubelet", "containerd", "containerd-shim-runc-v2", "kube-proxy", "coredns", "hostpath-provisioner", "socat"))
+    node = rss_mib(("kubelet", "kube-proxy", "coredns", "hostpath-provisioner", "kube-router", "socat"))
+    node.update(rss_mib(("containerd", "containerd-shim-runc-v2"), only_under=str(cluster.node.folder)))
     return {
         "app_pods_working_set_mib": pods,
         "app_total_mib": round(sum(pods.values()), 1),
@@ -180,7 +184,7 @@ def memory(cluster: Cluster) -> dict:
         "control_plane_total_mib": round(sum(control_plane.values()), 1),
         "node_rss_mib": node,
         "node_total_mib": round(sum(node.values()), 1),
-        "node_working_set_mib": round(summary["node"]["memory"]["workingSetBytes"] / 2**20, 1),
+        "machine_working_set_mib": round(summary["node"]["memory"]["workingSetBytes"] / 2**20, 1),  # the whole VM
     }
 
 
