@@ -9,7 +9,8 @@
 #   TODO_PG_PORT (default 55432), TODO_PG_DATA (data directory).
 # State (password, URL) lives in ~/.cache/todo-chatbot/postgres. As root the data directory is
 # /var/lib/postgresql/todo-chatbot-test instead, because the server must run as the unprivileged
-# `postgres` user, which cannot enter /root.
+# `postgres` user, which cannot enter /root; its password then sits beside it (root-only), so every
+# checkout and cache on the machine uses the one cluster.
 set -euo pipefail
 
 PORT="${TODO_PG_PORT:-55432}"
@@ -39,18 +40,26 @@ mkdir -p "$STATE"
 chmod 700 "$STATE"
 if [[ $(id -u) -eq 0 ]]; then
   DATA="${TODO_PG_DATA:-/var/lib/postgresql/todo-chatbot-test}"
+  PWFILE="$DATA.password"
   as_owner() { runuser -u postgres -- "$@"; }
   OWNER=postgres
 else
   DATA="${TODO_PG_DATA:-$STATE/data}"
+  PWFILE="$STATE/password"
   as_owner() { "$@"; }
   OWNER="$(id -un)"
 fi
 
-if [[ ! -s "$STATE/password" ]]; then
-  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$STATE/password")
+if [[ ! -s "$PWFILE" ]]; then
+  if [[ -s "$DATA/PG_VERSION" ]]; then
+    # A test cluster whose password is lost (made by an older setup): its data is disposable.
+    log "recreating the test cluster in $DATA (its password is not known here)"
+    as_owner "$BINDIR/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$DATA"
+  fi
+  (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$PWFILE")
 fi
-PASSWORD="$(cat "$STATE/password")"
+PASSWORD="$(cat "$PWFILE")"
 
 if [[ ! -s "$DATA/PG_VERSION" ]]; then
   log "creating a test cluster in $DATA (port $PORT)"
