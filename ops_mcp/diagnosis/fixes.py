@@ -70,6 +70,11 @@ def merge_patch(body: dict[str, Any]) -> str:
     return "-p " + shlex.quote(json.dumps(body, separators=(",", ":")))
 
 
+def step(tool: str, **args: Any) -> dict[str, Any]:
+    """One ops-mcp call of a fix: `step("patch_resource", kind="deployment", name=..., namespace=..., patch={...}, wait=True)`."""
+    return {"tool": tool, "args": {k: v for k, v in args.items() if v is not None}}
+
+
 def make(
     snap: Snapshot,
     owner: str,
@@ -82,9 +87,13 @@ def make(
     verify: bool = True,
     mutates: bool = True,
     note: str | None = None,
+    apply: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Assemble a fix; adds the Helm variant when `owner` is Helm-managed and a rollout check for workloads."""
+    """Assemble a fix; adds the Helm variant when `owner` is Helm-managed and a rollout check for workloads.
+    apply: the ordered ops-mcp calls (see `step`) that make the change, each complete and applicable as given."""
     fix: dict[str, Any] = {"do": do, "kubectl": command, "mutates": mutates, "risk": risk}
+    if apply:
+        fix["apply"] = apply
     obj = owner_obj(snap, owner)
     kind = owner.split("/", 1)[0]
     if kind == "Pod" and obj is not None and not meta(obj).get("ownerReferences") and command and " set " in command:

@@ -107,8 +107,16 @@ class Cause(_Compact):
     basis: list[int] = Field(default_factory=list)
 
 
+class Step(_Compact):
+    """One ops-mcp tool call that applies (part of) a fix, exactly as an agent should make it."""
+
+    tool: str  # patch_resource, apply_manifest, delete_resource, rollout_undo, rollback_release, deploy_chart, scale_deployment
+    args: dict[str, Any]  # the complete arguments: no placeholder where the cluster holds the answer; `wait` set where a rollout follows
+
+
 class Fix(_Compact):
     do: str
+    apply: list[Step] = Field(default_factory=list)  # the ops-mcp calls that apply the fix, in order (first the remediation)
     kubectl: str | None = None
     helm: str | None = None
     values: str | None = None
