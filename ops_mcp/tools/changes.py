@@ -21,7 +21,7 @@ from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import MASK, is_secret_key
-from ops_mcp.tools.workloads import wait_rollout
+from ops_mcp.tools.workloads import follow_rollout
 
 WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
 MAX_OBJECTS = 50
@@ -239,7 +239,7 @@ def register(ops) -> None:
         deadline = time.monotonic() + timeout_s
         last = None
         for k, name, ns in targets:
-            r = await wait_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
+            r = await follow_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
             last = r.model_dump(exclude_none=True)
             if not r.complete:
                 return last

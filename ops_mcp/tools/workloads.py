@@ -1,5 +1,6 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -10,7 +11,7 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import Conflict, OpsError
-from ops_mcp.params import Confirm, KindChoice, Name, NamespaceArg, Timeout, Wait
+from ops_mcp.params import KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
@@ -117,7 +118,7 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
     )
 
 
-async def wait_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+async def follow_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
     """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
     ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
     start = time.monotonic()
@@ -135,6 +136,8 @@ async def wait_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: 
 def register(ops) -> None:
     def kind_name(kind: str) -> str:
         return KIND_NAMES[kind]
+
+    wait_rollout = functools.partial(follow_rollout, ops)
 
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
@@ -200,7 +203,7 @@ def register(ops) -> None:
                 "or leave the scaling to the HPA.",
             )
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ScaleResult(
             kind=kind_name(kind),
             name=name,
@@ -230,7 +233,7 @@ def register(ops) -> None:
         """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
         ns = ops.policy.namespace(namespace)
         if wait:
-            r = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx)
+            r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
         else:
             r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
         text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
@@ -252,7 +255,7 @@ def register(ops) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kind_name(kind),
             name=name,
@@ -306,7 +309,7 @@ def register(ops) -> None:
         namespace: NamespaceArg = None,
         kind: RolloutKind = "deployment",
         revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Confirm = False,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeResult]:
@@ -355,7 +358,7 @@ def register(ops) -> None:
             target = revision
         body, patch_type = patches[target]
         await patch_unchanged(kind, name, ns, obj, body, patch_type)
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kname,
             name=name,
