@@ -243,7 +243,7 @@ async def test_custom_resources_are_applied_patched_and_deleted(cluster, namespa
         created = ok(await call(c, "apply_manifest", {"manifest": [logs], "confirm": True}))
         assert created["changes"] == [{"obj": "logs/some-pod", "action": "created", "diff": []}]
         patched = ok(await call(c, "patch_resource", {"kind": "logs", "name": "some-pod", "patch": {"metadata": {"labels": {"a": "b"}}}}))
-        assert patched["changes"][0]["diff"] == [{"p": "metadata.labels.a", "was": None, "now": "b"}]
+        assert patched["changes"][0]["diff"] == [{"p": "metadata.labels", "was": None, "now": {"a": "b"}}]  # a new subtree: one entry
         assert "sent as a JSON merge patch" in patched["note"]
         assert jsonpath(cluster, namespace, "logs.kwok.x-k8s.io/some-pod", "{.metadata.labels.a}") == "b"
         assert ok(await call(c, "delete_resource", {"kind": "logs.kwok.x-k8s.io", "name": "some-pod", "confirm": True}))["applied"]
