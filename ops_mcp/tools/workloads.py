@@ -1,5 +1,6 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -10,14 +11,12 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import Conflict, OpsError
-from ops_mcp.params import KindChoice, Name, NamespaceArg
+from ops_mcp.params import KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
 RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
 KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
-Wait = Annotated[bool, Field(description="Wait for rollout")]
-Timeout = Annotated[int, Field(ge=1, le=1800)]
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -129,22 +128,26 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
     )
 
 
+async def follow_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+    """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
+    ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
+    start = time.monotonic()
+
+    async def sample():
+        r = rollout_of(KIND_NAMES[kind], await ops.run(ops.cluster.get, kind, name, ns))
+        return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
+
+    r = await ops.poll(ctx, sample, timeout_s=timeout_s)
+    if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
+        r.message = f"timed out after {timeout_s}s: {r.message}"
+    return r
+
+
 def register(ops) -> None:
     def kind_name(kind: str) -> str:
         return KIND_NAMES[kind]
 
-    async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
-        """Poll until complete, failed or timeout, with ready/desired as MCP progress."""
-        start = time.monotonic()
-
-        async def sample():
-            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
-            return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
-
-        r = await ops.poll(ctx, sample, timeout_s=timeout_s)
-        if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
-            r.message = f"timed out after {timeout_s}s: {r.message}"
-        return r
+    wait_rollout = functools.partial(follow_rollout, ops)
 
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
