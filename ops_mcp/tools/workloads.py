@@ -5,7 +5,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
@@ -42,6 +42,16 @@ class ScaleResult(BaseModel):
     applied: bool
     rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
     hpa: dict[str, Any] | None = None  # the autoscaler's bounds before/after, when adjust_hpa changed them
+
+
+class UndoPlan(BaseModel):
+    """What rollout_undo will do, read before the user is asked (so the question names it)."""
+
+    obj: dict[str, Any]  # the workload as read: its resourceVersion guards the patch
+    current: int
+    target: int
+    body: Any
+    patch_type: str
 
 
 class ChangeResult(BaseModel):
@@ -290,35 +300,10 @@ def register(ops) -> None:
             obj = fresh
         raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
 
-    @ops.tool(
-        title="Undo a rollout",
-        kind="destructive",
-        rbac=(
-            "get deployments.apps",
-            "patch deployments.apps",
-            "list replicasets.apps",
-            "patch statefulsets.apps",
-            "patch daemonsets.apps",
-            "list controllerrevisions.apps",
-        ),
-    )
-    async def rollout_undo(
-        name: Name,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: RolloutKind = "deployment",
-        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, ChangeResult]:
-        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
+    async def plan_undo(name: str, namespace: str | None, kind: str, revision: int | None) -> UndoPlan:
+        """Read the workload and its revisions; refuse what cannot be undone before anyone is asked to confirm."""
         ns = ops.policy.namespace(namespace)
         kname = kind_name(kind)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
-            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
         obj = await ops.run(ops.cluster.get, kind, name, ns)
         if (obj.get("spec") or {}).get("paused"):
             raise OpsError(
@@ -357,7 +342,49 @@ def register(ops) -> None:
                 raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
             target = revision
         body, patch_type = patches[target]
-        await patch_unchanged(kind, name, ns, obj, body, patch_type)
+        return UndoPlan(obj=obj, current=current, target=target, body=body, patch_type=patch_type)
+
+    async def confirm_undo(
+        plan: Annotated[UndoPlan, Resolve(plan_undo)], name: str, namespace: str | None, kind: str, confirm: bool, ctx: Context
+    ) -> Confirmation | Elicit[Confirmation]:
+        # The question names the revisions: if the workload changes while the user decides, the next round's
+        # question differs, so the earlier answer no longer counts and the user is asked about the new state.
+        ns = ops.policy.namespace(namespace)
+        return ops.ask(f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?", confirm, ctx)
+
+    @ops.tool(
+        title="Undo a rollout",
+        kind="destructive",
+        rbac=(
+            "get deployments.apps",
+            "patch deployments.apps",
+            "list replicasets.apps",
+            "patch statefulsets.apps",
+            "patch daemonsets.apps",
+            "list controllerrevisions.apps",
+        ),
+    )
+    async def rollout_undo(
+        name: Name,
+        plan: Annotated[UndoPlan, Resolve(plan_undo)],
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_undo)],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        kind: RolloutKind = "deployment",
+        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ChangeResult]:
+        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
+        ns = ops.policy.namespace(namespace)
+        kname = kind_name(kind)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
+            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
+        current, target = plan.current, plan.target
+        # The patch carries the resourceVersion the plan was read at: a change since then is refused, not overwritten.
+        await patch_unchanged(kind, name, ns, plan.obj, plan.body, plan.patch_type)
         rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kname,
