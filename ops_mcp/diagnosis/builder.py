@@ -134,6 +134,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
+        _fetch_env_sources(reader, snap)
     _ask_containers(reader, snap, scope)
     snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
     return snap, scope
@@ -314,3 +315,22 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 snap.unreadable["pods/proxy"] = why
             elif checked:
                 snap.http[key] = path
+
+
+def _fetch_env_sources(reader: Reader, snap: Snapshot) -> None:
+    """When a log names a variable the spec may lack, the key names of every ConfigMap and Secret of the namespace
+    (one list each, reduced at once): a key of that name is where its value lives."""
+    from .analyzers.crashloop import ENV_PATTERNS
+
+    text = "\n".join(line for lines in snap.logs.values() for line in lines)
+    if not any(p.search(text) for p in ENV_PATTERNS):
+        return
+    for attr in ("secrets", "configmaps"):
+        store: dict[str, KeySet] = getattr(snap, attr)
+        try:
+            reader._count(page=True)
+            items = reader.cluster.list_all(attr, reader.namespace, max_items=PAGE)
+        except (Forbidden, OpsError):
+            continue  # an optional hint: the fix then says the value is unknown
+        for item in items:
+            store.setdefault(name_of(item), _keyset(redact_obj({**item, "kind": "Secret"} if attr == "secrets" else item)))

@@ -285,3 +285,35 @@ def test_a_container_inside_its_startup_window_is_starting():
 def test_a_bare_pod_without_probes_that_restarted_is_not_starting():
     out = run(snapshot(pods=[pod("solo", statuses=[cstatus(running=True, ready=False, restarts=1)])]))
     assert not any(f["mode"] == "pod.starting" for f in out.get("findings", []))
+
+
+# ---------- missing env ----------
+
+
+def env_data(**kinds):
+    pods = crashing()
+    logs = {f"{pods[0]['metadata']['name']}/app/previous": ["Traceback (most recent call last):", "KeyError: 'DATABASE_URL'"]}
+    return snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods, logs=logs, **kinds)
+
+
+def test_missing_env_is_set_from_the_secret_that_holds_the_key():
+    f = by_mode(run(env_data(secrets={"other": ["TOKEN"], "db": ["DATABASE_URL"]}), "deployment", "api"), "crashloop.app_error")
+    env = [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}}}]
+    assert applied(f) == [
+        {
+            "tool": "patch_resource",
+            "args": {
+                "kind": "deployment",
+                "name": "api",
+                "namespace": NS,
+                "patch": {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": env}]}}}},
+                "wait": True,
+            },
+        }
+    ]
+    assert f["fix"]["kubectl"] == f"kubectl -n {NS} set env deploy/api -c app --from=secret/db --keys=DATABASE_URL"
+
+
+def test_missing_env_without_a_source_says_the_value_is_unknown():
+    f = by_mode(run(env_data(), "deployment", "api"), "crashloop.app_error")
+    assert "apply" not in f["fix"] and "value is unknown" in f["fix"]["do"]

@@ -209,14 +209,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
                 else f"{text}; the log says env {var} is undefined and the spec lacks it"
             )
             conf = "high" if exit_code else "medium"
-            issue.fix = fixes.make(
-                ctx.snap,
-                owner,
-                f"Set {var} (a literal, or from a Secret with --from=secret/NAME)",
-                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
-                helm_set={f"env.{var}": "<value>"},
-                values=f"env:\n  {var}: <value>",
-            )
+            issue.fix = _env_fix(ctx, owner, cname, var)
         elif log_lines and exit_code:
             text = f"{text}: {key_line(log_lines)[:160]}"
         if not issue.fix:
@@ -294,6 +287,35 @@ def _liveness_events(ctx: Context, pod: Obj, cname: str, last: Obj) -> list[dict
     if after:  # only failures of the run that was killed (or later), not history
         found = [e for e in found if e["_t"] is None or e["_t"] >= after]
     return found
+
+
+def _env_fix(ctx: Context, owner: str, cname: str, var: str) -> dict[str, Any]:
+    """Set the variable from the Secret (or ConfigMap) of the namespace that holds a key of that name; with no such
+    key the value is unknown: the fix says so (and rolls back first when the previous revision is healthy)."""
+    ns, target = ctx.ns, fixes.short_ref(owner)
+    for ref, store in (("secretKeyRef", ctx.snap.secrets), ("configMapKeyRef", ctx.snap.configmaps)):
+        source = next((name for name, keys in sorted(store.items()) if keys.exists and var in keys.keys), None)
+        if source:
+            kind = "secret" if ref == "secretKeyRef" else "configmap"
+            env = [{"name": var, "valueFrom": {ref: {"name": source, "key": var}}}]
+            return fixes.make(
+                ctx.snap,
+                owner,
+                f"Set {var} from {kind} {source}, which has a key {var}",
+                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"--from={kind}/{source}", f"--keys={var}"),
+                apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, env=env))],
+            )
+    undo = [fixes.undo_step(ctx.snap, owner)] if fixes.healthy_previous(ctx.snap, owner) is not None else []
+    return fixes.make(
+        ctx.snap,
+        owner,
+        ("Roll back to the previous revision, which still serves; then set " if undo else "Set ")
+        + f"{var}: its value is unknown here (no Secret or ConfigMap of the namespace has a key {var}); a literal, or --from=secret/NAME",
+        fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
+        helm_set={f"env.{var}": "<value>"},
+        values=f"env:\n  {var}: <value>",
+        apply=undo,
+    )
 
 
 def _missing_env(ctx: Context, spec: Obj, cspec: Obj, log_text: str) -> list[str]:
