@@ -63,13 +63,19 @@ def refused(failure: str) -> bool:
     return "connection refused" in failure or "connect: " in failure
 
 
+def runs_containers(snap: Snapshot, pod: Obj) -> bool:
+    """The pod's node is a real kubelet: known, and not a simulated (KWOK) node, whose pod IPs lead nowhere."""
+    node = snap.by_name("nodes", (pod.get("spec") or {}).get("nodeName") or "")
+    return node is not None and (meta(node).get("annotations") or {}).get("kwok.x-k8s.io/node") != "fake"
+
+
 def plan(snap: Snapshot, pods: list[Obj]) -> list[tuple[str, int, list[str]]]:
     """(pod, port, paths in the order to try) for running containers with a failing HTTP probe: each declared port,
     first the paths the container's other probes use (not known to fail there), then the usual health paths."""
     out: list[tuple[str, int, list[str]]] = []
     seen: set[tuple[str, str]] = set()
     for pod in pods:
-        if meta(pod).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
+        if meta(pod).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running" or not runs_containers(snap, pod):
             continue
         owner = next((o.get("name", "") for o in meta(pod).get("ownerReferences") or []), name_of(pod))
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -117,12 +123,15 @@ def repair(snap: Snapshot, pod: Obj, cspec: Obj, key: str, failure: str, passing
     if undeclared or refused(failure):
         others = [p for p in declared if p["containerPort"] != number]
         used = [p for p in others if any(port_number((handler(q) and q[handler(q)] or {}).get("port"), declared) == p["containerPort"] for q in passing)]
-        pick = used[0] if len(used) == 1 else others[0] if len(others) == 1 else None
+        asked = [p for p in others if answered(snap, name_of(pod), p["containerPort"])[1]]
+        # a port another passing probe uses, or the one the container answered on, or the only other declared one
+        pick = used[0] if len(used) == 1 else asked[0] if len(asked) == 1 else others[0] if undeclared and len(others) == 1 else None
         if pick is None:
             return f"nothing answers on {port}; candidates: the declared ports {[p['containerPort'] for p in declared]}"
         changes[f"{kind}/port"] = pick["name"] if isinstance(port, str) and pick.get("name") else pick["containerPort"]
         problem = f"nothing listens on {port}" if refused(failure) else f"{port} is not a declared container port"
-        why.append(f"{problem}, the container declares {pick['containerPort']}" + (" and another probe of it passes there" if pick in used else ""))
+        seen = " and another probe of it passes there" if pick in used else " and answers there" if pick in asked else ""
+        why.append(f"{problem}, the container declares {pick['containerPort']}{seen}")
         number = pick["containerPort"]
     if kind == "httpGet":
         path = probe["httpGet"].get("path", "/")

@@ -317,3 +317,12 @@ def test_missing_env_is_set_from_the_secret_that_holds_the_key():
 def test_missing_env_without_a_source_says_the_value_is_unknown():
     f = by_mode(run(env_data(), "deployment", "api"), "crashloop.app_error")
     assert "apply" not in f["fix"] and "value is unknown" in f["fix"]["do"]
+
+
+def test_pods_on_a_simulated_node_or_an_unknown_one_are_never_asked():
+    data, _ = probe_data({"path": "/healthz", "port": 8080}, {"path": "/ready", "port": 8080}, restarts=0)
+    fake = node("node-1")
+    fake["metadata"]["annotations"] = {"kwok.x-k8s.io/node": "fake"}
+    for nodes in ([fake], []):
+        snap = snapshot_obj({**data, "nodes": nodes})
+        assert probes.plan(snap, snap.pods) == [], "no proxy call: the pod IP leads nowhere (or nowhere known)"
