@@ -326,3 +326,12 @@ def test_pods_on_a_simulated_node_or_an_unknown_one_are_never_asked():
     for nodes in ([fake], []):
         snap = snapshot_obj({**data, "nodes": nodes})
         assert probes.plan(snap, snap.pods) == [], "no proxy call: the pod IP leads nowhere (or nowhere known)"
+
+
+def test_a_stuck_rollout_whose_previous_revision_serves_is_rolled_back():
+    stuck = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": 'ReplicaSet "api-7d9c" has timed out progressing.'}]
+    dep = with_revision(deployment("api", replicas=2, ready=1, conditions=stuck))
+    pods = deploy_pods("api", 1, statuses=[cstatus(running=True, ready=False)])
+    out = run(snapshot(deployments=[dep], replicasets=revisions("api", [container(image="example/app:0.9")], [container()]), pods=pods), "deployment", "api")
+    f = by_mode(out, "rollout.deadline_exceeded")
+    assert applied(f) == [{"tool": "rollout_undo", "args": {"name": "api", "namespace": NS, "wait": True}}]
