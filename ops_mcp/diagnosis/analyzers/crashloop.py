@@ -178,14 +178,15 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         if port_problem:
             text += f"; {port_problem}"
         basis = [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]
-        wrong = _wrong_probes(ctx, pod, status, cspec, last)
+        found = _wrong_probes(ctx, pod, status, cspec, last)
+        wrong = {k: found.get(k, "") for k in probes.PROBES if k in found or k == killer}
         for key in (k for k in wrong if k != killer):  # every other wrong probe of the container, in the same finding
             ev.append({"p": f"{sp}.containers[{cname}].{key}", "v": probes.summary(cspec[key])})
             text += f"; its {probes.PROBES[key].lower()} probe fails too"
         issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium", "basis": basis}
         passing = [cspec[k] for k in probes.PROBES if cspec.get(k) and k not in wrong and (k != "readinessProbe" or status.get("ready"))]
         base = f"/{sp.replace('.', '/')}/containers/{_index(spec, cname)}"
-        issue.fix = probes.fix(ctx.snap, owner, pod, cspec, base, wrong or {killer: ""}, passing)
+        issue.fix = probes.fix(ctx.snap, owner, pod, cspec, base, wrong, passing)
     else:
         missing = _missing_env(ctx, spec, cspec, log_text)
         if exit_code == 0:
@@ -260,14 +261,14 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
 
 def _wrong_probes(ctx: Context, pod: Obj, status: Obj, cspec: Obj, last: Obj) -> dict[str, str]:
     """Probe key -> the kubelet's failure messages of this run (or the killed one), for every probe of the container
-    that fails, or that points at a port the container does not declare."""
+    that fails."""
     after = parse_time(last.get("startedAt"))
     out = {}
     for key, word in probes.PROBES.items():
         if not cspec.get(key):
             continue
         found = [e["msg"] for e in ctx.events("Pod", pod, reasons=("Unhealthy",), after=after) if f"{word.lower()} probe" in e["msg"].lower()]
-        if found or probes.port_problem(cspec[key], cspec):
+        if found:  # a probe on an undeclared port may still pass (declaring ports is informational)
             out[key] = " ".join(found)
     return out
 
