@@ -130,7 +130,7 @@ def repair(snap: Snapshot, pod: Obj, cspec: Obj, key: str, failure: str, passing
             return f"nothing answers on {port}; candidates: the declared ports {[p['containerPort'] for p in declared]}"
         changes[f"{kind}/port"] = pick["name"] if isinstance(port, str) and pick.get("name") else pick["containerPort"]
         problem = f"nothing listens on {port}" if refused(failure) else f"{port} is not a declared container port"
-        seen = " and another probe of it passes there" if pick in used else " and answers there" if pick in asked else ""
+        seen = " and another probe of it passes there" if pick in used else ""
         why.append(f"{problem}, the container declares {pick['containerPort']}{seen}")
         number = pick["containerPort"]
     if kind == "httpGet":
@@ -139,7 +139,7 @@ def repair(snap: Snapshot, pod: Obj, cspec: Obj, key: str, failure: str, passing
         if checked and found:
             if found != path:
                 changes["httpGet/path"] = found
-            why.append(f"GET {found} on {number} answers (checked through the pod proxy)")
+                why.append(f"{path} fails")
         elif checked:
             return f"no usual health path answers on {number} (tried {', '.join(CANDIDATE_PATHS)}): the app's health endpoint is unknown"
         elif not changes:  # not asked (container not running): a path a passing probe uses on the same port
@@ -158,7 +158,7 @@ def fix(snap: Snapshot, owner: str, pod: Obj, cspec: Obj, base: str, wrong: dict
     from . import fixes  # fixes -> base -> scope: imported on use to keep this module's imports light
 
     ops: list[dict[str, Any]] = []
-    whys, unknown, helm_set = [], [], {}
+    whys, unknown, helm_set, asked = [], [], {}, set()
     for key, failure in wrong.items():
         result = repair(snap, pod, cspec, key, failure, passing)
         name = PROBES[key].lower() + " probe"
@@ -166,19 +166,24 @@ def fix(snap: Snapshot, owner: str, pod: Obj, cspec: Obj, base: str, wrong: dict
             unknown.append(f"{name}: {result}")
             continue
         changes, why = result
+        port = changes.get(f"{handler(cspec[key])}/port", (cspec[key].get("httpGet") or {}).get("port"))
+        number = port_number(port, declared_ports(cspec))
+        found = answered(snap, name_of(pod), number)[1]
+        if found and "httpGet" in cspec[key]:
+            asked.add(f"GET {found} on {number} answers")
         for field, value in changes.items():
             ops.append({"op": "replace", "path": f"{base}/{key}/{field}", "value": value})
             helm_set[f"{key}.{field.replace('/', '.')}"] = str(value)
         if changes:
             what = ", ".join(f"{field.split('/')[-1]} at {value}" for field, value in changes.items())
-            whys.append(f"the {name}'s {what} ({why})")
+            whys.append(f"the {name}'s {what}" + (f" ({why})" if why else ""))
     ns, target = snap.namespace, fixes.short_ref(owner)
     if unknown or not ops:
         known = f"; known: {'; '.join(whys)}" if whys else ""
         return fixes.make(
             snap, owner, "Unknown what the container answers: " + "; ".join(unknown or ["no probe change found"]) + known, None, verify=False, mutates=False
         )
-    do = "Point " + "; ".join(whys) + "; do not just remove the probes"
+    do = "Point " + "; ".join(whys) + (f"; {', '.join(sorted(asked))} (asked through the pod proxy)" if asked else "") + "; do not just remove the probes"
     return fixes.make(
         snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), helm_set=helm_set, apply=[fixes.patch_step(snap, owner, ops, "json")]
     )

@@ -181,7 +181,7 @@ def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_answering
     assert applied(f) == [
         {"tool": "patch_resource", "args": {"kind": "deployment", "name": "web", "namespace": NS, "patch": ops, "patch_type": "json", "wait": True}}
     ]
-    assert "checked through the pod proxy" in f["fix"]["do"]
+    assert "GET /healthz on 8080 answers (asked through the pod proxy)" in f["fix"]["do"]
 
 
 def test_readiness_path_is_the_one_the_container_answers():
