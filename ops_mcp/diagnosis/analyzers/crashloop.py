@@ -233,9 +233,14 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
         # strategic, not JSON: it must also apply (unchanged) to the template the rollback restores
         kept = {k: old[k] for k in ("command", "args") if old.get(k)}
         patch = fixes.container_patch(owner, cname, **kept)
-        do = f"Roll back to the last healthy revision, whose command {old.get('command') or '(the image entrypoint)'} ran, and keep it"
+        do = (
+            "Roll back to the last healthy revision, then keep its command" + (" and args" if "args" in kept else "")
+            if kept
+            else "Roll back to the last healthy revision"
+        )
         root = [fixes.patch_step(ctx.snap, owner, patch)] if kept else []
-        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.merge_patch(patch)) if kept else None, apply=undo + root)
+        # kubectl: the rollback alone (it restores that command; the patch only keeps it, and repeats it)
+        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target), apply=undo + root, risk="medium")
     elif not keys:
         do = "The image's own entrypoint cannot run: use an image that works" + (" (roll back to the last healthy revision)" if undo else "")
         return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target) if undo else None, apply=undo, mutates=bool(undo))
