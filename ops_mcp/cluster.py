@@ -608,14 +608,16 @@ class Cluster:
         except (urllib3.exceptions.HTTPError, OSError):
             body = b""
         finally:
+            raw.close()  # the rest of the body is never read: the connection is not reused
             raw.release_conn()
-        # the API server's own answers are a Status object: it could not dial the pod, or RBAC refused the proxy
-        if raw.status == 403 and b'"kind":"Status"' in body.replace(b" ", b""):
-            raise Forbidden(
-                f"Forbidden: cannot get pods/proxy in namespace {namespace!r}.", f"grant the identity a Role rule {_rbac_rule('get', 'pods/proxy')}."
-            )
-        if raw.status >= 500 and b"error trying to reach service" in body:
-            return None
+        # the API server's own answers are a Status object: RBAC refused the proxy, no such pod, or it could not dial it
+        if raw.status >= 400 and b'"kind":"Status"' in body.replace(b" ", b""):
+            if raw.status == 403:
+                raise Forbidden(
+                    f"Forbidden: cannot get pods/proxy in namespace {namespace!r}.", f"grant the identity a Role rule {_rbac_rule('get', 'pods/proxy')}."
+                )
+            if raw.status == 404 or b"error trying to reach service" in body:
+                return None
         return raw.status
 
     def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
