@@ -596,6 +596,38 @@ class Cluster:
             raw.release_conn()
         return b"".join(chunks)[:cap]
 
+    def pod_http_status(self, namespace: str, pod: str, port: int, path: str, timeout: float = 2.0) -> int | None:
+        """The HTTP status a pod's container answers to GET `path` on `port`, asked through the API server's pod proxy
+        (read-only; redirects not followed; the body is not read); None when the proxy cannot reach the container.
+        A 403 of the API server itself raises Forbidden."""
+        api = self._load()
+        import urllib3
+
+        url_path = f"{KINDS['pods'].path(namespace)}/{quote(pod, safe='')}:{int(port)}/proxy/{quote(path.lstrip('/'), safe='/?=&')}"
+        try:
+            m, url, hdrs, _, _ = api.param_serialize("GET", url_path, header_params={"Accept": "*/*"}, auth_settings=["BearerToken"])
+            raw = api.rest_client.pool_manager.request(
+                m, url, headers=hdrs, redirect=False, retries=False, preload_content=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+            )
+        except (urllib3.exceptions.HTTPError, OSError):
+            return None
+        try:
+            body = raw.read(2048) if raw.status >= 400 else b""
+        except (urllib3.exceptions.HTTPError, OSError):
+            body = b""
+        finally:
+            raw.close()  # the rest of the body is never read: the connection is not reused
+            raw.release_conn()
+        # the API server's own answers are a Status object: RBAC refused the proxy, no such pod, or it could not dial it
+        if raw.status >= 400 and b'"kind":"Status"' in body.replace(b" ", b""):
+            if raw.status == 403:
+                raise Forbidden(
+                    f"Forbidden: cannot get pods/proxy in namespace {namespace!r}.", f"grant the identity a Role rule {_rbac_rule('get', 'pods/proxy')}."
+                )
+            if raw.status == 404 or b"error trying to reach service" in body:
+                return None
+        return raw.status
+
     def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
         plural, _, group = resource.partition(".")
         attrs = {"verb": verb, "resource": plural, "group": group}
