@@ -56,13 +56,19 @@ SNAPSHOT_KINDS = {
 
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
-    ConfigMaps/Secrets (key names only), and the logs of failing containers."""
+    ConfigMaps/Secrets (key names only), the logs of failing containers, and a ServiceAccount target's RBAC."""
     from ops_mcp.cluster import KINDS
 
     lists = [("list", KINDS[k].resource) for k in SNAPSHOT_KINDS.values()]
-    return lists + [
-        ("get", r) for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log")
-    ]
+    rbac = "rbac.authorization.k8s.io"
+    # a ServiceAccount target: the account, its bindings and their rules, the API server's access review
+    access = [("get", "serviceaccounts"), ("list", "serviceaccounts"), ("list", f"rolebindings.{rbac}"), ("list", f"clusterrolebindings.{rbac}")]
+    access += [("get", f"roles.{rbac}"), ("get", f"clusterroles.{rbac}"), ("create", "localsubjectaccessreviews.authorization.k8s.io")]
+    return (
+        lists
+        + access
+        + [("get", r) for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log")]
+    )
 
 
 def __getattr__(name: str) -> Any:
