@@ -123,3 +123,37 @@ async def test_service_of_a_workload_scaled_to_zero_is_repaired_by_its_scale_ste
         result = await c.client.call_tool(step["tool"], step["args"])
         assert not result.is_error, result
         await c.until(healthy, kind="service", name="web", timeout=90)
+
+
+async def test_hpa_and_pvc_targets_through_mcp(cluster, namespace, tmp_path):
+    ns = namespace
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web-hpa"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+        },
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {"storageClassName": "nope", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    cluster.apply([deployment("web", [{"name": "web", "image": "nginx:1.27"}], kubelet=None), hpa, claim], ns)
+    async with ops_client(cluster, ns, tmp_path) as c:
+        out = await c.until(has("hpa.missing_requests"), kind="hpa", name="web-hpa")
+        assert out["target"] == {"kind": "HorizontalPodAutoscaler", "ns": ns, "name": "web-hpa"}
+        assert finding(out, "hpa.missing_requests")["fix"]["kubectl"] == f"kubectl -n {ns} set resources deploy/web -c web --requests=cpu=100m"
+        out = await c.until(has("pvc.no_storageclass"), kind="pvc", name="data")
+        f = finding(out, "pvc.no_storageclass")
+        assert out["target"]["kind"] == "PersistentVolumeClaim" and "StorageClass nope does not exist" in f["cause"]["text"]
+        classes = cluster.kubectl_json("get", "storageclass")["items"]
+        if not classes:  # the KWOK control plane has no provisioner: say so, no apply
+            assert "apply" not in f["fix"] and "no other class" in f["fix"]["do"]
+        msg = await c.error(kind="pvc", name="dta")
+        assert "'dta' not found" in msg and "data" in msg

@@ -396,6 +396,9 @@ def test_forbidden_in_the_log_grants_the_rule_and_restarts_the_workload():
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "lister", "namespace": NS}]
     assert restart == {"tool": "rollout_restart", "args": {"name": "api", "namespace": NS, "kind": "deployment", "wait": True}}
     no_placeholders(f["fix"])
+    line = 'HTTP response body: {"message":"pods is forbidden: User \\"system:serviceaccount:shop:lister\\" cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"shop\\""}'
+    data["logs"] = {f"{pods[0]['metadata']['name']}/app/previous": [line]}
+    assert by_mode(run(data), "crashloop.app_error")["fix"]["apply"][0] == grant, "a JSON-escaped Status body (the Python client)"
     line = 'deployments.apps is forbidden: User "system:serviceaccount:shop:lister" cannot get resource "deployments" in API group "apps" at the cluster scope'
     data["logs"] = {f"{pods[0]['metadata']['name']}/app/previous": [line]}
     role = by_mode(run(data), "crashloop.app_error")["fix"]["apply"][0]["args"]["manifest"][0]

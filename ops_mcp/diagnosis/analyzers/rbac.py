@@ -17,10 +17,12 @@ needs = ()
 targets = ("ServiceAccount",)  # the engine runs it only for these target kinds
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
-# client-go / kubectl / any client: the API server's 403 Status message
+# The API server's 403 Status message, as client-go, kubectl or any client logs it; its quotes are JSON-escaped
+# when a client prints the Status body.
+Q = r'\\?"'
 FORBIDDEN = re.compile(
-    r'User "system:serviceaccount:(?P<ns>[a-z0-9.-]+):(?P<sa>[a-z0-9.-]+)" cannot (?P<verb>[a-z*]+) resource "(?P<res>[a-z0-9.*/-]+)"'
-    r'(?: in API group "(?P<group>[a-z0-9.-]*)")?(?: (?:in the namespace "(?P<where>[a-z0-9-]+)"|(?P<cluster>at the cluster scope)))?'
+    rf"User {Q}system:serviceaccount:(?P<ns>[a-z0-9.-]+):(?P<sa>[a-z0-9.-]+){Q} cannot (?P<verb>[a-z*]+) resource {Q}(?P<res>[a-z0-9.*/-]+){Q}"
+    rf"(?: in API group {Q}(?P<group>[a-z0-9.-]*){Q})?(?: (?:in the namespace {Q}(?P<where>[a-z0-9-]+){Q}|(?P<cluster>at the cluster scope)))?"
 )
 
 
@@ -160,7 +162,7 @@ def role_fix(snap: Snapshot, owner: str, sa_ns: str, sa: str, ask: Ask, where: s
     apply = [fixes.step("apply_manifest", manifest=grant_manifest(sa_ns, sa, ask, where), namespace=where)]
     kind = restart.split("/", 1)[0] if restart else ""
     if restart and kind in ("Deployment", "StatefulSet", "DaemonSet"):
-        apply.append(fixes.step("rollout_restart", name=restart.split("/", 1)[1], namespace=sa_ns, kind=kind.lower(), wait=True))
+        apply.append(fixes.step("rollout_restart", name=restart.split("/", 1)[1], namespace=snap.namespace, kind=kind.lower(), wait=True))
     note = "ops-mcp can only grant what it holds itself (RBAC's escalation check)"
     if cluster:
         note += "; a ClusterRole needs a cluster-admin (the chart's ops-mcp Role cannot create one)"
