@@ -146,6 +146,8 @@ def fetch(reader: Any, namespace: str, sa: str, ask: Ask | None) -> Access:
             continue
         for binding in items:
             via = binds(binding, namespace, sa)
+            if via == "Group system:authenticated" and name_of(binding).startswith("system:"):
+                continue  # the API server's defaults for every user (discovery, self reviews): noise in every answer
             if via:
                 ref = binding.get("roleRef") or {}
                 access.bindings.append(
@@ -174,6 +176,8 @@ def fetch(reader: Any, namespace: str, sa: str, ask: Ask | None) -> Access:
             access.unreadable.setdefault(key, f"{type(exc).__name__}: {exc.what[:120]}")
     if ask and ask.namespaced:
         access.review = review(reader, where, subject_user(namespace, sa), namespace, ask)
+        if access.review is None:
+            access.unreadable["review"] = f"RBAC: cannot create {REVIEW} in {where}: judged from the rules read"
     elif ask:
         access.unreadable["review"] = f"{ask.resource} is cluster-scoped: judged from the ClusterRoleBindings' rules, not by an access review"
     return access
