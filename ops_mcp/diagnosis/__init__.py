@@ -56,15 +56,17 @@ SNAPSHOT_KINDS = {
 
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
-    ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers, and GETs of health paths through the pod
-    proxy for failing probes."""
+    ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers,
+    GETs of health paths through the pod proxy for failing probes, and a ServiceAccount target's RBAC."""
     from ops_mcp.cluster import KINDS
 
     lists = [("list", KINDS[k].resource) for k in (*SNAPSHOT_KINDS.values(), "configmaps", "secrets")]
-    return lists + [
-        ("get", r)
-        for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log", "pods/proxy")
-    ]
+    rbac = "rbac.authorization.k8s.io"
+    # a ServiceAccount target: the account, its bindings and their rules, the API server's access review
+    access = [("get", "serviceaccounts"), ("list", "serviceaccounts"), ("list", f"rolebindings.{rbac}"), ("list", f"clusterrolebindings.{rbac}")]
+    access += [("get", f"roles.{rbac}"), ("get", f"clusterroles.{rbac}"), ("create", "localsubjectaccessreviews.authorization.k8s.io")]
+    gets = ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log", "pods/proxy")
+    return lists + access + [("get", r) for r in gets]
 
 
 def __getattr__(name: str) -> Any:

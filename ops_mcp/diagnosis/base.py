@@ -61,6 +61,7 @@ class Options:
     log_tail: int = 100
     include_logs: bool = True
     container: str | None = None
+    can: str | None = None  # a ServiceAccount target's question: "list pods", "get secrets -n other"
 
 
 @dataclass

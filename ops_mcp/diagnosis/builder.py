@@ -14,7 +14,7 @@ from ops_mcp.cluster import KINDS
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
-from . import SNAPSHOT_KINDS, probes
+from . import SNAPSHOT_KINDS, access, probes
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
@@ -33,7 +33,13 @@ CHECK_LISTS = {
     "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"),
     "hpa": ("hpas",),
 }
-TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresses", "services"), "HelmRelease": ("services", "ingresses", "hpas", "pvcs")}
+TARGET_LISTS = {
+    "Service": ("services", "endpointslices"),
+    "Ingress": ("ingresses", "services"),
+    "HelmRelease": ("services", "ingresses", "hpas", "pvcs"),
+    "PersistentVolumeClaim": ("pvcs", "storageclasses"),
+    "HorizontalPodAutoscaler": ("hpas",),
+}
 PAGE = 500
 MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
@@ -127,6 +133,8 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
                 snap.unreadable[attr] = why
             else:
                 setattr(snap, attr, items)
+    if target_kind == "ServiceAccount":
+        snap.access = access.fetch(reader, namespace, name, access.parse_can(options.can) if options.can else None)
     try:
         scope = resolve(snap, target_kind, name)
     except TargetNotFound as exc:
@@ -152,6 +160,8 @@ def _pod_filter(reader: Reader, kind: str, name: str | None) -> tuple[str | None
     """Narrow the pod list to the target: its selector (workloads, Services) or its name (a Pod)."""
     if kind == "Pod":
         return None, f"metadata.name={name}"
+    if kind == "ServiceAccount":
+        return None, f"spec.serviceAccountName={name}"
     if kind not in ("Deployment", "StatefulSet", "DaemonSet", "Job", "Service"):
         return None, None
     k = KINDS[kind.lower()]

@@ -7,13 +7,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, readiness, rollout, scheduling, service
+from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, rbac, readiness, rollout, scheduling, service
 from .base import Context, Issue, Options, pod_ready
 from .model import SEVERITY_ORDER, Report
 from .scope import Scope, owner_of
 from .snapshot import Snapshot, helm_release, name_of
 
-ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa)
+ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, rbac)
 CRASHLOOP_CHECKS = ("crashloop", "init", "image_pull", "config", "mount")
 CHECKS = tuple(a.check for a in ALL)
 MAX_FINDINGS = 5
@@ -26,7 +26,7 @@ Scrubber = Callable[[str], tuple[str, int]]
 def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub: Scrubber | None = None) -> Report:
     options = options or Options()
     ctx = Context(snap, scope, options)
-    selected = [a for a in ALL if options.checks is None or a.check in options.checks]
+    selected = [a for a in ALL if (options.checks is None or a.check in options.checks) and scope.kind in getattr(a, "targets", (scope.kind,))]
     issues: list[tuple[str, Issue]] = []
     skipped: list[dict[str, str]] = []
     for analyzer in selected:

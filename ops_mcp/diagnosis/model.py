@@ -65,6 +65,10 @@ MODES: tuple[str, ...] = (
     "hpa.missing_requests",
     "hpa.bad_target",
     "hpa.at_max",
+    "serviceaccount.missing",
+    "rbac.denied",
+    "rbac.allowed",
+    "rbac.bindings",
 )
 
 

@@ -30,6 +30,15 @@ TARGET_KINDS = {
     "helm": "HelmRelease",
     "release": "HelmRelease",
     "helmrelease": "HelmRelease",
+    "serviceaccount": "ServiceAccount",
+    "sa": "ServiceAccount",
+    "serviceaccounts": "ServiceAccount",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "pvc": "PersistentVolumeClaim",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler",
+    "hpa": "HorizontalPodAutoscaler",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "namespace": "Namespace",
     "ns": "Namespace",
 }
@@ -51,7 +60,8 @@ def normalize_kind(kind: str | None) -> str:
     resolved = TARGET_KINDS.get(kind.strip().lower())
     if resolved is None:
         raise ValueError(
-            f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, service, ingress, helm (a release name), namespace"
+            f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, service, ingress, pvc, hpa, serviceaccount, "
+            "helm (a release name), namespace"
         )
     return resolved
 
@@ -118,6 +128,28 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
         scope.ingresses = [ing]
         scope.services = [s for s in snap.services if name_of(s) in ingress_backends(ing)]
         scope.helm = helm_release(ing)
+    elif kind == "PersistentVolumeClaim":
+        pvc = _find(snap, "pvcs", "PersistentVolumeClaim", name)
+        scope.pvcs = [pvc]
+        scope.helm = helm_release(pvc)
+        scope.workloads = [(k, w) for k, w in _all_workloads(snap) if name in claims_of(_template_spec(w)) or _sts_claims(k, w, name)]
+        scope.pods = [p for p in snap.pods if name in claims_of(p.get("spec") or {})]
+    elif kind == "HorizontalPodAutoscaler":
+        hpa = _find(snap, "hpas", "HorizontalPodAutoscaler", name)
+        scope.hpas = [hpa]
+        scope.helm = helm_release(hpa)
+        target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        workload = snap.workload(target.get("kind") or "", target.get("name") or "") if target.get("kind") in WORKLOAD_KINDS else None
+        scope.workloads = [(target["kind"], workload)] if workload is not None else []
+    elif kind == "ServiceAccount":
+        from .analyzers.rbac import template_users, uses_sa
+
+        access = snap.access
+        scope.workloads = template_users(snap, name)
+        scope.pods = [p for p in snap.pods if uses_sa(p.get("spec") or {}, name)]
+        if access is not None and not access.exists and not scope.workloads and not scope.pods:
+            near = sorted(access.names, key=lambda n: _distance(n, name))[:3]
+            raise TargetNotFound("ServiceAccount", name, snap.namespace, [n for n in near if _distance(n, name) <= max(3, len(name) // 2)])
     elif kind == "HelmRelease":
         scope.helm = name
         for wkind in WORKLOAD_KINDS:
@@ -132,6 +164,25 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
             raise TargetNotFound("Helm release", name, snap.namespace, releases[:5])
     _expand(snap, scope)
     return scope
+
+
+def _all_workloads(snap: Snapshot) -> list[tuple[str, Obj]]:
+    return [(k, w) for k in WORKLOAD_KINDS for w in getattr(snap, WORKLOAD_ATTR[k])]
+
+
+def _template_spec(workload: Obj) -> Obj:
+    return ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def claims_of(spec: Obj) -> set[str]:
+    return {c for v in spec.get("volumes") or [] if (c := (v.get("persistentVolumeClaim") or {}).get("claimName"))}
+
+
+def _sts_claims(kind: str, workload: Obj, claim: str) -> bool:
+    """A StatefulSet's volumeClaimTemplates make <template>-<sts>-<ordinal> claims."""
+    if kind != "StatefulSet":
+        return False
+    return any(claim.startswith(f"{name_of(t)}-{name_of(workload)}-") for t in (workload.get("spec") or {}).get("volumeClaimTemplates") or [])
 
 
 def ingress_backends(ing: Obj) -> set[str]:

@@ -176,6 +176,7 @@ class Snapshot:
     http: dict[str, str | None] = field(default_factory=dict)
     # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
     unreadable: dict[str, str] = field(default_factory=dict)
+    access: Any = None  # access.Access: a ServiceAccount target's bindings, rules and access review
     api_requests: int = 0
     api_list_pages: int = 0
     redacted: int = 0
@@ -195,6 +196,10 @@ class Snapshot:
         snap.logs = dict(data.get("logs") or {})
         snap.http = dict(data.get("http") or {})
         snap.unreadable = dict(data.get("unreadable") or {})
+        if data.get("access"):
+            from .access import Access
+
+            snap.access = Access.from_dict(data["access"])
         return snap
 
     # ---- lookups (built lazily, the snapshot is immutable once analysis starts) ----

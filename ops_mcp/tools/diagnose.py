@@ -9,13 +9,32 @@ from pydantic import AfterValidator, Field
 from ops_mcp.errors import OpsError
 from ops_mcp.params import KindChoice, NamespaceArg, check_name
 
-TargetKind = Annotated[
+CrashTarget = Annotated[
     Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
+    Field(description="helm = release name"),
+    KindChoice,
+]
+TargetKind = Annotated[
+    Literal[
+        "namespace",
+        "pod",
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "job",
+        "service",
+        "ingress",
+        "persistentvolumeclaim",
+        "horizontalpodautoscaler",
+        "serviceaccount",
+        "helm",
+    ],
     Field(description="helm = release name"),
     KindChoice,
 ]
 TargetName = Annotated[str | None, AfterValidator(lambda v: check_name(v) if v else v), Field(description="Not needed for kind=namespace")]
 Container = Annotated[str | None, Field(max_length=63)]
+Can = Annotated[str | None, Field(max_length=200, description="serviceaccount: e.g. 'list pods -n other'")]
 IncludeLogs = bool
 MaxPods = Annotated[int, Field(ge=1, le=10, description="Pods per failure whose logs are read")]
 LogTail = Annotated[int, Field(ge=10, le=1000)]
@@ -30,15 +49,32 @@ def register(ops) -> None:
     from ops_mcp.diagnosis.model import Report  # the outputSchema
 
     async def run(
-        kind: str, name: str | None, namespace: str | None, checks, container: str | None, include_logs: bool, max_pods: int, log_tail: int, since_minutes: int
+        kind: str,
+        name: str | None,
+        namespace: str | None,
+        checks,
+        container: str | None,
+        include_logs: bool,
+        max_pods: int,
+        log_tail: int,
+        since_minutes: int,
+        can: str | None = None,
     ) -> CallToolResult:
         from ops_mcp.diagnosis import Options, diagnose_cluster
 
         ns = ops.policy.namespace(namespace)
         if kind != "namespace" and not name:
             raise OpsError(f"kind={kind!r} needs a name.", "pass name=..., or kind='namespace' to check everything.")
+        if can:
+            _check_can(ops, kind, can)
         options = Options(
-            checks=checks, since=timedelta(minutes=since_minutes), max_pods=max_pods, log_tail=log_tail, include_logs=include_logs, container=container
+            checks=checks,
+            since=timedelta(minutes=since_minutes),
+            max_pods=max_pods,
+            log_tail=log_tail,
+            include_logs=include_logs,
+            container=container,
+            can=can,
         )
         try:
             report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options)
@@ -49,7 +85,7 @@ def register(ops) -> None:
     @ops.tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
     async def diagnose_crashloop(
         name: TargetName = None,
-        kind: TargetKind = "deployment",
+        kind: CrashTarget = "deployment",
         namespace: NamespaceArg = None,
         container: Container = None,
         include_logs: IncludeLogs = True,
@@ -68,13 +104,27 @@ def register(ops) -> None:
         name: TargetName = None,
         namespace: NamespaceArg = None,
         container: Container = None,
+        can: Can = None,
         include_logs: IncludeLogs = True,
         max_pods: MaxPods = 3,
         log_tail: LogTail = 100,
         since_minutes: Since = 60,
     ) -> Annotated[CallToolResult, Report]:
-        """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA): root causes, evidence, caused_by links, exact fixes."""
-        return await run(kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes)
+        """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, caused_by links, exact fixes."""
+        return await run(kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, can)
+
+
+def _check_can(ops, kind: str, can: str) -> None:
+    from ops_mcp.diagnosis.access import parse_can
+
+    if kind != "serviceaccount":
+        raise OpsError(f"can={can!r} asks about a ServiceAccount, but kind={kind!r}.", "pass kind='serviceaccount' and its name, or drop can.")
+    try:
+        ask = parse_can(can)
+    except ValueError as exc:
+        raise OpsError(str(exc), "rephrase can as VERB RESOURCE, e.g. 'list pods'.") from None
+    if ask.namespace:
+        ops.policy.namespace(ask.namespace)  # the allowlist holds for the namespace asked about too
 
 
 def _text(report) -> str:

@@ -270,7 +270,7 @@ def test_minikube_local_image_not_loaded():
     )
     data["nodes"] = [node("minikube", labels={"minikube.k8s.io/name": "minikube"})]
     f = by_mode(run(data), "image_pull.local_image_not_loaded")
-    assert "minikube image load myapp:dev" in f["fix"]["do"] and "IfNotPresent" in f["fix"]["kubectl"]
+    assert "minikube image load myapp:dev" in f["fix"]["do"] and f["fix"]["kubectl"] == "minikube image load myapp:dev"  # IfNotPresent already
 
 
 def test_never_pull_and_invalid_name():
@@ -668,7 +668,7 @@ def test_named_target_port_missing_on_pods():
         "web",
     )
     f = by_mode(out, "service.target_port_mismatch")
-    assert f["fix"]["kubectl"].endswith("""'[{"op":"replace","path":"/spec/ports/0/targetPort","value":8080}]'""")
+    assert f["fix"]["kubectl"].endswith("""'[{"op":"replace","path":"/spec/ports/0/targetPort","value":"http"}]'""")  # by name: the container names it
 
 
 def ingress(name, backend="web", port=None, cls="nginx", tls=None, age=30, address=False):

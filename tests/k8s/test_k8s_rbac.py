@@ -40,6 +40,10 @@ READS = [
     ("list", "horizontalpodautoscalers.autoscaling"),
     ("list", "persistentvolumeclaims"),
     ("get", "deployments.apps"),
+    # diagnose kind=serviceaccount: bindings, roles, and the API server's access review
+    ("list", "rolebindings.rbac.authorization.k8s.io"),
+    ("get", "roles.rbac.authorization.k8s.io"),
+    ("create", "localsubjectaccessreviews.authorization.k8s.io"),
     # helm list/history/get values read the release records (Secrets of type helm.sh/release.v1)
     ("list", "secrets"),
     ("get", "secrets"),
@@ -75,6 +79,7 @@ NEVER = [
     ("create", "clusterroles.rbac.authorization.k8s.io"),
     ("impersonate", "users"),
     ("escalate", "roles.rbac.authorization.k8s.io"),
+    ("create", "subjectaccessreviews.authorization.k8s.io"),  # the namespaced LocalSubjectAccessReview is enough
 ]
 
 
@@ -98,6 +103,7 @@ def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Clu
     denied_reads = [r for r in READS if not can_i(cluster, namespace, *r)]
     assert not denied_reads, f"read tools would fail: {denied_reads}"
     assert can_i(cluster, namespace, "list", "nodes"), "diagnosis reads nodes (ClusterRole)"
+    assert can_i(cluster, namespace, "list", "clusterrolebindings.rbac.authorization.k8s.io"), "diagnose kind=serviceaccount (ClusterRole)"
     allowed_writes = [w for w in WRITES + NEVER if can_i(cluster, namespace, *w)]
     assert not allowed_writes, f"read-only ServiceAccount may write: {allowed_writes}"
     assert not can_i(cluster, namespace, "list", "pods", in_ns="default"), "only the allowed namespaces"

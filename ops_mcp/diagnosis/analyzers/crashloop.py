@@ -8,6 +8,7 @@ from typing import Any
 from .. import fixes, probes
 from ..base import Context, Issue, container_spec, key_line, live_pods, spec_path, terminated_runtime
 from ..snapshot import Obj, name_of, parse_time, quantity
+from . import rbac
 
 check = "crashloop"
 MIB = 1024 * 1024
@@ -213,6 +214,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             issue.fix = _env_fix(ctx, owner, cname, var)
         elif log_lines and exit_code:
             text = f"{text}: {key_line(log_lines)[:160]}"
+        issue.fix = issue.fix or rbac.log_forbidden_fix(ctx, owner, log_text)  # a 403 in the log: grant the rule
         if not issue.fix:
             issue.fix = _rollback_or_logs(ctx, owner, cname, issue.mode)
         issue.cause = {"text": text, "conf": conf, "basis": [i for i, e in enumerate(ev) if "log" in e or "lastState" in (e.get("p") or "")]}

@@ -199,6 +199,8 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         issue.fix = fixes.make(
             ctx.snap, owner, "Check node egress/DNS to the registry, or mirror the image to a reachable registry", None, verify=False, mutates=False
         )
+    if local_cluster == "minikube" and mode in ("image_pull.local_image_not_loaded", "image_pull.never_pull"):
+        issue.fix = minikube_fix(ctx, pod, owner, image, cspec, init)
     if node_fix:
         issue.fix = node_fix
         if on_node:
@@ -234,6 +236,43 @@ def _known_image(
     if len(on_node) == 1:
         return f"{repository}:{on_node[0]}", f"node {node_name} has it"
     return None
+
+
+def minikube_fix(ctx: Context, pod: Obj, owner: str, image: str, cspec: Obj, init: bool) -> dict:
+    """A local image on Minikube: load it into the node (`minikube image load`, outside the cluster: no ops-mcp tool
+    can); a pull policy only changes when Always would pull it again, never to one that sends the kubelet to a
+    registry that lacks it. Already on the node and Always: IfNotPresent is the whole fix."""
+    key = "initContainers" if init else "containers"
+    sp = spec_path(owner.split("/", 1)[0])
+    policy = cspec.get("imagePullPolicy") or ("Always" if image.endswith(":latest") or ":" not in image.split("/")[-1] else "IfNotPresent")
+    node_name = (pod.get("spec") or {}).get("nodeName")
+    node = ctx.snap.by_name("nodes", node_name) if node_name else None
+    on_node = any(_canonical(n) == _canonical(image) for e in ((node or {}).get("status") or {}).get("images") or [] for n in e.get("names") or [])
+    path = f"/{sp.replace('.', '/')}/{key}/{_index(pod, cspec.get('name', ''), key)}/imagePullPolicy"
+    ops = [{"op": "replace", "path": path, "value": "IfNotPresent"}]
+    patch = fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch(ops))
+    kind, name = owner.split("/", 1)
+    if on_node and policy == "Always":
+        return fixes.make(
+            ctx.snap,
+            owner,
+            f"{image} is on the Minikube node; imagePullPolicy Always makes the kubelet pull it from a registry that lacks it: use IfNotPresent",
+            patch,
+            helm_set={"image.pullPolicy": "IfNotPresent"},
+            apply=[fixes.step("patch_resource", kind=kind.lower(), name=name, namespace=ctx.ns, patch=ops, patch_type="json", wait=True)]
+            if kind in ("Deployment", "StatefulSet", "DaemonSet")
+            else None,
+        )
+    load = f"minikube image load {image}"
+    return fixes.make(
+        ctx.snap,
+        owner,
+        f"Load the locally built image into the Minikube node: {load}"
+        + (" and set imagePullPolicy IfNotPresent (Always would pull it again)" if policy == "Always" else "; the kubelet's next retry finds it"),
+        load + (f" && {patch}" if policy == "Always" else ""),
+        helm_set={"image.pullPolicy": "IfNotPresent"} if policy == "Always" else None,
+        note="Run it where the image was built (minikube image load reads the local Docker/Podman); no ops-mcp tool loads images.",
+    )
 
 
 def _canonical(repository: str) -> str:

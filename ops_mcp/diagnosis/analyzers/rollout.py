@@ -8,6 +8,7 @@ import re
 from .. import fixes
 from ..base import Context, Issue, condition, key_line
 from ..snapshot import Obj, name_of
+from . import rbac
 
 check = "rollout"
 needs = ("pods",)
@@ -169,9 +170,7 @@ def _failed_create(ctx: Context, kind: str, workload: Obj, ref: str) -> Issue | 
     elif sa:
         issue.detail = sa.group(1)
         issue.cause = {"text": f"ServiceAccount {sa.group(1)} does not exist", "conf": "high", "basis": [0]}
-        issue.fix = fixes.make(
-            ctx.snap, ref, f"Create ServiceAccount {sa.group(1)}", fixes.kubectl(ctx.ns, "create", "serviceaccount", sa.group(1)), verify=False
-        )
+        rbac.missing_serviceaccount(ctx, issue, sa.group(1))
     else:
         issue.cause = {
             "text": f"Pods cannot be created: {message[:200]}",
