@@ -14,7 +14,10 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import hmac
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +25,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
-from ops_mcp.redact import redact_obj
+from ops_mcp.redact import MASK, redact_obj
 from ops_mcp.settings import Settings
 
 CONNECT_TIMEOUT = 5.0
 # Server-side printing (what kubectl get asks for); every kube-apiserver resource serves it.
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 # Aggregated discovery (GA in 1.30): every group, version and resource in one answer.
+NO_STRATEGIC = "does not take a strategic merge patch"
+FIELD_MANAGER = "ops-mcp"  # the managedFields entry of every change ops-mcp makes
 DISCOVERY_ACCEPT = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 
 
@@ -332,6 +337,21 @@ class Cluster:
         key = kind.strip().lower()
         return KINDS.get(key) or self._served.get(key)
 
+    def manifest_kind(self, api_version: str, kind: str) -> Kind:
+        """The Kind of a manifest's apiVersion + kind (kind in any case), at the manifest's version."""
+        group, _, version = api_version.rpartition("/")
+        for attempt in range(2):
+            candidates = [*_KINDS, *self._served.values()]
+            found = next((k for k in candidates if k.group == group and k.kind.lower() == kind.strip().lower()), None)
+            if found:
+                return Kind(found.kind, found.plural, group, version, found.namespaced)
+            if attempt == 0:
+                self._served = self._discover()
+        raise OpsError(
+            f"This cluster serves no kind {kind!r} in apiVersion {api_version!r}.",
+            "check apiVersion and kind (kubectl api-resources lists what the cluster serves).",
+        )
+
     def _discover(self) -> dict[str, Kind]:
         try:
             groups = self.request("GET", "/apis", accept=DISCOVERY_ACCEPT, verb="get", resource="discovery (/apis)")
@@ -342,14 +362,15 @@ class Cluster:
         return discovered_kinds(groups)
 
     # -- typed helpers --------------------------------------------------------------------
-    def get(self, kind: Kind | str, name: str, namespace: str | None = None, sub: str | None = None) -> dict[str, Any]:
+    def get(self, kind: Kind | str, name: str, namespace: str | None = None, sub: str | None = None, *, digests: bool = False) -> dict[str, Any]:
+        """One object; digests: Secret values as keyed digests instead of "***" (for ops_mcp.diff, see _scrub)."""
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
         try:
             obj = self.request("GET", k.path(ns, name, sub), verb="get", resource=k.resource + (f"/{sub}" if sub else ""), namespace=ns)
         except NotFound:
             raise self._not_found(k, name, ns) from None
-        return _scrub(obj)
+        return _scrub(obj, digests)
 
     def list(
         self,
@@ -430,15 +451,57 @@ class Cluster:
             if not token or (max_items and len(items) >= max_items):
                 return items
 
-    def patch(self, kind: Kind | str, name: str, namespace: str | None, body: Any, *, patch_type: str = "merge", sub: str | None = None) -> dict[str, Any]:
+    def patch(
+        self,
+        kind: Kind | str,
+        name: str,
+        namespace: str | None,
+        body: Any,
+        *,
+        patch_type: str = "merge",
+        sub: str | None = None,
+        dry_run: bool = False,
+        digests: bool = False,
+    ) -> dict[str, Any]:
+        """patch_type: merge, strategic, json, or apply (server-side apply as field manager ops-mcp, forced);
+        dry_run: the API server validates, admits and returns the result without persisting it."""
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        ctype = {"merge": "application/merge-patch+json", "strategic": "application/strategic-merge-patch+json", "json": "application/json-patch+json"}[
-            patch_type
-        ]
+        ctype = {
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "json": "application/json-patch+json",
+            "apply": "application/apply-patch+yaml",  # JSON is YAML
+        }[patch_type]
+        query = {"dryRun": "All" if dry_run else None, "fieldManager": FIELD_MANAGER, "force": "true" if patch_type == "apply" else None}
         resource = k.resource + (f"/{sub}" if sub else "")
         try:
-            obj = self.request("PATCH", k.path(ns, name, sub), body=body, content_type=ctype, verb="patch", resource=resource, namespace=ns)
+            obj = self.request("PATCH", k.path(ns, name, sub), query=query, body=body, content_type=ctype, verb="patch", resource=resource, namespace=ns)
+        except NotFound as exc:
+            if patch_type != "apply":
+                raise self._not_found(k, name, ns) from None
+            # apply creates what is missing: a 404 is the namespace, or a version the cluster does not serve
+            if f'namespaces "{ns}" not found' in exc.what:
+                raise NotFound(f"Cannot apply {k.kind} {name!r}: namespace {ns!r} does not exist.", "apply into an existing namespace.") from None
+            raise NotFound(
+                f"Cannot apply {k.kind} {name!r}: this cluster does not serve {k.api_version} {k.plural}.",
+                "use an apiVersion the cluster serves (kubectl api-resources).",
+            ) from None
+        except OpsError as exc:
+            if "415" in exc.what and patch_type == "strategic":
+                raise OpsError(f"{k.kind} {NO_STRATEGIC} (custom resources do not).", "use patch_type=merge or json.") from None
+            raise
+        return _scrub(obj, digests)
+
+    def delete(self, kind: Kind | str, name: str, namespace: str | None, *, grace_period: int | None = None) -> dict[str, Any]:
+        """Delete (dependents in the background, as kubectl does); the answer is the object, marked for deletion, or a Status."""
+        k = self.kind(kind)
+        ns = namespace if k.namespaced else None
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        try:
+            obj = self.request("DELETE", k.path(ns, name), body=body, verb="delete", resource=k.resource, namespace=ns)
         except NotFound:
             raise self._not_found(k, name, ns) from None
         return _scrub(obj)
@@ -525,6 +588,38 @@ class Cluster:
             raw.release_conn()
         return b"".join(chunks)[:cap]
 
+    def pod_http_status(self, namespace: str, pod: str, port: int, path: str, timeout: float = 2.0) -> int | None:
+        """The HTTP status a pod's container answers to GET `path` on `port`, asked through the API server's pod proxy
+        (read-only; redirects not followed; the body is not read); None when the proxy cannot reach the container.
+        A 403 of the API server itself raises Forbidden."""
+        api = self._load()
+        import urllib3
+
+        url_path = f"{KINDS['pods'].path(namespace)}/{quote(pod, safe='')}:{int(port)}/proxy/{quote(path.lstrip('/'), safe='/?=&')}"
+        try:
+            m, url, hdrs, _, _ = api.param_serialize("GET", url_path, header_params={"Accept": "*/*"}, auth_settings=["BearerToken"])
+            raw = api.rest_client.pool_manager.request(
+                m, url, headers=hdrs, redirect=False, retries=False, preload_content=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+            )
+        except (urllib3.exceptions.HTTPError, OSError):
+            return None
+        try:
+            body = raw.read(2048) if raw.status >= 400 else b""
+        except (urllib3.exceptions.HTTPError, OSError):
+            body = b""
+        finally:
+            raw.close()  # the rest of the body is never read: the connection is not reused
+            raw.release_conn()
+        # the API server's own answers are a Status object: RBAC refused the proxy, no such pod, or it could not dial it
+        if raw.status >= 400 and b'"kind":"Status"' in body.replace(b" ", b""):
+            if raw.status == 403:
+                raise Forbidden(
+                    f"Forbidden: cannot get pods/proxy in namespace {namespace!r}.", f"grant the identity a Role rule {_rbac_rule('get', 'pods/proxy')}."
+                )
+            if raw.status == 404 or b"error trying to reach service" in body:
+                return None
+        return raw.status
+
     def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
         plural, _, group = resource.partition(".")
         attrs = {"verb": verb, "resource": plural, "group": group}
@@ -569,14 +664,27 @@ class Cluster:
         return NotFound(f"{k.kind} {name!r} not found{where}; there are no {k.plural} there.", "check the namespace.")
 
 
-def _scrub(obj: Any) -> Any:
-    """Mask Secret data at the source (a Secret, or a SecretList whose items carry no kind)."""
+def _scrub(obj: Any, digests: bool = False) -> Any:
+    """Mask Secret data at the source (a Secret, or a SecretList whose items carry no kind).
+
+    digests: each value becomes "***" + a keyed digest instead, equal exactly when the values are, so a diff can
+    tell which keys changed; the key is random per process and never leaves it, so a digest reveals nothing.
+    """
+    if digests and isinstance(obj, dict) and obj.get("kind") == "Secret":
+        return {**redact_obj(obj), "data": {k: _digest(v) for k, v in (obj.get("data") or {}).items()}}
     if isinstance(obj, dict):
         if obj.get("kind") == "Secret":
             return redact_obj(obj)
         if obj.get("kind") == "SecretList":
             return redact_obj({**obj, "items": [{**i, "kind": "Secret"} for i in obj.get("items") or []]})
     return obj
+
+
+_DIGEST_KEY = secrets.token_bytes(32)
+
+
+def _digest(value: Any) -> str:
+    return MASK + hmac.new(_DIGEST_KEY, str(value).encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def _rbac_rule(verb: str, resource: str) -> str:

@@ -35,7 +35,7 @@ def check_release(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(check_name), Field(description="Object name")]
+Name = Annotated[str, AfterValidator(check_name)]  # an object name (self-explanatory: no description tokens)
 NamespaceArg = Annotated[str | None, AfterValidator(check_namespace)]  # default: the server's namespace
 ReleaseName = Annotated[str, AfterValidator(check_release), Field(description="Helm release name")]
 
@@ -43,6 +43,12 @@ ReleaseName = Annotated[str, AfterValidator(check_release), Field(description="H
 def check_optional_release(value: str | None) -> str | None:
     return check_release(value) if value else None
 
+
+AnyKind = Annotated[str, Field(description="e.g. pods, deploy, Service")]  # any kind, custom resources too
+Wait = bool  # wait for the rollout (the tool descriptions say what is waited for)
+Timeout = Annotated[int, Field(ge=1, le=1800)]
+Confirm = Annotated[bool, Field(description="User approved")]
+DryRun = Annotated[bool, Field(description="Diff only")]
 
 OptReleaseName = Annotated[str | None, AfterValidator(check_optional_release), Field(description="Default: the app's")]
 ReleaseArg = Annotated[str, AfterValidator(check_release), Field(description="Release")]

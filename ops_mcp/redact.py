@@ -253,6 +253,8 @@ def secret_values(obj: Any) -> set[str]:
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
+            if value.get("kind") == "Secret":  # a Secret's values, whatever their keys are called
+                add([value.get("data"), value.get("stringData")])
             if _secret_pair(value):
                 add(value["value"])
             for k, v in value.items():

@@ -32,7 +32,7 @@ log = logging.getLogger("ops_mcp")
 ToolKind = Literal["read", "write", "destructive"]
 
 # Toolset modules under ops_mcp/tools, registered in this order.
-TOOLSETS = ("inspect", "logs", "workloads", "releases", "diagnose")
+TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose")
 
 INSTRUCTIONS = (
     "Operate Kubernetes workloads (default: the Todo Chatbot Helm release). Start with get_app_status; "
@@ -51,6 +51,7 @@ class Ops:
         self.audit = AuditLog(settings.audit_log)
         self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
         self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
+        self.views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # tool name -> its arguments as redaction sees them
         self._cluster: Any = None
         self._helm: Any = None
 
@@ -81,6 +82,7 @@ class Ops:
         open_world: bool = True,
         name: str | None = None,
         rbac: tuple[str, ...] = (),
+        view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a tool with truthful annotations, unless the server's mode hides it.
 
@@ -89,6 +91,8 @@ class Ops:
         non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
         registered, so they are neither listed nor callable. rbac: the "verb resource[/sub]" the tool
         needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
+        view: the call's arguments in a form whose credentials redact_obj finds (a manifest's text parsed into
+        objects, a Secret's patch marked as one), for the audit record and for scrubbing them from every output.
         """
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,6 +110,8 @@ class Ops:
             self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
             self.kinds[tool_name] = kind
             self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
+            if view is not None:
+                self.views[tool_name] = view
             # Every token of tools/list is paid on each model turn: drop pydantic's generated
             # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
             registered = self.mcp._tool_manager.get_tool(tool_name)
@@ -115,6 +121,16 @@ class Ops:
             return fn
 
         return decorator
+
+    def view(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A call's arguments as redaction should see them (the tool's `view`); a view that fails hides them all."""
+        view = self.views.get(tool)
+        if view is None:
+            return arguments
+        try:
+            return view(arguments)
+        except Exception:  # noqa: BLE001  (malformed arguments: the tool reports them; nothing is shown)
+            return {k: "(hidden)" for k in arguments}
 
     # -- helpers for tool bodies -------------------------------------------------------------
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -202,7 +218,7 @@ class Ops:
 
 
 def slim_schema(schema: Any) -> Any:
-    """A JSON schema without titles and null-unions; validation meaning is kept for non-null values."""
+    """A JSON schema without titles, null-unions and implied defaults; validation meaning is kept for non-null values."""
     if isinstance(schema, list):
         return [slim_schema(s) for s in schema]
     if not isinstance(schema, dict):
@@ -222,8 +238,8 @@ def slim_schema(schema: Any) -> Any:
         other = next(v for v in variants if v != {"type": "null"})
         del out["anyOf"]
         out = {**other, **out}
-    if "default" in out and out["default"] is None:
-        del out["default"]
+    if "default" in out and (out["default"] is None or (out["default"] is False and out.get("type") == "boolean")):
+        del out["default"]  # null, and a flag's false: every flag is off unless set (those on by default say so)
     return out
 
 
@@ -257,7 +273,7 @@ def _audit_middleware(ops: Ops):
         tool = str(ctx.params.get("name"))
         if ops.kinds.get(tool, "read") == "read":
             return await call_next(ctx)
-        arguments = ctx.params.get("arguments") or {}
+        arguments = ops.view(tool, dict(ctx.params.get("arguments") or {}))
         client = _client_label(ctx)
         try:
             ops.audit.check_writable()
@@ -275,13 +291,13 @@ def _audit_middleware(ops: Ops):
         text = " ".join(str(c.get("text", "")) for c in wire.get("content") or [] if isinstance(c, dict))
         applied = (wire.get("structuredContent") or {}).get("applied", True)
         outcome = "error" if wire.get("isError") else ("applied" if applied else "not_applied")
-        ops.audit.record(client=client, tool=tool, arguments=dict(arguments), outcome=outcome, detail=text[:300])
+        ops.audit.record(client=client, tool=tool, arguments=arguments, outcome=outcome, detail=text[:300])
         return result
 
     return audit
 
 
-def _scrub_middleware():
+def _scrub_middleware(ops: Ops):
     """Credentials a call passes in its arguments (a Helm value, a header) never come back out of it: every
     string of the result, errors included (a validation error or helm may echo an argument), is scrubbed of
     them, and error texts go through redact_text like every other output."""
@@ -298,7 +314,7 @@ def _scrub_middleware():
     async def middleware(ctx: Any, call_next: Any) -> Any:
         if ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
             return await call_next(ctx)
-        values = secret_values(dict(ctx.params.get("arguments") or {}))
+        values = secret_values(ops.view(str(ctx.params.get("name")), dict(ctx.params.get("arguments") or {})))
         result = await call_next(ctx)
         is_model = isinstance(result, BaseModel)
         wire = result.model_dump(by_alias=True, mode="json", exclude_none=True) if is_model else result
@@ -360,6 +376,6 @@ def build_server(settings: Settings) -> MCPServer:
     prompts.register(ops)
     mcp.middleware.append(_audit_middleware(ops))
     mcp.middleware.append(_known_arguments_middleware(mcp))
-    mcp.middleware.append(_scrub_middleware())  # inside the audit: the audit record's detail is scrubbed too
+    mcp.middleware.append(_scrub_middleware(ops))  # inside the audit: the audit record's detail is scrubbed too
     mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
     return mcp

@@ -56,12 +56,14 @@ SNAPSHOT_KINDS = {
 
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
-    ConfigMaps/Secrets (key names only), and the logs of failing containers."""
+    ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers, and GETs of health paths through the pod
+    proxy for failing probes."""
     from ops_mcp.cluster import KINDS
 
-    lists = [("list", KINDS[k].resource) for k in SNAPSHOT_KINDS.values()]
+    lists = [("list", KINDS[k].resource) for k in (*SNAPSHOT_KINDS.values(), "configmaps", "secrets")]
     return lists + [
-        ("get", r) for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log")
+        ("get", r)
+        for r in ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log", "pods/proxy")
     ]
 
 

@@ -14,7 +14,7 @@ from ops_mcp.cluster import KINDS
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
-from . import SNAPSHOT_KINDS
+from . import SNAPSHOT_KINDS, probes
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
@@ -37,6 +37,7 @@ TARGET_LISTS = {"Service": ("services", "endpointslices"), "Ingress": ("ingresse
 PAGE = 500
 MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
+PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
@@ -133,6 +134,8 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
+        _fetch_env_sources(reader, snap)
+    _ask_containers(reader, snap, scope)
     snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
     return snap, scope
 
@@ -275,3 +278,59 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
                 snap.redacted += clean != line
                 lines.append(clean)
             snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines
+
+
+def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
+    """For failing HTTP probes: GET the usual health paths on the declared ports through the pod proxy (read-only,
+    at most probes.MAX_CALLS in all), recording per pod:port the first that answers 2xx/3xx."""
+    budget = [probes.MAX_CALLS]
+    lock = threading.Lock()
+
+    def ask(item: tuple[str, int, list[str]]) -> tuple[str, str | None, bool, str | None]:
+        pod, port, paths = item
+        for path in paths:
+            with lock:
+                if budget[0] <= 0:
+                    return f"{pod}:{port}", None, False, None
+                budget[0] -= 1
+            reader._count()
+            try:
+                status = reader.cluster.pod_http_status(reader.namespace, pod, port, path, timeout=PROXY_TIMEOUT)
+            except Forbidden as exc:
+                return f"{pod}:{port}", None, False, f"RBAC: {exc.what[:160]}"
+            except OpsError:
+                status = None
+            if status is None:  # the container cannot be reached: no path would tell anything
+                return f"{pod}:{port}", None, False, None
+            if 200 <= status < 400:
+                return f"{pod}:{port}", path, True, None
+        return f"{pod}:{port}", None, True, None
+
+    wants = probes.plan(snap, scope.pods)
+    if not wants:
+        return
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for key, path, checked, why in pool.map(ask, wants):
+            if why:
+                snap.unreadable["pods/proxy"] = why
+            elif checked:
+                snap.http[key] = path
+
+
+def _fetch_env_sources(reader: Reader, snap: Snapshot) -> None:
+    """When a log names a variable the spec may lack, the key names of every ConfigMap and Secret of the namespace
+    (one list each, reduced at once): a key of that name is where its value lives."""
+    from .analyzers.crashloop import ENV_PATTERNS
+
+    text = "\n".join(line for lines in snap.logs.values() for line in lines)
+    if not any(p.search(text) for p in ENV_PATTERNS):
+        return
+    for attr in ("secrets", "configmaps"):
+        store: dict[str, KeySet] = getattr(snap, attr)
+        try:
+            reader._count(page=True)
+            items = reader.cluster.list_all(attr, reader.namespace, max_items=PAGE)
+        except (Forbidden, OpsError):
+            continue  # an optional hint: the fix then says the value is unknown
+        for item in items:
+            store.setdefault(name_of(item), _keyset(redact_obj({**item, "kind": "Secret"} if attr == "secrets" else item)))

@@ -1,6 +1,7 @@
-"""Fix suggestions: an exact kubectl command and, for Helm-managed objects, the helm/values variant.
+"""Fix suggestions: an exact kubectl command, the ops-mcp calls that apply it (`apply`) and, for Helm-managed
+objects, the helm/values variant.
 
-The tool never applies them (`mutates` says whether running the command changes the cluster).
+Diagnosis never applies them (`mutates` says whether running the command changes the cluster).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import shlex
 from typing import Any
 
+from .base import pod_ready
 from .snapshot import SHORT, Obj, Snapshot, helm_release, meta
 
 _CHART_VERSION = re.compile(r"-v?\d+\.\d+\.\d+.*$")
@@ -75,6 +77,65 @@ def step(tool: str, **args: Any) -> dict[str, Any]:
     return {"tool": tool, "args": {k: v for k, v in args.items() if v is not None}}
 
 
+ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def patch_step(snap: Snapshot, owner: str, patch: Any, patch_type: str = "strategic") -> dict[str, Any]:
+    """patch_resource on `owner`; waits for the rollout the change starts (a workload), strategic is the tool's default."""
+    kind, name = owner.split("/", 1)
+    return step(
+        "patch_resource",
+        kind=kind.lower(),
+        name=name,
+        namespace=snap.namespace,
+        patch=patch,
+        patch_type=None if patch_type == "strategic" else patch_type,
+        wait=True if kind in ROLLOUT_KINDS else None,
+    )
+
+
+def container_patch(owner: str, cname: str, init: bool = False, **fields: Any) -> dict[str, Any]:
+    """A strategic merge patch of one container (matched by name) of a workload's pod template or a bare pod."""
+    spec = {"initContainers" if init else "containers": [{"name": cname, **fields}]}
+    return {"spec": spec} if owner.startswith("Pod/") else {"spec": {"template": {"spec": spec}}}
+
+
+def undo_step(snap: Snapshot, owner: str) -> dict[str, Any]:
+    """The remediation: back to the previous revision (helm rollback for a Helm release: it waits on its own)."""
+    kind, name = owner.split("/", 1)
+    release = helm_release(owner_obj(snap, owner) or {})
+    if release:
+        return step("rollback_release", name=release, namespace=snap.namespace)
+    return step("rollout_undo", name=name, namespace=snap.namespace, kind=None if kind == "Deployment" else kind.lower(), wait=True)
+
+
+def _revision(obj: Obj) -> int:
+    return int((meta(obj).get("annotations") or {}).get("deployment.kubernetes.io/revision", "0") or 0)
+
+
+def healthy_previous(snap: Snapshot, owner: str) -> Obj | None:
+    """The pod template of a Deployment's previous revision when it is healthy (its ReplicaSet still has available
+    pods while the new one fails), else None: the evidence that `rollout_undo` repairs."""
+    kind, name = owner.split("/", 1)
+    deploy = snap.by_name("deployments", name) if kind == "Deployment" else None
+    if deploy is None:
+        return None
+    current = _revision(deploy)
+    older = sorted((rs for rs in snap.replicasets if snap.controller_of(rs) == ("Deployment", name) and _revision(rs) < current), key=_revision)
+    if not older or not ((older[-1].get("status") or {}).get("availableReplicas") or 0):
+        return None
+    return (older[-1].get("spec") or {}).get("template") or None
+
+
+def running_templates(snap: Snapshot) -> list[Obj]:
+    """Pod specs that run in this namespace now: ReplicaSets with available pods, Ready StatefulSets/DaemonSets, Ready pods."""
+    specs = [((rs.get("spec") or {}).get("template") or {}).get("spec") or {} for rs in snap.replicasets if (rs.get("status") or {}).get("availableReplicas")]
+    for attr, ready in (("statefulsets", "readyReplicas"), ("daemonsets", "numberReady")):
+        specs += [((o.get("spec") or {}).get("template") or {}).get("spec") or {} for o in getattr(snap, attr) if (o.get("status") or {}).get(ready)]
+    specs += [p.get("spec") or {} for p in snap.pods if pod_ready(p)]
+    return specs
+
+
 def make(
     snap: Snapshot,
     owner: str,
@@ -122,7 +183,17 @@ def make(
             if section
             else f"values keys are chart-specific (check `helm get values {release} -n {snap.namespace}`)"
         )
-        fix["note"] = ((note + " ") if note else "") + f"Helm-managed: a kubectl change is reverted by the next upgrade; {keys}."
+        # deploy_chart replaces the release's values (no --reuse-values), so `apply` patches the live object instead
+        patched = any(s["tool"] == "patch_resource" for s in apply or [])
+        undone = any(s["tool"] == "rollback_release" for s in apply or [])
+        how = (
+            "apply patches the live object; the next upgrade reverts it unless the values change goes into the release's values"
+            if patched
+            else ("a kubectl change is reverted by the next upgrade")
+        )
+        fix["note"] = (
+            ((note + " ") if note else "") + ("rollback_release restores the previous release revision. " if undone else "") + f"Helm-managed: {how}; {keys}."
+        )
     elif note:
         fix["note"] = note
     if verify and kind in ("Deployment", "StatefulSet", "DaemonSet"):

@@ -47,6 +47,7 @@ MODES: tuple[str, ...] = (
     "readiness.failing",
     "init.failed",
     "pod.evicted",
+    "pod.starting",
     "job.failed",
     "rollout.deadline_exceeded",
     "rollout.paused",

@@ -172,6 +172,8 @@ class Snapshot:
     secrets: dict[str, KeySet] = field(default_factory=dict)
     # "pod/container/previous|current" -> log lines (already redacted by whoever fetched them)
     logs: dict[str, list[str]] = field(default_factory=dict)
+    # "pod:port" -> the first usual health path the container answered 2xx/3xx to (None: none did), via the pod proxy
+    http: dict[str, str | None] = field(default_factory=dict)
     # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
     unreadable: dict[str, str] = field(default_factory=dict)
     api_requests: int = 0
@@ -191,6 +193,7 @@ class Snapshot:
             for name, keys in (data.get(attr) or {}).items():
                 getattr(snap, attr)[name] = KeySet(exists=keys is not None, keys=list(keys or []))
         snap.logs = dict(data.get("logs") or {})
+        snap.http = dict(data.get("http") or {})
         snap.unreadable = dict(data.get("unreadable") or {})
         return snap
 

@@ -1,7 +1,7 @@
 """Toolsets: one module per group of tools, each exposing `register(ops: Ops) -> None`.
 
 server.build_server imports every module named in server.TOOLSETS ("inspect", "logs",
-"workloads", "releases", "diagnose") and calls its `register(ops)`. Inside, declare tools
+"workloads", "releases", "changes", "diagnose") and calls its `register(ops)`. Inside, declare tools
 with the `ops.tool` decorator; it sets truthful annotations and applies the server's mode
 (read-only / disable-destructive tools are simply not registered):
 

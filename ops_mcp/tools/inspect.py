@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
 from ops_mcp.errors import Expired, OpsError
-from ops_mcp.params import Name, NamespaceArg, OptReleaseName, check_release
+from ops_mcp.params import AnyKind, Name, NamespaceArg, OptReleaseName, check_release
 from ops_mcp.redact import redact_obj
 
-Kind = Annotated[str, Field(description="e.g. pods, deploy, Service")]
+Kind = AnyKind
 Selector = Annotated[str | None, Field(description="e.g. app=web")]
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from ops_mcp import shaping
 from ops_mcp.errors import OpsError
 from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
-from ops_mcp.params import NamespaceArg, OptReleaseName, ReleaseArg, check_release
+from ops_mcp.params import Confirm, NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
 from ops_mcp.settings import base_dir
@@ -189,7 +189,7 @@ def register(ops) -> None:
         timeout_seconds: TimeoutS = 300,
         rollback_on_failure: bool = True,
         dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
+        confirm: Confirm = False,
     ) -> Annotated[CallToolResult, DeployResult]:
         """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
         ns, rel = ns_release(namespace, release)
@@ -325,7 +325,7 @@ def register(ops) -> None:
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
         namespace: NamespaceArg = None,
         revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
+        confirm: Confirm = False,
         timeout_seconds: TimeoutS = 300,
     ) -> Annotated[CallToolResult, ReleaseChange]:
         """helm rollback to the previous or a given revision, waiting for readiness."""
@@ -353,7 +353,7 @@ def register(ops) -> None:
         name: Release,
         approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
         namespace: NamespaceArg = None,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
+        confirm: Confirm = False,
         timeout_seconds: TimeoutS = 300,
     ) -> Annotated[CallToolResult, ReleaseChange]:
         """helm uninstall: deletes every resource of the release."""

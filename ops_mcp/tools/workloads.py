@@ -10,14 +10,12 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import Conflict, OpsError
-from ops_mcp.params import KindChoice, Name, NamespaceArg
+from ops_mcp.params import Confirm, KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
 RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
 KIND_NAMES = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}
-Wait = Annotated[bool, Field(description="Wait for rollout")]
-Timeout = Annotated[int, Field(ge=1, le=1800)]
 REVISION = "deployment.kubernetes.io/revision"
 
 
@@ -119,22 +117,24 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
     )
 
 
+async def wait_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+    """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
+    ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
+    start = time.monotonic()
+
+    async def sample():
+        r = rollout_of(KIND_NAMES[kind], await ops.run(ops.cluster.get, kind, name, ns))
+        return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
+
+    r = await ops.poll(ctx, sample, timeout_s=timeout_s)
+    if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
+        r.message = f"timed out after {timeout_s}s: {r.message}"
+    return r
+
+
 def register(ops) -> None:
     def kind_name(kind: str) -> str:
         return KIND_NAMES[kind]
-
-    async def wait_rollout(kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
-        """Poll until complete, failed or timeout, with ready/desired as MCP progress."""
-        start = time.monotonic()
-
-        async def sample():
-            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
-            return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
-
-        r = await ops.poll(ctx, sample, timeout_s=timeout_s)
-        if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
-            r.message = f"timed out after {timeout_s}s: {r.message}"
-        return r
 
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
@@ -200,7 +200,7 @@ def register(ops) -> None:
                 "or leave the scaling to the HPA.",
             )
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ScaleResult(
             kind=kind_name(kind),
             name=name,
@@ -230,7 +230,7 @@ def register(ops) -> None:
         """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
         ns = ops.policy.namespace(namespace)
         if wait:
-            r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
+            r = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx)
         else:
             r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
         text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
@@ -252,7 +252,7 @@ def register(ops) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kind_name(kind),
             name=name,
@@ -306,7 +306,7 @@ def register(ops) -> None:
         namespace: NamespaceArg = None,
         kind: RolloutKind = "deployment",
         revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
+        confirm: Confirm = False,
         wait: Wait = False,
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeResult]:
@@ -355,7 +355,7 @@ def register(ops) -> None:
             target = revision
         body, patch_type = patches[target]
         await patch_unchanged(kind, name, ns, obj, body, patch_type)
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kname,
             name=name,

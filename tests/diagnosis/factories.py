@@ -47,10 +47,17 @@ def deployment(name, containers=None, replicas=1, ready=None, labels=None, helm=
     }
 
 
-def replicaset(name, deploy, revision=1, conditions=None, replicas=1) -> dict[str, Any]:
+def replicaset(name, deploy, revision=1, conditions=None, replicas=1, containers=None, available=None) -> dict[str, Any]:
+    """A Deployment's revision; `containers` gives it a pod template, `available` its available pods."""
     meta = _meta(name, owner=("Deployment", deploy))
     meta["annotations"] = {"deployment.kubernetes.io/revision": str(revision)}
-    return {"kind": "ReplicaSet", "metadata": meta, "spec": {"replicas": replicas}, "status": {"replicas": replicas, "conditions": conditions or []}}
+    spec: dict[str, Any] = {"replicas": replicas}
+    if containers:
+        spec["template"] = {"metadata": {"labels": {"app": deploy}}, "spec": {"containers": containers}}
+    status: dict[str, Any] = {"replicas": replicas, "conditions": conditions or []}
+    if available is not None:
+        status["availableReplicas"] = available
+    return {"kind": "ReplicaSet", "metadata": meta, "spec": spec, "status": status}
 
 
 def cstatus(name="app", *, waiting=None, wmsg=None, last=None, running=False, ready=False, restarts=0, terminated=None) -> dict[str, Any]:

@@ -101,16 +101,20 @@ async def test_s01_app_error_names_missing_env_from_previous_logs(cluster, names
 async def test_s02_bad_command_exit_127(cluster, namespace, tmp_path):
     ns = namespace
     container = {"name": "app", "image": "nginx", "command": ["/bin/sh", "-c"], "args": ["python3 -c 'print(1)'"]}
-    cluster.apply(deployment("app", [container]), ns)
+    # another workload runs nginx with the image's own entrypoint: the evidence that dropping the override works
+    cluster.apply([deployment("app", [container]), deployment("web", [{"name": "web", "image": "nginx"}], kubelet=None)], ns)
     pod = scheduled_pods(cluster, ns, "app=app")[0]
     patch_status(cluster, ns, pod, crashloop_status("app", "nginx", exit_code=127, message="/bin/sh: 1: python3: not found"))
     async with ops_client(cluster, ns, tmp_path) as c:
-        out = await c.until(has("crashloop.bad_command"), kind="deployment", name="app")
+        out = await c.until(lambda o: has("crashloop.bad_command")(o) and "apply" in finding(o, "crashloop.bad_command")["fix"], kind="deployment", name="app")
         f = finding(out, "crashloop.bad_command")
         assert f["cause"]["conf"] == "high" and "python3: not found" in f["cause"]["text"]
         assert ev(f, "containers[app].args") == ["python3 -c 'print(1)'"]
-        assert "/spec/template/spec/containers/0/command" in f["fix"]["kubectl"]
-        run_fix(cluster, f["fix"]["kubectl"], **{'"<correct>","<command>"': '"nginx","-g","daemon off;"'})
+        remove = [{"op": "remove", "path": "/spec/template/spec/containers/0/command"}, {"op": "remove", "path": "/spec/template/spec/containers/0/args"}]
+        assert f["fix"]["apply"] == [
+            {"tool": "patch_resource", "args": {"kind": "deployment", "name": "app", "namespace": ns, "patch": remove, "patch_type": "json", "wait": True}}
+        ]
+        run_fix(cluster, f["fix"]["kubectl"])
         kubelet_recovers(cluster, ns, "app")
         await c.until(healthy, kind="deployment", name="app")
 
@@ -164,7 +168,9 @@ async def test_s05_exit_zero_loop_is_not_app_error(cluster, namespace, tmp_path)
 
 async def test_s06_image_tag_not_found(cluster, namespace, tmp_path):
     ns = namespace
-    cluster.apply(deployment("app", [{"name": "app", "image": "nginx:invalid-tag"}]), ns)
+    cluster.apply(
+        [deployment("app", [{"name": "app", "image": "nginx:invalid-tag"}]), deployment("web", [{"name": "web", "image": "nginx:1.27"}], kubelet=None)], ns
+    )
     pod = scheduled_pods(cluster, ns, "app=app")[0]
     patch_status(
         cluster,
@@ -195,13 +201,15 @@ async def test_s06_image_tag_not_found(cluster, namespace, tmp_path):
     )
     kubelet_event(cluster, ns, pod, "BackOff", 'Back-off pulling image "nginx:invalid-tag"', type_="Normal", count=4)
     async with ops_client(cluster, ns, tmp_path) as c:
-        out = await c.until(has("image_pull.tag_not_found"))
+        out = await c.until(lambda o: has("image_pull.tag_not_found")(o) and "apply" in finding(o, "image_pull.tag_not_found")["fix"])
         f = finding(out, "image_pull.tag_not_found")
         assert f["sev"] == "critical" and f["cause"]["conf"] == "high"
         assert any("code = NotFound" in e.get("event", {}).get("msg", "") for e in f["ev"])
-        assert f["fix"]["kubectl"] == f"kubectl -n {ns} set image deploy/app app=nginx:<valid-tag>"
+        assert f["fix"]["kubectl"] == f"kubectl -n {ns} set image deploy/app app=nginx:1.27", "the tag another workload of the namespace runs"
+        image = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]}}}}
+        assert f["fix"]["apply"] == [{"tool": "patch_resource", "args": {"kind": "deployment", "name": "app", "namespace": ns, "patch": image, "wait": True}}]
         assert {"config", "scheduling"} <= set(out["ok"]) and "image_pull" not in out["ok"]
-        run_fix(cluster, f["fix"]["kubectl"], **{"<valid-tag>": "1.27"})
+        run_fix(cluster, f["fix"]["kubectl"])
         kubelet_recovers(cluster, ns, "app")
         await c.until(healthy)
 
@@ -352,9 +360,10 @@ async def test_s12_node_selector_mismatch_explains_the_empty_service(cluster, na
 async def test_s14_readiness_failing_not_liveness(cluster, namespace, tmp_path):
     ns = namespace
     probe = {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5}
+    alive = {"httpGet": {"path": "/healthz", "port": 8080}}
     cluster.apply(
         [
-            deployment("web", [{"name": "web", "image": "nginx:1.27", "readinessProbe": probe, "ports": [{"containerPort": 8080}]}]),
+            deployment("web", [{"name": "web", "image": "nginx:1.27", "readinessProbe": probe, "livenessProbe": alive, "ports": [{"containerPort": 8080}]}]),
             service("web", {"app": "web"}),
         ],
         ns,
@@ -386,16 +395,19 @@ async def test_s14_readiness_failing_not_liveness(cluster, namespace, tmp_path):
             ],
         },
     )
-    kubelet_event(cluster, ns, pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", count=12)
+    kubelet_event(cluster, ns, pod, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 404", count=12)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(lambda o: has("readiness.failing")(o) and has("service.no_ready_endpoints")(o), kind="service", name="web")
         root = finding(out, "readiness.failing")
-        assert "statuscode: 503" in root["cause"]["text"] and ev(root, "restartCount") == 0
+        assert "statuscode: 404" in root["cause"]["text"] and ev(root, "restartCount") == 0
         assert not any(f["mode"].startswith("crashloop") for f in out["findings"])
         svc = finding(out, "service.no_ready_endpoints")
         assert svc["caused_by"] == [root["id"]]
-        assert "/spec/template/spec/containers/0/readinessProbe/httpGet/path" in root["fix"]["kubectl"]
-        run_fix(cluster, root["fix"]["kubectl"], **{"<ready-path>": "/healthz"})
+        ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path", "value": "/healthz"}]
+        assert root["fix"]["apply"] == [
+            {"tool": "patch_resource", "args": {"kind": "deployment", "name": "web", "namespace": ns, "patch": ops, "patch_type": "json", "wait": True}}
+        ]
+        run_fix(cluster, root["fix"]["kubectl"])
         kubelet_recovers(cluster, ns, "web")
         await c.until(healthy, kind="service", name="web")
 
@@ -504,20 +516,25 @@ async def test_quota_blocks_pod_creation_and_explains_the_service(cluster, names
 
 async def test_liveness_kill_and_unknown_target(cluster, namespace, tmp_path):
     ns = namespace
-    probe = {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10, "failureThreshold": 3}
+    probe = {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 10, "failureThreshold": 3}
     cluster.apply(deployment("api", [{"name": "api", "image": "example/api:1", "livenessProbe": probe, "ports": [{"containerPort": 8080}]}]), ns)
     pod = scheduled_pods(cluster, ns, "app=api")[0]
     patch_status(cluster, ns, pod, crashloop_status("api", "example/api:1", exit_code=137))
-    kubelet_event(cluster, ns, pod, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", count=9)
+    refused = 'Liveness probe failed: Get "http://10.0.0.9:8081/healthz": dial tcp 10.0.0.9:8081: connect: connection refused'
+    kubelet_event(cluster, ns, pod, "Unhealthy", refused, count=9)
     kubelet_event(cluster, ns, pod, "Killing", "Container api failed liveness probe, will be restarted", type_="Normal", count=3)
     async with ops_client(cluster, ns, tmp_path) as c:
         out = await c.until(has("crashloop.liveness"), tool="diagnose_crashloop", name="api")
         f = finding(out, "crashloop.liveness")
-        assert f["cause"]["conf"] == "high" and "statuscode: 404" in f["cause"]["text"]
-        assert ev(f, "livenessProbe")["httpGet"] == {"path": "/healthz", "port": 8080}
+        assert f["cause"]["conf"] == "high" and "connection refused" in f["cause"]["text"]
+        assert ev(f, "livenessProbe")["httpGet"] == {"path": "/healthz", "port": 8081}
+        ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": 8080}]
+        assert f["fix"]["apply"] == [
+            {"tool": "patch_resource", "args": {"kind": "deployment", "name": "api", "namespace": ns, "patch": ops, "patch_type": "json", "wait": True}}
+        ]
         assert "Did you mean: api" in await c.error(kind="deployment", name="apii")
         assert "needs a name" in await c.error(kind="deployment")
-        run_fix(cluster, f["fix"]["kubectl"], **{"<healthy-path>": "/livez"})
+        run_fix(cluster, f["fix"]["kubectl"])
         kubelet_recovers(cluster, ns, "api")
         await c.until(healthy, tool="diagnose_crashloop", name="api")
         assert pods(cluster, ns, f"app=api,!{KUBELET}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -21,13 +22,15 @@ READ_TOOLS = {
     "release_history",
     "get_release_values",
 }
-WRITE_TOOLS = {"scale_deployment", "rollout_restart"}
+WRITE_TOOLS = {"scale_deployment", "rollout_restart", "patch_resource"}
 DESTRUCTIVE_TOOLS = {
     "rollout_undo",
     "rollback_release",
     "uninstall_release",
     "deploy_chart",
-}  # deploy_chart: a chart may mount any Secret; an upgrade deletes what it drops
+    "apply_manifest",
+    "delete_resource",
+}  # deploy_chart: a chart may mount any Secret; an upgrade deletes what it drops; apply_manifest overwrites (forced apply)
 
 # A kubeconfig whose API server does not exist: listing must not need it.
 DEAD_KUBECONFIG = """apiVersion: v1
@@ -65,6 +68,15 @@ async def test_tools_list_without_cluster_has_truthful_annotations_and_schemas(e
         assert "title" not in str(tool.input_schema.get("properties", {}).get("namespace", {}))
     assert tools["scale_deployment"].annotations.idempotent_hint is True
     assert tools["rollout_restart"].annotations.idempotent_hint is False
+
+
+async def test_default_tools_list_stays_under_3000_model_visible_tokens(env):
+    """Every token of tools/list is paid on each model turn (bench/ops_startup.py counts the same way: chars / 4)."""
+    async with stdio_client(env) as client:
+        tools = (await client.list_tools()).tools
+    visible = [t.model_dump(by_alias=True, mode="json", include={"name", "description", "input_schema"}, exclude_none=True) for t in tools]
+    tokens = sum(len(json.dumps(t)) for t in visible) / 4
+    assert 2000 < tokens < 3000, f"{tokens:.0f} model-visible tokens"
 
 
 async def test_first_call_reports_unreachable_cluster_with_server_and_context(env):

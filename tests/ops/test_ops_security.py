@@ -32,6 +32,10 @@ SECRETS = {
     "lifecycle_header": "LeakCanaryHookHdr-1442",
     # echoed back by an error (a validation error quotes the argument it rejects)
     "error_echo": "LeakCanaryErrEcho-3377",
+    # passed to the change tools: a Secret's new values (patched, applied as YAML under a harmless key), an env literal
+    "patch_secret": "LeakCanaryPatchSecret-6620",
+    "manifest_secret": "LeakCanaryManifest-4471",
+    "patch_env": "LeakCanaryPatchEnv-9158",
 }
 
 
@@ -156,20 +160,57 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "version": {"password": s["error_echo"]}}),  # invalid: echoed
         ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
+        ("patch_resource", {"kind": "secret", "name": "app-secrets", "patch": {"stringData": {"password": s["patch_secret"]}}, "dry_run": True}),
+        ("patch_resource", {"kind": "Secret", "name": "app-secrets", "patch": {"stringData": {"password": s["patch_secret"], "extra": s["patch_secret"]}}}),
+        (
+            "patch_resource",
+            {
+                "kind": "secrets",
+                "name": "app-secrets",
+                "patch": [{"op": "add", "path": "/stringData", "value": {"config": s["patch_secret"]}}],
+                "patch_type": "json",
+            },
+        ),
+        (
+            "patch_resource",
+            {
+                "kind": "deployment",
+                "name": "leaky",
+                "patch": {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "DB_PASSWORD", "value": s["patch_env"]}]}]}}}},
+            },
+        ),
+        (
+            "apply_manifest",
+            {"manifest": f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-secrets\nstringData:\n  settings: {s['manifest_secret']}\n", "dry_run": True},
+        ),
+        (
+            "apply_manifest",
+            {"manifest": f"apiVersion: v1\nkind: secret\nmetadata:\n  name: applied\nstringData:\n  settings: {s['manifest_secret']}\n", "confirm": True},
+        ),
+        (
+            "apply_manifest",
+            {"manifest": f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: applied\nstringData:\n  settings: {s['manifest_secret']}x\n", "confirm": True},
+        ),
+        (
+            "apply_manifest",
+            {"manifest": f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: applied\ndata:\n  settings: {s['manifest_secret']}\n", "confirm": True},
+        ),  # invalid base64
+        ("delete_resource", {"kind": "secret", "name": "app-secrets", "confirm": True}),  # refused
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
     calls.append(("describe_resource", {"kind": "secret", "name": helm_secret}))
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=str(CHARTS))) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
         covered = {name for name, _ in calls}
-        assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}
+        assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}, tools - covered
         for extra in ("diagnose_crashloop", "diagnose") if "diagnose" in tools else ():
             calls += [(extra, {"name": "leaky"}), (extra, {"name": "crashy"}), (extra, {"kind": "pod", "name": crashy_pod})]
         calls.append(("diagnose", {}))
         seen = []
         for name, args in calls:
             result = await call(c, name, args)
-            expect_error = args.get("name") == "app-secret" or "version" in args or "values_files" in args
+            expect_error = args.get("name") == "app-secret" or "version" in args or "values_files" in args or name == "delete_resource"
+            expect_error = expect_error or "data:\n  settings" in str(args.get("manifest"))
             assert result.is_error == expect_error, (name, args, everything(result)[:300])
             out = everything(result)
             seen.append(out)
@@ -184,8 +225,11 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
     joined = "\n".join(seen)
     assert "app-secrets" in joined and "DB_PASSWORD" in joined and "postgres://app:***@db" in joined and "Bearer ***" in joined
     assert "--db-password" in joined and "X-Api-Key" in joined and "fatal: upstream refused" in joined and "validation error" in joined
+    # the change tools reported the Secret keys and the env entry that changed, without their values
+    assert "data.password: *** -> ***" in joined and "data.extra: (none) -> ***" in joined and "data.config: (none) -> ***" in joined
+    assert "env[DB_PASSWORD].value: *** -> ***" in joined and "data.settings: *** -> ***" in joined and "does not delete Secrets" in joined
     audit = audit_log.read_text()
-    assert '"tool":"deploy_chart"' in audit
+    assert '"tool":"deploy_chart"' in audit and '"tool":"patch_resource"' in audit and '"tool":"apply_manifest"' in audit
     for label, value in SECRETS.items():
         for form in forms(value):
             assert form not in audit, f"{label} leaked into the audit log"
@@ -233,6 +277,8 @@ async def test_limited_service_account_gets_403_naming_verb_and_resource(cluster
         assert "cannot get deployments.apps/scale" in msg
         msg = err(await call(c, "get_pod_logs", {"name": "web", "kind": "deployment"}))
         assert "cannot get deployments.apps" in msg
+        msg = err(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"spec": {"replicas": 2}}}))
+        assert "cannot get deployments.apps" in msg and "rule apiGroups [apps], resources [deployments], verbs [get]" in msg
         assert token not in msg
     assert cluster.kubectl("get", "deploy", "web", "-n", namespace, "-o", "jsonpath={.spec.replicas}").stdout == "1"
 

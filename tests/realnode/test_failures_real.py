@@ -1,6 +1,7 @@
 """Real failures made by real containers on the real node, each diagnosed by ops-mcp (a host process over MCP
-stdio with the real cluster's kubeconfig) and fixed by running the kubectl command its report prints; then the
-workload is really healthy: the rollout finished, the pods are Ready and stay so without a restart, and ops-mcp says
+stdio with the real cluster's kubeconfig) and fixed by calling, over MCP, the `apply` steps of its fix exactly as
+given, as an agent with only MCP tools would (the kubectl command it prints is checked as text); then the workload
+is really healthy: the rollout finished, the pods are Ready and stay so without a restart, and ops-mcp says
 healthy. Every state here comes from the kubelet, containerd, runc and the kernel (no KWOK, no status patch); the
 image is the project's backend image, which has python3. Also get_pod_logs on the real kubelet's log semantics.
 """
@@ -168,6 +169,33 @@ def run_printed(cluster: Cluster, command: str, **placeholders: str) -> str:
     return cluster.kubectl(*argv[1:], timeout=180).stdout
 
 
+def patch_step(name: str, ns: str, patch: Any, patch_type: str | None = None) -> dict[str, Any]:
+    """The patch_resource step a fix of Deployment `name` must carry (strategic unless said, waiting for the rollout)."""
+    args = {"kind": "deployment", "name": name, "namespace": ns, "patch": patch, **({"patch_type": patch_type} if patch_type else {}), "wait": True}
+    return {"tool": "patch_resource", "args": args}
+
+
+DESTRUCTIVE = {"rollout_undo", "rollback_release", "deploy_chart", "apply_manifest", "delete_resource"}
+
+
+async def apply_fix(ops: Ops, fix: dict[str, Any]) -> list[dict[str, Any]]:
+    """Call each step of the fix's `apply` over MCP, in order and exactly with its args (adding only confirm for a
+    destructive tool, as a client does once the user approved); each must succeed, and a rollout it waits for
+    must have finished."""
+    steps = fix.get("apply") or []
+    assert steps, f"the fix has no apply steps: {fix}"
+    assert "<" not in json.dumps(steps), f"placeholder in apply: {steps}"
+    results = []
+    for step in steps:
+        args = {**step["args"], **({"confirm": True} if step["tool"] in DESTRUCTIVE else {})}
+        out = await ops.call(step["tool"], **args)
+        rollout = out.get("rollout")
+        if step["args"].get("wait"):
+            assert rollout and rollout.get("complete") is True, f"{step}: {out}"
+        results.append(out)
+    return results
+
+
 def assert_really_healthy(cluster: Cluster, ns: str, app: str, fix: dict[str, Any], hold: float = 12) -> None:
     """The fix's own verify command (kubectl rollout status) finishes; the one pod runs on the real node, is Ready,
     and over `hold` seconds stays the same container, Ready, without a restart."""
@@ -196,14 +224,16 @@ MISSING_ENV = (
 )
 
 
-async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_by_set_env(
+async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_from_the_secret_with_the_key(
     real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
 ) -> None:
     """A real process reads os.environ["DATABASE_URL"], dies with a KeyError traceback and exit code 1, and the
     real kubelet restarts it into CrashLoopBackOff. ops-mcp reads the previous container's log through the API
-    server and the kubelet, names the variable, and prints `kubectl set env` with a placeholder for the value (which
-    no cluster object holds); with the value filled in, the new pod starts, serves and stays Ready."""
+    server and the kubelet, names the variable, finds the Secret of the namespace that has a key of that name, and
+    fixes it by setting the variable from that key (patch_resource, or `kubectl set env --from`); the new pod starts,
+    serves and stays Ready."""
     ns, cluster = real_namespace, real_cluster
+    cluster.kubectl("create", "secret", "generic", "db", "-n", ns, "--from-literal=DATABASE_URL=sqlite:////tmp/app.db")
     cluster.apply(
         deployment(
             "api", app_images["backend"], MISSING_ENV, ports=http_port(), readinessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2}
@@ -219,9 +249,12 @@ async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_by_set_env(
         log = next(e["log"] for e in f["ev"] if "log" in e)
         assert log["src"] == "previous" and "KeyError: 'DATABASE_URL'" in log["lines"], log
         assert f["cause"]["conf"] == "high" and "DATABASE_URL" in f["cause"]["text"], f["cause"]
-        assert f["fix"]["kubectl"] == f"kubectl -n {ns} set env deploy/api -c app DATABASE_URL=<value>", f["fix"]
+        assert f["fix"]["kubectl"] == f"kubectl -n {ns} set env deploy/api -c app --from=secret/db --keys=DATABASE_URL", f["fix"]
+        assert "sqlite" not in json.dumps(report), "the Secret's value is never in the report"
+        env = [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "DATABASE_URL"}}}]
+        assert f["fix"]["apply"] == [patch_step("api", ns, {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": env}]}}}})]
 
-        run_printed(cluster, f["fix"]["kubectl"], **{"<value>": "sqlite:////tmp/app.db"})
+        await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "api", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="api", kind="deployment"))
     assert "database at sqlite" in cluster.kubectl("logs", "deploy/api", "-n", ns).stdout
@@ -267,8 +300,10 @@ async def test_oom_kill_under_a_memory_limit_is_diagnosed_and_fixed_by_a_higher_
         assert evidence(f, "resources.limits.memory") == "64Mi"
         assert "64Mi" in f["cause"]["text"]
         assert f["fix"]["kubectl"] == (f"kubectl -n {ns} set resources deploy/mem -c app --limits=memory=128Mi --requests=memory=128Mi"), f["fix"]
+        memory = {"limits": {"memory": "128Mi"}, "requests": {"memory": "128Mi"}}
+        assert f["fix"]["apply"] == [patch_step("mem", ns, {"spec": {"template": {"spec": {"containers": [{"name": "app", "resources": memory}]}}}})]
 
-        run_printed(cluster, f["fix"]["kubectl"])
+        await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "mem", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="mem", kind="deployment"))
     assert "allocated 80 MiB" in cluster.kubectl("logs", "deploy/mem", "-n", ns).stdout
@@ -314,8 +349,9 @@ async def test_liveness_probe_on_a_port_nothing_listens_on_is_fixed_to_the_decla
         assert any("connection refused" in e["msg"] for e in events_of(f)) or "connection refused" in f["cause"]["text"], f
         patch = json.loads(shlex.split(f["fix"]["kubectl"])[-1].removeprefix("-p="))
         assert patch == [{"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": PORT}], f["fix"]
+        assert f["fix"]["apply"] == [patch_step("live", ns, patch, "json")], f["fix"]
 
-        run_printed(cluster, f["fix"]["kubectl"])
+        await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "live", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="live", kind="deployment"))
 
@@ -353,12 +389,94 @@ async def test_failing_readiness_probe_keeps_the_pod_unready_until_the_printed_f
         patch = json.loads(shlex.split(f["fix"]["kubectl"])[-1].removeprefix("-p="))
         key, value = ("path", "/healthz") if wrong == "path" else ("port", PORT)
         assert patch == [{"op": "replace", "path": f"/spec/template/spec/containers/0/readinessProbe/httpGet/{key}", "value": value}], f["fix"]
+        assert f["fix"]["apply"] == [patch_step("web", ns, patch, "json")], f["fix"]
         pod = live_pods(cluster, ns, "web")[0]
         assert (pod["status"]["phase"], container_status(pod)["ready"]) == ("Running", False)
 
-        run_printed(cluster, f["fix"]["kubectl"])
+        await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "web", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="web", kind="deployment"))
+
+
+async def test_bad_command_after_a_healthy_revision_is_rolled_back_first_then_keeps_the_command_that_ran(
+    real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
+) -> None:
+    """A healthy Deployment is changed to run `pyhton3` (a typo): the real runtime cannot find the binary
+    (StartError, exit 128, "executable file not found") and the kubelet backs off, while the previous revision's pod
+    still serves. ops-mcp diagnoses crashloop.bad_command and, since the previous revision is healthy, its fix is
+    remediation first: rollout_undo (waiting), then the command of that revision, kept by a patch; applied over MCP,
+    the workload runs the old pod template, Ready, and ops-mcp says healthy."""
+    ns, cluster = real_namespace, real_cluster
+    good = deployment(
+        "cmd", app_images["backend"], SERVER, ports=http_port(), readinessProbe={"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}
+    )
+    cluster.apply(good, ns)
+    wait_pod(cluster, ns, "cmd", lambda p: bool(container_status(p).get("ready")), "the healthy revision Ready")
+    cluster.kubectl(
+        "patch",
+        "deploy/cmd",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/command/0", "value": "pyhton3"}]),
+    )
+    async with ops_mcp(cluster, ns, tmp_path) as ops:
+        report = await ops.diagnose_until(has("crashloop.bad_command"), "diagnose", kind="deployment", name="cmd")
+        f = finding(report, "crashloop.bad_command")
+        assert "pyhton3" in f["cause"]["text"] and f["cause"]["conf"] == "high", f["cause"]
+        container = {"name": "app", "command": ["python3", "-c", SERVER]}
+        assert f["fix"]["apply"] == [
+            {"tool": "rollout_undo", "args": {"name": "cmd", "namespace": ns, "wait": True}},
+            patch_step("cmd", ns, {"spec": {"template": {"spec": {"containers": [container]}}}}),
+        ], f["fix"]
+
+        await apply_fix(ops, f["fix"])
+        assert_really_healthy(cluster, ns, "cmd", f["fix"])
+        assert healthy(await ops.diagnose_until(healthy, name="cmd", kind="deployment"))
+    spec = cluster.kubectl_json("get", "deploy/cmd", "-n", ns)["spec"]["template"]["spec"]["containers"][0]
+    assert spec["command"][0] == "python3"
+
+
+async def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_path_the_container_answers(
+    real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
+) -> None:
+    """The liveness probe asks port 8081 (nothing listens) and the readiness probe /ready (404): the real kubelet
+    kills the container again and again and it is never Ready. ops-mcp reports both probes in the crash-loop
+    finding, asks the running container through the API server's pod proxy which usual health path answers on its
+    declared port (/healthz), and fixes both with one JSON patch; applied, the pod is Ready and no longer killed."""
+    ns, cluster = real_namespace, real_cluster
+    cluster.apply(
+        deployment(
+            "probes",
+            app_images["backend"],
+            SERVER,
+            ports=http_port(),
+            livenessProbe={"httpGet": {"path": "/healthz", "port": PORT + 1}, "initialDelaySeconds": 1, "periodSeconds": 2, "failureThreshold": 3},
+            readinessProbe={"httpGet": {"path": "/ready", "port": PORT}, "periodSeconds": 1},
+        ),
+        ns,
+    )
+    wait_pod(cluster, ns, "probes", lambda p: container_status(p).get("restartCount", 0) >= 1, "a real liveness kill")
+    both = [
+        {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": PORT},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path", "value": "/healthz"},
+    ]
+
+    def fixed_both(report: dict[str, Any]) -> bool:  # a diagnosis made while the container runs, between two kills
+        return any(f["mode"] == "crashloop.liveness" and (f.get("fix") or {}).get("apply") for f in report.get("findings", []))
+
+    async with ops_mcp(cluster, ns, tmp_path) as ops:
+        report = await ops.diagnose_until(fixed_both, "diagnose", kind="deployment", name="probes")
+        assert not any(x["mode"] == "readiness.failing" for x in report["findings"]), "one finding for both probes"
+        f = finding(report, "crashloop.liveness")
+        assert evidence(f, "readinessProbe")["httpGet"]["path"] == "/ready" and "readiness probe fails too" in f["cause"]["text"], f
+        assert f["fix"]["apply"] == [patch_step("probes", ns, both, "json")], f["fix"]
+        assert "pod proxy" in f["fix"]["do"], f["fix"]
+
+        await apply_fix(ops, f["fix"])
+        assert_really_healthy(cluster, ns, "probes", f["fix"])
+        assert healthy(await ops.diagnose_until(healthy, name="probes", kind="deployment"))
 
 
 @pytest.mark.parametrize("pull_policy", ["Never", "IfNotPresent"])
@@ -400,8 +518,10 @@ async def test_image_not_on_the_node_is_fixed_with_a_tag_the_node_has(
         assert report["verdict"] == "failing" and evidence(f, "image") == f"{repository}:never-loaded"
         assert f["fix"]["kubectl"] == f"kubectl -n {ns} set image deploy/img app={repository}:{tag}", f["fix"]
         assert "imagePullPolicy" not in f["fix"]["kubectl"] and tag in f["fix"]["do"], f["fix"]
+        image = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": f"{repository}:{tag}"}]}}}}
+        assert f["fix"]["apply"] == [patch_step("img", ns, image)], f["fix"]
 
-        run_printed(cluster, f["fix"]["kubectl"])
+        await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "img", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="img", kind="deployment"))
 

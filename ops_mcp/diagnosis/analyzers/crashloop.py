@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import fixes
+from .. import fixes, probes
 from ..base import Context, Issue, container_spec, key_line, live_pods, spec_path, terminated_runtime
 from ..snapshot import Obj, name_of, parse_time, quantity
 
 check = "crashloop"
+MIB = 1024 * 1024
 needs = ("pods",)
 
 EXIT_CLASS = {
@@ -71,7 +72,8 @@ def between_liveness_kills(ctx: Context, pod: Obj, status: Obj) -> bool:
     events = _liveness_events(ctx, pod, status["name"], last)
     if not any(e["reason"] == "Killing" for e in events):
         return False
-    probe = container_spec(pod.get("spec") or {}, status["name"]).get("livenessProbe") or {}
+    cspec = container_spec(pod.get("spec") or {}, status["name"])
+    probe = cspec.get("livenessProbe") or cspec.get("startupProbe") or {}
     window = probe.get("initialDelaySeconds", 0) + (probe.get("periodSeconds", 10) + probe.get("timeoutSeconds", 1)) * probe.get("failureThreshold", 3)
     return any(e["reason"] == "Unhealthy" and e["_t"] and e["_t"] >= started for e in events) or (ctx.snap.now - started).total_seconds() <= window
 
@@ -114,19 +116,24 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         ev.append({"p": f"{sp}.containers[{cname}].resources.limits.memory", "v": limit or "unset"})
         issue.mode = "crashloop.oom_killed"
         if limit:
-            new = _double_memory(limit)
+            new, basis = _raised_memory(ctx, pod, limit)
+            request = ((cspec.get("resources") or {}).get("requests") or {}).get("memory")
+            # the request follows when it was the limit (same QoS class) or would exceed the new one
+            follow = request is None or quantity(request) >= quantity(limit)
             issue.cause = {
                 "text": f"Container exceeds its {limit} memory limit and is OOM-killed",
                 "conf": "high",
                 "basis": _basis(ev, "lastState", "limits.memory"),
             }
+            memory = {"limits": {"memory": new}, **({"requests": {"memory": new}} if follow else {})}
             issue.fix = fixes.make(
                 ctx.snap,
                 owner,
-                f"Raise the memory limit/request of {cname} to {new} (a guess: 2x the current limit; check real usage)",
-                fixes.kubectl(ns, "set", "resources", target, "-c", cname, f"--limits=memory={new}", f"--requests=memory={new}"),
-                helm_set={"resources.limits.memory": new, "resources.requests.memory": new},
-                values=f"resources:\n  limits:\n    memory: {new}\n  requests:\n    memory: {new}",
+                f"Raise the memory limit{'/request' if follow else ''} of {cname} to {new} ({basis}; its real usage is not known here)",
+                fixes.kubectl(ns, "set", "resources", target, "-c", cname, f"--limits=memory={new}", *([f"--requests=memory={new}"] if follow else [])),
+                helm_set={"resources.limits.memory": new, **({"resources.requests.memory": new} if follow else {})},
+                values=f"resources:\n  limits:\n    memory: {new}" + (f"\n  requests:\n    memory: {new}" if follow else ""),
+                apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, resources=memory))],
             )
             issue.alt = [{"text": "Memory leak (run time shrinking across restarts)", "conf": "low"}]
         else:
@@ -155,50 +162,31 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             "conf": "high" if detail or exit_code in (126, 127) else "medium",
             "basis": _basis(ev, "lastState", "command", "args"),
         }
-        index = _index(spec, cname)
-        field = "command" if cspec.get("command") else "args"
-        issue.fix = fixes.make(
-            ctx.snap,
-            owner,
-            f"Correct the {field} of {cname}, or use an image that contains the binary",
-            fixes.kubectl(
-                ns,
-                "patch",
-                target,
-                fixes.json_patch([{"op": "replace", "path": f"/{sp.replace('.', '/')}/containers/{index}/{field}", "value": ["<correct>", "<command>"]}]),
-            ),
-        )
+        issue.fix = _command_fix(ctx, owner, cname, cspec, _index(spec, cname), sp)
     elif liveness:
         issue.mode = "crashloop.liveness"
-        probe = cspec.get("livenessProbe") or {}
-        ev.append({"p": f"{sp}.containers[{cname}].livenessProbe", "v": _probe_summary(probe)})
+        killer = next(
+            (k for k in ("startupProbe", "livenessProbe") if any(probes.PROBES[k].lower() + " probe" in e["msg"].lower() for e in liveness)), "livenessProbe"
+        )
+        probe = cspec.get(killer) or {}
+        ev.append({"p": f"{sp}.containers[{cname}].{killer}", "v": probes.summary(probe)})
         ev += [ctx.event_ev(e) for e in liveness[:2]]
-        port_problem = _probe_port_problem(probe, cspec)
+        port_problem = probes.port_problem(probe, cspec)
         killed = any(e["reason"] == "Killing" for e in liveness)
         probe_failure = next((e for e in liveness if e["reason"] == "Unhealthy"), liveness[0])
-        text = f"Liveness probe fails ({probe_failure['msg'][:120]}), kubelet restarts the container"
+        text = f"{probes.PROBES[killer]} probe fails ({probe_failure['msg'][:120]}), kubelet restarts the container"
         if port_problem:
             text += f"; {port_problem}"
-        issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium", "basis": [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]}
-        index, http = _index(spec, cname), probe.get("httpGet")
-        path = f"/{sp.replace('.', '/')}/containers/{index}/livenessProbe"
-        known = probe_fix(probe, cspec, " ".join(e["msg"] for e in liveness if e["reason"] == "Unhealthy"), [])
-        if known:
-            field, value, why = known
-            ops = [{"op": "replace", "path": f"{path}/{field}", "value": value}]
-            do = f"Point the liveness probe's {field.split('/')[-1]} at {value}: {why}; do not just remove it"
-            helm_set = {f"livenessProbe.{field.replace('/', '.')}": str(value)}
-        else:
-            if http:
-                ops = [{"op": "replace", "path": f"{path}/httpGet/path", "value": "<healthy-path>"}]
-            else:
-                ops = [{"op": "replace", "path": f"{path}/initialDelaySeconds", "value": 30}]
-            do = (
-                "Point the liveness probe at an endpoint that answers (or add a startupProbe / raise "
-                "initialDelaySeconds for slow starts); do not just remove it"
-            )
-            helm_set = {"livenessProbe.httpGet.path": "<healthy-path>"}
-        issue.fix = fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), helm_set=helm_set)
+        basis = [len(ev) - len(liveness[:2]) - 1, len(ev) - 1]
+        found = _wrong_probes(ctx, pod, status, cspec, last)
+        wrong = {k: found.get(k, "") for k in probes.PROBES if k in found or k == killer}
+        for key in (k for k in wrong if k != killer):  # every other wrong probe of the container, in the same finding
+            ev.append({"p": f"{sp}.containers[{cname}].{key}", "v": probes.summary(cspec[key])})
+            text += f"; its {probes.PROBES[key].lower()} probe fails too"
+        issue.cause = {"text": text, "conf": "high" if killed or port_problem else "medium", "basis": basis}
+        passing = [cspec[k] for k in probes.PROBES if cspec.get(k) and k not in wrong and (k != "readinessProbe" or status.get("ready"))]
+        base = f"/{sp.replace('.', '/')}/containers/{_index(spec, cname)}"
+        issue.fix = probes.fix(ctx.snap, owner, pod, cspec, base, wrong, passing)
     else:
         missing = _missing_env(ctx, spec, cspec, log_text)
         if exit_code == 0:
@@ -222,14 +210,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
                 else f"{text}; the log says env {var} is undefined and the spec lacks it"
             )
             conf = "high" if exit_code else "medium"
-            issue.fix = fixes.make(
-                ctx.snap,
-                owner,
-                f"Set {var} (a literal, or from a Secret with --from=secret/NAME)",
-                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
-                helm_set={f"env.{var}": "<value>"},
-                values=f"env:\n  {var}: <value>",
-            )
+            issue.fix = _env_fix(ctx, owner, cname, var)
         elif log_lines and exit_code:
             text = f"{text}: {key_line(log_lines)[:160]}"
         if not issue.fix:
@@ -240,83 +221,107 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
     return issue
 
 
+def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, sp: str) -> dict[str, Any]:
+    """Restore what ran before (the last healthy revision's command/args, after rolling back to it), else drop the
+    override when the image's own entrypoint is seen running elsewhere, else say it is unknown and give the candidates."""
+    path = f"/{sp.replace('.', '/')}/containers/{index}"
+    healthy = fixes.healthy_previous(ctx.snap, owner)
+    old = container_spec(healthy.get("spec") or {}, cname) if healthy else None
+    keys = [k for k in ("command", "args") if cspec.get(k)]
+    ns, target, undo = ctx.ns, fixes.short_ref(owner), [fixes.undo_step(ctx.snap, owner)] if healthy else []
+    if old is not None and any(old.get(k) != cspec.get(k) for k in ("command", "args")):
+        # strategic, not JSON: it must also apply (unchanged) to the template the rollback restores
+        kept = {k: old[k] for k in ("command", "args") if old.get(k)}
+        patch = fixes.container_patch(owner, cname, **kept)
+        do = (
+            "Roll back to the last healthy revision, then keep its command" + (" and args" if "args" in kept else "")
+            if kept
+            else "Roll back to the last healthy revision"
+        )
+        root = [fixes.patch_step(ctx.snap, owner, patch)] if kept else []
+        # kubectl: the rollback alone (it restores that command; the patch only keeps it, and repeats it)
+        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target), apply=undo + root, risk="medium")
+    elif not keys:
+        do = "The image's own entrypoint cannot run: use an image that works" + (" (roll back to the last healthy revision)" if undo else "")
+        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target) if undo else None, apply=undo, mutates=bool(undo))
+    else:
+        # args belong to a command override; with args alone they go to the image's entrypoint, which is what fails
+        ops = [{"op": "remove", "path": f"{path}/{k}"} for k in keys]
+        image = cspec.get("image")
+        runs = any(
+            c.get("image") == image and not c.get("command") and not c.get("args")
+            for spec in fixes.running_templates(ctx.snap)
+            for c in spec.get("containers") or []
+        )
+        if not runs:
+            do = (
+                f"Unknown which command is right: {image} is not seen running here without an override. Candidates: remove the "
+                f"{'/'.join(keys)} override so the image's own entrypoint runs (the kubectl below), correct the binary name, or use an image that has it"
+            )
+            return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=undo, risk="medium")
+        do = f"Remove the {'/'.join(keys)} override so the image's own entrypoint runs ({image} runs so in this namespace)"
+    apply = undo + [fixes.patch_step(ctx.snap, owner, ops, "json")]
+    return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=apply)
+
+
+def _wrong_probes(ctx: Context, pod: Obj, status: Obj, cspec: Obj, last: Obj) -> dict[str, str]:
+    """Probe key -> the kubelet's failure messages of this run (or the killed one), for every probe of the container
+    that fails."""
+    after = parse_time(last.get("startedAt"))
+    out = {}
+    for key, word in probes.PROBES.items():
+        if not cspec.get(key):
+            continue
+        found = [e["msg"] for e in ctx.events("Pod", pod, reasons=("Unhealthy",), after=after) if f"{word.lower()} probe" in e["msg"].lower()]
+        if found:  # a probe on an undeclared port may still pass (declaring ports is informational)
+            out[key] = " ".join(found)
+    return out
+
+
 def _liveness_events(ctx: Context, pod: Obj, cname: str, last: Obj) -> list[dict[str, Any]]:
-    if not container_spec(pod.get("spec") or {}, cname).get("livenessProbe"):
+    """Failures and kills by the liveness or startup probe (both restart the container)."""
+    cspec = container_spec(pod.get("spec") or {}, cname)
+    words = [f"{probes.PROBES[k].lower()} probe" for k in ("livenessProbe", "startupProbe") if cspec.get(k)]
+    if not words:
         return []
     after = parse_time(last.get("startedAt"))
     found = [
         e
         for e in ctx.events("Pod", pod, reasons=("Unhealthy", "Killing"))
-        if "liveness probe" in e["msg"].lower() and (e["reason"] != "Killing" or cname in e["msg"])
+        if any(w in e["msg"].lower() for w in words) and (e["reason"] != "Killing" or cname in e["msg"])
     ]
     if after:  # only failures of the run that was killed (or later), not history
         found = [e for e in found if e["_t"] is None or e["_t"] >= after]
     return found
 
 
-def _probe_summary(probe: Obj) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if probe.get("httpGet"):
-        out["httpGet"] = {k: probe["httpGet"][k] for k in ("path", "port") if k in probe["httpGet"]}
-    elif probe.get("tcpSocket"):
-        out["tcpSocket"] = probe["tcpSocket"].get("port")
-    elif probe.get("exec"):
-        out["exec"] = probe["exec"].get("command")
-    for key in ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"):
-        if key in probe:
-            out[key] = probe[key]
-    return out
-
-
-def _probe_port_problem(probe: Obj, cspec: Obj) -> str | None:
-    port = (probe.get("httpGet") or probe.get("tcpSocket") or {}).get("port")
-    declared = cspec.get("ports") or []
-    if isinstance(port, str) and port not in {p.get("name") for p in declared}:
-        return f"probe port {port!r} is not a declared container port name"
-    if isinstance(port, int) and declared and port not in {p.get("containerPort") for p in declared}:
-        return f"probe port {port} is not among the container ports {[p.get('containerPort') for p in declared]}"
-    return None
-
-
-def _port_number(port: Any, declared: list[Obj]) -> Any:
-    """A probe port as a number (a named port resolved against the declared ones; unknown names stay names)."""
-    return next((p.get("containerPort") for p in declared if isinstance(port, str) and p.get("name") == port), port)
-
-
-def probe_fix(probe: Obj, cspec: Obj, failure: str, passing: list[Obj]) -> tuple[str, Any, str] | None:
-    """(field under the probe, value, why) when the cluster knows what the probe should ask: the declared container
-    port when nothing listens on the probe's port (or it is not a declared port), or the path that a passing probe of
-    the container asks on the same port when the probe's path answers 404."""
-    handler = "httpGet" if probe.get("httpGet") else "tcpSocket" if probe.get("tcpSocket") else None
-    if handler is None:
-        return None
-    port, declared = probe[handler].get("port"), [p for p in cspec.get("ports") or [] if p.get("containerPort")]
-    number, undeclared = _port_number(port, declared), _probe_port_problem(probe, cspec) is not None
-    if undeclared or "connection refused" in failure:
-        others = [p for p in declared if p["containerPort"] != number]
-        used = [
-            p for p in others if any(_port_number((q.get("httpGet") or q.get("tcpSocket") or {}).get("port"), declared) == p["containerPort"] for q in passing)
-        ]
-        # a port a passing probe uses; else, for an undeclared probe port, the one other declared port
-        pick = used[0] if len(used) == 1 else others[0] if undeclared and len(others) == 1 else None
-        if pick is None:
-            return None
-        value = pick["name"] if isinstance(port, str) and pick.get("name") else pick["containerPort"]
-        problem = f"nothing listens on {port}" if "connection refused" in failure else f"{port} is not a declared container port"
-        return (
-            f"{handler}/port",
-            value,
-            f"{problem}, the container declares port {pick['containerPort']}"
-            + (f" named {pick['name']}" if pick.get("name") else "")
-            + (" and another probe of it passes there" if pick in used else ""),
-        )
-    if handler == "httpGet" and "statuscode: 404" in failure:
-        paths = {q["httpGet"].get("path", "/") for q in passing if q.get("httpGet") and _port_number(q["httpGet"].get("port"), declared) == number}
-        paths.discard(probe["httpGet"].get("path", "/"))
-        if len(paths) == 1:
-            path = paths.pop()
-            return "httpGet/path", path, f"{probe['httpGet'].get('path', '/')} answers 404; {path} on the same port answers another probe of this container"
-    return None
+def _env_fix(ctx: Context, owner: str, cname: str, var: str) -> dict[str, Any]:
+    """Set the variable from the Secret (or ConfigMap) of the namespace that holds a key of that name; with no such
+    key the value is unknown: the fix says so (and rolls back first when the previous revision is healthy)."""
+    ns, target = ctx.ns, fixes.short_ref(owner)
+    for ref, store in (("secretKeyRef", ctx.snap.secrets), ("configMapKeyRef", ctx.snap.configmaps)):
+        source = next((name for name, keys in sorted(store.items()) if keys.exists and var in keys.keys), None)
+        if source:
+            kind = "secret" if ref == "secretKeyRef" else "configmap"
+            env = [{"name": var, "valueFrom": {ref: {"name": source, "key": var}}}]
+            return fixes.make(
+                ctx.snap,
+                owner,
+                f"Set {var} from {kind} {source}, which has a key {var}",
+                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"--from={kind}/{source}", f"--keys={var}"),
+                apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, env=env))],
+            )
+    undo = [fixes.undo_step(ctx.snap, owner)] if fixes.healthy_previous(ctx.snap, owner) is not None else []
+    return fixes.make(
+        ctx.snap,
+        owner,
+        ("Roll back to the previous revision, which still serves; then set " if undo else "Set ")
+        + f"{var}: its value is unknown here (no Secret or ConfigMap of the namespace has a key {var}); a literal, or --from=secret/NAME",
+        fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
+        helm_set={f"env.{var}": "<value>"},
+        values=f"env:\n  {var}: <value>",
+        apply=undo,
+    )
 
 
 def _missing_env(ctx: Context, spec: Obj, cspec: Obj, log_text: str) -> list[str]:
@@ -344,23 +349,20 @@ def _missing_env(ctx: Context, spec: Obj, cspec: Obj, log_text: str) -> list[str
 
 
 def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[str, Any]:
-    kind, name = owner.split("/", 1)
-    if kind == "Deployment":
-        revisions = [rs for rs in ctx.snap.replicasets if ctx.snap.controller_of(rs) == ("Deployment", name)]
-        if len(revisions) > 1:
-            fix = fixes.make(
-                ctx.snap,
-                owner,
-                "Roll back to the previous revision if it was healthy, then fix the error in the log",
-                fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(owner)),
-                risk="medium",
-            )
-            release = fix.get("helm")
-            if release:
-                rel = release.split()[2]
-                fix["helm"] = f"helm rollback {rel} -n {ctx.ns}  # previous revision; see helm history {rel} -n {ctx.ns}"
-                fix.pop("values", None)
-            return fix
+    if fixes.healthy_previous(ctx.snap, owner) is not None:
+        fix = fixes.make(
+            ctx.snap,
+            owner,
+            "Roll back to the previous revision, which still serves, then fix the error in the log",
+            fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(owner)),
+            risk="medium",
+            apply=[fixes.undo_step(ctx.snap, owner)],
+        )
+        if fix.get("helm"):
+            rel = fix["helm"].split()[2]
+            fix["helm"] = f"helm rollback {rel} -n {ctx.ns}"
+            fix.pop("values", None)
+        return fix
     return fixes.make(ctx.snap, owner, f"Fix the application error shown in the previous logs of {cname}", None, verify=False, mutates=False)
 
 
@@ -372,6 +374,11 @@ def _index(spec: Obj, cname: str) -> int:
     return next((i for i, c in enumerate(spec.get("containers") or []) if c.get("name") == cname), 0)
 
 
-def _double_memory(limit: str) -> str:
-    mib = int(quantity(limit) * 2 / (1024 * 1024))
-    return f"{max(mib, 64)}Mi"
+def _raised_memory(ctx: Context, pod: Obj, limit: str) -> tuple[str, str]:
+    """(new limit, why): twice the current limit, at least 64Mi, at most the node's allocatable memory."""
+    mib = max(int(quantity(limit) * 2 / MIB), 64)
+    node = ctx.snap.by_name("nodes", (pod.get("spec") or {}).get("nodeName") or "")
+    allocatable = int(quantity(((node or {}).get("status") or {}).get("allocatable", {}).get("memory")) / MIB)
+    if allocatable and mib > allocatable:
+        return f"{allocatable}Mi", f"2x the current limit, capped at node {name_of(node)}'s allocatable memory"
+    return f"{mib}Mi", "2x the current limit"

@@ -97,26 +97,34 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
     basis = list(range(len(ev)))
     set_image = fixes.kubectl(ns, "set", "image", target, f"{cname}={repository}:<valid-tag>")
     node_fix = None
-    if on_node and mode not in ("image_pull.invalid_name", "image_pull.auth_or_missing_repo"):
-        # The node already holds this repository under another tag: running that needs no registry at all.
-        new_tag = on_node[0] if len(on_node) == 1 else "<tag>"
-        choice = f"{repository}:{on_node[0]}" if len(on_node) == 1 else f"one of the tags {', '.join(on_node)} of {repository}"
+    healthy = fixes.healthy_previous(ctx.snap, owner)
+    known = (
+        _known_image(ctx, healthy, cname, repository, image, node_name, on_node)
+        if mode not in ("image_pull.invalid_name", "image_pull.auth_or_missing_repo")
+        else None
+    )
+    if known:
+        # An image this cluster runs (or holds): the root fix; after a rollback to the healthy revision, remediation first.
+        new_image, why = known
+        new_tag = new_image.rsplit(":", 1)[1] if ":" in new_image.split("/")[-1] else None
         load = {"minikube": f"minikube image load {image}", "kind": f"kind load docker-image {image}"}.get(
             local_cluster or "", "e.g. ctr -n k8s.io images import on the node"
         )
+        apply = ([fixes.undo_step(ctx.snap, owner)] if healthy else []) + [
+            fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, init, image=new_image))
+        ]
         node_fix = fixes.make(
             ctx.snap,
             owner,
-            f"Run {choice}, which node {node_name} has; or load {image} into the node ({load}): pulling it needs a registry that has it",
-            fixes.kubectl(ns, "set", "image", target, f"{cname}={repository}:{new_tag}"),
-            helm_set={"image.tag": new_tag},
-            values=f"image:\n  tag: {new_tag}",
+            ("Roll back to the last healthy revision, then run " if healthy else "Run ")
+            + f"{new_image} ({why}); or push/load {image} ({load}): pulling it needs a registry that has it",
+            fixes.kubectl(ns, "set", "image", target, f"{cname}={new_image}"),
+            helm_set={"image.tag": new_tag} if new_tag else None,
+            values=f"image:\n  tag: {new_tag}" if new_tag else None,
+            apply=apply,
         )
     if mode == "image_pull.tag_not_found":
         issue.cause = {"text": f"Image {image} does not exist in the registry (tag {tag} not found)", "conf": conf, "basis": basis}
-        issue.fix = fixes.make(
-            ctx.snap, owner, "Use an image tag that exists", set_image, helm_set={"image.tag": "<valid-tag>"}, values="image:\n  tag: <valid-tag>"
-        )
     elif mode == "image_pull.auth_or_missing_repo":
         issue.cause = {
             "text": f"The registry refused {image}: private without pull credentials, or the repository does not exist (registries answer both alike)",
@@ -193,10 +201,39 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         )
     if node_fix:
         issue.fix = node_fix
-        issue.cause = {**issue.cause, "text": f"{issue.cause['text']}; node {node_name} has {', '.join(f'{repository}:{t}' for t in on_node)}"}
+        if on_node:
+            issue.cause = {**issue.cause, "text": f"{issue.cause['text']}; node {node_name} has {', '.join(f'{repository}:{t}' for t in on_node)}"}
+    elif mode == "image_pull.tag_not_found" or (on_node and mode not in ("image_pull.invalid_name", "image_pull.auth_or_missing_repo")):
+        # no tag of the repository is known to work here: say so, with the candidates the node holds
+        candidates = f"the node's tags {', '.join(on_node)}" if on_node else "no tag of it runs in this namespace or is on the node"
+        issue.fix = fixes.make(
+            ctx.snap, owner, f"Use a tag of {repository} that exists ({candidates}); check the registry's tags", None, verify=False, mutates=False
+        )
     if not failed:
         issue.next.append(fixes.kubectl(ns, "get", "events", f"--field-selector=involvedObject.name={name_of(pod)}"))
     return issue
+
+
+def _known_image(
+    ctx: Context, healthy: Obj | None, cname: str, repository: str, image: str, node_name: str | None, on_node: list[str]
+) -> tuple[str, str] | None:
+    """(image, why) to run instead of a failing one: the last healthy revision's, a tag of the same repository that
+    another workload of the namespace runs, or the one tag of it the node holds."""
+    if healthy:
+        old = container_spec(healthy.get("spec") or {}, cname).get("image")
+        if old and old != image:
+            return old, "the image of the last healthy revision"
+    want = _canonical(repository)
+    for spec in fixes.running_templates(ctx.snap):
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            other = c.get("image") or ""
+            named = other.split("@", 1)[0]
+            repo = named.rsplit(":", 1)[0] if ":" in named.split("/")[-1] else named
+            if other != image and _canonical(repo) == want:
+                return other, "it runs in this namespace"
+    if len(on_node) == 1:
+        return f"{repository}:{on_node[0]}", f"node {node_name} has it"
+    return None
 
 
 def _canonical(repository: str) -> str:

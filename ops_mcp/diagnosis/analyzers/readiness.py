@@ -1,11 +1,11 @@
-"""Containers that run but never become Ready (readiness probe failing), without restarting."""
+"""Containers that run but never become Ready (readiness probe failing), without restarting; and pods still starting."""
 
 from __future__ import annotations
 
-from .. import fixes
+from .. import fixes, probes
 from ..base import Context, Issue, container_spec, live_pods, spec_path
-from ..snapshot import name_of
-from .crashloop import _probe_port_problem, _probe_summary, probe_fix
+from ..snapshot import Obj, name_of, parse_time
+from .crashloop import between_liveness_kills, is_crashing
 
 check = "readiness"
 needs = ("pods",)
@@ -13,8 +13,13 @@ needs = ("pods",)
 
 def analyze(ctx: Context) -> list[Issue]:
     issues = []
+    crashloop_reports = ctx.options.checks is None or "crashloop" in ctx.options.checks
     for pod in live_pods(ctx.scope.pods):
         status = pod.get("status") or {}
+        starting = _starting(ctx, pod)
+        if starting:
+            issues.append(starting)
+            continue
         if status.get("phase") != "Running":
             continue
         for cs in status.get("containerStatuses") or []:
@@ -27,6 +32,8 @@ def analyze(ctx: Context) -> list[Issue]:
                 continue
             if cs.get("started") is False and cspec.get("startupProbe"):
                 continue  # still in its startup window
+            if crashloop_reports and (is_crashing(cs) or between_liveness_kills(ctx, pod, cs)):
+                continue  # the crash-loop finding reports (and fixes) this probe with the one that kills
             issues.append(_issue(ctx, pod, cs, cspec, probe or {}, events))
     return issues
 
@@ -38,10 +45,10 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
     ev = [
         {"p": f"{base}.ready", "v": False},
         {"p": f"{base}.restartCount", "v": cs.get("restartCount", 0)},
-        {"p": f"{sp}.containers[{cname}].readinessProbe", "v": _probe_summary(probe)},
+        {"p": f"{sp}.containers[{cname}].readinessProbe", "v": probes.summary(probe)},
     ]
     ev += [ctx.event_ev(e) for e in events[:1]]
-    port_problem = _probe_port_problem(probe, cspec)
+    port_problem = probes.port_problem(probe, cspec)
     if events:
         text = f"Readiness probe fails ({events[0]['msg'][:140]}); the container runs but gets no traffic"
     else:
@@ -49,23 +56,13 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
     if port_problem:
         text += f"; {port_problem}"
     index = next((i for i, c in enumerate((pod.get("spec") or {}).get("containers") or []) if c.get("name") == cname), 0)
-    path = f"/{sp.replace('.', '/')}/containers/{index}/readinessProbe"
-    op = (
-        {"op": "replace", "path": f"{path}/httpGet/path", "value": "<ready-path>"}
-        if probe.get("httpGet")
-        else {"op": "replace", "path": f"{path}/timeoutSeconds", "value": 5}
-    )
-    do = "Point the readiness probe at an endpoint that answers when the app is ready (or fix the dependency the app waits for)"
-    helm_set = {"readinessProbe.httpGet.path": "<ready-path>"}
     # The liveness and startup probes pass while the container runs unrestarted (and started).
     alive = not any("liveness probe" in e["msg"].lower() for e in ctx.events("Pod", pod, reasons=("Unhealthy",)))
     passing = [cspec[k] for k in ("livenessProbe", "startupProbe") if cspec.get(k) and alive and cs.get("started") and not cs.get("restartCount")]
-    known = probe_fix(probe, cspec, " ".join(e["msg"] for e in events), passing)
-    if known:
-        field, value, why = known
-        op = {"op": "replace", "path": f"{path}/{field}", "value": value}
-        do = f"Point the readiness probe's {field.split('/')[-1]} at {value}: {why}"
-        helm_set = {f"readinessProbe.{field.replace('/', '.')}": str(value)}
+    base = f"/{sp.replace('.', '/')}/containers/{index}"
+    fix = probes.fix(ctx.snap, owner, pod, cspec, base, {"readinessProbe": " ".join(e["msg"] for e in events)}, passing)
+    if not fix.get("apply"):
+        fix["do"] += " (or fix the dependency the app waits for)"
     issue = Issue(
         mode="readiness.failing",
         obj=f"Pod/{pname}",
@@ -74,13 +71,54 @@ def _issue(ctx, pod, cs, cspec, probe, events) -> Issue:
         ev=ev,
         subjects={f"Pod/{pname}", owner},
         cause={"text": text, "conf": "high" if port_problem or events else "medium", "basis": list(range(len(ev)))},
-        fix=fixes.make(
-            ctx.snap,
-            owner,
-            do,
-            fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch([op])),
-            helm_set=helm_set,
-        ),
+        fix=fix,
     )
     issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, "--tail=50"))
     return issue
+
+
+PULL_WAIT = 10  # seconds to suggest while an image is being pulled
+
+
+def _starting(ctx: Context, pod: Obj) -> Issue | None:
+    """A pod whose containers have not restarted and are only still starting: creating or pulling the image, inside
+    the startup probe's window, or inside the readiness probe's first checks with no failure yet."""
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    if not (pod.get("spec") or {}).get("nodeName") or not statuses or all(cs.get("ready") for cs in statuses):
+        return None
+    if any(cs.get("restartCount") for cs in statuses) or any(e["type"] == "Warning" for e in ctx.events("Pod", pod)):
+        return None
+    waits: list[tuple[str, int]] = []
+    for cs in statuses:
+        if cs.get("ready"):
+            continue
+        state, cspec = cs.get("state") or {}, container_spec(pod.get("spec") or {}, cs["name"])
+        reason = (state.get("waiting") or {}).get("reason")
+        if reason in ("ContainerCreating", "PodInitializing"):
+            pulling = ctx.events("Pod", pod, reasons=("Pulling",))
+            waits.append((f"{cs['name']}: pulling its image" if pulling else f"{cs['name']}: being created", PULL_WAIT))
+            continue
+        started = parse_time((state.get("running") or {}).get("startedAt"))
+        key = "startupProbe" if cs.get("started") is False and cspec.get("startupProbe") else "readinessProbe"
+        probe = cspec.get(key)
+        if not started or not probe:
+            return None
+        window = probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+        left = int(window - (ctx.snap.now - started).total_seconds())
+        if left <= 0:
+            return None
+        waits.append((f"{cs['name']}: inside its {key[:-5]} probe's first {window} s", left))
+    if not waits:
+        return None
+    owner, pname = ctx.owner(pod), name_of(pod)
+    seconds = max(w for _, w in waits)
+    return Issue(
+        mode="pod.starting",
+        obj=f"Pod/{pname}",
+        owner=owner,
+        sev="low",
+        ev=[{"p": f"status.containerStatuses[{cs['name']}].state", "v": cs.get("state")} for cs in statuses if not cs.get("ready")][:2],
+        subjects={f"Pod/{pname}", owner},
+        cause={"text": f"Starting ({'; '.join(w for w, _ in waits)}), check again in {seconds} s", "conf": "medium", "basis": [0]},
+    )

@@ -58,13 +58,7 @@ def analyze(ctx: Context) -> list[Issue]:
                         {"p": "status", "v": _replica_counts(kind, status, spec)},
                     ],
                     cause={"text": "The new ReplicaSet did not become available within progressDeadlineSeconds", "conf": "high", "basis": [0]},
-                    fix=fixes.make(
-                        ctx.snap,
-                        ref,
-                        "Fix the pods' failure, or roll back to the previous revision",
-                        fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(ref)),
-                        risk="medium",
-                    ),
+                    fix=_deadline_fix(ctx, ref),
                 )
             )
             continue
@@ -85,6 +79,21 @@ def analyze(ctx: Context) -> list[Issue]:
                 )
             )
     return issues
+
+
+def _deadline_fix(ctx: Context, ref: str) -> dict:
+    """Roll back (applied) when the previous revision still serves; otherwise the pods' own failure is the fix."""
+    healthy = fixes.healthy_previous(ctx.snap, ref) is not None
+    return fixes.make(
+        ctx.snap,
+        ref,
+        "Roll back to the previous revision, which still serves, then fix the new one"
+        if healthy
+        else "Fix the pods' failure, or roll back to the previous revision",
+        fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(ref)),
+        risk="medium",
+        apply=[fixes.undo_step(ctx.snap, ref)] if healthy else None,
+    )
 
 
 def _settled(workload: Obj) -> bool:

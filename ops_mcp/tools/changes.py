@@ -1,0 +1,420 @@
+"""Change toolset: patch_resource, apply_manifest, delete_resource, for any namespaced kind (custom resources too).
+
+A patch or apply is first sent as a server-side dry run: the API server validates and admits it and returns the
+object it would store, so nothing is written unless every object passes, and the diff against the live object
+(ops_mcp.diff) is what would change. Secret values never appear: the diff says that a key changed, not its value.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import yaml
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver.resolve import AcceptedElicitation
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from ops_mcp.cluster import KINDS, NO_STRATEGIC, Kind
+from ops_mcp.diff import diff_text, object_diff
+from ops_mcp.errors import NotFound, OpsError
+from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
+from ops_mcp.policy import Confirmation
+from ops_mcp.tools.workloads import wait_rollout
+
+WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
+MAX_OBJECTS = 50
+JSON_PATCH_OPS = {"add", "remove", "replace", "move", "copy", "test"}
+
+
+def _needs(verbs: tuple[str, ...], resources: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{v} {r}" for r in resources for v in verbs)
+
+
+# The tools take any kind; these are the app's kinds the fixes change, which the chart's Role grants (least privilege:
+# a kind outside them gets the API server's 403 with the rule to add).
+PATCH_RBAC = _needs(
+    ("get", "patch"),
+    (
+        "deployments.apps",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "services",
+        "configmaps",
+        "persistentvolumeclaims",
+        "serviceaccounts",
+        "horizontalpodautoscalers.autoscaling",
+    ),
+)
+APPLY_RBAC = _needs(
+    ("get", "create", "patch"),  # server-side apply is a PATCH; one that creates is authorized as a create too
+    (
+        "deployments.apps",
+        "services",
+        "configmaps",
+        "persistentvolumeclaims",
+        "serviceaccounts",
+        "roles.rbac.authorization.k8s.io",
+        "rolebindings.rbac.authorization.k8s.io",
+    ),
+)
+DELETE_RBAC = _needs(
+    ("get", "delete"),
+    (
+        "deployments.apps",
+        "services",
+        "configmaps",
+        "persistentvolumeclaims",
+        "jobs.batch",
+        "roles.rbac.authorization.k8s.io",
+        "rolebindings.rbac.authorization.k8s.io",
+    ),
+)
+
+# Shown as one JSON-schema type list (half the tokens of the anyOf pydantic writes); validated as typed.
+Patch = Annotated[dict[str, Any] | list[dict[str, Any]], WithJsonSchema({"type": ["object", "array"], "description": "Object; for json a list of ops"})]
+Manifest = Annotated[str | list[dict[str, Any]], WithJsonSchema({"type": ["string", "array"], "description": "YAML or a list of objects"})]
+
+
+class Change(BaseModel):
+    obj: str  # kind/name
+    action: Literal["patched", "created", "configured", "unchanged", "deleted"]
+    diff: list[dict[str, Any]] = []  # {"p": field path, "was": ..., "now": ...}
+
+
+class ChangeSet(BaseModel):
+    applied: bool
+    dry_run: bool
+    changes: list[Change]
+    rollout: dict[str, Any] | None = None  # the rollout `wait` followed (the first unfinished one)
+    note: str | None = None
+
+
+@dataclass
+class Planned:
+    kind: Kind
+    name: str
+    namespace: str
+    body: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.kind.lower()}/{self.name}"
+
+
+def namespaced(k: Kind) -> None:
+    if not k.namespaced:
+        raise OpsError(
+            f"{k.kind} is cluster-scoped: ops-mcp changes only namespaced objects, inside its namespace allowlist.",
+            "leave it out, or ask a cluster administrator to apply it.",
+        )
+
+
+def refused_in_dry_run(label: str, exc: OpsError, nothing: str) -> OpsError:
+    """A dry run's refusal: which object, the API server's reason, and that nothing changed."""
+    step = exc.next_step
+    if "immutable" in exc.what:
+        step = "the field cannot change in place: delete_resource the object, then apply_manifest its full manifest."
+    return OpsError(f"{label}: refused by the API server's dry run, so {nothing}. {exc.what}", step)
+
+
+def helm_note(objects: list[tuple[str, dict[str, Any] | None]]) -> str | None:
+    """For objects a Helm release manages: the next helm upgrade puts back what the chart renders."""
+    for label, obj in objects:
+        meta = (obj or {}).get("metadata") or {}
+        release = (meta.get("annotations") or {}).get("meta.helm.sh/release-name")
+        if release or (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == "Helm":
+            rel = f"release {release!r}" if release else "its Helm release"
+            return f"{label} belongs to {rel}: the next helm upgrade of it would overwrite this change; make it lasting with deploy_chart values."
+    return None
+
+
+def parse_manifest(manifest: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of YAML text (documents, kind List expanded) or of a list; shape errors name the document."""
+    if isinstance(manifest, str):
+        try:
+            docs = [d for d in yaml.safe_load_all(manifest) if d is not None]
+        except yaml.YAMLError as exc:  # its text quotes the manifest's lines: only the problem and where
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise OpsError(f"The manifest is not valid YAML{where}: {getattr(exc, 'problem', None) or 'parse error'}.", "fix the YAML and retry.") from None
+    else:
+        docs = list(manifest)
+    objects: list[dict[str, Any]] = []
+    for doc in docs:
+        items = doc.get("items") if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
+        objects.extend(items if isinstance(items, list) else [items])
+    if not objects:
+        raise OpsError("The manifest holds no object.", "pass YAML documents or a list of objects with apiVersion, kind and metadata.name.")
+    if len(objects) > MAX_OBJECTS:
+        raise OpsError(f"The manifest holds {len(objects)} objects; at most {MAX_OBJECTS} are applied in one call.", "split it into several calls.")
+    for i, obj in enumerate(objects, 1):
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict) or not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str) or not isinstance(meta, dict):
+            raise OpsError(f"Manifest object {i} is not a Kubernetes object (apiVersion, kind and metadata are needed).", "fix it and retry.")
+        if not isinstance(meta.get("name"), str):
+            raise OpsError(f"Manifest object {i} ({obj['kind']}) has no metadata.name (generateName is not applied).", "give it a name and retry.")
+        try:
+            check_name(meta["name"])
+        except ValueError as exc:
+            raise OpsError(f"Manifest object {i} ({obj['kind']}): {exc}.", "fix the name and retry.") from None
+    return objects
+
+
+def _is_secret(kind: Any) -> bool:
+    return isinstance(kind, str) and KINDS.get(kind.strip().lower()) is KINDS["secrets"]
+
+
+def _mark_secrets(value: Any) -> Any:
+    """Every object whose kind names a Secret, in any spelling, as kind Secret (what redact_obj masks)."""
+    if isinstance(value, list):
+        return [_mark_secrets(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _mark_secrets(v) for k, v in value.items()}
+    return {**out, "kind": "Secret"} if _is_secret(value.get("kind")) else out
+
+
+def apply_view(arguments: dict[str, Any]) -> dict[str, Any]:
+    """apply_manifest's arguments for redaction: the manifest's objects (text parsed), Secrets marked."""
+    manifest = arguments.get("manifest")
+    if manifest is None:
+        return arguments
+    return {**arguments, "manifest": _mark_secrets(list(yaml.safe_load_all(manifest)) if isinstance(manifest, str) else manifest)}
+
+
+def patch_view(arguments: dict[str, Any]) -> dict[str, Any]:
+    """patch_resource's arguments for redaction: a Secret's patch marked as a Secret (its values masked)."""
+    patch = arguments.get("patch")
+    if not _is_secret(arguments.get("kind")) or patch is None:
+        return arguments
+    if isinstance(patch, list):  # JSON patch: each op's value is Secret data
+        return {**arguments, "patch": [{**op, "value": {"kind": "Secret", "data": {"value": op.get("value")}}} if isinstance(op, dict) else op for op in patch]}
+    return {**arguments, "patch": {**patch, "kind": "Secret"}}
+
+
+def check_patch(patch: Any, patch_type: str) -> None:
+    if patch_type == "json":
+        if not isinstance(patch, list) or not patch:
+            raise OpsError("patch_type=json takes a list of JSON-patch operations.", 'pass e.g. [{"op": "replace", "path": "/spec/replicas", "value": 2}].')
+        for i, op in enumerate(patch, 1):
+            if op.get("op") not in JSON_PATCH_OPS or not str(op.get("path", "")).startswith("/"):
+                raise OpsError(
+                    f"JSON-patch operation {i} needs op ({', '.join(sorted(JSON_PATCH_OPS))}) and a path starting with '/'.",
+                    "fix it and retry.",
+                )
+    elif not isinstance(patch, dict) or not patch:
+        raise OpsError(
+            f"patch_type={patch_type} takes an object (the fields to change).", "pass e.g. {'spec': {'replicas': 2}}, or patch_type=json for a list of ops."
+        )
+
+
+def register(ops) -> None:
+    async def kind_of(name: str) -> Kind:
+        return ops.cluster.known_kind(name) or await ops.run(ops.cluster.kind, name)
+
+    async def live_or_none(k: Kind, name: str, ns: str) -> dict[str, Any] | None:
+        try:
+            return await ops.run(ops.cluster.get, k, name, ns, digests=True)
+        except NotFound:
+            return None
+
+    async def follow_rollouts(targets: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> dict[str, Any] | None:
+        """Wait for each workload's rollout (one shared deadline); the first unfinished one, else the last."""
+        deadline = time.monotonic() + timeout_s
+        last = None
+        for k, name, ns in targets:
+            r = await wait_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
+            last = r.model_dump(exclude_none=True)
+            if not r.complete:
+                return last
+        return last
+
+    def summary(out: ChangeSet, where: str) -> str:
+        head = ("DRY RUN, nothing applied: " if out.dry_run else "") + f"in {where}:"
+        lines = [head]
+        for c in out.changes:
+            lines.append(f"{c.obj} {c.action}" + (f" ({len(c.diff)} fields)" if c.diff else ""))
+            if c.diff:
+                lines.append(diff_text(c.diff))
+        if out.rollout:
+            r = out.rollout
+            lines.append(f"rollout {r['kind'].lower()}/{r['name']}: {r['message']} ({r['ready']}/{r['desired']} ready)")
+        if out.note:
+            lines.append(f"note: {out.note}")
+        return "\n".join(lines)
+
+    # -- patch_resource -----------------------------------------------------------------------
+    @ops.tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
+    async def patch_resource(
+        kind: AnyKind,
+        name: Name,
+        patch: Patch,
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        patch_type: Literal["strategic", "merge", "json"] = "strategic",
+        dry_run: DryRun = False,
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ChangeSet]:
+        """Patch an object; returns the field diff of a server dry run, applied unless dry_run; wait: rollout done."""
+        k = await kind_of(kind)
+        namespaced(k)
+        ns = ops.policy.namespace(namespace)
+        check_patch(patch, patch_type)
+        label = f"{k.kind.lower()}/{name}"
+        notes = []
+        live = await ops.run(ops.cluster.get, k, name, ns, digests=True)
+        try:
+            try:
+                result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
+            except OpsError as exc:
+                if patch_type != "strategic" or NO_STRATEGIC not in exc.what:
+                    raise
+                patch_type = "merge"  # custom resources take no strategic merge patch; for an object, merge is the same
+                notes.append("sent as a JSON merge patch (custom resources take no strategic merge patch)")
+                result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
+        except OpsError as exc:
+            raise refused_in_dry_run(label, exc, "nothing changed") from None
+        changed = bool(object_diff(live, result))
+        if changed and not dry_run:
+            result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, digests=True)
+        diff = object_diff(live, result)
+        if changed and (note := helm_note([(label, live)])):
+            notes.append(note)
+        rollout = None
+        if wait and not dry_run and k.kind in WORKLOADS:
+            rollout = await follow_rollouts([(k, name, ns)], timeout_seconds, ctx)
+        out = ChangeSet(
+            applied=changed and not dry_run,
+            dry_run=dry_run,
+            changes=[Change(obj=label, action="patched" if diff else "unchanged", diff=diff)],
+            rollout=rollout,
+            note="; ".join(notes) or None,
+        )
+        return ops.result(out, summary(out, ns))
+
+    # -- apply_manifest -----------------------------------------------------------------------
+    async def plan(manifest: str | list[dict[str, Any]], namespace: str | None) -> list[Planned]:
+        """Each object with its kind, name and namespace (the default one when it names none), all checked."""
+        planned: list[Planned] = []
+        seen: set[tuple[str, str, str]] = set()
+        for obj in parse_manifest(manifest):
+            meta = obj["metadata"]
+            k = await ops.run(ops.cluster.manifest_kind, obj["apiVersion"], obj["kind"])
+            namespaced(k)
+            ns = ops.policy.namespace(meta.get("namespace") or namespace)
+            key = (k.resource, ns, meta["name"])
+            if key in seen:
+                raise OpsError(f"The manifest holds {k.kind.lower()}/{meta['name']} in {ns} twice.", "keep one of them.")
+            seen.add(key)
+            planned.append(Planned(k, meta["name"], ns, {**obj, "kind": k.kind, "metadata": {**meta, "namespace": ns}}))
+        return planned
+
+    async def confirm_apply(manifest: Any, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        """The manifest is checked (kinds, allowlist) before anyone is asked; a dry run needs no confirmation."""
+        planned = await plan(manifest, namespace)
+        if dry_run:
+            return Confirmation(confirm=True)
+        shown = ", ".join(f"{p.label} in {p.namespace}" for p in planned[:5]) + (f" and {len(planned) - 5} more" if len(planned) > 5 else "")
+        return ops.ask(f"Apply {shown}?", confirm, ctx)
+
+    @ops.tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC, view=apply_view)
+    async def apply_manifest(
+        manifest: Manifest,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_apply)],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        dry_run: DryRun = False,
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+        confirm: Confirm = False,
+    ) -> Annotated[CallToolResult, ChangeSet]:
+        """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done."""
+        planned = await plan(manifest, namespace)
+        where = ", ".join(sorted({p.namespace for p in planned}))
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = ChangeSet(applied=False, dry_run=dry_run, changes=[], note="not confirmed by the user; nothing changed")
+            return ops.result(out, "Apply cancelled: the user did not confirm. Nothing changed.")
+        lives, results = [], []
+        for p in planned:  # all dry runs first: one refusal and nothing is applied
+            lives.append(await live_or_none(p.kind, p.name, p.namespace))
+            try:
+                results.append(await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True))
+            except OpsError as exc:
+                raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
+        changes: list[Change] = []
+        touched: list[Planned] = []
+        for p, live, result in zip(planned, lives, results, strict=True):
+            if live is not None and not object_diff(live, result):
+                changes.append(Change(obj=p.label, action="unchanged"))
+                continue
+            if not dry_run:
+                try:
+                    result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", digests=True)
+                except OpsError as exc:
+                    done = ", ".join(t.label for t in touched) or "none"
+                    raise OpsError(f"{p.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step) from None
+            touched.append(p)
+            changes.append(Change(obj=p.label, action="created" if live is None else "configured", diff=object_diff(live, result) if live else []))
+        rollout = None
+        if wait and not dry_run:
+            rollout = await follow_rollouts([(p.kind, p.name, p.namespace) for p in planned if p.kind.kind in WORKLOADS], timeout_seconds, ctx)
+        note = helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched])
+        out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=changes, rollout=rollout, note=note)
+        return ops.result(out, summary(out, where))
+
+    # -- delete_resource ----------------------------------------------------------------------
+    async def deletable(kind: str, namespace: str | None) -> tuple[Kind, str]:
+        k = await kind_of(kind)
+        namespaced(k)
+        if k.kind == "Secret":
+            raise OpsError(
+                "ops-mcp does not delete Secrets: it never reads their values, so it could neither show what would be lost nor "
+                "put it back, and Helm keeps its release records in Secrets.",
+                "change what uses the Secret instead, or ask its owner to delete it.",
+            )
+        return k, ops.policy.namespace(namespace)
+
+    async def confirm_delete(kind: str, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        k, ns = await deletable(kind, namespace)
+        return ops.ask(f"Delete {k.kind.lower()}/{name} in namespace {ns!r}?", confirm, ctx)
+
+    @ops.tool(title="Delete an object", kind="destructive", rbac=DELETE_RBAC)
+    async def delete_resource(
+        kind: AnyKind,
+        name: Name,
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_delete)],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        grace_period: Annotated[int | None, Field(ge=0, le=3600, description="Seconds")] = None,
+        confirm: Confirm = False,
+    ) -> Annotated[CallToolResult, ChangeSet]:
+        """Delete an object (not a Secret) and wait until it is gone."""
+        k, ns = await deletable(kind, namespace)
+        label = f"{k.kind.lower()}/{name}"
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = ChangeSet(applied=False, dry_run=False, changes=[], note="not confirmed by the user; nothing changed")
+            return ops.result(out, f"Deletion of {label} in {ns} cancelled: the user did not confirm. Nothing changed.")
+        live = await ops.run(ops.cluster.get, k, name, ns)
+        uid = live["metadata"].get("uid")
+        await ops.run(ops.cluster.delete, k, name, ns, grace_period=grace_period)
+
+        async def sample():
+            try:
+                now = await ops.run(ops.cluster.get, k, name, ns)
+            except NotFound:
+                return None, 1, 1, f"{label}: gone", True
+            if now["metadata"].get("uid") != uid:  # a controller made a new one with the same name
+                return None, 1, 1, f"{label}: gone (recreated by its controller)", True
+            return now, 0, 1, f"{label}: terminating", False
+
+        remaining = await ops.poll(ctx, sample, timeout_s=min((grace_period if grace_period is not None else 30) + 30, 300))
+        notes = []
+        if remaining is not None:
+            finalizers = (remaining.get("metadata") or {}).get("finalizers") or []
+            notes.append("still terminating" + (f", waiting for finalizers {', '.join(finalizers)}" if finalizers else ""))
+        if note := helm_note([(label, live)]):
+            notes.append(note.replace("overwrite this change", "create it again"))
+        out = ChangeSet(applied=True, dry_run=False, changes=[Change(obj=label, action="deleted")], note="; ".join(notes) or None)
+        return ops.result(out, f"{label} deleted in {ns}" + ("; " + out.note if out.note else ""))

@@ -1,0 +1,236 @@
+"""patch_resource, apply_manifest and delete_resource over MCP on the real control plane: the dry run's diff changes
+nothing, applies and waits, the three patch types, refusals (bad patch, allowlist, cluster scope, Secrets,
+confirmation), all-or-nothing manifests, Helm-managed objects, grace periods, audit records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from mcp_types import ElicitResult
+from ops_helpers import CHARTS, call, deployment, err, ok, ops_env, stdio_client, text_of, wait_ready
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
+
+
+def audit_records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def jsonpath(cluster, namespace, obj, path) -> str:
+    return cluster.kubectl("get", obj, "-n", namespace, "-o", f"jsonpath={path}").stdout
+
+
+def exists(cluster, namespace, obj) -> bool:
+    return cluster.kubectl("get", obj, "-n", namespace, check=False).returncode == 0
+
+
+async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace, audit_log):
+    cluster.apply(deployment("web", 2), namespace)
+    wait_ready(cluster, namespace, "web", 2)
+    version = jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}")
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(p, total, message):
+        progress.append((p, total, message))
+
+    image = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.local/app:2"}]}}}}
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)) as c:
+        dry = ok(await call(c, "patch_resource", {"kind": "Deployment", "name": "web", "patch": image, "dry_run": True}))
+        assert dry["applied"] is False and dry["dry_run"] is True
+        assert dry["changes"] == [
+            {
+                "obj": "deployment/web",
+                "action": "patched",
+                "diff": [{"p": "spec.template.spec.containers[app].image", "was": "registry.local/app:1", "now": "registry.local/app:2"}],
+            }
+        ]
+        assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}") == version  # nothing written
+
+        done = await call(
+            c, "patch_resource", {"kind": "deploy", "name": "web", "patch": image, "wait": True, "timeout_seconds": 90}, progress_callback=on_progress
+        )
+        applied = ok(done)
+        assert applied["applied"] is True and applied["changes"][0]["diff"] == dry["changes"][0]["diff"]
+        assert applied["rollout"]["complete"] and applied["rollout"]["ready"] == 2, applied
+        assert "containers[app].image: registry.local/app:1 -> registry.local/app:2" in text_of(done)
+        assert progress and progress[-1][:2] == (2, 2) and "deployment/web" in progress[-1][2]
+        assert jsonpath(cluster, namespace, "deploy/web", "{.spec.template.spec.containers[0].image}") == "registry.local/app:2"
+        managers = jsonpath(cluster, namespace, "deploy/web", "{.metadata.managedFields[*].manager}")
+        assert "ops-mcp" in managers.split()
+
+        merge = ok(
+            await call(
+                c, "patch_resource", {"kind": "deployments.apps", "name": "web", "patch": {"metadata": {"labels": {"tier": "web"}}}, "patch_type": "merge"}
+            )
+        )
+        assert merge["changes"][0]["diff"] == [{"p": "metadata.labels.tier", "was": None, "now": "web"}]
+        ops = [{"op": "replace", "path": "/spec/replicas", "value": 3}]
+        jp = ok(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": ops, "patch_type": "json"}))
+        assert jp["changes"][0]["diff"] == [{"p": "spec.replicas", "was": 2, "now": 3}]
+        same = ok(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": ops, "patch_type": "json"}))
+        assert same["applied"] is False and same["changes"] == [{"obj": "deployment/web", "action": "unchanged", "diff": []}]
+
+        # Refused: by the API server's dry run (nothing written), by shape, by the allowlist, by scope.
+        version = jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}")
+        msg = err(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"spec": {"replicas": -4}}}))
+        assert "deployment/web: refused by the API server's dry run, so nothing changed" in msg and "spec.replicas" in msg
+        msg = err(
+            await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": [{"op": "remove", "path": "/spec/nope"}], "patch_type": "json"})
+        )
+        assert "nothing changed" in msg
+        msg = err(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"spec": {"selector": {"matchLabels": {"app": "other"}}}}}))
+        assert "immutable" in msg and "delete_resource the object, then apply_manifest" in msg
+        assert "takes a list of JSON-patch operations" in err(
+            await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"a": 1}, "patch_type": "json"})
+        )
+        assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}") == version
+        msg = err(await call(c, "patch_resource", {"kind": "configmap", "name": "x", "namespace": "default", "patch": {"data": {"a": "b"}}}))
+        assert "outside this server's allowlist" in msg
+        assert "cluster-scoped" in err(await call(c, "patch_resource", {"kind": "node", "name": "kwok-node-0", "patch": {"metadata": {"labels": {"x": "y"}}}}))
+        assert "'web'" in err(await call(c, "patch_resource", {"kind": "deployment", "name": "wbe", "patch": image}))
+    outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
+    assert outcomes[:5] == [
+        ("patch_resource", "not_applied"),
+        ("patch_resource", "applied"),
+        ("patch_resource", "applied"),
+        ("patch_resource", "applied"),
+        ("patch_resource", "not_applied"),
+    ]
+    assert outcomes[5:] == [("patch_resource", "error")] * 7
+
+
+async def test_patch_of_a_helm_managed_object_says_the_next_upgrade_overwrites_it(cluster, namespace, audit_log):
+    cluster.helm("install", "shop", str(CHARTS / "demo"), "-n", namespace, "--wait", "--timeout", "120s")
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        out = ok(await call(c, "patch_resource", {"kind": "service", "name": "shop-web", "patch": {"spec": {"ports": [{"port": 80, "targetPort": 9090}]}}}))
+        assert out["applied"] and out["changes"][0]["diff"] == [{"p": "spec.ports[0].targetPort", "was": 8080, "now": 9090}]
+        assert "release 'shop'" in out["note"] and "helm upgrade" in out["note"] and "deploy_chart" in out["note"]
+        plain = ok(await call(c, "apply_manifest", {"manifest": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "own"}}], "confirm": True}))
+        assert plain["applied"] and "note" not in plain
+
+
+MANIFEST = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-config
+data:
+  mode: fast
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+        - name: app
+          image: registry.local/app:1
+"""
+
+
+async def test_apply_manifest_dry_run_confirm_all_or_nothing_and_wait(cluster, namespace, audit_log):
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)
+    invalid = MANIFEST.replace("replicas: 2", "replicas: -2")
+    async with stdio_client(env) as c:
+        msg = err(await call(c, "apply_manifest", {"manifest": invalid, "confirm": True}))
+        assert "deployment/api: refused by the API server's dry run, so nothing was applied" in msg
+        assert not exists(cluster, namespace, "configmap/app-config")  # the first object, valid, was not applied either
+        elsewhere = MANIFEST.replace("name: api\n", "name: api\n  namespace: default\n")
+        assert "outside this server's allowlist" in err(await call(c, "apply_manifest", {"manifest": elsewhere, "dry_run": True}))
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "x"}, "rules": []}
+        assert "ClusterRole is cluster-scoped" in err(await call(c, "apply_manifest", {"manifest": [role], "confirm": True}))
+        assert "no kind 'Gizmo'" in err(
+            await call(c, "apply_manifest", {"manifest": [{"apiVersion": "v1", "kind": "Gizmo", "metadata": {"name": "g"}}], "dry_run": True})
+        )
+
+        msg = err(await call(c, "apply_manifest", {"manifest": MANIFEST}))
+        assert "needs confirmation" in msg and "configmap/app-config in" in msg and "confirm=true" in msg
+        dry = ok(await call(c, "apply_manifest", {"manifest": MANIFEST, "dry_run": True}))
+        assert dry["applied"] is False and [(x["obj"], x["action"]) for x in dry["changes"]] == [
+            ("configmap/app-config", "created"),
+            ("deployment/api", "created"),
+        ]
+        assert not exists(cluster, namespace, "deploy/api")
+
+        done = ok(await call(c, "apply_manifest", {"manifest": MANIFEST, "confirm": True, "wait": True, "timeout_seconds": 90}))
+        assert done["applied"] and done["rollout"]["complete"] and done["rollout"]["ready"] == 2, done
+        assert jsonpath(cluster, namespace, "configmap/app-config", "{.data.mode}") == "fast"
+        assert "ops-mcp" in jsonpath(cluster, namespace, "deploy/api", "{.metadata.managedFields[*].manager}").split()
+
+        objects = list(yaml.safe_load_all(MANIFEST))
+        objects[1]["spec"]["template"]["spec"]["containers"][0]["image"] = "registry.local/app:2"
+        objects[1]["kind"] = "deployment"  # kinds in any case
+        again = ok(await call(c, "apply_manifest", {"manifest": objects, "confirm": True, "wait": True, "timeout_seconds": 90}))
+        assert again["changes"] == [
+            {"obj": "configmap/app-config", "action": "unchanged", "diff": []},
+            {
+                "obj": "deployment/api",
+                "action": "configured",
+                "diff": [{"p": "spec.template.spec.containers[app].image", "was": "registry.local/app:1", "now": "registry.local/app:2"}],
+            },
+        ]
+        assert again["rollout"]["complete"]
+
+    asked: list[str] = []
+
+    async def decline(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="decline")
+
+    async with stdio_client(env, elicitation_callback=decline) as c:
+        changed = MANIFEST.replace("mode: fast", "mode: slow")
+        out = ok(await call(c, "apply_manifest", {"manifest": changed}))
+        assert out["applied"] is False and asked and "Apply configmap/app-config" in asked[0]
+    assert jsonpath(cluster, namespace, "configmap/app-config", "{.data.mode}") == "fast"
+    outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
+    assert outcomes == [("apply_manifest", "error")] * 5 + [
+        ("apply_manifest", "not_applied"),
+        ("apply_manifest", "applied"),
+        ("apply_manifest", "applied"),
+        ("apply_manifest", "not_applied"),
+    ]
+
+
+async def test_delete_resource_confirmation_grace_period_and_secrets_refused(cluster, namespace, audit_log):
+    cluster.apply(
+        [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keep"}, "stringData": {"k": "v"}},
+            # Bound to a node no kubelet runs: a graceful deletion would leave it terminating.
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stuck"}, "spec": {"nodeName": "ghost-node", "containers": [{"name": "a", "image": "x"}]}},
+            deployment("gone", 2),
+        ],
+        namespace,
+    )
+    wait_ready(cluster, namespace, "gone", 2)
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)) as c:
+        msg = err(await call(c, "delete_resource", {"kind": "configmap", "name": "old"}))
+        assert "Delete configmap/old in namespace" in msg and "confirm=true" in msg
+        assert exists(cluster, namespace, "configmap/old")
+        msg = err(await call(c, "delete_resource", {"kind": "secret", "name": "keep", "confirm": True}))
+        assert "does not delete Secrets" in msg and exists(cluster, namespace, "secret/keep")
+        assert "outside this server's allowlist" in err(
+            await call(c, "delete_resource", {"kind": "cm", "name": "x", "namespace": "kube-system", "confirm": True})
+        )
+        assert "cluster-scoped" in err(await call(c, "delete_resource", {"kind": "namespace", "name": namespace, "confirm": True}))
+        assert "'old'" in err(await call(c, "delete_resource", {"kind": "configmap", "name": "olf", "confirm": True}))
+
+        out = ok(await call(c, "delete_resource", {"kind": "ConfigMap", "name": "old", "confirm": True}))
+        assert out == {"applied": True, "dry_run": False, "changes": [{"obj": "configmap/old", "action": "deleted", "diff": []}]}
+        assert not exists(cluster, namespace, "configmap/old")
+        out = ok(await call(c, "delete_resource", {"kind": "pod", "name": "stuck", "grace_period": 0, "confirm": True}))
+        assert out["changes"][0]["action"] == "deleted" and "note" not in out, out  # gone at once, not left terminating
+        assert not exists(cluster, namespace, "pod/stuck")
+        out = ok(await call(c, "delete_resource", {"kind": "deploy", "name": "gone", "confirm": True}))
+        assert not exists(cluster, namespace, "deploy/gone")
+    outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
+    assert outcomes == [("delete_resource", "error")] * 5 + [("delete_resource", "applied")] * 3
