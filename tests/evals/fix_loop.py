@@ -30,6 +30,7 @@ class LoopResult:
     check_seconds: float = 0.0
     settle_seconds: float = 0.0  # of the check: how long the cluster took to converge after the last call
     mode: str = ""  # findings[0].mode
+    modes: list[str] = field(default_factory=list)  # every finding's mode, in the report's order
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -63,7 +64,7 @@ async def apply_first_fix(client: Any, namespace: str, target: dict[str, Any], o
         out.reason = f"diagnose found nothing: {(result.structured_content or {}).get('summary')}"
         return None
     first = findings[0]
-    out.mode = first["mode"]
+    out.mode, out.modes = first["mode"], [f["mode"] for f in findings]
     steps = (first.get("fix") or {}).get("apply") or []
     out.steps = steps
     if not steps:
@@ -106,7 +107,8 @@ def table(results: list[LoopResult], out: TextIO) -> None:
             f"{r.mode or '-'}: {' -> '.join(r.calls)}\n"
         )
         if not r.ok:
-            out.write(f"    why: {r.reason.splitlines()[0][:300] if r.reason else 'more than ' + str(MAX_CALLS) + ' calls'}\n")
+            why = r.reason.splitlines()[0][:300] if r.passed is False else f"repaired, but with {len(r.calls)} calls (at most {MAX_CALLS})"
+            out.write(f"    why: {why}\n")
     passed = sum(r.ok for r in results)
     out.write(f"{passed}/{len(results)} repaired with <= {MAX_CALLS} calls\n")
 

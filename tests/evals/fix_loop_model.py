@@ -25,12 +25,17 @@ def prompt(scenario: Scenario, namespace: str) -> str:
     return f"The {target['kind']} {target['name']}{can} in namespace {namespace} is not working. Find out why and fix it."
 
 
-def plan(scenario: Scenario, namespace: str) -> list[Any]:
+def plan(scenario: Scenario, namespace: str, out: LoopResult) -> list[Any]:
+    """diagnose, then findings[0].fix.apply of the real report (recorded in `out`), then an answer."""
+
     def fix(request: RecordedRequest):
         report = json.loads(request.tool_results()[-1]["content"])
         findings = report.get("findings") or []
         steps = ((findings[0].get("fix") or {}).get("apply") or []) if findings else []
+        out.modes, out.steps = [f["mode"] for f in findings], steps
+        out.mode = out.modes[0] if findings else ""
         if not steps:
+            out.reason = f"findings[0] ({out.mode or 'none'}) has no fix.apply: {report.get('summary')}"
             return text(f"No fix to apply: {report.get('summary')}")
         return reply(*[tool_block(step["tool"], step["args"]) for step in steps])
 
@@ -52,7 +57,7 @@ async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], 
     start = time.monotonic()
     try:
         if api:
-            api.script(*plan(scenario, env.ns))
+            api.script(*plan(scenario, env.ns, out))
         async with model, server_client(url=None, token=None, serve_flags=[], env=ops_env) as client:
             result = await ask(
                 prompt(scenario, env.ns), client=client, anthropic_client=model, yes=True, out=steps, model=os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
@@ -67,7 +72,7 @@ async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], 
     out.calls = [s.tool for s in result.steps if not s.skipped]
     out.tokens = result.tool_output_tokens
     if api and api.remaining:
-        out.reason = f"the agent stopped with {api.remaining} scripted turn(s) unused:\n{steps.getvalue()}"
+        out.reason = out.reason or f"the agent stopped with {api.remaining} scripted turn(s) unused:\n{steps.getvalue()}"
         return out
     failed = [s.tool for s in result.steps if not s.ok]
     start = time.monotonic()
