@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from ops_mcp.http_transport import serve_http
 
-    return serve_http(build_server(settings), settings)
+    return serve_http(build_server(settings, metrics=True), settings)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -480,13 +480,21 @@ class Cluster:
         except NotFound as exc:
             if patch_type != "apply":
                 raise self._not_found(k, name, ns) from None
-            # apply creates what is missing: a 404 is the namespace, or a version the cluster does not serve
+            # apply creates what is missing: a 404 is the namespace, a version the cluster does not serve,
+            # or an object this one needs (a RoleBinding's Role, for an identity that may not `bind`)
             if f'namespaces "{ns}" not found' in exc.what:
                 raise NotFound(f"Cannot apply {k.kind} {name!r}: namespace {ns!r} does not exist.", "apply into an existing namespace.") from None
-            raise NotFound(
-                f"Cannot apply {k.kind} {name!r}: this cluster does not serve {k.api_version} {k.plural}.",
-                "use an apiVersion the cluster serves (kubectl api-resources).",
-            ) from None
+            if "could not find the requested resource" in exc.what:
+                raise NotFound(
+                    f"Cannot apply {k.kind} {name!r}: this cluster does not serve {k.api_version} {k.plural}.",
+                    "use an apiVersion the cluster serves (kubectl api-resources).",
+                ) from None
+            step = (
+                "apply the Role it binds first, in an earlier call: RBAC binds only a Role that exists, unless the identity may `bind`."
+                if k.kind == "RoleBinding"
+                else "what it refers to must exist first: apply that in an earlier call."
+            )
+            raise NotFound(f"Cannot apply {k.kind} {name!r}: {exc.what}", step) from None
         except OpsError as exc:
             if "415" in exc.what and patch_type == "strategic":
                 raise OpsError(f"{k.kind} {NO_STRATEGIC} (custom resources do not).", "use patch_type=merge or json.") from None

@@ -1,4 +1,4 @@
-"""Streamable HTTP at /mcp with a bearer token and Host-header (DNS-rebinding) checks.
+"""Streamable HTTP at /mcp (and Prometheus metrics at /metrics) with a bearer token and Host-header (DNS-rebinding) checks.
 
 Auth rule: a token (OPS_MCP_HTTP_TOKEN) is required, unless the server is bound to a
 loopback address AND auth was explicitly disabled (--no-auth / OPS_MCP_HTTP_AUTH_DISABLED).
@@ -56,7 +56,7 @@ def allowed_hosts(settings: Settings) -> list[str]:
 
 def build_http_app(mcp: Any, settings: Settings) -> Any:
     from mcp.server.transport_security import TransportSecuritySettings
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
 
     if not settings.http_token and not (settings.http_auth_disabled and settings.loopback):
         raise SystemExit("ops-mcp: HTTP needs a bearer token: set OPS_MCP_HTTP_TOKEN. (Only on a loopback bind may auth be turned off, with --no-auth.)")
@@ -71,6 +71,14 @@ def build_http_app(mcp: Any, settings: Settings) -> Any:
     @mcp.custom_route("/health", methods=["GET"])
     async def health(request: Any) -> Any:
         return JSONResponse({"status": "ok"})
+
+    metrics = getattr(getattr(mcp, "ops", None), "metrics", None)
+    if metrics is not None:
+
+        @mcp.custom_route("/metrics", methods=["GET"])
+        async def prometheus(request: Any) -> Any:  # behind the bearer token like /mcp: scrape with `authorization`
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
 
     hosts = allowed_hosts(settings)
     origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]

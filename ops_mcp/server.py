@@ -54,6 +54,7 @@ class Ops:
         self.views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # tool name -> its arguments as redaction sees them
         self._cluster: Any = None
         self._helm: Any = None
+        self.metrics: Any = None  # ops_mcp.telemetry.Metrics on the HTTP transport
 
     # -- lazy clients ----------------------------------------------------------------------
     @property
@@ -353,7 +354,8 @@ def _known_arguments_middleware(mcp: MCPServer):
     return middleware
 
 
-def build_server(settings: Settings) -> MCPServer:
+def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
+    """The server with every toolset; metrics=True (the HTTP transport) counts calls for /metrics."""
     mcp = MCPServer(
         name="ops-mcp",
         title="Kubernetes ops (Todo Chatbot)",
@@ -374,6 +376,10 @@ def build_server(settings: Settings) -> MCPServer:
     from ops_mcp import prompts
 
     prompts.register(ops)
+    from ops_mcp import telemetry
+
+    ops.metrics = telemetry.Metrics() if metrics else None
+    mcp.middleware.append(telemetry.middleware(ops.kinds, ops.metrics, telemetry.tracer()))  # first: it times the whole call
     mcp.middleware.append(_audit_middleware(ops))
     mcp.middleware.append(_known_arguments_middleware(mcp))
     mcp.middleware.append(_scrub_middleware(ops))  # inside the audit: the audit record's detail is scrubbed too

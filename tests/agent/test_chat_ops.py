@@ -19,7 +19,17 @@ from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_
 pytestmark = pytest.mark.cluster
 
 TASK_TOOLS = ["add_task", "list_tasks", "complete_task", "delete_task", "update_task"]
-WRITE_TOOLS = {"scale_deployment", "rollout_restart", "deploy_chart", "rollout_undo", "rollback_release", "uninstall_release"}
+WRITE_TOOLS = {
+    "scale_deployment",
+    "rollout_restart",
+    "deploy_chart",
+    "rollout_undo",
+    "rollback_release",
+    "uninstall_release",
+    "patch_resource",
+    "apply_manifest",
+    "delete_resource",
+}
 SECRET_VALUE = "Sup3rS3cret-chat-ops"
 
 

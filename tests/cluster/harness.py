@@ -8,12 +8,14 @@ and runs every workload, the KWOK nodes being tainted. See tests/cluster/README.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +91,7 @@ class Cluster:
         self.cluster_dir = workdir / "clusters" / name
         self.kubeconfig = str(self.cluster_dir / "kubeconfig.yaml")
         # The node's files live beside the cluster's, not inside: `kwokctl delete` removes the cluster dir.
+        self.etcd_port = _free_port()  # etcd's client port (plain HTTP on loopback; compact_etcd speaks its JSON gateway)
         self.node = RealNode(workdir / "nodes" / name, bin_dir, self.cluster_dir / "pki", self.kubeconfig) if real_node else None
         self.env = {
             **os.environ,
@@ -166,7 +169,7 @@ class Cluster:
             # Every port explicit: kwokctl hands out ports counting down from 32767, so clusters
             # started at the same time (parallel test sessions) would collide.
             "kubeApiserverPort": _free_port(),
-            "etcdPort": _free_port(),
+            "etcdPort": self.etcd_port,
             "etcdPeerPort": _free_port(),
             "kubeControllerManagerPort": _free_port(),
             "kubeSchedulerPort": _free_port(),
@@ -342,6 +345,25 @@ class Cluster:
                 timeout=30,
                 message=f"kubectl logs {' '.join(flags)} of {pod}",
             )
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision, as the API server does every 5 minutes: what a
+        resourceVersion (a watch, a list's continue token) named before is gone, so the API server answers 410.
+        Like the API server's own compactor, it records the revision under compact_rev_key, which the API server
+        watches: its watch cache drops what is older within ~15 s (cacher/compactor.go), and from then on lists that
+        continue an older snapshot get 410. Through etcd's JSON gateway on loopback; returns the compacted revision."""
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.etcd_port}/v3/kv/{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.load(response)
+
+        revision = int(post("range", {"key": base64.b64encode(b"compact_rev_key").decode()})["header"]["revision"])
+        post("put", {"key": base64.b64encode(b"compact_rev_key").decode(), "value": base64.b64encode(str(revision).encode()).decode()})
+        post("compaction", {"revision": revision, "physical": True})
+        return revision
 
     @staticmethod
     def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.2, message: str = "") -> T:

@@ -76,7 +76,16 @@ def test_kagent_objects_reference_each_other() -> None:
     (tool_ref,) = agent["spec"]["declarative"]["tools"]
     mcp = tool_ref["mcpServer"]
     assert mcp["name"] in servers and mcp["apiGroup"] == "kagent.dev"
-    assert set(mcp["requireApproval"]) == {"scale_deployment", "rollout_restart", "rollout_undo", "deploy_chart", "rollback_release"}
+    assert set(mcp["requireApproval"]) == {
+        "scale_deployment",
+        "rollout_restart",
+        "rollout_undo",
+        "patch_resource",
+        "apply_manifest",
+        "delete_resource",
+        "deploy_chart",
+        "rollback_release",
+    }
     assert set(mcp["requireApproval"]) <= set(mcp["toolNames"])
     assert "uninstall_release" not in mcp["toolNames"]
 

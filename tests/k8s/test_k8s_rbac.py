@@ -150,16 +150,8 @@ def sa_kubeconfig(cluster: Cluster, namespace: str, path: Path) -> Path:
     return path
 
 
-def text_of(result) -> str:
-    return "\n".join(getattr(c, "text", "") for c in result.content)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path, anyio_backend: str, uninstall) -> None:
-    """The ops tools themselves, with the token of the chart's read-only account: reads work, a write is
-    refused by the apiserver (the server is started writable so the tool is listed and really tries)."""
-    install(cluster, namespace, uninstall)
+def sa_server(cluster: Cluster, namespace: str, tmp_path: Path) -> StdioServerParameters:
+    """ops-mcp over stdio as the chart's ServiceAccount, started writable (its tools are listed and really try)."""
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
     env.update(
         OPS_MCP_KUBECONFIG=str(sa_kubeconfig(cluster, namespace, tmp_path / "sa.kubeconfig")),
@@ -172,8 +164,20 @@ async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namesp
         OPS_MCP_REQUEST_TIMEOUT="10",
         HOME=str(tmp_path),
     )
-    params = StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=env, cwd=str(ROOT))
-    async with Client(params, read_timeout_seconds=120) as mcp:
+    return StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=env, cwd=str(ROOT))
+
+
+def text_of(result) -> str:
+    return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path, anyio_backend: str, uninstall) -> None:
+    """The ops tools themselves, with the token of the chart's read-only account: reads work, a write is
+    refused by the apiserver (the server is started writable so the tool is listed and really tries)."""
+    install(cluster, namespace, uninstall)
+    async with Client(sa_server(cluster, namespace, tmp_path), read_timeout_seconds=120) as mcp:
         pods = await mcp.call_tool("list_resources", {"kind": "pods"})
         assert not pods.is_error, text_of(pods)
         assert "todo-chatbot-ops-mcp" in json.dumps(pods.structured_content)
@@ -190,3 +194,37 @@ async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namesp
         assert "403" in text_of(scaled) or "forbidden" in text_of(scaled).lower(), text_of(scaled)
     replicas = json.loads(cluster.kubectl("get", "deployment", SA, "-n", namespace, "-o", "json").stdout)["spec"]["replicas"]
     assert replicas == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_change_tools_with_the_writable_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path, anyio_backend: str, uninstall) -> None:
+    """patch_resource, apply_manifest and delete_resource as the chart's account with opsMcp.readOnly=false: the Role
+    grants what they declare for the app's kinds (a server-side apply that creates is authorized as a create too),
+    and a kind outside them is refused by the apiserver with the rule to add."""
+    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false")
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pod-reader"}}
+    role["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "pod-reader"}}
+    binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"}
+    binding["subjects"] = [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}]
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fix-config"}, "data": {"a": "1"}}
+    async with Client(sa_server(cluster, namespace, tmp_path), read_timeout_seconds=120) as mcp:
+        together = await mcp.call_tool("apply_manifest", {"manifest": [config, role, binding], "confirm": True})
+        assert together.is_error and "apply the Role it binds first, in an earlier call" in text_of(together), text_of(together)
+        assert cluster.kubectl("get", "configmap", "fix-config", "-n", namespace, check=False).returncode != 0  # nothing applied
+        for manifest in ([config, role], [binding]):  # without `bind`, RBAC binds only a Role that exists
+            applied = await mcp.call_tool("apply_manifest", {"manifest": manifest, "confirm": True})
+            assert not applied.is_error, text_of(applied)
+        patched = await mcp.call_tool("patch_resource", {"kind": "configmap", "name": "fix-config", "patch": {"data": {"a": "2"}}})
+        assert not patched.is_error and patched.structured_content["changes"][0]["diff"] == [{"p": "data.a", "was": "1", "now": "2"}], text_of(patched)
+        deleted = await mcp.call_tool("delete_resource", {"kind": "configmap", "name": "fix-config", "confirm": True})
+        assert not deleted.is_error, text_of(deleted)
+        pod = json.loads(cluster.kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"][0]["metadata"]["name"]
+        refused = await mcp.call_tool("patch_resource", {"kind": "pod", "name": pod, "patch": {"metadata": {"labels": {"x": "y"}}}})
+        assert refused.is_error and 'grant the identity a Role/ClusterRole rule apiGroups [""], resources [pods], verbs [patch]' in text_of(refused)
+    assert (
+        can_i(cluster, namespace, "list", "pods", in_ns=namespace)
+        and cluster.kubectl("auth", "can-i", "list", "pods", f"--as=system:serviceaccount:{namespace}:default", "-n", namespace).stdout.strip() == "yes"
+    )
+    assert cluster.kubectl("get", "configmap", "fix-config", "-n", namespace, check=False).returncode != 0

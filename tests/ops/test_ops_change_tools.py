@@ -234,3 +234,17 @@ async def test_delete_resource_confirmation_grace_period_and_secrets_refused(clu
         assert not exists(cluster, namespace, "deploy/gone")
     outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
     assert outcomes == [("delete_resource", "error")] * 5 + [("delete_resource", "applied")] * 3
+
+
+async def test_custom_resources_are_applied_patched_and_deleted(cluster, namespace, audit_log):
+    """KWOK's Logs (kwok.x-k8s.io) stands for any CRD: found by discovery, applied server-side, patched as a merge patch."""
+    logs = {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs", "metadata": {"name": "some-pod"}, "spec": {"logs": [{"logsFile": "/dev/null"}]}}
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        created = ok(await call(c, "apply_manifest", {"manifest": [logs], "confirm": True}))
+        assert created["changes"] == [{"obj": "logs/some-pod", "action": "created", "diff": []}]
+        patched = ok(await call(c, "patch_resource", {"kind": "logs", "name": "some-pod", "patch": {"metadata": {"labels": {"a": "b"}}}}))
+        assert patched["changes"][0]["diff"] == [{"p": "metadata.labels", "was": None, "now": {"a": "b"}}]  # a new subtree: one entry
+        assert "sent as a JSON merge patch" in patched["note"]
+        assert jsonpath(cluster, namespace, "logs.kwok.x-k8s.io/some-pod", "{.metadata.labels.a}") == "b"
+        assert ok(await call(c, "delete_resource", {"kind": "logs.kwok.x-k8s.io", "name": "some-pod", "confirm": True}))["applied"]
+    assert not exists(cluster, namespace, "logs.kwok.x-k8s.io/some-pod")

@@ -134,7 +134,8 @@ async def test_rollout_undo_and_status_of_statefulsets_and_daemonsets(cluster, n
     ]
 
 
-async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log):
+@pytest.mark.parametrize("helm", ["helm", "helm3"])  # helm 4 (the package's) and helm 3: flags differ (--rollback-on-failure / --atomic)
+async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, namespace, audit_log, helm):
     chart = str(CHARTS / "demo")
     secret = "Pa55-w0rd-Helm-7731"
     progress: list[str | None] = []
@@ -142,7 +143,7 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
     async def on_progress(p, total, message):
         progress.append(message)
 
-    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo", OPS_MCP_CHART_SOURCES=str(CHARTS))
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo", OPS_MCP_CHART_SOURCES=str(CHARTS), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / helm))
     async with stdio_client(env) as c:
         assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"confirm": True, "chart": str(CHARTS / "nonexistent")}))
         assert "outside the repository" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values_files": ["/etc/passwd"]}))
@@ -361,6 +362,34 @@ async def test_rollout_undo_refuses_a_paused_deployment(cluster, namespace, audi
         cluster.kubectl("rollout", "resume", "deploy/api", "-n", namespace)
         undo = ok(await call(c, "rollout_undo", {"name": "api", "confirm": True}))  # the resourceVersion-guarded patch
         assert undo["applied"] and image_of(cluster, namespace, "api") == "registry.local/app:1"
+
+
+async def test_rollout_undo_asks_again_when_the_workload_changes_while_the_user_decides(cluster, namespace, audit_log):
+    """The confirmation names the revisions; a rollout that lands while the question is open (CI deploying during a
+    human's minute) makes the earlier answer void: the user is asked about the new state, and that is what happens."""
+    cluster.apply(deployment("api", 1), namespace)
+    wait_ready(cluster, namespace, "api", 1)
+
+    def set_image(tag: str, revision: str) -> None:
+        cluster.kubectl("set", "image", "deploy/api", f"app=registry.local/app:{tag}", "-n", namespace)
+        get = ("get", "deploy", "api", "-n", namespace, "-o", "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}")
+        cluster.wait_for(lambda: cluster.kubectl(*get).stdout == revision, 60, message=f"revision {revision}")
+
+    set_image("2", "2")
+    asked: list[str] = []
+
+    async def answer(context, params):
+        asked.append(params.message)
+        if len(asked) == 1:
+            set_image("3", "3")  # someone else's rollout lands before the user clicks
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with stdio_client(ops_env(cluster, namespace, audit_log), elicitation_callback=answer) as c:
+        undo = ok(await call(c, "rollout_undo", {"name": "api"}))
+    assert len(asked) == 2, asked
+    assert "from revision 2 to 1" in asked[0] and "from revision 3 to 2" in asked[1]
+    assert undo["applied"] and undo["detail"] == "rolled back from revision 3 to 2"
+    assert image_of(cluster, namespace, "api") == "registry.local/app:2"
 
 
 async def test_rollout_status_understands_statefulset_partitions(cluster, namespace, audit_log):

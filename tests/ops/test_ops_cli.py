@@ -24,6 +24,8 @@ def test_doctor_passes_with_admin_and_names_missing_rbac_for_a_limited_identity(
     assert any(line.startswith("cluster") and cluster.server in line for line in lines)
     assert any(line.startswith("rbac scale_deployment") and " yes " in line for line in lines)
     assert any(line.startswith("helm ") and "v4." in line and "(helm 4: rollback with --rollback-on-failure)" in line for line in lines)
+    helm3 = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm3"))).stdout.splitlines()
+    assert any(line.startswith("helm ") and "v3." in line and "(helm 3: rollback with --atomic)" in line for line in helm3), helm3
 
     cluster.apply(
         [

@@ -128,6 +128,12 @@ def test_views_let_redaction_find_secret_values_in_any_spelling():
         assert CANARY not in json.dumps(redact_obj(view)) and CANARY in secret_values(view)
     plain = {"kind": "configmap", "name": "c", "patch": {"data": {"conf": "visible"}}}
     assert patch_view(plain) == plain
+    by_index = [
+        {"op": "replace", "path": "/spec/template/spec/containers/0/env/1/value", "value": CANARY},
+        {"op": "replace", "path": "/spec/replicas", "value": 2},
+    ]
+    view = patch_view({"kind": "deployment", "name": "d", "patch": by_index, "patch_type": "json"})
+    assert [op["value"] for op in view["patch"]] == [MASK, 2]
 
 
 def test_helm_note_names_the_release():

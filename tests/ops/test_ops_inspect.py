@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import anyio
 import pytest
 from ops_helpers import call, deployment, err, event, ok, ops_env, pod, stdio_client, text_of, wait_ready
 
@@ -35,6 +37,30 @@ async def test_list_resources_paginates_compact_rows(cluster, namespace, audit_l
         assert "invalid" in err(await call(c, "list_resources", {"kind": "pods", "label_selector": "a b c"})).lower()
         assert "limit" in err(await call(c, "list_resources", {"kind": "pods", "limit": 0}))
         assert "invalid namespace" in err(await call(c, "list_resources", {"kind": "pods", "namespace": "Not_Valid"}))
+
+
+async def test_a_list_continued_after_its_token_expired_starts_again_and_says_so(cluster, namespace, audit_log):
+    """A real 410: etcd's history is compacted past the revision the continue token names (the API server itself
+    compacts every 5 minutes, so a slow reader meets this), and the API server can no longer continue that list."""
+    cluster.apply([pod(f"p{i}") for i in range(5)], namespace)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        first = ok(await call(c, "list_resources", {"kind": "pods", "limit": 2}))
+        assert first["continue_token"] and "note" not in first
+        cluster.apply(pod("p5"), namespace)  # a write after the page, so the page's revision is behind the current one
+        cluster.compact_etcd()
+        deadline = time.monotonic() + 60
+        while "note" not in (again := ok(await call(c, "list_resources", {"kind": "pods", "limit": 2, "continue_token": first["continue_token"]}))):
+            # Until the API server's watch cache has dropped the compacted snapshot, the token still continues.
+            assert [r["name"] for r in again["rows"]] == ["p2", "p3"] and time.monotonic() < deadline, again
+            await anyio.sleep(1)
+        assert "expired" in again["note"] and "first page" in again["note"]
+        assert [r["name"] for r in again["rows"]] == ["p0", "p1"] and again["continue_token"]
+        names, token = [], again["continue_token"]
+        while token:  # the new token is a fresh snapshot: the list completes, now with p5
+            page = ok(await call(c, "list_resources", {"kind": "pods", "limit": 2, "continue_token": token}))
+            names += [r["name"] for r in page["rows"]]
+            token = page.get("continue_token")
+        assert names == ["p2", "p3", "p4", "p5"]
 
 
 async def test_describe_is_compact_with_events_and_404_suggests_names(cluster, namespace, audit_log):
