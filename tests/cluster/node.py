@@ -402,6 +402,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     def images(self) -> set[str]:
         return set(self.ctr("images", "list", "--quiet").stdout.decode().split())
 
+    def trust_registry(self, host: str) -> None:
+        """Let containerd pull over plain HTTP from a test's registry on loopback (`127.0.0.1:PORT`): loopback
+        bypasses the closed proxy; every other registry stays unreachable. containerd reads certs.d per pull."""
+        folder = self.folder / "containerd" / "certs.d" / host
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "hosts.toml").write_text(f'server = "http://{host}"\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n')
+
     def _import_pause(self) -> None:
         if PAUSE_IMAGE in self.images():
             return
