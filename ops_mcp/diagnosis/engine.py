@@ -40,6 +40,7 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
             skipped.append({"check": kind, "why": why})
     groups = _group(issues)
     _severity(ctx, groups)
+    _link_denied_account(ctx, groups)
     findings = _link_and_order(groups)
     failing_checks = {g.check for g in findings}
     ok = [a.check for a in selected if a.check not in failing_checks and a.check not in {s["check"] for s in skipped}]
@@ -132,6 +133,17 @@ def _severity(ctx: Context, groups: list[Group]) -> None:
         # the workload's own count also covers sibling pods outside a narrowed snapshot (a Pod target)
         reported = ((workload or {}).get("status") or {}).get("readyReplicas" if kind != "DaemonSet" else "numberReady", 0)
         group.sev = "high" if max(ready_by_owner.get(owner, 0), reported or 0) else "critical"
+
+
+def _link_denied_account(ctx: Context, groups: list[Group]) -> None:
+    """Asked about a ServiceAccount (`can`) and denied: its workloads' failures are linked to the denial, which then
+    comes first (the question names the suspected cause; a workload target asks nothing, so nothing is linked)."""
+    if ctx.scope.kind != "ServiceAccount":
+        return
+    denied = {g.first.obj for g in groups if g.mode == "rbac.denied"}
+    for group in groups if denied else ():
+        if not group.mode.startswith("rbac."):
+            group.links |= denied
 
 
 def _link_and_order(groups: list[Group]) -> list[Group]:

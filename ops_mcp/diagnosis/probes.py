@@ -60,7 +60,9 @@ def failure_messages(snap: Snapshot, pod: Obj, key: str) -> list[str]:
 
 
 def refused(failure: str) -> bool:
-    return "connection refused" in failure or "connect: " in failure
+    """Nothing listened on the probe's port. A run's messages also hold the refusals of a (re)starting container:
+    once the port answered with a status code, the port is right and the path is what fails."""
+    return ("connection refused" in failure or "connect: " in failure) and "statuscode:" not in failure
 
 
 def runs_containers(snap: Snapshot, pod: Obj) -> bool:

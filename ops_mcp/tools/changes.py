@@ -245,6 +245,19 @@ def register(ops) -> None:
                 return last
         return last
 
+    async def claims_bound(claims: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> str | None:
+        """Wait until each applied PersistentVolumeClaim is Bound (a WaitForFirstConsumer class binds once its pending
+        pod is scheduled again); a note naming those still unbound at the deadline."""
+
+        async def sample() -> Any:
+            phases = [((await ops.run(ops.cluster.get, k, name, ns)).get("status") or {}).get("phase") for k, name, ns in claims]
+            unbound = [name for (_, name, _), phase in zip(claims, phases, strict=True) if phase != "Bound"]
+            done = len(claims) - len(unbound)
+            return unbound, done, len(claims), f"{done}/{len(claims)} claims bound", not unbound
+
+        unbound = await ops.poll(ctx, sample, timeout_s=timeout_s)
+        return f"claims not Bound after {timeout_s}s: {', '.join(unbound)} (describe them for the provisioner's events)" if unbound else None
+
     def summary(out: ChangeSet, where: str) -> str:
         head = ("DRY RUN, nothing applied: " if out.dry_run else "") + f"in {where}:"
         lines = [head]
@@ -347,7 +360,7 @@ def register(ops) -> None:
         timeout_seconds: Timeout = 120,
         confirm: Confirm = False,
     ) -> Annotated[CallToolResult, ChangeSet]:
-        """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done."""
+        """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done, claims bound."""
         planned = await plan(manifest, namespace)
         where = ", ".join(sorted({p.namespace for p in planned}))
         if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
@@ -374,10 +387,12 @@ def register(ops) -> None:
                     raise OpsError(f"{p.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step) from None
             touched.append(p)
             changes.append(Change(obj=p.label, action="created" if live is None else "configured", diff=object_diff(live, result) if live else []))
-        rollout = None
+        rollout, unbound = None, None
         if wait and not dry_run:
             rollout = await follow_rollouts([(p.kind, p.name, p.namespace) for p in planned if p.kind.kind in WORKLOADS], timeout_seconds, ctx)
-        note = helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched])
+            claims = [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind == "PersistentVolumeClaim"]
+            unbound = await claims_bound(claims, timeout_seconds, ctx) if claims else None
+        note = "; ".join(filter(None, [helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched]), unbound])) or None
         out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=changes, rollout=rollout, note=note)
         return ops.result(out, summary(out, where))
 

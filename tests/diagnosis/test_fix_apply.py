@@ -38,8 +38,8 @@ def with_revision(dep, revision=2):
 # ---------- crashloop.bad_command ----------
 
 
-def bad_command_data(containers, replicasets, others=()):
-    pods = crashing("app", 1, 127, "StartError", message='exec: "pyhton3": executable file not found in $PATH', containers=containers)
+def bad_command_data(containers, replicasets, others=(), code=127, message='exec: "pyhton3": executable file not found in $PATH'):
+    pods = crashing("app", 1, code, "StartError", message=message, containers=containers)
     return snapshot(deployments=[with_revision(deployment("app", ready=0, containers=containers))], replicasets=[*replicasets, *others], pods=pods)
 
 
@@ -75,9 +75,20 @@ def test_bad_command_removes_the_override_when_the_image_entrypoint_runs_elsewhe
     assert "entrypoint" in f["fix"]["do"] and "/containers/0/command" in f["fix"]["kubectl"]
 
 
-def test_bad_command_without_evidence_says_unknown_with_candidates_and_applies_nothing():
+def test_bad_command_whose_binary_does_not_exist_falls_back_to_the_image_entrypoint():
     bad = [container(command=["pyhton3", "app.py"])]
     f = by_mode(run(bad_command_data(bad, [replicaset("app-7d9c", "app", 2)])), "crashloop.bad_command")
+    ops = [{"op": "remove", "path": "/spec/template/spec/containers/0/command"}]
+    assert applied(f) == [
+        {"tool": "patch_resource", "args": {"kind": "deployment", "name": "app", "namespace": NS, "patch": ops, "patch_type": "json", "wait": True}}
+    ]
+    assert "'pyhton3' does not exist" in f["fix"]["do"] and "entrypoint" in f["fix"]["do"]
+
+
+def test_bad_command_without_evidence_says_unknown_with_candidates_and_applies_nothing():
+    bad = [container(command=["/app/run.sh"])]
+    denied = 'exec: "/app/run.sh": permission denied'
+    f = by_mode(run(bad_command_data(bad, [replicaset("app-7d9c", "app", 2)], code=126, message=denied)), "crashloop.bad_command")
     assert "apply" not in f["fix"] and f["fix"]["do"].startswith("Unknown which command is right")
     assert "entrypoint" in f["fix"]["do"] and "binary name" in f["fix"]["do"]
     assert "<correct>" not in json.dumps(f)
@@ -189,6 +200,20 @@ def test_readiness_path_is_the_one_the_container_answers():
     f = by_mode(run(data, "deployment", "web"), "readiness.failing")
     (step,) = applied(f)
     assert step["args"]["patch"] == [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path", "value": "/livez"}]
+
+
+def test_refusals_while_the_container_restarts_do_not_make_a_port_that_answered_wrong():
+    """A liveness-killed container refuses the readiness probe while it starts again; the 404s say the port is right."""
+    data, pname = probe_data({"path": "/livez", "port": "http"}, {"path": "/readyz", "port": "http"}, http={8080: "/healthz"})
+    refusal = 'Readiness probe failed: Get "http://10.0.0.5:8080/readyz": dial tcp 10.0.0.5:8080: connect: connection refused'
+    data["events"] += [event("Pod", pname, "Unhealthy", refusal, age=1)]
+    data["events"][1]["message"] = "Liveness probe failed: HTTP probe failed with statuscode: 404"
+    f = by_mode(run(data, "deployment", "web"), "crashloop.liveness")
+    (step,) = applied(f)
+    assert step["args"]["patch"] == [
+        {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/path", "value": "/healthz"},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path", "value": "/healthz"},
+    ]
 
 
 def test_no_path_answers_so_the_probe_fix_is_unknown_with_candidates():

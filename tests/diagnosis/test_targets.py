@@ -171,13 +171,13 @@ def claim_data(classes, pvcs=None):
 
 
 @pytest.mark.parametrize("kind", ["pvc", "persistentvolumeclaim", "deployment"])
-def test_missing_storage_class_recreates_the_claim_with_the_default_class_then_waits_for_the_workload(kind):
+def test_missing_storage_class_recreates_the_claim_with_the_default_class_and_waits_until_it_binds(kind):
     out = run(claim_data([sc("standard", default=True), sc("slow")]), kind, "data" if kind != "deployment" else "api")
     f = by_mode(out, "pvc.no_storageclass")
     assert out["findings"][0]["id"] == f["id"]
-    delete, apply, wait = f["fix"]["apply"]
+    delete, apply = f["fix"]["apply"]
     assert delete == {"tool": "delete_resource", "args": {"kind": "persistentvolumeclaim", "name": "data", "namespace": NS}}
-    assert apply["tool"] == "apply_manifest" and apply["args"]["namespace"] == NS
+    assert apply["tool"] == "apply_manifest" and apply["args"]["namespace"] == NS and apply["args"]["wait"] is True
     assert apply["args"]["manifest"] == [
         {
             "apiVersion": "v1",
@@ -191,7 +191,6 @@ def test_missing_storage_class_recreates_the_claim_with_the_default_class_then_w
             },
         }
     ]
-    assert wait == {"tool": "rollout_status", "args": {"name": "api", "namespace": NS, "kind": "deployment", "wait": True}}
     assert "holds no data" in f["fix"]["do"] and "(the default)" in f["fix"]["do"]
     assert by_mode(out, "scheduling.unbound_pvc")["caused_by"] == [f["id"]] if kind != "pvc" else True
 
@@ -339,6 +338,22 @@ def test_service_account_without_can_lists_bindings_and_users():
     assert f["cause"]["text"] == "Bound to ClusterRoleBinding/view -> ClusterRole/view (via Group system:serviceaccounts); used by Deployment/api (2 pods)"
     f = by_mode(run(sa_data({"sa": "lonely"}), "serviceaccount", "lonely"), "rbac.bindings")
     assert f["cause"]["text"] == "Not bound to any Role or ClusterRole; no pod or workload uses it"
+
+
+def test_denied_service_account_comes_first_and_its_failing_workload_is_caused_by_it():
+    """The app answers 503 because the API server answers 403: asked about its account, the denial is the root."""
+    statuses = [cstatus(waiting="CrashLoopBackOff", last={"exitCode": 1, "reason": "Error"}, restarts=4)]
+    pods = deploy_pods("api", 1, spec={"serviceAccountName": "reader"}, statuses=statuses)
+    dep = deployment("api", ready=0, pod_spec={"serviceAccountName": "reader"})
+    access = {"sa": "reader", "ask": "list pods", "review": {"allowed": False}, "bindings": [], "rules": {}}
+    out = run(snapshot(deployments=[dep], replicasets=[replicaset("api-7d9c", "api")], pods=pods, access=access), "serviceaccount", "reader")
+    denied = by_mode(out, "rbac.denied")
+    assert out["findings"][0]["id"] == denied["id"] and denied["fix"]["apply"][0]["tool"] == "apply_manifest"
+    assert by_mode(out, "crashloop.app_error")["caused_by"] == [denied["id"]]
+    # a workload target asks no question about the account: nothing is linked to it
+    assert not by_mode(
+        run(snapshot(deployments=[dep], replicasets=[replicaset("api-7d9c", "api")], pods=pods), "deployment", "api"), "crashloop.app_error"
+    ).get("caused_by")
 
 
 def test_cluster_scoped_question_gets_a_cluster_role():

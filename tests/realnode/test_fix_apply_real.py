@@ -49,7 +49,7 @@ async def test_missing_storage_class_is_repaired_by_the_printed_apply_steps(
         assert f"StorageClass fast-ssd does not exist (existing: {STORAGE_CLASS})" in f["cause"]["text"]
         assert finding(report, "scheduling.unbound_pvc")["caused_by"] == [f["id"]]
         steps = f["fix"]["apply"]
-        assert [s["tool"] for s in steps] == ["delete_resource", "apply_manifest", "rollout_status"], steps
+        assert [s["tool"] for s in steps] == ["delete_resource", "apply_manifest"], steps
         assert "<" not in repr(steps), steps
         (manifest,) = steps[1]["args"]["manifest"]
         assert manifest["spec"]["storageClassName"] == STORAGE_CLASS and manifest["metadata"]["labels"] == {"app": "store", "tier": "db"}

@@ -24,6 +24,8 @@ EXIT_CLASS = {
     139: "segmentation fault",
     143: "terminated (SIGTERM)",
 }
+# The override names a binary the image does not have: the image's own entrypoint is the fix (issue 14).
+MISSING_BINARY = re.compile(r"(?i)executable file not found|no such file or directory|: not found")
 START_FAILURE = re.compile(
     r"(?i)executable file not found|no such file or directory|permission denied|"
     r"exec format error|no command specified|: not found"
@@ -163,7 +165,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             "conf": "high" if detail or exit_code in (126, 127) else "medium",
             "basis": _basis(ev, "lastState", "command", "args"),
         }
-        issue.fix = _command_fix(ctx, owner, cname, cspec, _index(spec, cname), sp)
+        issue.fix = _command_fix(ctx, owner, cname, cspec, _index(spec, cname), sp, bool(MISSING_BINARY.search(message)) or exit_code == 127)
     elif liveness:
         issue.mode = "crashloop.liveness"
         killer = next(
@@ -223,9 +225,10 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
     return issue
 
 
-def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, sp: str) -> dict[str, Any]:
+def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, sp: str, missing_binary: bool) -> dict[str, Any]:
     """Restore what ran before (the last healthy revision's command/args, after rolling back to it), else drop the
-    override when the image's own entrypoint is seen running elsewhere, else say it is unknown and give the candidates."""
+    override when the image's own entrypoint is seen running elsewhere or the override's binary does not exist in the
+    image, else say it is unknown and give the candidates."""
     path = f"/{sp.replace('.', '/')}/containers/{index}"
     healthy = fixes.healthy_previous(ctx.snap, owner)
     old = container_spec(healthy.get("spec") or {}, cname) if healthy else None
@@ -255,6 +258,14 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
             for spec in fixes.running_templates(ctx.snap)
             for c in spec.get("containers") or []
         )
+        if not runs and missing_binary and cspec.get("command"):
+            binary = str(cspec["command"][0])
+            do = (
+                f"Remove the {'/'.join(keys)} override so the image's own entrypoint runs: {binary!r} does not exist in {image} "
+                "(if the entrypoint is not the program you meant, set the command to a binary the image has)"
+            )
+            apply = undo + [fixes.patch_step(ctx.snap, owner, ops, "json")]
+            return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=apply, risk="medium")
         if not runs:
             do = (
                 f"Unknown which command is right: {image} is not seen running here without an override. Candidates: remove the "

@@ -177,14 +177,12 @@ def recreate_fix(ctx: Context, pvc: Obj, classes: dict[str, Obj], default: str |
     if ((pvc.get("status") or {}).get("phase")) != "Pending" or (pvc.get("spec") or {}).get("volumeName"):
         return fixes.make(ctx.snap, owner, f"{why}; the claim is bound to a volume: move its data before recreating it", None, verify=False, mutates=False)
     manifest = claim_manifest(pvc, pick)
+    # wait: until the new claim is Bound (its pending pods are scheduled again and start; `verify` checks their rollout)
     apply = [
         fixes.step("delete_resource", kind="persistentvolumeclaim", name=name, namespace=ns),
-        fixes.step("apply_manifest", manifest=[manifest], namespace=ns),
+        fixes.step("apply_manifest", manifest=[manifest], namespace=ns, wait=True),
     ]
     users = _users(ctx, name)
-    apply += [
-        fixes.step("rollout_status", name=n, namespace=ns, kind=k.lower(), wait=True) for k, n in users if k in ("Deployment", "StatefulSet", "DaemonSet")
-    ]
     return fixes.make(
         ctx.snap,
         owner,
