@@ -44,7 +44,12 @@ async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, a
         # Refused: ops-mcp talks to the API server only; a pod of the namespace that is none of the app's
         # components reaches none of them.
         backend, mcp_svc = f"{RELEASE}-backend", f"{RELEASE}-mcp"
-        assert reach(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000) == "refused"
+        # the enforcer programs a new pod's rules from its watch: under load that lags the pod's start by seconds
+        real_cluster.wait_for(
+            lambda: reach(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000) == "refused",
+            timeout=30,
+            message="ops-mcp -> backend refused",
+        )
         real_cluster.apply(
             {
                 "apiVersion": "v1",
@@ -65,7 +70,9 @@ async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, a
         )
         real_cluster.kubectl("wait", "--for=condition=Ready", "pod/stranger", "-n", real_namespace, "--timeout=60s")
         for host, port in ((backend, 8000), (mcp_svc, 8001), (f"{RELEASE}-ops-mcp", 8002)):
-            assert reach(real_cluster, real_namespace, "stranger", host, port) == "refused", (host, port)
+            real_cluster.wait_for(
+                lambda h=host, p=port: reach(real_cluster, real_namespace, "stranger", h, p) == "refused", timeout=30, message=f"{host}:{port} refused"
+            )
         # The same pod with the label the chart documents for ops-mcp's clients is let in.
         real_cluster.kubectl("label", "pod", "stranger", "-n", real_namespace, f"{RELEASE}-ops-mcp-client=true")
         real_cluster.wait_for(
