@@ -1,6 +1,6 @@
 """The diagnosis output contract (compact keys on purpose: every character is paid for in tokens).
 
-Keys follow /work/shared/reference/diagnosis.md §3: `sev`, `objs`, `ev` (evidence), `p`/`v` (field path/value),
+Keys follow the shared diagnosis reference (diagnosis.md §3): `sev`, `objs`, `ev` (evidence), `p`/`v` (field path/value),
 `conf` (confidence). Empty and null keys are dropped when the report is serialised (`Report.dump`).
 """
 
