@@ -39,6 +39,8 @@ GATEWAY = "10.244.0.1"
 POD_SUBNET = "10.244.0.0/24"
 CLUSTER_CIDR = "10.244.0.0/16"
 SERVICE_CIDR = "10.96.0.0/16"
+# FORWARD rules that accept the pods' traffic (see _bridge_up)
+FORWARD_ACCEPT = [[flag, POD_SUBNET, "-m", "comment", "--comment", "todo-node pods, after the NetworkPolicy enforcer", "-j", "ACCEPT"] for flag in ("-s", "-d")]
 API_SERVICE_IP = "10.96.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
 CGROUP_ROOT = "todo-node"
@@ -99,7 +101,7 @@ def missing_prerequisites() -> list[str]:
     for cmd, package in DEBIAN_PACKAGES.items():
         if not shutil.which(cmd):
             problems.append(f"{cmd} is missing: apt-get install {package} (scripts/setup.sh does it)")
-    for plugin in ("bridge", "host-local", "loopback", "firewall"):
+    for plugin in ("bridge", "host-local", "loopback"):
         if not (CNI_BIN / plugin).is_file():
             problems.append(f"CNI plugin {CNI_BIN / plugin} is missing: apt-get install containernetworking-plugins")
     return problems
@@ -259,6 +261,13 @@ class RealNode:
         # has not synced yet would follow the default route off the machine.
         _run(["ip", "route", "replace", SERVICE_CIDR, "dev", BRIDGE, "src", GATEWAY])
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+        # The pods' traffic is accepted when FORWARD's policy is DROP (a Docker engine sets that) by rules *appended*
+        # to FORWARD, so they always come after the NetworkPolicy enforcer's jump (kube-router keeps its own at
+        # position 1). The CNI firewall plugin did this before, but it inserts at position 1 whenever its jump is
+        # missing: between two kube-router syncs that accepted every pod's egress ahead of the policies.
+        for rule in FORWARD_ACCEPT:
+            if _run(["iptables", "-C", "FORWARD", *rule], check=False).returncode:
+                _run(["iptables", "-A", "FORWARD", *rule])
 
     # -- the node's processes --------------------------------------------------------------
 
@@ -295,6 +304,8 @@ class RealNode:
                 "--run-router=false",
                 "--run-service-proxy=false",
                 "--enable-cni=false",
+                # a sync that failed (an xtables lock held by kube-proxy under load) is retried soon, not in 5 min
+                "--iptables-sync-period=15s",
                 "--health-port=0",
                 "--metrics-port=0",
                 "--v=1",
@@ -377,8 +388,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                                 "routes": [{"dst": CLUSTER_CIDR}, {"dst": SERVICE_CIDR}],
                             },
                         },
-                        # Accepts the pods' traffic when FORWARD's policy is DROP (a Docker engine sets that).
-                        {"type": "firewall"},
                     ],
                 },
                 indent=2,
@@ -661,6 +670,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         if kube_router.is_file():  # its iptables chains and ipsets
             _run([str(kube_router), "--cleanup-config", *self._kube_router_flags()], check=False, timeout=60)
         self._remove_leftover_chains()
+        for rule in FORWARD_ACCEPT:
+            while _run(["iptables", "-D", "FORWARD", *rule], check=False).returncode == 0:
+                pass
         _run(["ip", "link", "del", BRIDGE], check=False)
         saved = HOST_STATE / "sysctls.json"
         if saved.is_file():
@@ -756,7 +768,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     @staticmethod
     def _remove_leftover_chains() -> None:
         """Chains that outlive `kube-proxy --cleanup`: its KUBE-FIREWALL, and the CNI firewall plugin's chains
-        (per-pod rules go with CNI DEL; the chains stay)."""
+        (that a node started by an earlier version of this file used)."""
         import shlex
 
         chains = ("KUBE-FIREWALL", "CNI-FORWARD", "CNI-ADMIN")

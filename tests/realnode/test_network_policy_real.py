@@ -3,6 +3,8 @@ CNI does it on Minikube): every path the app needs works, everything else is ref
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from cluster import deploy
 from ops.ops_helpers import http_client, ok
@@ -11,6 +13,20 @@ from realnode_helpers import RELEASE, deploy_app, free_port
 pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
 
 CONNECT = "import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n    print('open')\nexcept OSError as e:\n    print('refused', e)"
+
+
+def firewall_state(cluster) -> str:
+    """What a refusal that did not come needs to be understood: FORWARD's order and the enforcer's log."""
+    forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
+    return f"iptables FORWARD:\n{forward}\n{cluster.node.daemons['network-policy'].tail(20)}"
+
+
+def refused(cluster, namespace: str, target: str, host: str, port: int) -> None:
+    # the enforcer programs a new pod's rules from its watch: under load that lags the pod's start by seconds
+    try:
+        cluster.wait_for(lambda: reach(cluster, namespace, target, host, port) == "refused", timeout=30, message=f"{target} -> {host}:{port} refused")
+    except TimeoutError as e:
+        raise AssertionError(f"{e}\n{firewall_state(cluster)}") from None
 
 
 def reach(cluster, namespace: str, target: str, host: str, port: int) -> str:
@@ -44,12 +60,7 @@ async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, a
         # Refused: ops-mcp talks to the API server only; a pod of the namespace that is none of the app's
         # components reaches none of them.
         backend, mcp_svc = f"{RELEASE}-backend", f"{RELEASE}-mcp"
-        # the enforcer programs a new pod's rules from its watch: under load that lags the pod's start by seconds
-        real_cluster.wait_for(
-            lambda: reach(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000) == "refused",
-            timeout=30,
-            message="ops-mcp -> backend refused",
-        )
+        refused(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000)
         real_cluster.apply(
             {
                 "apiVersion": "v1",
@@ -70,9 +81,7 @@ async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, a
         )
         real_cluster.kubectl("wait", "--for=condition=Ready", "pod/stranger", "-n", real_namespace, "--timeout=60s")
         for host, port in ((backend, 8000), (mcp_svc, 8001), (f"{RELEASE}-ops-mcp", 8002)):
-            real_cluster.wait_for(
-                lambda h=host, p=port: reach(real_cluster, real_namespace, "stranger", h, p) == "refused", timeout=30, message=f"{host}:{port} refused"
-            )
+            refused(real_cluster, real_namespace, "stranger", host, port)
         # The same pod with the label the chart documents for ops-mcp's clients is let in.
         real_cluster.kubectl("label", "pod", "stranger", "-n", real_namespace, f"{RELEASE}-ops-mcp-client=true")
         real_cluster.wait_for(
