@@ -6,8 +6,10 @@ most a few pods per failure signature. All API access goes through ops_mcp.clust
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from ops_mcp.cluster import KINDS
@@ -44,6 +46,7 @@ PAGE = 500
 MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
 PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
+RESTART_WAIT = 25.0  # seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
@@ -316,7 +319,7 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 return f"{pod}:{port}", path, True, None
         return f"{pod}:{port}", None, True, None
 
-    wants = probes.plan(snap, scope.pods)
+    wants = probes.plan(snap, _after_back_off(reader, snap, scope.pods))
     if not wants:
         return
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -325,6 +328,34 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 snap.unreadable["pods/proxy"] = why
             elif checked:
                 snap.http[key] = path
+
+
+def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj]:
+    """`pods`, with those whose failing-probe container is in back-off and runs again within RESTART_WAIT seconds
+    re-read once it has run for a second (a liveness kill leaves it running only between back-offs)."""
+    waits = {name_of(p): left for p in pods if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
+    if not waits:
+        return pods
+    fresh: dict[str, Obj] = {}
+    start = time.monotonic()
+    deadline = start + max(waits.values()) + 10
+    while waits.keys() - fresh.keys() and time.monotonic() < deadline:
+        time.sleep(1)
+        for name in waits.keys() - fresh.keys():
+            try:
+                pod = reader.get(f"/api/v1/namespaces/{reader.namespace}/pods/{name}", "pods")
+            except OpsError:  # gone or unreadable: asked as it was (not at all)
+                fresh[name] = next(p for p in pods if name_of(p) == name)
+                continue
+            started = [((cs.get("state") or {}).get("running") or {}).get("startedAt") for cs in (pod.get("status") or {}).get("containerStatuses") or []]
+            if started and all(started) and all(_age(s) >= 1 for s in started):
+                fresh[name] = pod
+    snap.waited_s = round(time.monotonic() - start, 1)
+    return [fresh.get(name_of(p), p) for p in pods]
+
+
+def _age(timestamp: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(timestamp.replace("Z", "+00:00"))).total_seconds()
 
 
 def _fetch_env_sources(reader: Reader, snap: Snapshot) -> None:

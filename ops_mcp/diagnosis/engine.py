@@ -218,6 +218,7 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
                 "events_since": f"{int(ctx.options.since.total_seconds() // 60)}m",
                 "redacted": snap.redacted,
                 "api_requests": snap.api_requests or None,
+                "waited_s": snap.waited_s or None,
             },
             "next": [],
         }

@@ -158,6 +158,7 @@ class Limits(_Compact):
     truncated: bool = False
     redacted: int = 0
     api_requests: int | None = None
+    waited_s: float | None = None  # for a backed-off container's next run, to ask it which probe path answers
 
 
 class Report(_Compact):

@@ -6,6 +6,8 @@ a few GETs with short timeouts); the answers sit in `Snapshot.http` and `repair`
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
 from .snapshot import Obj, Snapshot, meta, name_of
@@ -14,6 +16,7 @@ PROBES = {"startupProbe": "Startup", "livenessProbe": "Liveness", "readinessProb
 CANDIDATE_PATHS = ("/healthz", "/health", "/ready", "/readyz", "/livez", "/")
 MAX_PORTS = 2  # declared ports asked per container
 MAX_CALLS = 10  # proxy GETs per diagnosis
+BACK_OFF = re.compile(r"back-off (?:(\d+)m)?(\d+)s")  # the kubelet's waiting message: "back-off 20s restarting failed container=..."
 
 
 def port_number(port: Any, declared: list[Obj]) -> Any:
@@ -71,6 +74,30 @@ def runs_containers(snap: Snapshot, pod: Obj) -> bool:
     return node is not None and (meta(node).get("annotations") or {}).get("kwok.x-k8s.io/node") != "fake"
 
 
+def failing_http_probes(snap: Snapshot, pod: Obj, cspec: Obj) -> dict[str, str]:
+    """The container's HTTP probes that the kubelet reported failing, each with its failure messages."""
+    failing = {k: " ".join(failure_messages(snap, pod, k)) for k in PROBES if (cspec.get(k) or {}).get("httpGet")}
+    return {k: v for k, v in failing.items() if v}
+
+
+def next_run_in(snap: Snapshot, pod: Obj, now: datetime | None = None) -> float | None:
+    """Seconds until the kubelet runs again a container that is in back-off and has a failing HTTP probe (only a
+    running container can be asked which path answers); None when no such container."""
+    now = now or snap.now
+    soonest = None
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        finished = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+        match = BACK_OFF.search(waiting.get("message") or "")
+        cspec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == cs.get("name")), {})
+        if waiting.get("reason") != "CrashLoopBackOff" or not match or not finished or not failing_http_probes(snap, pod, cspec):
+            continue
+        delay = int(match.group(1) or 0) * 60 + int(match.group(2))
+        left = (datetime.fromisoformat(finished.replace("Z", "+00:00")) - now).total_seconds() + delay
+        soonest = max(left, 0.0) if soonest is None else min(soonest, max(left, 0.0))
+    return soonest
+
+
 def plan(snap: Snapshot, pods: list[Obj]) -> list[tuple[str, int, list[str]]]:
     """(pod, port, paths in the order to try) for running containers with a failing HTTP probe: each declared port,
     first the paths the container's other probes use (not known to fail there), then the usual health paths."""
@@ -82,8 +109,7 @@ def plan(snap: Snapshot, pods: list[Obj]) -> list[tuple[str, int, list[str]]]:
         owner = next((o.get("name", "") for o in meta(pod).get("ownerReferences") or []), name_of(pod))
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             cspec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == cs.get("name")), {})
-            failing = {k: " ".join(failure_messages(snap, pod, k)) for k in PROBES if (cspec.get(k) or {}).get("httpGet")}
-            failing = {k: v for k, v in failing.items() if v}
+            failing = failing_http_probes(snap, pod, cspec)
             if not failing or "running" not in (cs.get("state") or {}) or (owner, cs["name"]) in seen:
                 continue
             seen.add((owner, cs["name"]))

@@ -180,6 +180,7 @@ class Snapshot:
     api_requests: int = 0
     api_list_pages: int = 0
     redacted: int = 0
+    waited_s: float = 0.0
 
     @classmethod
     def from_dict(cls, data: Obj) -> Snapshot:

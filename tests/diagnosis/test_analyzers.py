@@ -340,6 +340,36 @@ def test_missing_secret_key_from_waiting_message_merges_with_spec_check():
     assert "Deployment/api" in found[0]["objs"]
 
 
+def test_a_missing_key_spelled_like_an_existing_one_is_pointed_at_it_and_others_list_the_candidates():
+    """DB_PASSWORD when the Secret has db-password: the fix points the reference at db-password (one strategic patch
+    of the container's env, matched by name); a key no existing one resembles says its value is unknown."""
+    c = secret_env("DB_PASSWORD")
+    pods = deploy_pods(
+        "api",
+        1,
+        containers=c,
+        phase="Pending",
+        statuses=[cstatus(waiting="CreateContainerConfigError", wmsg=f"couldn't find key DB_PASSWORD in Secret {NS}/db-creds")],
+    )
+    data = snapshot(
+        deployments=[deployment("api", ready=0, containers=c)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        secrets={"db-creds": ["db-password", "user"]},
+    )
+    f = by_mode(run(data, "deployment", "api"), "config.missing_secret_key")
+    env = [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "db-password"}}}]
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "env": env}]}}}}
+    assert f["fix"]["apply"] == [{"tool": "patch_resource", "args": {"kind": "deployment", "name": "api", "namespace": NS, "patch": patch, "wait": True}}], f[
+        "fix"
+    ]
+    assert "db-password" in f["fix"]["do"] and f["fix"]["kubectl"].startswith(f"kubectl -n {NS} patch deploy/api -p "), f["fix"]
+
+    data["secrets"] = {"db-creds": ["token", "user"]}
+    f = by_mode(run(data, "deployment", "api"), "config.missing_secret_key")
+    assert "apply" not in f["fix"] and "not known" in f["fix"]["do"] and "candidates: token, user" in f["fix"]["do"], f["fix"]
+
+
 def test_missing_configmap_and_missing_secret():
     c = [container(envFrom=[{"configMapRef": {"name": "app-config"}}, {"secretRef": {"name": "gone"}}])]
     out = run(

@@ -416,6 +416,39 @@ def liveness_exit_zero(env: Env) -> None:
     )
 
 
+def configmap_key_missing(env: Env) -> None:
+    """LOG_LEVEL comes from key LOG_LEVEL of ConfigMap app-config, which has log-level: the kubelet's real
+    CreateContainerConfigError ("couldn't find key"), the container never created."""
+    env_ref = [{"name": "LOG_LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "LOG_LEVEL"}}}]
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app-config"}, "data": {"log-level": "info", "timeout": "5"}}
+    env.cluster.apply([config, deployment("cfg", env.images["backend"], ports=HTTP_PORT, readinessProbe=READY, env=env_ref)], env.ns)
+    wait_pods(env, "cfg", any_pod(lambda p: waiting_reason(p) == "CreateContainerConfigError"), "CreateContainerConfigError")
+
+
+# An init container that checks the database password it was given and exits 0 (it is set, then the app starts).
+CHECK_PASSWORD = "import os, sys; print('password set' if os.environ.get('DB_PASSWORD') else 'no password'); sys.exit(0 if os.environ.get('DB_PASSWORD') else 1)"
+
+
+def init_secret_key_missing(env: Env) -> None:
+    """The init container's DB_PASSWORD comes from key DB_PASSWORD of Secret db, which has db-password: the init
+    container's real CreateContainerConfigError holds the pod in Init:0/1."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"db-password": "s3cr3t-init-only", "user": "app"}}
+    init = {
+        "name": "check-db",
+        "image": env.images["backend"],
+        "imagePullPolicy": "Never",
+        "command": ["python3", "-c", CHECK_PASSWORD],
+        "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "DB_PASSWORD"}}}],
+    }
+    env.cluster.apply([secret, deployment("gated", env.images["backend"], ports=HTTP_PORT, readinessProbe=READY, pod={"initContainers": [init]})], env.ns)
+
+    def held(pod: dict) -> bool:
+        init_status = ((pod.get("status") or {}).get("initContainerStatuses") or [{}])[0]
+        return ((init_status.get("state") or {}).get("waiting") or {}).get("reason") == "CreateContainerConfigError"
+
+    wait_pods(env, "gated", any_pod(held), "the init container's CreateContainerConfigError")
+
+
 SCENARIOS = [
     Scenario("crashloop-bad-command", "command binary missing", bad_command, {"kind": "deployment", "name": "api"}, stays_healthy("api")),
     Scenario(
@@ -456,4 +489,12 @@ SCENARIOS = [
     ),
     Scenario("oom-kill", "80 MiB under a 64Mi limit", oom_kill, {"kind": "deployment", "name": "mem"}, stays_healthy("mem")),
     Scenario("liveness-exit-zero", "liveness kill, exit 0", liveness_exit_zero, {"kind": "deployment", "name": "live"}, stays_healthy("live")),
+    Scenario("configmap-key-missing", "env from a ConfigMap key that is not there", configmap_key_missing, {"kind": "deployment", "name": "cfg"}, stays_healthy("cfg")),
+    Scenario(
+        "init-secret-key-missing",
+        "init container env from a missing Secret key",
+        init_secret_key_missing,
+        {"kind": "deployment", "name": "gated"},
+        stays_healthy("gated"),
+    ),
 ]

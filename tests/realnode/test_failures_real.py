@@ -260,6 +260,35 @@ async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_from_the_secret
     assert "database at sqlite" in cluster.kubectl("logs", "deploy/api", "-n", ns).stdout
 
 
+async def test_failing_init_container_is_named_with_its_exit_code_and_log_line_and_no_fix_is_guessed(
+    real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
+) -> None:
+    """An init container that cannot reach its database prints why and exits 3; the real kubelet restarts it into
+    CrashLoopBackOff and the app container never starts (Init:CrashLoopBackOff). ops-mcp names the init container,
+    its exit code and its log line; what it needs (a database) is not something ops-mcp can know, so the fix says
+    what to change and applies nothing."""
+    ns, cluster = real_namespace, real_cluster
+    wait_db = "print('waiting for db:5432: connection refused', flush=True); raise SystemExit(3)"
+    init = {"name": "wait-db", "image": app_images["backend"], "imagePullPolicy": "Never", "command": ["python3", "-c", wait_db]}
+    manifest = deployment("gated", app_images["backend"], SERVER, ports=http_port())
+    manifest["spec"]["template"]["spec"]["initContainers"] = [init]
+    cluster.apply(manifest, ns)
+
+    def init_looping(pod: dict[str, Any]) -> bool:
+        status = ((pod.get("status") or {}).get("initContainerStatuses") or [{}])[0]
+        return status.get("restartCount", 0) >= 1 and bool((status.get("lastState") or {}).get("terminated"))
+
+    wait_pod(cluster, ns, "gated", init_looping, "the init container's real restart")
+    async with ops_mcp(cluster, ns, tmp_path) as ops:
+        report = await ops.diagnose_until(has("init.failed"), name="gated", kind="deployment")
+        f = report["findings"][0]
+        assert f["mode"] == "init.failed" and f["container"] == "wait-db", report["findings"]
+        assert "exits with code 3" in f["cause"]["text"] and "waiting for db:5432" in f["cause"]["text"], f["cause"]
+        assert f["cause"]["conf"] == "high"
+        assert "apply" not in f["fix"] and f["fix"]["mutates"] is False, f["fix"]
+        assert not any(x["mode"].startswith("crashloop.") for x in report["findings"]), "the app container never ran"
+
+
 OOM = (
     textwrap.dedent("""
     print("allocating 80 MiB", flush=True)
@@ -438,13 +467,20 @@ async def test_bad_command_after_a_healthy_revision_is_rolled_back_first_then_ke
     assert spec["command"][0] == "python3"
 
 
+def back_off(status: dict[str, Any]) -> bool:
+    """In CrashLoopBackOff with a back-off short enough for diagnose to wait out (10 s, 20 s)."""
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    return waiting.get("reason") == "CrashLoopBackOff" and status.get("restartCount", 0) <= 1
+
+
 async def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_path_the_container_answers(
     real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
 ) -> None:
     """The liveness probe asks port 8081 (nothing listens) and the readiness probe /ready (404): the real kubelet
     kills the container again and again and it is never Ready. ops-mcp reports both probes in the crash-loop
     finding, asks the running container through the API server's pod proxy which usual health path answers on its
-    declared port (/healthz), and fixes both with one JSON patch; applied, the pod is Ready and no longer killed."""
+    declared port (/healthz), waiting for the container's next run when the kubelet holds it in back-off, and fixes
+    both with one JSON patch; applied, the pod is Ready and no longer killed."""
     ns, cluster = real_namespace, real_cluster
     cluster.apply(
         deployment(
@@ -457,17 +493,16 @@ async def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_pat
         ),
         ns,
     )
-    wait_pod(cluster, ns, "probes", lambda p: container_status(p).get("restartCount", 0) >= 1, "a real liveness kill")
+    # diagnosed while the killed container waits out its back-off: only a running container can be asked
+    wait_pod(cluster, ns, "probes", lambda p: back_off(container_status(p)), "a real liveness kill, then the kubelet's back-off")
     both = [
         {"op": "replace", "path": "/spec/template/spec/containers/0/livenessProbe/httpGet/port", "value": PORT},
         {"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path", "value": "/healthz"},
     ]
 
-    def fixed_both(report: dict[str, Any]) -> bool:  # a diagnosis made while the container runs, between two kills
-        return any(f["mode"] == "crashloop.liveness" and (f.get("fix") or {}).get("apply") for f in report.get("findings", []))
-
     async with ops_mcp(cluster, ns, tmp_path) as ops:
-        report = await ops.diagnose_until(fixed_both, "diagnose", kind="deployment", name="probes")
+        _, report = await ops.text("diagnose", kind="deployment", name="probes")
+        assert report["limits"]["waited_s"] > 0, "diagnose waited for the container's next run"
         assert not any(x["mode"] == "readiness.failing" for x in report["findings"]), "one finding for both probes"
         f = finding(report, "crashloop.liveness")
         assert evidence(f, "readinessProbe")["httpGet"]["path"] == "/ready" and "readiness probe fails too" in f["cause"]["text"], f

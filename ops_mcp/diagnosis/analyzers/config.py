@@ -3,6 +3,7 @@ cross-check against the API (so it is found even before a pod tries to start), p
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from .. import fixes
@@ -72,7 +73,7 @@ def _spec_issues(ctx: Context, template) -> list[Issue]:
             ev.append({"p": f"{'Secret' if kind == 'secret' else 'ConfigMap'}/{name}.keys", "v": known.keys})
         else:
             ev.append({"p": f"{'Secret' if kind == 'secret' else 'ConfigMap'}/{name}", "v": "not found (GET 404)"})
-        issues.append(_issue(ctx, template.owner, template.owner, cname, mode, detail, name, key, ev))
+        issues.append(_issue(ctx, template.owner, template.owner, cname, mode, detail, name, key, ev, template.spec))
     return issues
 
 
@@ -118,21 +119,58 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
         known = (ctx.snap.secrets if kind == "secret" else ctx.snap.configmaps).get(name)
         if known is not None and known.exists:
             ev.append({"p": f"{'Secret' if kind == 'secret' else 'ConfigMap'}/{name}.keys", "v": known.keys})
-        return _issue(ctx, f"Pod/{pname}", owner, cname, mode, detail, name, key, ev)
+        return _issue(ctx, f"Pod/{pname}", owner, cname, mode, detail, name, key, ev, pod.get("spec") or {})
     return None
 
 
-def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: str, name: str, key: str | None, ev) -> Issue:
+def similar_key(key: str, existing: list[str]) -> str | None:
+    """The one existing key the reference most likely meant: the same but for case and separators (log-level,
+    LOG_LEVEL, logLevel), else a single close spelling; None when no key, or more than one, is that close."""
+    norm = lambda k: re.sub(r"[^a-z0-9]", "", k.lower())  # noqa: E731
+    same = [k for k in existing if norm(k) == norm(key)]
+    close = same or difflib.get_close_matches(key, existing, n=2, cutoff=0.8)
+    return close[0] if len(close) == 1 else None
+
+
+def _env_names(spec: dict, cname: str, attr: str, name: str, key: str) -> list[str]:
+    """The container's env vars whose `attr` (secretKeyRef/configMapKeyRef) names this object and key."""
+    containers = (spec.get("initContainers") or []) + (spec.get("containers") or [])
+    env = next((c.get("env") or [] for c in containers if c.get("name") == cname), [])
+    return [e["name"] for e in env if ((e.get("valueFrom") or {}).get(attr) or {}).get("name") == name and e["valueFrom"][attr].get("key") == key]
+
+
+def _key_fix(ctx: Context, owner: str, cname: str, label: str, name: str, key: str, meant: str, spec: dict) -> dict | None:
+    """Point the env references at the existing key `meant` (the live template's container, matched by name)."""
+    attr = "secretKeyRef" if label == "Secret" else "configMapKeyRef"
+    names = _env_names(spec, cname, attr, name, key)
+    if not names or owner.startswith("Pod/"):  # a bare pod's env is immutable: recreated by hand
+        return None
+    init = any(c.get("name") == cname for c in spec.get("initContainers") or [])
+    env = [{"name": n, "valueFrom": {attr: {"name": name, "key": meant}}} for n in names]
+    patch = fixes.container_patch(owner, cname, init, env=env)
+    do = f"Point {', '.join(names)} at key {meant} of {label} {name}: it has {meant}, not {key}"
+    undo = [fixes.undo_step(ctx.snap, owner)] if fixes.healthy_previous(ctx.snap, owner) else []
+    if undo:
+        do = "Roll back to the last healthy revision, then " + do[0].lower() + do[1:]
+    command = fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.merge_patch(patch))  # kubectl's default: strategic
+    return fixes.make(ctx.snap, owner, do, command, apply=undo + [fixes.patch_step(ctx.snap, owner, patch)])
+
+
+def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: str, name: str, key: str | None, ev, spec: dict) -> Issue:
     kind = "secret" if "secret" in mode else "configmap"
     label = "Secret" if kind == "secret" else "ConfigMap"
     existing = next((e["v"] for e in ev if str(e.get("p", "")).endswith(".keys")), None)
+    meant = similar_key(key, existing) if key and existing else None
+    fix = _key_fix(ctx, owner, cname, label, name, key, meant, spec) if meant else None
     if key:
         text = f"{label} {name} has no key {key}" + (f" (it has: {', '.join(existing)})" if existing else "")
         if kind == "secret":
             command = fixes.kubectl(ctx.ns, "patch", "secret", name, fixes.merge_patch({"stringData": {key: "<value>"}}))
         else:
             command = fixes.kubectl(ctx.ns, "patch", "configmap", name, fixes.merge_patch({"data": {key: "<value>"}}))
-        do = f"Add key {key} to {label} {name}, or point the reference at an existing key"
+        do = f"Add key {key} to {label} {name} (its value is not known here), or point the reference at an existing key" + (
+            f" (candidates: {', '.join(existing)})" if existing else ""
+        )
     else:
         text = f"{label} {name} does not exist"
         command = (
@@ -151,7 +189,8 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
         detail=detail,
         subjects={obj, owner},
         cause={"text": text, "conf": "high", "basis": list(range(len(ev)))},
-        fix=fixes.make(
+        fix=fix
+        or fixes.make(
             ctx.snap,
             owner,
             do,
