@@ -16,6 +16,8 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--namespaces", help="comma-separated namespace allowlist")
     g.add_argument("--read-only", action="store_true", default=None, help="list no tool that writes")
     g.add_argument("--disable-destructive", action="store_true", default=None, help="hide the destructive tools (deploy_chart, rollback, undo, uninstall)")
+    g.add_argument("--toolsets", help="comma-separated toolsets to list (inspect,logs,workloads,releases,changes,diagnose or all; default: the default ones)")
+    g.add_argument("--tools", help="comma-separated tools: NAME lists only the named ones, -NAME hides one (e.g. -delete_resource)")
     g.add_argument("--max-replicas", type=int)
     g.add_argument("--audit-log")
     g.add_argument("--helm-binary")
@@ -26,7 +28,19 @@ def _settings(args: argparse.Namespace, **extra: Any):
 
     from ops_mcp.settings import load_settings
 
-    names = ("kubeconfig", "context", "namespace", "namespaces", "read_only", "disable_destructive", "max_replicas", "audit_log", "helm_binary")
+    names = (
+        "kubeconfig",
+        "context",
+        "namespace",
+        "namespaces",
+        "read_only",
+        "disable_destructive",
+        "toolsets",
+        "tools",
+        "max_replicas",
+        "audit_log",
+        "helm_binary",
+    )
     overrides = {n: getattr(args, n, None) for n in names}
     overrides.update(extra)
     try:
@@ -43,12 +57,17 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args, **extra)
     from ops_mcp.server import build_server
 
+    try:
+        server = build_server(settings, metrics=args.transport == "http")
+    except ValueError as exc:  # --tools naming no tool, or one of a toolset not enabled
+        print(f"ops-mcp: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
     if args.transport == "stdio":
-        build_server(settings).run("stdio")
+        server.run("stdio")
         return 0
     from ops_mcp.http_transport import serve_http
 
-    return serve_http(build_server(settings, metrics=True), settings)
+    return serve_http(server, settings)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -63,7 +82,7 @@ def _ask(args: argparse.Namespace) -> int:
     from ops_mcp.ask import run_cli
 
     flags = []
-    for name in ("config", "kubeconfig", "context", "namespace", "namespaces", "max_replicas", "audit_log", "helm_binary"):
+    for name in ("config", "kubeconfig", "context", "namespace", "namespaces", "toolsets", "tools", "max_replicas", "audit_log", "helm_binary"):
         if getattr(args, name, None) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     for name in ("read_only", "disable_destructive"):

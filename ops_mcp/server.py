@@ -26,13 +26,12 @@ from ops_mcp.errors import OpsError
 from ops_mcp.policy import Confirmation, Policy, client_can_elicit
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_values
 from ops_mcp.settings import Settings
+from ops_mcp.tools import TOOLSETS
 
 log = logging.getLogger("ops_mcp")
 
 ToolKind = Literal["read", "write", "destructive"]
 
-# Toolset modules under ops_mcp/tools, registered in this order.
-TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose")
 
 INSTRUCTIONS = (
     "Operate Kubernetes workloads (default: the Todo Chatbot Helm release). Start with get_app_status; "
@@ -50,6 +49,8 @@ class Ops:
         self.policy = Policy(settings)
         self.audit = AuditLog(settings.audit_log)
         self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
+        self.catalog: dict[str, str] = {}  # every tool name, listed or not -> its toolset
+        self.toolset = ""  # the toolset whose register() runs
         self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
         self.views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # tool name -> its arguments as redaction sees them
         self._cluster: Any = None
@@ -98,6 +99,9 @@ class Ops:
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             tool_name = name or fn.__name__
+            self.catalog[tool_name] = self.toolset
+            if self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
+                return fn
             if kind != "read" and self.settings.read_only:
                 return fn
             if kind == "destructive" and self.settings.disable_destructive:
@@ -354,6 +358,19 @@ def _known_arguments_middleware(mcp: MCPServer):
     return middleware
 
 
+def _check_tool_names(ops: Ops) -> None:
+    """--tools names that are no tool, or allow a tool whose toolset is not enabled, are configuration errors."""
+    problems = []
+    for item in ops.settings.tools:
+        name = item.removeprefix("-")
+        if name not in ops.catalog:
+            problems.append(f"{name!r} is no tool (known: {', '.join(sorted(ops.catalog))})")
+        elif not item.startswith("-") and ops.catalog[name] not in ops.settings.enabled_toolsets:
+            problems.append(f"{name!r} is in toolset {ops.catalog[name]!r}, which is not enabled: add it to --toolsets")
+    if problems:
+        raise ValueError("--tools: " + "; ".join(problems))
+
+
 def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
     """The server with every toolset; metrics=True (the HTTP transport) counts calls for /metrics."""
     mcp = MCPServer(
@@ -365,6 +382,7 @@ def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
     )
     ops = Ops(settings, mcp)
     for toolset in TOOLSETS:
+        ops.toolset = toolset
         try:
             module = importlib.import_module(f"ops_mcp.tools.{toolset}")
         except ModuleNotFoundError as exc:
@@ -373,6 +391,7 @@ def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
                 continue
             raise
         module.register(ops)
+    _check_tool_names(ops)
     from ops_mcp import prompts
 
     prompts.register(ops)

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Allowlist; empty = any namespace.")
     read_only: bool = False
     disable_destructive: bool = False
+    # Which tools are listed: toolsets (names of ops_mcp/tools modules, or "all"; empty = the default ones), then
+    # single tools: `name` allows (only the allowed ones are listed), `-name` denies.
+    toolsets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_replicas: int = Field(default=10, ge=0, le=1000)
     confirm_destructive: bool = Field(default=True, description="Destructive tools ask (elicitation) or need confirm=true.")
 
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
     http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("namespaces", "allowed_hosts", "chart_sources", mode="before")
+    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -103,7 +107,25 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.namespaces and self.namespace not in self.namespaces:
             raise ValueError(f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; set OPS_MCP_NAMESPACE to one of them")
+        from ops_mcp.tools import TOOLSETS
+
+        unknown = [t for t in self.toolsets if t not in (*TOOLSETS, "all")]
+        if unknown:
+            raise ValueError(f"unknown toolset(s) {', '.join(unknown)}; known: {', '.join(TOOLSETS)} (or all)")
         return self
+
+    @property
+    def enabled_toolsets(self) -> tuple[str, ...]:
+        from ops_mcp.tools import DEFAULT_TOOLSETS, TOOLSETS
+
+        if "all" in self.toolsets:
+            return TOOLSETS
+        return tuple(t for t in TOOLSETS if t in self.toolsets) if self.toolsets else DEFAULT_TOOLSETS
+
+    def tool_listed(self, name: str) -> bool:
+        """The --tools filter: denied names never; with any allowed name, only the allowed ones."""
+        allowed = [t for t in self.tools if not t.startswith("-")]
+        return f"-{name}" not in self.tools and (not allowed or name in allowed)
 
     @property
     def loopback(self) -> bool:

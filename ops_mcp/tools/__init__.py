@@ -1,7 +1,9 @@
 """Toolsets: one module per group of tools, each exposing `register(ops: Ops) -> None`.
 
-server.build_server imports every module named in server.TOOLSETS ("inspect", "logs",
-"workloads", "releases", "changes", "diagnose") and calls its `register(ops)`. Inside, declare tools
+server.build_server imports every module named in TOOLSETS below and calls its `register(ops)`;
+only the tools of the toolsets the settings enable (`--toolsets`, default DEFAULT_TOOLSETS) that
+`--tools` does not filter out are registered. A new toolset whose tools are not for every session (they cost tools/list tokens
+on every model turn) goes in TOOLSETS but not in DEFAULT_TOOLSETS. Inside, declare tools
 with the `ops.tool` decorator; it sets truthful annotations and applies the server's mode
 (read-only / disable-destructive tools are simply not registered):
 
@@ -36,3 +38,7 @@ What `ops` offers:
 Raise ops_mcp.errors.OpsError(what, next_step) for any failure the caller should read.
 Shaping helpers (compact rows, ages, tables, event aggregation) live in ops_mcp/shaping.py.
 """
+
+# Every toolset module, in registration order; DEFAULT_TOOLSETS are those enabled when --toolsets is not given.
+TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose")
+DEFAULT_TOOLSETS = TOOLSETS

@@ -102,6 +102,35 @@ async def test_disable_destructive_hides_only_destructive_tools(env):
     assert not names & DESTRUCTIVE_TOOLS
 
 
+async def test_toolsets_and_tools_choose_what_is_listed_and_callable(env):
+    async with stdio_client(env, "--toolsets", "inspect,diagnose") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names == {"get_app_status", "list_resources", "describe_resource", "get_events", "diagnose", "diagnose_crashloop"}, names
+        assert (await client.call_tool("get_pod_logs", {"name": "web"})).is_error, "a tool of another toolset is not callable"
+    async with stdio_client({**env, "OPS_MCP_TOOLS": "-delete_resource,-deploy_chart"}) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert names == (READ_TOOLS | WRITE_TOOLS | DESTRUCTIVE_TOOLS | {"diagnose", "diagnose_crashloop"}) - {"delete_resource", "deploy_chart"}, names
+    async with stdio_client(env, "--tools", "diagnose,get_pod_logs", "--read-only") as client:
+        assert {t.name for t in (await client.list_tools()).tools} == {"diagnose", "get_pod_logs"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--toolsets", "inspect,shell"], "unknown toolset(s) shell; known: inspect, logs, workloads, releases, changes, diagnose (or all)"),
+        (["--tools", "diagnose,exec_pod"], "'exec_pod' is no tool (known: apply_manifest,"),
+        (["--toolsets", "inspect", "--tools", "get_pod_logs"], "'get_pod_logs' is in toolset 'logs', which is not enabled: add it to --toolsets"),
+    ],
+)
+def test_unknown_toolsets_and_tools_are_refused_at_start_with_the_known_names(env, flags, message):
+    import subprocess
+
+    from ops_helpers import SERVE
+
+    proc = subprocess.run([*SERVE, "--transport", "stdio", *flags], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "invalid configuration" in proc.stderr and message in proc.stderr, proc.stderr
+
+
 async def test_prompts_and_resources_are_listed(env):
     async with stdio_client(env) as client:
         prompts = {p.name for p in (await client.list_prompts()).prompts}
