@@ -32,11 +32,14 @@ class AuditLog:
                 "set OPS_MCP_AUDIT_LOG to a writable file.",
             ) from None
 
-    def record(self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> dict[str, Any]:
+    def record(
+        self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None, context: str | None = None
+    ) -> dict[str, Any]:
         rec = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "client": client,
             "tool": tool,
+            "context": context,
             "arguments": redact_obj(arguments),
             "outcome": outcome,
         }

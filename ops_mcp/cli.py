@@ -18,6 +18,7 @@ def _add_settings_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--disable-destructive", action="store_true", default=None, help="hide the destructive tools (deploy_chart, rollback, undo, uninstall)")
     g.add_argument("--toolsets", help="comma-separated toolsets to list (inspect,logs,workloads,releases,changes,diagnose or all; default: the default ones)")
     g.add_argument("--tools", help="comma-separated tools: NAME lists only the named ones, -NAME hides one (e.g. -delete_resource)")
+    g.add_argument("--allow-exec", action="store_true", default=None, help="list exec_in_pod (runs an argv in a container; confirmed, audited)")
     g.add_argument("--max-replicas", type=int)
     g.add_argument("--audit-log")
     g.add_argument("--helm-binary")
@@ -37,6 +38,7 @@ def _settings(args: argparse.Namespace, **extra: Any):
         "disable_destructive",
         "toolsets",
         "tools",
+        "allow_exec",
         "max_replicas",
         "audit_log",
         "helm_binary",
@@ -85,7 +87,7 @@ def _ask(args: argparse.Namespace) -> int:
     for name in ("config", "kubeconfig", "context", "namespace", "namespaces", "toolsets", "tools", "max_replicas", "audit_log", "helm_binary"):
         if getattr(args, name, None) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    for name in ("read_only", "disable_destructive"):
+    for name in ("read_only", "disable_destructive", "allow_exec"):
         if getattr(args, name, None):
             flags.append(f"--{name.replace('_', '-')}")
     return anyio.run(lambda: run_cli(" ".join(args.question), settings_flags=flags, url=args.url, model=args.model, yes=args.yes, max_turns=args.max_turns))

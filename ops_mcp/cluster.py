@@ -19,6 +19,7 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -192,6 +193,15 @@ def _status_message(body: bytes) -> str:
         return str(data.get("message") or data)
     except Exception:
         return body[:300].decode("utf-8", "replace")
+
+
+@dataclass
+class ExecOutput:
+    exit_code: int | None  # None: timed out
+    stdout: str
+    stderr: str
+    truncated: bool
+    timed_out: bool
 
 
 class Cluster:
@@ -628,6 +638,80 @@ class Cluster:
                 return None
         return raw.status
 
+    def exec(self, namespace: str, pod: str, container: str, argv: list[str], *, timeout: float, cap: int) -> ExecOutput:
+        """Run argv (no shell) in a running container through the API server's exec stream (websocket); stdout and
+        stderr are kept up to `cap` bytes each. At `timeout` the stream is closed (the runtime may let the process
+        run on; argv wrapped in `timeout` bounds it)."""
+        api = self._load()
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        out, err = bytearray(), bytearray()
+        truncated = timed_out = False
+        try:
+            ws = stream(
+                client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=argv,
+                container=container,
+                stdin=False,
+                stdout=True,
+                stderr=True,
+                tty=False,
+                _preload_content=False,
+                _request_timeout=(CONNECT_TIMEOUT, timeout),
+                binary=True,
+            )
+        except ApiException as exc:
+            status, message = exc.status or 0, _status_message((exc.body or b"") if isinstance(exc.body, bytes) else str(exc.body or exc.reason).encode())
+            if status == 403:
+                raise Forbidden(
+                    f"Forbidden: cannot create pods/exec in namespace {namespace!r}.", f"grant the identity a Role rule {_rbac_rule('create', 'pods/exec')}."
+                ) from None
+            if status == 404:
+                raise self._not_found(KINDS["pods"], pod, namespace) from None
+            raise OpsError(
+                f"The API server refused the exec into {pod}/{container}: {message or exc.reason} (HTTP {status}).",
+                "check that the container is running (describe_resource kind=pod).",
+            ) from None
+        except Exception as exc:  # websocket handshake and TLS errors
+            raise Unreachable(
+                f"The exec stream could not be opened: {self.describe_target()}: {str(exc).splitlines()[0][:200]}.",
+                "check that the cluster is reachable; then retry.",
+            ) from None
+        deadline = time.monotonic() + timeout
+        try:
+            while ws.is_open():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                ws.update(timeout=min(left, 1.0))
+                for buffer, data in ((out, ws.read_stdout() if ws.peek_stdout() else b""), (err, ws.read_stderr() if ws.peek_stderr() else b"")):
+                    room = cap - len(buffer)
+                    truncated |= len(data) > room
+                    buffer += data[: max(room, 0)]
+            status = {} if timed_out else _exec_status(ws.read_channel(3))  # 3: the error channel, a Status
+        finally:
+            ws.close()
+        code = None
+        if not status and not timed_out:
+            raise Unreachable(f"The exec stream into {pod}/{container} ended without an exit status.", "retry; if it persists check the node's kubelet.")
+        if status.get("status") == "Success":
+            code = 0
+        elif status:
+            causes = (status.get("details") or {}).get("causes") or []
+            exit_cause = next((c for c in causes if c.get("reason") == "ExitCode"), None)
+            if exit_cause is None:  # the runtime could not start argv at all
+                raise OpsError(
+                    f"The command could not be run in {pod}/{container}: {str(status.get('message') or 'no reason given')[:300]}.",
+                    "check that argv[0] exists in the image (an absolute path, or on its PATH); there is no shell unless argv runs one.",
+                )
+            code = int(exit_cause.get("message") or 1)
+        return ExecOutput(code, out.decode(errors="replace"), err.decode(errors="replace"), truncated, timed_out)
+
     def can_i(self, verb: str, resource: str, namespace: str | None = None, subresource: str | None = None) -> bool:
         plural, _, group = resource.partition(".")
         attrs = {"verb": verb, "resource": plural, "group": group}
@@ -670,6 +754,15 @@ class Cluster:
             shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
             return NotFound(f"{k.kind} {name!r} not found{where}.", f"existing {k.plural}: {shown}.")
         return NotFound(f"{k.kind} {name!r} not found{where}; there are no {k.plural} there.", "check the namespace.")
+
+
+def _exec_status(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raw = raw.decode(errors="replace")
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {"message": raw}
 
 
 def _scrub(obj: Any, digests: bool = False) -> Any:

@@ -10,8 +10,10 @@ import functools
 import importlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import anyio
@@ -20,7 +22,7 @@ from mcp.server.mcpserver import Context, Elicit, MCPServer
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
-from ops_mcp import __version__
+from ops_mcp import __version__, contexts
 from ops_mcp.audit import AuditLog
 from ops_mcp.errors import OpsError
 from ops_mcp.policy import Confirmation, Policy, client_can_elicit
@@ -53,26 +55,47 @@ class Ops:
         self.toolset = ""  # the toolset whose register() runs
         self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
         self.views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # tool name -> its arguments as redaction sees them
-        self._cluster: Any = None
-        self._helm: Any = None
+        self._clusters: dict[str | None, Any] = {}  # context (None: the default) -> its Cluster
+        self._helms: dict[str | None, Any] = {}
+        self._clients_lock = threading.Lock()
         self.metrics: Any = None  # ops_mcp.telemetry.Metrics on the HTTP transport
 
     # -- lazy clients ----------------------------------------------------------------------
-    @property
-    def cluster(self):  # -> ops_mcp.cluster.Cluster
-        if self._cluster is None:
-            from ops_mcp.cluster import Cluster
-
-            self._cluster = Cluster(self.settings)
-        return self._cluster
+    def settings_for(self, context: str | None) -> Settings:
+        """The settings a call on `context` runs with (None: the server's default context)."""
+        return self.settings if context is None else self.settings.model_copy(update={"context": context})
 
     @property
-    def helm(self):  # -> ops_mcp.helm.Helm
-        if self._helm is None:
-            from ops_mcp.helm import Helm
+    def cluster(self):  # -> ops_mcp.cluster.Cluster of the current call's context
+        context = contexts.CURRENT.get()
+        with self._clients_lock:
+            if context not in self._clusters:
+                from ops_mcp.cluster import Cluster
 
-            self._helm = Helm(self.settings)
-        return self._helm
+                self._clusters[context] = Cluster(self.settings_for(context))
+            return self._clusters[context]
+
+    @property
+    def helm(self):  # -> ops_mcp.helm.Helm of the current call's context
+        context = contexts.CURRENT.get()
+        with self._clients_lock:
+            if context not in self._helms:
+                from ops_mcp.helm import Helm
+
+                self._helms[context] = Helm(self.settings_for(context))
+            return self._helms[context]
+
+    def context_label(self, named: str | None) -> str:
+        """The context a call acted on, for its audit record: the one it named, else the server's default."""
+        if named or self.settings.context:
+            return str(named or self.settings.context)
+        if self.settings.contexts:
+            try:
+                return contexts.default(self.settings)
+            except OpsError:
+                return "(unreadable kubeconfig)"
+        loaded = self._clusters.get(None)  # after the call: its client knows the kubeconfig's current context
+        return loaded.context_name if loaded is not None else "(current)"
 
     # -- registration ----------------------------------------------------------------------
     def tool(
@@ -85,6 +108,8 @@ class Ops:
         name: str | None = None,
         rbac: tuple[str, ...] = (),
         view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        listed: bool = True,
+        cluster: bool = True,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a tool with truthful annotations, unless the server's mode hides it.
 
@@ -95,12 +120,14 @@ class Ops:
         needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
         view: the call's arguments in a form whose credentials redact_obj finds (a manifest's text parsed into
         objects, a Secret's patch marked as one), for the audit record and for scrubbing them from every output.
+        listed: False declares the tool (its name is known to --tools) without registering it.
+        cluster: the tool acts on a cluster, so with OPS_MCP_CONTEXTS set it takes an optional `context`.
         """
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             tool_name = name or fn.__name__
             self.catalog[tool_name] = self.toolset
-            if self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
+            if not listed or self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
                 return fn
             if kind != "read" and self.settings.read_only:
                 return fn
@@ -121,6 +148,11 @@ class Ops:
             # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
             registered = self.mcp._tool_manager.get_tool(tool_name)
             registered.parameters = slim_schema(registered.parameters)
+            if cluster and self.settings.contexts:  # taken out of the arguments by _context_middleware
+                registered.parameters.setdefault("properties", {})["context"] = {
+                    "type": "string",
+                    "description": "kubeconfig context (list_contexts); default: the server's",
+                }
             if registered.fn_metadata.output_schema is not None:
                 registered.fn_metadata.output_schema = slim_schema(registered.fn_metadata.output_schema)
             return fn
@@ -287,7 +319,9 @@ def _audit_middleware(ops: Ops):
         try:
             result = await call_next(ctx)
         except BaseException as exc:
-            ops.audit.record(client=client, tool=tool, arguments=arguments, outcome="error", detail=type(exc).__name__)
+            ops.audit.record(
+                client=client, tool=tool, context=ops.context_label(arguments.get("context")), arguments=arguments, outcome="error", detail=type(exc).__name__
+            )
             raise
         # The chain hands back the result as a model or already in wire form (a dict).
         wire = result.model_dump(by_alias=True, mode="json") if isinstance(result, BaseModel) else (result or {})
@@ -296,7 +330,7 @@ def _audit_middleware(ops: Ops):
         text = " ".join(str(c.get("text", "")) for c in wire.get("content") or [] if isinstance(c, dict))
         applied = (wire.get("structuredContent") or {}).get("applied", True)
         outcome = "error" if wire.get("isError") else ("applied" if applied else "not_applied")
-        ops.audit.record(client=client, tool=tool, arguments=arguments, outcome=outcome, detail=text[:300])
+        ops.audit.record(client=client, tool=tool, context=ops.context_label(arguments.get("context")), arguments=arguments, outcome=outcome, detail=text[:300])
         return result
 
     return audit
@@ -334,6 +368,28 @@ def _scrub_middleware(ops: Ops):
             }
         wire = scrub(wire, values)
         return type(result).model_validate(wire) if is_model else wire
+
+    return middleware
+
+
+def _context_middleware(ops: Ops):
+    """With OPS_MCP_CONTEXTS set: a call's `context` argument is checked against the allowlist and taken out of the
+    arguments; the call then runs with contexts.CURRENT set, so ops.cluster and ops.helm are that context's."""
+
+    async def middleware(ctx: Any, call_next: Any) -> Any:
+        if not ops.settings.contexts or ctx.method != "tools/call" or not isinstance(ctx.params, Mapping):
+            return await call_next(ctx)
+        arguments = dict(ctx.params.get("arguments") or {})
+        name = arguments.pop("context", None)
+        try:
+            name = await anyio.to_thread.run_sync(contexts.check, ops.settings, name or contexts.default(ops.settings))
+        except OpsError as exc:
+            return CallToolResult(content=[TextContent(type="text", text=str(exc))], is_error=True)
+        token = contexts.CURRENT.set(name)
+        try:
+            return await call_next(replace(ctx, params={**ctx.params, "arguments": arguments}))
+        finally:
+            contexts.CURRENT.reset(token)
 
     return middleware
 
@@ -402,5 +458,6 @@ def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
     mcp.middleware.append(_audit_middleware(ops))
     mcp.middleware.append(_known_arguments_middleware(mcp))
     mcp.middleware.append(_scrub_middleware(ops))  # inside the audit: the audit record's detail is scrubbed too
+    mcp.middleware.append(_context_middleware(ops))  # innermost: the tool runs with its context set
     mcp.ops = ops  # type: ignore[attr-defined]  # for the CLI and tests of this package
     return mcp

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Cluster access. kubeconfig falls back to $KUBECONFIG, then ~/.kube/config, then in-cluster config.
     kubeconfig: str | None = Field(default=None, validation_alias=AliasChoices("OPS_MCP_KUBECONFIG", "KUBECONFIG", "kubeconfig"))
     context: str | None = None
+    # Contexts a call may name with `context` (names, or "*" for all); empty = the one context above, no `context` argument.
+    contexts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     in_cluster: bool | None = Field(default=None, description="Force (true) or forbid (false) in-cluster config; None = auto.")
     request_timeout: float = Field(default=15.0, gt=0, le=300, description="Seconds for one Kubernetes API call.")
 
@@ -59,6 +61,7 @@ class Settings(BaseSettings):
     # single tools: `name` allows (only the allowed ones are listed), `-name` denies.
     toolsets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allow_exec: bool = Field(default=False, description="List exec_in_pod (the opt-in exec toolset).")
     max_replicas: int = Field(default=10, ge=0, le=1000)
     confirm_destructive: bool = Field(default=True, description="Destructive tools ask (elicitation) or need confirm=true.")
 
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
     http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", mode="before")
+    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", "contexts", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -107,20 +110,23 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.namespaces and self.namespace not in self.namespaces:
             raise ValueError(f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; set OPS_MCP_NAMESPACE to one of them")
+        if self.context and self.contexts and "*" not in self.contexts and self.context not in self.contexts:
+            raise ValueError(f"the default context {self.context!r} is not in OPS_MCP_CONTEXTS {self.contexts}; add it, or set OPS_MCP_CONTEXT to one of them")
         from ops_mcp.tools import TOOLSETS
 
         unknown = [t for t in self.toolsets if t not in (*TOOLSETS, "all")]
         if unknown:
             raise ValueError(f"unknown toolset(s) {', '.join(unknown)}; known: {', '.join(TOOLSETS)} (or all)")
+        if "exec" in self.toolsets and not self.allow_exec:
+            raise ValueError("the exec toolset runs commands in containers: opt in with --allow-exec (OPS_MCP_ALLOW_EXEC=true)")
         return self
 
     @property
     def enabled_toolsets(self) -> tuple[str, ...]:
         from ops_mcp.tools import DEFAULT_TOOLSETS, TOOLSETS
 
-        if "all" in self.toolsets:
-            return TOOLSETS
-        return tuple(t for t in TOOLSETS if t in self.toolsets) if self.toolsets else DEFAULT_TOOLSETS
+        chosen = TOOLSETS if "all" in self.toolsets else tuple(t for t in TOOLSETS if t in self.toolsets) if self.toolsets else DEFAULT_TOOLSETS
+        return tuple(t for t in TOOLSETS if t in chosen and t != "exec") + (("exec",) if self.allow_exec else ())
 
     def tool_listed(self, name: str) -> bool:
         """The --tools filter: denied names never; with any allowed name, only the allowed ones."""

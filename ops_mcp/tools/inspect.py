@@ -86,8 +86,30 @@ def parse_since(value: str | None) -> int | None:
     return secs
 
 
+class ContextRow(BaseModel):
+    name: str
+    cluster: str | None = None
+    server: str | None = None
+    namespace: str | None = None
+    default: bool = False
+
+
+class Contexts(BaseModel):
+    contexts: list[ContextRow]
+
+
 def register(ops) -> None:
     cluster = lambda: ops.cluster  # noqa: E731  (lazy: the client loads on the first call)
+
+    # -- list_contexts (only with OPS_MCP_CONTEXTS) ------------------------------------------------
+    @ops.tool(title="List kubeconfig contexts", listed=bool(ops.settings.contexts), cluster=False, rbac=(), open_world=False)
+    async def list_contexts() -> Annotated[CallToolResult, Contexts]:
+        """The contexts tools accept as `context` (server, namespace; the default marked)."""
+        from ops_mcp import contexts
+
+        found = [ContextRow(**row) for row in await ops.run(contexts.rows, ops.settings)]
+        lines = [f"{'*' if c.default else ' '} {c.name}  {c.server or '?'}" + (f"  ns={c.namespace}" if c.namespace else "") for c in found]
+        return ops.result(Contexts(contexts=found), "\n".join(lines) + "\n(* = default; pass context=NAME to a tool)")
 
     async def kind_of(name: str):
         """Built-in kinds resolve at once; others (custom resources) through discovery, in a worker thread."""

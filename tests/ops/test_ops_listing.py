@@ -7,7 +7,7 @@ import os
 import sys
 
 import pytest
-from ops_helpers import err, stdio_client
+from ops_helpers import err, ok, stdio_client
 
 pytestmark = pytest.mark.anyio
 
@@ -117,7 +117,7 @@ async def test_toolsets_and_tools_choose_what_is_listed_and_callable(env):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--toolsets", "inspect,shell"], "unknown toolset(s) shell; known: inspect, logs, workloads, releases, changes, diagnose (or all)"),
+        (["--toolsets", "inspect,shell"], "unknown toolset(s) shell; known: inspect, logs, workloads, releases, changes, diagnose, exec (or all)"),
         (["--tools", "diagnose,exec_pod"], "'exec_pod' is no tool (known: apply_manifest,"),
         (["--toolsets", "inspect", "--tools", "get_pod_logs"], "'get_pod_logs' is in toolset 'logs', which is not enabled: add it to --toolsets"),
     ],
@@ -129,6 +129,44 @@ def test_unknown_toolsets_and_tools_are_refused_at_start_with_the_known_names(en
 
     proc = subprocess.run([*SERVE, "--transport", "stdio", *flags], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "invalid configuration" in proc.stderr and message in proc.stderr, proc.stderr
+
+
+TWO_CONTEXTS = """apiVersion: v1
+kind: Config
+clusters:
+- {name: local, cluster: {server: "https://127.0.0.1:9"}}
+- {name: prod, cluster: {server: "https://127.0.0.1:10"}}
+users: [{name: u, user: {token: abc-secret-token}}]
+contexts:
+- {name: minikube, context: {cluster: local, user: u}}
+- {name: do-prod, context: {cluster: prod, user: u, namespace: todo}}
+- {name: other, context: {cluster: prod, user: u}}
+current-context: minikube
+"""
+
+
+async def test_contexts_add_a_context_argument_and_list_contexts_only_when_configured(env, tmp_path):
+    async with stdio_client(env) as client:  # one context: no `context` argument, no list_contexts
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert "list_contexts" not in tools and not any("context" in (t.input_schema.get("properties") or {}) for t in tools.values())
+    kc = tmp_path / "two"
+    kc.write_text(TWO_CONTEXTS)
+    two = {**env, "OPS_MCP_KUBECONFIG": str(kc), "OPS_MCP_CONTEXTS": "minikube,do-prod"}
+    async with stdio_client(two) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert all("context" in (t.input_schema.get("properties") or {}) for n, t in tools.items() if n != "list_contexts"), "every cluster tool"
+        listed = ok(await client.call_tool("list_contexts", {}))["contexts"]
+        assert listed == [
+            {"name": "minikube", "cluster": "local", "server": "https://127.0.0.1:9", "default": True},
+            {"name": "do-prod", "cluster": "prod", "server": "https://127.0.0.1:10", "namespace": "todo", "default": False},
+        ], listed
+        assert "abc-secret-token" not in json.dumps(listed)
+        # A context outside the allowlist is refused by name, before anything is called.
+        message = err(await client.call_tool("list_resources", {"kind": "pods", "context": "other"}))
+        assert "Context 'other' is not one this server may use" in message and "minikube, do-prod" in message, message
+        # The named context is the one called: its (dead) API server is in the error.
+        assert "https://127.0.0.1:10" in err(await client.call_tool("list_resources", {"kind": "pods", "context": "do-prod"}))
+        assert "https://127.0.0.1:9" in err(await client.call_tool("list_resources", {"kind": "pods"}))
 
 
 async def test_prompts_and_resources_are_listed(env):
