@@ -33,11 +33,12 @@ class AuditLog:
             ) from None
 
     def record(
-        self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None, context: str | None = None
+        self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None, context: str | None = None, user: str | None = None
     ) -> dict[str, Any]:
         rec = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "client": client,
+            **({"user": user} if user else {}),
             "tool": tool,
             "context": context,
             "arguments": redact_obj(arguments),

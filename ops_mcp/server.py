@@ -301,6 +301,15 @@ def _client_label(ctx: Any) -> str:
     return " ".join(parts)
 
 
+def _user(ctx: Any) -> str | None:
+    """The person a verified OIDC token named (set by http_transport.BearerAuth), else None."""
+    request = getattr(ctx, "request", None)
+    state = (getattr(request, "scope", None) or {}).get("state") or {}
+    from ops_mcp.http_transport import USER_KEY
+
+    return state.get(USER_KEY)
+
+
 def _audit_middleware(ops: Ops):
     """One JSONL record per call of a write/destructive tool, with its outcome."""
 
@@ -330,7 +339,15 @@ def _audit_middleware(ops: Ops):
         text = " ".join(str(c.get("text", "")) for c in wire.get("content") or [] if isinstance(c, dict))
         applied = (wire.get("structuredContent") or {}).get("applied", True)
         outcome = "error" if wire.get("isError") else ("applied" if applied else "not_applied")
-        ops.audit.record(client=client, tool=tool, context=ops.context_label(arguments.get("context")), arguments=arguments, outcome=outcome, detail=text[:300])
+        ops.audit.record(
+            client=client,
+            user=_user(ctx),
+            tool=tool,
+            context=ops.context_label(arguments.get("context")),
+            arguments=arguments,
+            outcome=outcome,
+            detail=text[:300],
+        )
         return result
 
     return audit

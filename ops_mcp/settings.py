@@ -90,8 +90,16 @@ class Settings(BaseSettings):
     http_token: str | None = Field(default=None, repr=False)
     http_auth_disabled: bool = Field(default=False, description="Only honoured on a loopback bind.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # OAuth 2.1 resource server (ops_mcp/oidc.py): bearer JWTs of this issuer, beside (or instead of) http_token.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_subjects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="sub or email values allowed; empty = any token of the issuer for the audience"
+    )
+    oidc_resource: str | None = Field(default=None, description="This server's public /mcp URL (protected resource metadata); default: from the request")
 
-    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", "contexts", mode="before")
+    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", "contexts", "oidc_subjects", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -110,6 +118,11 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.namespaces and self.namespace not in self.namespaces:
             raise ValueError(f"default namespace {self.namespace!r} is outside the allowlist {self.namespaces}; set OPS_MCP_NAMESPACE to one of them")
+        if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks_url):
+            raise ValueError(
+                "OPS_MCP_OIDC_ISSUER needs OPS_MCP_OIDC_AUDIENCE (the `aud` tokens for ops-mcp carry) and OPS_MCP_OIDC_JWKS_URL "
+                "(for Better Auth: <frontend>/api/auth/jwks)"
+            )
         if self.context and self.contexts and "*" not in self.contexts and self.context not in self.contexts:
             raise ValueError(f"the default context {self.context!r} is not in OPS_MCP_CONTEXTS {self.contexts}; add it, or set OPS_MCP_CONTEXT to one of them")
         from ops_mcp.tools import TOOLSETS

@@ -104,9 +104,7 @@ def chat_backend(start_backend, tmp_path, issuer, api, ops_token):  # noqa: F811
             **issuer.settings,
             ANTHROPIC_API_KEY="sk-test-not-real",
             ANTHROPIC_BASE_URL=api.base_url,
-            OPS_MCP_URL=ops_url,
-            OPS_MCP_TOKEN=ops_token,
-            **overrides,
+            **{"OPS_MCP_URL": ops_url, "OPS_MCP_TOKEN": ops_token, **overrides},
         )
 
     return start
@@ -160,6 +158,40 @@ def test_admin_scales_the_backend_through_the_chat(
     conversation = server.client.get(f"/api/root/conversations/{body['conversation_id']}", headers=issuer.headers("root", role="admin")).json()
     assert conversation["messages"][1]["tool_calls"][0]["tool"] == "scale_deployment"
     assert ops_server.proc.poll() is None
+
+
+def test_with_the_admins_own_token_forwarded_the_ops_audit_names_the_person(
+    cluster,
+    namespace,
+    chat_backend,
+    issuer,
+    api,  # noqa: F811
+    tmp_path,
+):
+    """OPS_MCP_FORWARD_USER_TOKEN: the backend calls ops-mcp with the admin's own Better Auth token, which ops-mcp
+    verifies against the same issuer (its OIDC settings; no static token configured), so its audit log names the
+    person who asked in the chat, not the backend."""
+    cluster.apply(backend_deployment(), namespace)
+    env = ops_env(
+        cluster,
+        namespace,
+        tmp_path / "ops-audit.jsonl",
+        OPS_MCP_OIDC_ISSUER=issuer.base_url,
+        OPS_MCP_OIDC_AUDIENCE=issuer.base_url,
+        OPS_MCP_OIDC_JWKS_URL=issuer.jwks_url,
+        OPS_MCP_OIDC_SUBJECTS="root",
+    )
+    ops_server = HttpServer(env)
+    try:
+        server = chat_backend(ops_server.url, OPS_CHAT_ALLOW_WRITES=True, OPS_MCP_FORWARD_USER_TOKEN=True, OPS_MCP_TOKEN="")
+        api.script(tool_use("scale_deployment", {"name": "backend", "replicas": 2, "namespace": namespace}), text("Scaled to 2."))
+        body = chat(server, issuer, "root", "scale the backend to 2", role="admin")
+        assert body["tool_calls"][0]["is_error"] is False, body
+        assert replicas(cluster, namespace) == 2
+        [record] = ops_audit(tmp_path)
+        assert record["tool"] == "scale_deployment" and record["user"] == "root@example.test (root)", record
+    finally:
+        ops_server.stop()
 
 
 def test_non_admin_never_sees_or_reaches_the_ops_tools(

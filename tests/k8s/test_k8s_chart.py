@@ -442,3 +442,30 @@ def test_ops_mcp_egress_allows_the_api_servers_own_ports() -> None:
 
     assert ports() == {443, 6443, 8443}
     assert ports(**{"networkPolicy.apiServerPorts": "{16443}"}) == {16443}
+
+
+def test_forwarding_the_admins_token_makes_ops_mcp_verify_the_apps_tokens_of_the_admins() -> None:
+    """backend.chatOps.forwardUserToken: the backend forwards the admin's token, ops-mcp verifies it against the
+    frontend's JWKS (issuer and audience as the backend's), only for adminUserIds, and may reach the JWKS."""
+    sets = {
+        "backend.chatOps.forwardUserToken": "true",
+        "backend.chatOps.adminUserIds": "{u-admin}",
+        "networkPolicy.enabled": "true",
+        "networkPolicy.ingressControllerNamespace": "ingress",
+    }
+    docs = render(sets=sets)
+    backend = one(docs, "ConfigMap", "todo-chatbot-backend")["data"]
+    ops = one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"]
+    assert backend["OPS_MCP_FORWARD_USER_TOKEN"] == "true"
+    assert (ops["OPS_MCP_OIDC_ISSUER"], ops["OPS_MCP_OIDC_AUDIENCE"]) == (backend["BETTER_AUTH_ISSUER"], backend["BETTER_AUTH_AUDIENCE"])
+    assert ops["OPS_MCP_OIDC_JWKS_URL"] == backend["BETTER_AUTH_JWKS_URL"] and ops["OPS_MCP_OIDC_SUBJECTS"] == "u-admin"
+    egress = one(docs, "NetworkPolicy", "todo-chatbot-ops-mcp")["spec"]["egress"]
+    assert any(port["port"] == 3000 for rule in egress for port in rule["ports"]), egress
+    frontend_from = one(docs, "NetworkPolicy", "todo-chatbot-frontend")["spec"]["ingress"][0]["from"]
+    assert any("ops-mcp" in expr["values"] for peer in frontend_from for expr in (peer.get("podSelector") or {}).get("matchExpressions", []))
+    # Off (the default): no OIDC, and ops-mcp reaches only the API server.
+    docs = render(sets={"networkPolicy.enabled": "true"})
+    assert not any(k.startswith("OPS_MCP_OIDC") for k in one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"])
+    assert not any(port["port"] == 3000 for rule in one(docs, "NetworkPolicy", "todo-chatbot-ops-mcp")["spec"]["egress"] for port in rule["ports"])
+    proc = helm(*template_args(sets={"backend.chatOps.forwardUserToken": "true"}), check=False)
+    assert proc.returncode != 0 and "needs backend.chatOps.adminUserIds" in proc.stderr, proc.stderr

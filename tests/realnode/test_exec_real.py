@@ -57,7 +57,7 @@ async def test_exec_in_pod_runs_an_argv_only_when_allowed_and_confirmed_and_scru
 
         # Bounded: a timeout closes the stream and says so; a missing binary is a clear error.
         run = ok(await client.call_tool("exec_in_pod", {"name": name, "command": ["sleep", "30"], "timeout_seconds": 2, "confirm": True}))
-        assert run["timed_out"] is True and run["exit_code"] is None and "wrap argv in `timeout`" in run["note"], run
+        assert run["timed_out"] is True and run.get("exit_code") is None and "wrap argv in `timeout`" in run["note"], run
         message = err(await client.call_tool("exec_in_pod", {"name": name, "command": ["no-such-binary"], "confirm": True}))
         assert "could not be run" in message and "argv[0]" in message, message
         assert "has no container 'db'" in err(await client.call_tool("exec_in_pod", {"name": name, "command": ["id"], "container": "db", "confirm": True}))

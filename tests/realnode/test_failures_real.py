@@ -9,6 +9,7 @@ image is the project's backend image, which has python3. Also get_pod_logs on th
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import textwrap
 import time
@@ -468,9 +469,11 @@ async def test_bad_command_after_a_healthy_revision_is_rolled_back_first_then_ke
 
 
 def back_off(status: dict[str, Any]) -> bool:
-    """In CrashLoopBackOff with a back-off short enough for diagnose to wait out (10 s, 20 s)."""
+    """In CrashLoopBackOff with a back-off short enough for diagnose to wait out: the kubelet's message says how
+    long ("back-off 4s restarting failed container=..."; v1.34 starts at 1 s and doubles)."""
     waiting = (status.get("state") or {}).get("waiting") or {}
-    return waiting.get("reason") == "CrashLoopBackOff" and status.get("restartCount", 0) <= 1
+    delay = re.search(r"back-off (\d+)s", waiting.get("message") or "")
+    return waiting.get("reason") == "CrashLoopBackOff" and delay is not None and 4 <= int(delay.group(1)) <= 16
 
 
 async def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_path_the_container_answers(

@@ -63,14 +63,15 @@ def audit_call(user_id: str):
     return record
 
 
-def ops_tool_source(settings: Settings, *, user_id: str) -> ToolSource:
-    """The ops MCP server over streamable HTTP with the backend's own token (OPS_MCP_TOKEN)."""
+def ops_tool_source(settings: Settings, *, user_id: str, user_token: str | None = None) -> ToolSource:
+    """The ops MCP server over streamable HTTP with the backend's own token (OPS_MCP_TOKEN), or with the admin's own
+    token when OPS_MCP_FORWARD_USER_TOKEN is set (the ops server then audits the person)."""
     assert settings.ops_mcp_url
     writes = ", and changes such as scaling" if settings.ops_chat_allow_writes else "; read-only"
     return http_tool_source(
         SOURCE_NAME,
         settings.ops_mcp_url,
-        bearer_token=settings.ops_mcp_token,
+        bearer_token=user_token if settings.ops_mcp_forward_user_token and user_token else settings.ops_mcp_token,
         timeout=120.0,
         connect_timeout=5.0,
         optional=True,

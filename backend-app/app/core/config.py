@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     ops_mcp_url: str | None = Field(default=None, alias="OPS_MCP_URL")
     ops_mcp_token: str | None = Field(default=None, alias="OPS_MCP_TOKEN", repr=False)
     ops_chat_allow_writes: bool = Field(default=False, alias="OPS_CHAT_ALLOW_WRITES")
+    # Call the ops server with the signed-in admin's own token (the server verifies it against the same issuer:
+    # OPS_MCP_OIDC_*), so its audit names the person; off: the backend's OPS_MCP_TOKEN.
+    ops_mcp_forward_user_token: bool = Field(default=False, alias="OPS_MCP_FORWARD_USER_TOKEN")
     admin_user_ids: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset, alias="ADMIN_USER_IDS")
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000"], alias="CORS_ORIGINS")

@@ -34,7 +34,7 @@ def tool_sources(request: Request, *, principal: Principal, token: str) -> list[
     else:
         sources = [in_process_tool_source("task", request.app.state.task_mcp, user_id=user_id)]
     if settings.ops_mcp_url and settings.anthropic_api_key and is_admin(principal, settings):
-        sources.append(ops_tool_source(settings, user_id=user_id))
+        sources.append(ops_tool_source(settings, user_id=user_id, user_token=token))
     return sources
 
 

@@ -35,6 +35,7 @@ CORS_ORIGINS: {{ prepend .Values.backend.corsOrigins (include "todo-chatbot.publ
 OPS_MCP_URL: {{ printf "%s/mcp" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "opsMcp")) | quote }}
 ADMIN_USER_IDS: {{ join "," .Values.backend.chatOps.adminUserIds | quote }}
 OPS_CHAT_ALLOW_WRITES: {{ .Values.backend.chatOps.allowWrites | toString | quote }}
+OPS_MCP_FORWARD_USER_TOKEN: {{ .Values.backend.chatOps.forwardUserToken | toString | quote }}
 {{- end }}
 {{- end }}
 
@@ -60,6 +61,16 @@ OPS_MCP_ALLOW_EXEC: {{ and .Values.opsMcp.allowExec (not .Values.opsMcp.readOnly
 OPS_MCP_ALLOWED_HOSTS: {{ join "," $hosts | quote }}
 OPS_MCP_RELEASE: {{ .Release.Name | quote }}
 OPS_MCP_CHART_PATH: "/opt/ops-mcp/charts/todo-chatbot"
+{{- if and (include "todo-chatbot.chatOpsEnabled" .) .Values.backend.chatOps.forwardUserToken }}
+{{- if not .Values.backend.chatOps.adminUserIds }}
+{{- fail "backend.chatOps.forwardUserToken needs backend.chatOps.adminUserIds: ops-mcp accepts the app's tokens of those users only" }}
+{{- end }}
+# The admins' own Better Auth tokens (chat ops forward them): the backend's issuer, audience and JWKS.
+OPS_MCP_OIDC_ISSUER: {{ include "todo-chatbot.publicUrl" . | quote }}
+OPS_MCP_OIDC_AUDIENCE: {{ include "todo-chatbot.publicUrl" . | quote }}
+OPS_MCP_OIDC_JWKS_URL: {{ printf "%s/api/auth/jwks" (include "todo-chatbot.serviceUrl" (dict "ctx" . "component" "frontend")) | quote }}
+OPS_MCP_OIDC_SUBJECTS: {{ join "," .Values.backend.chatOps.adminUserIds | quote }}
+{{- end }}
 OPS_MCP_HELM_BINARY: "/usr/local/bin/helm"
 OPS_MCP_AUDIT_LOG: "/var/lib/ops-mcp/audit.jsonl"
 HELM_CACHE_HOME: "/tmp/helm/cache"
