@@ -36,3 +36,15 @@ else
     || die "better-sqlite3 did not build: check that make, g++ and python3 work, then rerun"
   echo "$want" > "$stamp"
 fi
+
+# The real MCP clients the tests drive ops-mcp with (the MCP Inspector's CLI), pinned by tests/clients' lockfile.
+CLIENTS="$ROOT/tests/clients"
+stamp="$CLIENTS/node_modules/.setup-clients.sha256"
+want="$(sha256sum "$CLIENTS/package-lock.json" | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$CLIENTS/node_modules/.bin/mcp-inspector" ]]; then
+  log "tests/clients/node_modules is up to date"
+else
+  log "npm ci in tests/clients/ (the MCP Inspector CLI)"
+  (cd "$CLIENTS" && npm ci --no-audit --no-fund --ignore-scripts)
+  echo "$want" > "$stamp"
+fi
