@@ -7,7 +7,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from ops_helpers import ROOT, SERVE, HttpServer, deployment, ops_env, wait_ready
 
 INSPECTOR = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "mcp-inspector"
