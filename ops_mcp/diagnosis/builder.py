@@ -47,6 +47,7 @@ MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one
 MAX_LOG_FETCHES = 12
 PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
 RESTART_WAIT = 25.0  # seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers
+YOUNG = 2.0  # seconds a (re)started container gets to listen before it is asked
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
@@ -332,7 +333,11 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
 
 def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj]:
     """`pods`, with those whose failing-probe container is in back-off and runs again within RESTART_WAIT seconds
-    re-read once it has run for a second (a liveness kill leaves it running only between back-offs)."""
+    re-read once it has run for YOUNG seconds (a liveness kill leaves it running only between back-offs); a container
+    that has just started is given YOUNG seconds first."""
+    young = [age for p in pods if (age := probes.running_for(snap, p)) is not None and age < YOUNG]
+    if young:  # just (re)started: its server may not listen yet, and an unanswered GET tells nothing
+        time.sleep(YOUNG - min(young))
     waits = {name_of(p): left for p in pods if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
     if not waits:
         return pods
@@ -348,7 +353,7 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
                 fresh[name] = next(p for p in pods if name_of(p) == name)
                 continue
             started = [((cs.get("state") or {}).get("running") or {}).get("startedAt") for cs in (pod.get("status") or {}).get("containerStatuses") or []]
-            if started and all(started) and all(_age(s) >= 1 for s in started):
+            if started and all(started) and all(_age(s) >= YOUNG for s in started):
                 fresh[name] = pod
     snap.waited_s = round(time.monotonic() - start, 1)
     return [fresh.get(name_of(p), p) for p in pods]

@@ -80,6 +80,17 @@ def failing_http_probes(snap: Snapshot, pod: Obj, cspec: Obj) -> dict[str, str]:
     return {k: v for k, v in failing.items() if v}
 
 
+def running_for(snap: Snapshot, pod: Obj) -> float | None:
+    """Seconds the youngest running container with a failing HTTP probe has run, as of the snapshot; None if none."""
+    ages = []
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
+        cspec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == cs.get("name")), {})
+        if started and failing_http_probes(snap, pod, cspec):
+            ages.append((snap.now - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds())
+    return min(ages) if ages else None
+
+
 def next_run_in(snap: Snapshot, pod: Obj, now: datetime | None = None) -> float | None:
     """Seconds until the kubelet runs again a container that is in back-off and has a failing HTTP probe (only a
     running container can be asked which path answers); None when no such container."""

@@ -41,5 +41,5 @@ Shaping helpers (compact rows, ages, tables, event aggregation) live in ops_mcp/
 
 # Every toolset module, in registration order; DEFAULT_TOOLSETS are those enabled when --toolsets is not given.
 # "exec" is enabled only by --allow-exec (OPS_MCP_ALLOW_EXEC), whatever --toolsets says.
-TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose", "exec")
+TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose", "metrics", "exec")
 DEFAULT_TOOLSETS = ("inspect", "logs", "workloads", "releases", "changes", "diagnose")

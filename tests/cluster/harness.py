@@ -193,6 +193,15 @@ class Cluster:
         )
         if self.node:
             options["kubeApiserverCertSANs"] = self.node.cert_sans()
+            # metrics.k8s.io from the real kubelet (top_pods, top_nodes), as `minikube addons enable metrics-server`
+            metrics = self.bin_dir.parent / "metrics-server" / "base"
+            if (self.bin_dir / "metrics-server").is_file() and metrics.is_dir():
+                options.update(
+                    enableMetricsServer=True,
+                    metricsServerBinary=str(self.bin_dir / "metrics-server"),
+                    metricsServerManifests=[str(metrics)],
+                    metricsServerPort=_free_port(),
+                )
         patches += [
             # Test data is disposable: skip fsync, which dominates etcd latency on small disks.
             {"name": "etcd", "extraArgs": [{"key": "unsafe-no-fsync", "value": "true"}]},

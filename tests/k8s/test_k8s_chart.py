@@ -380,25 +380,30 @@ def granted(rules: list[dict], verb: str, resource: str) -> bool:
     return any(group in r.get("apiGroups", []) and name in r.get("resources", []) and verb in r.get("verbs", []) and not r.get("resourceNames") for r in rules)
 
 
-@pytest.mark.parametrize(("read_only", "allow_exec"), [(True, False), (False, False), (False, True)])
-def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool, allow_exec: bool) -> None:
+@pytest.mark.parametrize(("read_only", "allow_exec", "toolsets"), [(True, False, ""), (False, False, ""), (False, True, "metrics")])
+def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool, allow_exec: bool, toolsets: str) -> None:
     """Every (verb, resource) a tool declares beside its code (ops.tool(rbac=...)) is granted by the chart's
     Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
     from ops_mcp.cluster import KINDS
     from ops_mcp.server import build_server
     from ops_mcp.settings import load_settings
 
-    docs = render(sets={"opsMcp.readOnly": str(read_only).lower(), "opsMcp.allowExec": str(allow_exec).lower()})
+    default = "inspect,logs,workloads,releases,changes,diagnose"
+    sets = {"opsMcp.readOnly": str(read_only).lower(), "opsMcp.allowExec": str(allow_exec).lower()}
+    if toolsets:
+        sets["opsMcp.toolsets"] = "{" + f"{default},{toolsets}" + "}"
+    docs = render(sets=sets)
     role = [r for d in find(docs, "Role") if d["metadata"]["name"].endswith("ops-mcp") for r in d["rules"]]
     cluster_role = [r for d in find(docs, "ClusterRole") if "ops-mcp" in d["metadata"]["name"] for r in d["rules"]]
-    ops = build_server(load_settings(read_only=read_only, allow_exec=allow_exec)).ops
+    ops = build_server(load_settings(read_only=read_only, allow_exec=allow_exec, toolsets=f"{default},{toolsets}" if toolsets else "")).ops
+    assert ("top_pods" in ops.kinds) is bool(toolsets)
     assert ("exec_in_pod" in ops.kinds) is allow_exec
     assert any("pods/exec" in r["resources"] for r in role) is allow_exec, "pods/exec only for exec_in_pod"
     missing = []
     for tool, needs in ops.rbac.items():
         assert needs, f"{tool} declares no RBAC"
         for verb, resource in needs:
-            kind = KINDS.get(resource.split("/")[0])
+            kind = KINDS.get(resource.split("/")[0]) or KINDS.get(resource.split("/")[0].split(".")[0])  # nodes.metrics.k8s.io: as nodes
             rules = role if kind is None or kind.namespaced else cluster_role
             if not granted(rules, verb, resource):
                 missing.append(f"{tool}: {verb} {resource}")

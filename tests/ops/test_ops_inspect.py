@@ -368,3 +368,11 @@ async def test_reads_are_bounded_at_the_api(cluster, namespace, audit_log):
         wide = ok(await call(c, "diagnose", {"kind": "deployment", "name": "crashy", "include_logs": False}))
         assert narrow["findings"] and narrow["findings"][0]["mode"].startswith("crashloop")
         assert narrow["limits"]["api_requests"] < wide["limits"]["api_requests"], (narrow["limits"], wide["limits"])
+
+
+async def test_top_tools_say_when_the_cluster_has_no_metrics_server(cluster, namespace, audit_log):
+    """The plain test cluster runs no metrics-server: both top tools say so and how to install it."""
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_TOOLSETS="inspect,metrics")) as client:
+        for tool in ("top_pods", "top_nodes"):
+            message = err(await client.call_tool(tool, {}))
+            assert "metrics.k8s.io is not served in this cluster" in message and "minikube addons enable metrics-server" in message, message

@@ -57,6 +57,7 @@ OPS_MCP_NAMESPACES: {{ include "todo-chatbot.opsMcpNamespaces" . | quote }}
 OPS_MCP_READ_ONLY: {{ .Values.opsMcp.readOnly | toString | quote }}
 OPS_MCP_DISABLE_DESTRUCTIVE: {{ .Values.opsMcp.disableDestructive | toString | quote }}
 OPS_MCP_MAX_REPLICAS: {{ .Values.opsMcp.maxReplicas | toString | quote }}
+OPS_MCP_TOOLSETS: {{ join "," .Values.opsMcp.toolsets | quote }}
 OPS_MCP_ALLOW_EXEC: {{ and .Values.opsMcp.allowExec (not .Values.opsMcp.readOnly) | toString | quote }}
 OPS_MCP_ALLOWED_HOSTS: {{ join "," $hosts | quote }}
 OPS_MCP_RELEASE: {{ .Release.Name | quote }}
