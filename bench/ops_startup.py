@@ -126,6 +126,16 @@ def main() -> None:
     full = len(json.dumps(tools_result)) / 4
     out_schemas = sum(len(json.dumps(t.get("outputSchema", {}))) for t in tools) / 4
     p50_spawn, p50_import = statistics.median(spawn), statistics.median(imports)
+    # Every toolset listed (the opt-in ones too), counted per toolset.
+    _, every, _, _ = one_run({**env, "OPS_MCP_TOOLSETS": "all", "OPS_MCP_ALLOW_EXEC": "true"})
+    from ops_mcp.server import build_server
+    from ops_mcp.settings import load_settings
+
+    catalog = build_server(load_settings(toolsets=["all"], allow_exec=True)).ops.catalog
+    by_toolset: dict[str, int] = {}
+    for t in every["tools"]:
+        share = len(json.dumps({k: t[k] for k in ("name", "description", "inputSchema") if k in t})) / 4
+        by_toolset[catalog[t["name"]]] = by_toolset.get(catalog[t["name"]], 0) + round(share)
     report = {
         "tools": len(tools),
         "tokens_model_visible": round(visible),
@@ -136,6 +146,7 @@ def main() -> None:
         "spawn_vs_sdk_import_ratio": round(p50_spawn / p50_import, 2),
         "idle_peak_rss_mib_max": round(max(rss), 1),
         "api_server_connections_before_first_call": listener.connections,
+        "model_visible_by_toolset (all listed)": by_toolset,
         "per_tool_model_visible": {t["name"]: round(len(json.dumps({k: t[k] for k in ("name", "description", "inputSchema") if k in t})) / 4) for t in tools},
         "targets": {"model_visible_lt": 3000, "full_lt": 6000, "ratio_lt": 1.2, "idle_rss_mib_lt": 120, "connections": 0},
     }
