@@ -335,10 +335,11 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
     """`pods`, with those whose failing-probe container is in back-off and runs again within RESTART_WAIT seconds
     re-read once it has run for YOUNG seconds (a liveness kill leaves it running only between back-offs); a container
     that has just started is given YOUNG seconds first."""
-    young = [age for p in pods if (age := probes.running_for(snap, p)) is not None and age < YOUNG]
+    real = [p for p in pods if probes.runs_containers(snap, p)]  # a simulated (KWOK) pod never runs again, nor listens
+    young = [age for p in real if (age := probes.running_for(snap, p)) is not None and age < YOUNG]
     if young:  # just (re)started: its server may not listen yet, and an unanswered GET tells nothing
         time.sleep(YOUNG - min(young))
-    waits = {name_of(p): left for p in pods if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
+    waits = {name_of(p): left for p in real if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
     if not waits:
         return pods
     fresh: dict[str, Obj] = {}

@@ -185,7 +185,14 @@ def repair(snap: Snapshot, pod: Obj, cspec: Obj, key: str, failure: str, passing
             paths = {q["httpGet"].get("path", "/") for q in passing if q.get("httpGet") and port_number(q["httpGet"].get("port"), declared) == number}
             paths.discard(path)
             if len(paths) != 1 or "statuscode: 404" not in failure:
-                return f"{path} fails and the container could not be asked which path answers; candidates: {', '.join(CANDIDATE_PATHS)}"
+                state = next(
+                    (cs.get("state") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or [] if cs.get("name") == cspec.get("name")), {}
+                )
+                now = next(iter(state), "unknown") + (f" ({state['waiting'].get('reason')})" if state.get("waiting") else "")
+                return (
+                    f"{path} fails and the container could not be asked which path answers (it was {now}; diagnose again while it "
+                    f"runs); candidates: {', '.join(CANDIDATE_PATHS)}"
+                )
             changes["httpGet/path"] = paths.pop()
             why.append(f"{path} answers 404; {changes['httpGet/path']} on the same port answers another probe of this container")
     return changes, "; ".join(why)
