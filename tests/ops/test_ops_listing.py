@@ -117,7 +117,7 @@ async def test_toolsets_and_tools_choose_what_is_listed_and_callable(env):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--toolsets", "inspect,shell"], "unknown toolset(s) shell; known: inspect, logs, workloads, releases, changes, diagnose, exec (or all)"),
+        (["--toolsets", "inspect,shell"], "unknown toolset(s) shell; known: inspect, logs, workloads, releases, changes, diagnose, metrics, exec (or all)"),
         (["--tools", "diagnose,exec_pod"], "'exec_pod' is no tool (known: apply_manifest,"),
         (["--toolsets", "inspect", "--tools", "get_pod_logs"], "'get_pod_logs' is in toolset 'logs', which is not enabled: add it to --toolsets"),
     ],
