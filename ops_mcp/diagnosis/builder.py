@@ -48,6 +48,7 @@ MAX_LOG_FETCHES = 12
 PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
 RESTART_WAIT = 25.0  # seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers
 YOUNG = 2.0  # seconds a (re)started container gets to listen before it is asked
+EVENT_LAG = 3.0  # seconds after a container stops before its kubelet events are taken as complete
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
@@ -137,6 +138,14 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
                 snap.unreadable[attr] = why
             else:
                 setattr(snap, attr, items)
+    lag = _youngest_exit(snap)
+    if "events" in attrs and lag is not None and lag < EVENT_LAG:
+        # A container that stopped a moment ago: the kubelet writes its events (the probe's kill) asynchronously,
+        # after the status that says it stopped; read them again once they have had time to land.
+        time.sleep(EVENT_LAG - lag)
+        _, items, why = fetch("events")
+        if items is not None:
+            snap.events = items
     if target_kind == "ServiceAccount":
         snap.access = access.fetch(reader, namespace, name, access.parse_can(options.can) if options.can else None)
     try:
@@ -358,6 +367,18 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
                 fresh[name] = pod
     snap.waited_s = round(time.monotonic() - start, 1)
     return [fresh.get(name_of(p), p) for p in pods]
+
+
+def _youngest_exit(snap: Snapshot) -> float | None:
+    """Seconds since the most recent container termination among the snapshot's pods on real kubelets (None: none)."""
+    ages = [
+        _age(finished)
+        for pod in snap.pods
+        if probes.runs_containers(snap, pod)  # simulated (KWOK) pods' events are written with their status
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        if (finished := ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+    ]
+    return max(min(ages), 0.0) if ages else None
 
 
 def _age(timestamp: str) -> float:

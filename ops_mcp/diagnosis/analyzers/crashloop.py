@@ -286,6 +286,12 @@ def _wrong_probes(ctx: Context, pod: Obj, status: Obj, cspec: Obj, last: Obj) ->
         if not cspec.get(key):
             continue
         found = [e["msg"] for e in ctx.events("Pod", pod, reasons=("Unhealthy",), after=after) if f"{word.lower()} probe" in e["msg"].lower()]
+        if not found:
+            # The kubelet's event spam filter stops a pod's events after a burst (25, then one per 5 min), so a
+            # crash-looping pod's later runs often have none. A pod's probes cannot change: a failing status code
+            # answered in an earlier run of this pod is still the answer (a refusal then may only have been start-up).
+            earlier = [e["msg"] for e in ctx.events("Pod", pod, reasons=("Unhealthy",)) if f"{word.lower()} probe" in e["msg"].lower()]
+            found = [m for m in earlier if "statuscode:" in m]
         if found:  # a probe on an undeclared port may still pass (declaring ports is informational)
             out[key] = " ".join(found)
     return out
@@ -304,7 +310,12 @@ def _liveness_events(ctx: Context, pod: Obj, cname: str, last: Obj) -> list[dict
         if any(w in e["msg"].lower() for w in words) and (e["reason"] != "Killing" or cname in e["msg"])
     ]
     if after:  # only failures of the run that was killed (or later), not history
-        found = [e for e in found if e["_t"] is None or e["_t"] >= after]
+        recent = [e for e in found if e["_t"] is None or e["_t"] >= after]
+        # ...unless the kubelet's spam filter dropped this run's events: a run ended by a signal or a clean exit
+        # (what a liveness kill leaves) in a pod whose earlier runs were killed by the probe was killed the same way.
+        killed_before = any(e["reason"] == "Killing" for e in found)
+        ended_like_a_kill = last.get("exitCode") in (0, 137, 143) and last.get("reason") != "OOMKilled"
+        found = recent or (found if killed_before and ended_like_a_kill else [])
     return found
 
 
