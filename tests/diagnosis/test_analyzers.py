@@ -164,6 +164,35 @@ def test_old_liveness_events_before_the_last_run_do_not_count():
     assert by_mode(run(data), "crashloop.app_error")
 
 
+def test_a_run_whose_events_the_kubelet_dropped_is_judged_by_the_pods_earlier_runs():
+    """The kubelet's spam filter stops a crash-looping pod's events after a burst: the last killed run has none. Its
+    earlier runs' liveness kills and the readiness probe's 404 still tell what kills it and what else fails."""
+    containers = [
+        container(
+            livenessProbe={"httpGet": {"path": "/livez", "port": 8080}},
+            readinessProbe={"httpGet": {"path": "/readyz", "port": 8080}},
+            ports=[{"containerPort": 8080}],
+        )
+    ]
+    pods = crashing(exit_code=0, reason="Completed", containers=containers)
+    pname = pods[0]["metadata"]["name"]
+    old = 1800  # before the last run started
+    data = snapshot(
+        deployments=[deployment("api", ready=0, containers=containers)],
+        replicasets=[replicaset("api-7d9c", "api")],
+        pods=pods,
+        events=[
+            event("Pod", pname, "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 404", count=7, age=old),
+            event("Pod", pname, "Unhealthy", "Readiness probe failed: Get ...: connect: connection refused", count=3, age=old),
+            event("Pod", pname, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 404", count=11, age=old),
+            event("Pod", pname, "Killing", "Container app failed liveness probe, will be restarted", type="Normal", count=6, age=old),
+        ],
+    )
+    f = by_mode(run(data), "crashloop.liveness")
+    assert "readiness probe fails too" in f["cause"]["text"], f["cause"]
+    # an exit 1 in such a pod is the app's own failure, not the probe (test_old_liveness_events_... above)
+
+
 def test_exit_zero_loop_with_undefined_variable_is_never_app_error():
     pods = crashing("crashpod", exit_code=0, reason="Completed")
     data = snapshot(
