@@ -19,7 +19,8 @@ Each POST /v1/messages consumes the next scripted turn. A turn is a reply (built
 `tool_use`, `reply`), an `error(...)` (an HTTP error in the API's error format), or a callable
 `(RecordedRequest) -> turn` to compute the reply from what was sent. When the script is exhausted the
 server answers 400 `invalid_request_error` naming the problem, so the test fails loudly (400 is not
-retried by the SDK). Streaming (`"stream": true`) is not supported and is answered with 400.
+retried by the SDK). A request with `"stream": true` gets the same reply as server-sent events (message_start,
+each block's start, one delta and stop, message_delta, message_stop), as the API streams it.
 Every request is recorded (`api.requests`), with its JSON body and headers, `x-api-key` redacted.
 """
 
@@ -198,18 +199,41 @@ class MessagesAPIServer:
                     return
                 headers = {k.lower(): ("<redacted>" if k.lower() in ("x-api-key", "authorization") else v)
                            for k, v in self.headers.items()}
-                if body.get("stream"):
-                    server.requests.append(RecordedRequest(path, headers, body))
-                    self._error(400, "invalid_request_error", "scripted Messages API does not stream")
-                    return
                 turn = server._next(RecordedRequest(path, headers, body))
                 if isinstance(turn, ErrorReply):
                     self._error(turn.status, turn.type, turn.message)
                     return
-                self._send(200, {
+                message = {
                     "id": f"msg_scripted_{next(_ids):04d}", "type": "message", "role": "assistant",
                     "model": body.get("model", "scripted"), "content": turn.content,
                     "stop_reason": turn.stop_reason, "stop_sequence": None, "usage": turn.usage,
-                })
+                }
+                if body.get("stream"):
+                    self._send_events(message)
+                else:
+                    self._send(200, message)
+
+            def _send_events(self, message: dict[str, Any]) -> None:
+                events = [("message_start", {"message": {**message, "content": [], "stop_reason": None,
+                                                         "usage": {**message["usage"], "output_tokens": 0}}})]
+                for index, block in enumerate(message["content"]):
+                    if block["type"] == "tool_use":
+                        start = {**block, "input": {}}
+                        delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+                    else:
+                        start = {**block, "text": ""}
+                        delta = {"type": "text_delta", "text": block["text"]}
+                    events += [("content_block_start", {"index": index, "content_block": start}),
+                               ("content_block_delta", {"index": index, "delta": delta}),
+                               ("content_block_stop", {"index": index})]
+                events += [("message_delta", {"delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                                              "usage": {"output_tokens": message["usage"]["output_tokens"]}}),
+                           ("message_stop", {})]
+                data = "".join(f"event: {name}\ndata: {json.dumps({'type': name, **fields})}\n\n" for name, fields in events).encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         return Handler
