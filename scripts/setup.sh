@@ -15,6 +15,18 @@ fi
 log "installing ops-mcp and backend-app (editable) into .venv"
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test]" -e "./backend-app[test]"
 
+# kagent's agent runtime, for the test that runs k8s/kagent's Agent with it: its own virtualenv (its pins clash
+# with .venv's MCP SDK), from a lock, reinstalled only when the lock changes.
+KAGENT_VENV="$CACHE/kagent-adk"
+want="$(sha256sum tests/clients/kagent-requirements.txt | cut -d' ' -f1)"
+if [[ ! -x "$KAGENT_VENV/bin/python" || "$(cat "$KAGENT_VENV/.lock.sha256" 2>/dev/null)" != "$want" ]]; then
+  log "installing kagent-adk (tests/clients/kagent-requirements.txt) into $KAGENT_VENV"
+  rm -rf "$KAGENT_VENV"
+  .venv/bin/uv venv --quiet --python .venv/bin/python "$KAGENT_VENV"
+  .venv/bin/uv pip install --quiet --python "$KAGENT_VENV/bin/python" --no-deps -r tests/clients/kagent-requirements.txt
+  echo "$want" > "$KAGENT_VENV/.lock.sha256"
+fi
+
 "$ROOT/scripts/toolchain.sh"
 "$ROOT/scripts/setup-node.sh"
 "$ROOT/scripts/setup-postgres.sh" >/dev/null
