@@ -414,6 +414,25 @@ def test_missing_configmap_and_missing_secret():
     assert "create secret generic gone" in by_mode(out, "config.missing_secret")["fix"]["kubectl"]
 
 
+def test_missing_secret_named_by_a_key_reference_is_created_with_that_key_and_running_pods_are_told_apart():
+    """The Secret itself is gone (not a key of it): the cause says so and the fix creates it with the key the
+    reference wants (patching a Secret that does not exist fails). Pods that started before it went keep
+    running, so they are not said to be unable to start: their next start is what fails."""
+    env = [{"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+    c = [container(env=env)]
+    for statuses, says in (([cstatus(running=True, ready=True)], "next start"), ([cstatus(waiting="ContainerCreating")], "cannot start")):
+        data = snapshot(
+            deployments=[deployment("api", containers=c)],
+            replicasets=[replicaset("api-7d9c", "api")],
+            pods=deploy_pods("api", 2, containers=c, statuses=statuses),
+            secrets={"db": None},
+        )
+        f = by_mode(run(data, "deployment", "api"), "config.missing_secret")
+        assert f["cause"]["text"].startswith("Secret db does not exist") and "has no key" not in f["cause"]["text"], f["cause"]
+        assert says in f["cause"]["text"], f["cause"]
+        assert f["fix"]["kubectl"] == f"kubectl -n {NS} create secret generic db --from-literal=url=<value>", f["fix"]
+
+
 def test_run_as_root():
     pods = deploy_pods(
         "api", 1, phase="Pending", statuses=[cstatus(waiting="CreateContainerConfigError", wmsg="container has runAsNonRoot and image will run as root")]

@@ -123,6 +123,14 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
     return None
 
 
+def _running(ctx: Context, obj: str, owner: str, cname: str) -> bool:
+    """Every live pod of this object or owner has container `cname` running (its env was read at its start)."""
+    pods = [p for p in live_pods(ctx.scope.pods) if f"Pod/{name_of(p)}" == obj or ctx.owner(p) == owner]
+    return bool(pods) and all(
+        any(cs.get("name") == cname and "running" in (cs.get("state") or {}) for cs in (p.get("status") or {}).get("containerStatuses") or []) for p in pods
+    )
+
+
 def similar_key(key: str, existing: list[str]) -> str | None:
     """The one existing key the reference most likely meant: the same but for case and separators (log-level,
     LOG_LEVEL, logLevel), else a single close spelling; None when no key, or more than one, is that close."""
@@ -162,7 +170,7 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
     existing = next((e["v"] for e in ev if str(e.get("p", "")).endswith(".keys")), None)
     meant = similar_key(key, existing) if key and existing else None
     fix = _key_fix(ctx, owner, cname, label, name, key, meant, spec) if meant else None
-    if key:
+    if mode.endswith("_key"):
         text = f"{label} {name} has no key {key}" + (f" (it has: {', '.join(existing)})" if existing else "")
         if kind == "secret":
             command = fixes.kubectl(ctx.ns, "patch", "secret", name, fixes.merge_patch({"stringData": {key: "<value>"}}))
@@ -171,15 +179,20 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
         do = f"Add key {key} to {label} {name} (its value is not known here), or point the reference at an existing key" + (
             f" (candidates: {', '.join(existing)})" if existing else ""
         )
-    else:
-        text = f"{label} {name} does not exist"
+    else:  # the object itself is missing: a key the reference names is the one to create it with
+        text = f"{label} {name} does not exist" + (f" (the reference wants its key {key})" if key else "")
+        literal = f"--from-literal={key or '<KEY>'}=<value>"
         command = (
-            fixes.kubectl(ctx.ns, "create", "secret", "generic", name, "--from-literal=<KEY>=<value>")
+            fixes.kubectl(ctx.ns, "create", "secret", "generic", name, literal)
             if kind == "secret"
-            else fixes.kubectl(ctx.ns, "create", "configmap", name, "--from-literal=<KEY>=<value>")
+            else fixes.kubectl(ctx.ns, "create", "configmap", name, literal)
         )
         do = f"Create {label} {name}, fix the name in the template, or mark the reference optional: true"
-    text += f"; container {cname} cannot start"
+    if _running(ctx, obj, owner, cname):
+        # Removed or renamed after the container started: it runs on what it read then; its next start fails.
+        text += f"; container {cname} runs on what it read at start, and its next start (a restart, a new pod) fails"
+    else:
+        text += f"; container {cname} cannot start"
     return Issue(
         mode=mode,
         obj=obj,
