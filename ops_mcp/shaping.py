@@ -3,12 +3,14 @@
 Everything a tool returns passes through here, so token economy lives in one place:
 - rows are the API server's own Table (the columns `kubectl get` prints, rendered server-side,
   so a list reads a fraction of the objects' bytes), empty cells left out,
-- describes drop managedFields, last-applied, uid/resourceVersion noise and empty fields, as YAML,
+- describes drop managedFields, last-applied, uid/resourceVersion noise, empty fields and the values the API
+  server fills in when a manifest leaves them out (Kubernetes' defaults), as YAML,
 - long strings are clipped, text tables are plain aligned columns.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -118,8 +120,8 @@ _DROP_META = ("managedFields", "uid", "resourceVersion", "generation", "selfLink
 
 
 def compact_object(obj: dict[str, Any]) -> dict[str, Any]:
-    """A describe-sized copy: no managedFields, no last-applied, no empty fields, clipped strings."""
-    out = dict(obj)
+    """A describe-sized copy: no managedFields, no last-applied, no empty fields, no defaults, clipped strings."""
+    out = copy.deepcopy(obj)
     meta = dict(out.get("metadata") or {})
     for key in _DROP_META:
         meta.pop(key, None)
@@ -132,8 +134,117 @@ def compact_object(obj: dict[str, Any]) -> dict[str, Any]:
         meta["annotations"] = ann
     else:
         meta.pop("annotations", None)
+    if meta.get("generateName") and str(meta.get("name", "")).startswith(meta["generateName"]):
+        meta.pop("generateName")
+    meta["ownerReferences"] = [{k: v for k, v in ref.items() if k not in ("uid", "blockOwnerDeletion")} for ref in meta.get("ownerReferences") or []]
     out["metadata"] = meta
+    _drop_defaults(out)
     return _prune(out)
+
+
+# Kubernetes' defaults: what the API server writes into an object whose manifest left the field out. They tell a
+# reader nothing (every object has them), so a describe leaves them out; a value set to anything else stays.
+POD_SPEC_DEFAULTS = {
+    "restartPolicy": "Always",
+    "terminationGracePeriodSeconds": 30,
+    "dnsPolicy": "ClusterFirst",
+    "schedulerName": "default-scheduler",
+    "serviceAccountName": "default",
+    "priority": 0,
+    "enableServiceLinks": True,
+    "preemptionPolicy": "PreemptLowerPriority",
+}
+CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
+PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+# Added to every pod by the DefaultTolerationSeconds admission plugin.
+DEFAULT_TOLERATIONS = [
+    {"key": f"node.kubernetes.io/{key}", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300} for key in ("not-ready", "unreachable")
+]
+WORKLOAD_DEFAULTS = {"revisionHistoryLimit": 10, "progressDeadlineSeconds": 600}
+SERVICE_DEFAULTS = {"sessionAffinity": "None", "internalTrafficPolicy": "Cluster", "ipFamilyPolicy": "SingleStack"}
+
+
+def _drop_equal(obj: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, value in defaults.items():
+        if key in obj and obj[key] == value:
+            del obj[key]
+
+
+def _pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "Pod":
+        return spec
+    if obj.get("kind") == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    return (spec.get("template") or {}).get("spec")
+
+
+def _drop_pod_spec_defaults(spec: dict[str, Any]) -> None:
+    if spec.get("serviceAccount") == spec.get("serviceAccountName"):
+        spec.pop("serviceAccount", None)  # the deprecated twin of serviceAccountName
+    _drop_equal(spec, POD_SPEC_DEFAULTS)
+    spec["tolerations"] = [t for t in spec.get("tolerations") or [] if t not in DEFAULT_TOLERATIONS]
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for c in spec.get(key) or []:
+            _drop_equal(c, CONTAINER_DEFAULTS)
+            image = str(c.get("image", "")).rsplit("/", 1)[-1]
+            pinned = "@" in image or (":" in image and not image.endswith(":latest"))
+            if c.get("imagePullPolicy") == ("IfNotPresent" if pinned else "Always"):
+                del c["imagePullPolicy"]
+            for port in c.get("ports") or []:
+                _drop_equal(port, {"protocol": "TCP"})
+            for probe in (c.get(k) for k in ("livenessProbe", "readinessProbe", "startupProbe")):
+                if isinstance(probe, dict):
+                    _drop_equal(probe, PROBE_DEFAULTS)
+                    _drop_equal(probe.get("httpGet") or {}, {"scheme": "HTTP"})
+
+
+def _drop_pod_status_noise(obj: dict[str, Any]) -> None:
+    status = obj.get("status") or {}
+    status.pop("observedGeneration", None)
+    for key, single in (("hostIPs", "hostIP"), ("podIPs", "podIP")):
+        if status.get(key) == [{"ip": status.get(single)}]:
+            del status[key]
+    for cond in status.get("conditions") or []:
+        cond.pop("observedGeneration", None)
+    resources = {
+        c.get("name"): c.get("resources") or {}
+        for c in ((obj.get("spec") or {}).get("initContainers") or []) + ((obj.get("spec") or {}).get("containers") or [])
+    }
+    for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
+        for cs in status.get(key) or []:
+            cs.pop("containerID", None)  # the runtime's id; the image and the restart count identify a run
+            for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+                for detail in state.values():
+                    if isinstance(detail, dict):
+                        detail.pop("containerID", None)
+            wanted = resources.get(cs.get("name"), {})
+            if cs.get("resources") == wanted:
+                cs.pop("resources")
+            if cs.get("allocatedResources") == wanted.get("requests"):
+                cs.pop("allocatedResources", None)
+
+
+def _drop_defaults(obj: dict[str, Any]) -> None:
+    """Kubernetes' defaults out of a (copied) object, in place: pod specs wherever they are, pod status noise,
+    workload and Service defaults."""
+    spec = _pod_spec_of(obj)
+    if isinstance(spec, dict):
+        _drop_pod_spec_defaults(spec)
+    kind = obj.get("kind")
+    if kind == "Pod":
+        _drop_pod_status_noise(obj)
+    elif kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        _drop_equal(obj.get("spec") or {}, WORKLOAD_DEFAULTS)
+    elif kind == "Service":
+        svc = obj.get("spec") or {}
+        _drop_equal(svc, SERVICE_DEFAULTS)
+        if svc.get("clusterIPs") == [svc.get("clusterIP")]:
+            del svc["clusterIPs"]
+        if svc.get("ipFamilies") == ["IPv4"]:
+            del svc["ipFamilies"]
+        for port in svc.get("ports") or []:
+            _drop_equal(port, {"protocol": "TCP"})
 
 
 def _prune(value: Any) -> Any:

@@ -385,6 +385,77 @@ def test_compact_object_drops_noise_and_clips():
     assert len(out["spec"]["big"]) < 2100
 
 
+def test_compact_object_leaves_out_kubernetes_defaults_and_keeps_what_was_set():
+    probe = {
+        "httpGet": {"path": "/healthz", "port": 8000, "scheme": "HTTP"},
+        "timeoutSeconds": 1,
+        "periodSeconds": 2,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+    }
+    container = {
+        "name": "app",
+        "image": "todo/api:1.4",
+        "imagePullPolicy": "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "ports": [{"containerPort": 8000, "protocol": "TCP"}],
+        "readinessProbe": probe,
+        "resources": {"requests": {"cpu": "10m"}},
+    }
+    latest = {"name": "side", "image": "proxy", "imagePullPolicy": "IfNotPresent", "terminationMessagePolicy": "FallbackToLogsOnError"}
+    pod = {
+        "kind": "Pod",
+        "metadata": {
+            "name": "api-7d9c-x1",
+            "generateName": "api-7d9c-",
+            "ownerReferences": [{"kind": "ReplicaSet", "name": "api-7d9c", "uid": "u", "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "containers": [container, latest],
+            "restartPolicy": "Always",
+            "dnsPolicy": "ClusterFirst",
+            "schedulerName": "default-scheduler",
+            "serviceAccountName": "api",
+            "serviceAccount": "api",
+            "priority": 0,
+            "enableServiceLinks": True,
+            "terminationGracePeriodSeconds": 5,
+            "tolerations": [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "dedicated", "operator": "Equal", "value": "api", "effect": "NoSchedule"},
+            ],
+        },
+        "status": {
+            "podIP": "10.0.0.5",
+            "podIPs": [{"ip": "10.0.0.5"}],
+            "observedGeneration": 1,
+            "containerStatuses": [
+                {
+                    "name": "app",
+                    "containerID": "containerd://abc",
+                    "restartCount": 2,
+                    "resources": {"requests": {"cpu": "10m"}},
+                    "allocatedResources": {"cpu": "10m"},
+                    "lastState": {"terminated": {"exitCode": 3, "containerID": "containerd://def"}},
+                }
+            ],
+        },
+    }
+    out = shaping.compact_object(pod)
+    app, side = out["spec"]["containers"]
+    # the defaults are gone
+    assert set(out["spec"]) == {"containers", "serviceAccountName", "terminationGracePeriodSeconds", "tolerations"}, out["spec"]
+    assert out["spec"]["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "api", "effect": "NoSchedule"}]
+    assert set(app) == {"name", "image", "ports", "readinessProbe", "resources"} and app["ports"] == [{"containerPort": 8000}]
+    assert app["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 8000}, "periodSeconds": 2}
+    assert "generateName" not in out["metadata"] and out["metadata"]["ownerReferences"] == [{"kind": "ReplicaSet", "name": "api-7d9c", "controller": True}]
+    assert out["status"] == {"podIP": "10.0.0.5", "containerStatuses": [{"name": "app", "restartCount": 2, "lastState": {"terminated": {"exitCode": 3}}}]}
+    # what differs from the default stays: an untagged image pulls Always by default, so IfNotPresent is news
+    assert side["imagePullPolicy"] == "IfNotPresent" and side["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert pod["spec"]["restartPolicy"] == "Always"  # the caller's object is not changed
+
+
 def test_aggregate_events_groups_and_sorts():
     def ev(reason, msg, t, count=1, typ="Warning"):
         return {"type": typ, "reason": reason, "message": msg, "count": count, "lastTimestamp": t, "involvedObject": {"kind": "Pod", "name": "web-1"}}
