@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 from cluster.harness import ROOT, cache_dir
-from ops.ops_helpers import HttpServer, free_port, ops_env
+from ops.ops_helpers import HttpServer, free_port, ops_env, terminate
 from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_use
 
 pytestmark = [pytest.mark.cluster]
@@ -116,12 +116,7 @@ class Runtime:
         return reply["result"]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        terminate(self.proc)
 
 
 def texts(task: dict[str, Any]) -> str:

@@ -103,3 +103,11 @@ class Prober:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+
+
+def signed_in(app: DeployedApp, email: str) -> httpx.Client:
+    """A browser-like client with a new user's Better Auth session, through the deployed frontend."""
+    client = httpx.Client(base_url=app.frontend_url, timeout=30, headers={"Origin": app.frontend_url})
+    response = client.post("/api/auth/sign-up/email", json={"name": "Real Node", "email": email, "password": "correct horse battery"})
+    assert response.status_code == 200, response.text
+    return client

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from cluster.harness import ROOT
 from cluster.node import NODE_NAME
-from realnode_helpers import DeployedApp
+from realnode_helpers import DeployedApp, signed_in
 
 pytestmark = pytest.mark.realnode
 
@@ -43,19 +43,10 @@ def test_containers_run_as_non_root_on_a_read_only_root_filesystem(app: Deployed
         assert write.returncode != 0 and "Read-only file system" in write.stderr, (deployment, write.stderr)
 
 
-def _signed_in(app: DeployedApp) -> httpx.Client:
-    """A browser-like client with a Better Auth session, through the deployed frontend."""
-    client = httpx.Client(base_url=app.frontend_url, timeout=30, headers={"Origin": app.frontend_url})
-    email = f"real-{secrets.token_hex(4)}@example.com"
-    response = client.post("/api/auth/sign-up/email", json={"name": "Real Node", "email": email, "password": "correct horse battery"})
-    assert response.status_code == 200, response.text
-    return client
-
-
 def test_rest_and_chat_share_the_tasks_through_services_and_dns(app: DeployedApp) -> None:
     """The browser's requests go frontend -> backend (Service DNS name), the chat's tool calls go backend ->
     task MCP server (Service DNS name); both must see one database (issue: SQLite mode split them)."""
-    client = _signed_in(app)
+    client = signed_in(app, f"real-{secrets.token_hex(4)}@example.com")
     try:
         created = client.post("/api/backend/tasks", json={"title": "water the plants"})
         assert created.status_code == 201, created.text

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 
+import httpx
 import pytest
 from cluster import deploy
 from cluster.harness import ROOT
 from mcp import Client, StdioServerParameters
-from ops.ops_helpers import http_client, ok, ops_env, stdio_client, text_of
-from realnode_helpers import RELEASE, DeployedApp, deploy_app, free_port
+from ops.ops_helpers import HttpServer, http_client, ok, ops_env, stdio_client, text_of
+from realnode_helpers import RELEASE, DeployedApp, deploy_app, free_port, signed_in
 
 pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
 
@@ -81,6 +83,50 @@ async def test_scale_backend_to_two_really_ready_pods_and_back(release, tmp_path
     async with stdio_client(_ops_env(release, tmp_path)) as client:
         ok(await client.call_tool("scale_deployment", {"name": f"{RELEASE}-backend", "replicas": 1, "wait": True}))
     assert len(release.pods()["backend"]) == 1
+
+
+async def test_ops_mcp_verifies_the_deployed_frontends_better_auth_jwts_and_audits_the_person(release, tmp_path):
+    """ops-mcp on HTTP as a resource server of the app's own sign-in: the tokens and the JWKS come from Better Auth
+    in the deployed frontend (its own EdDSA keys and claims), not from a test issuer; the audit names the person."""
+    admin, other = (f"{who}-{secrets.token_hex(4)}@example.com" for who in ("admin", "other"))
+    tokens = {}
+    for email in (admin, other):
+        browser = signed_in(release, email)
+        response = browser.get("/api/auth/token")
+        browser.close()
+        assert response.status_code == 200, response.text
+        tokens[email] = response.json()["token"]
+    origin = release.frontend_url  # Better Auth's baseURL: the tokens' issuer and audience
+    audit = tmp_path / "audit.jsonl"
+    env = ops_env(
+        release.cluster,
+        release.namespace,
+        audit,
+        OPS_MCP_OIDC_ISSUER=origin,
+        OPS_MCP_OIDC_AUDIENCE=origin,
+        OPS_MCP_OIDC_JWKS_URL=f"{origin}/api/auth/jwks",
+        OPS_MCP_OIDC_SUBJECTS=admin,
+    )
+    server = HttpServer(env)
+    backend = f"{RELEASE}-backend"
+    try:
+        replicas = release.cluster.kubectl_json("get", "deployment", backend, "-n", release.namespace)["spec"]["replicas"]
+        async with http_client(server.url, tokens[admin]) as client:
+            assert ok(await client.call_tool("scale_deployment", {"name": backend, "replicas": replicas}))["after"] == replicas
+        initialize = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        }
+        headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {tokens[other]}"}
+        denied = httpx.post(server.url, json=initialize, headers=headers, timeout=30)
+        assert denied.status_code == 401 and "not in OPS_MCP_OIDC_SUBJECTS" in denied.json()["detail"], denied.text
+    finally:
+        server.stop()
+    [record] = [json.loads(line) for line in audit.read_text().splitlines() if '"scale_deployment"' in line]
+    assert record["user"].startswith(f"{admin} ("), record
+    assert tokens[admin] not in audit.read_text()
 
 
 async def test_logs_of_real_output_current_and_previous_after_a_real_restart(release, tmp_path):
