@@ -57,7 +57,8 @@ SNAPSHOT_KINDS = {
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
     ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers,
-    GETs of health paths through the pod proxy for failing probes, and a ServiceAccount target's RBAC."""
+    GETs of health paths through the pod proxy for failing probes, a ServiceAccount target's RBAC, and metrics-server's
+    pod usage."""
     from ops_mcp.cluster import KINDS
 
     lists = [("list", KINDS[k].resource) for k in (*SNAPSHOT_KINDS.values(), "configmaps", "secrets")]
@@ -66,7 +67,8 @@ def rbac() -> list[tuple[str, str]]:
     access = [("get", "serviceaccounts"), ("list", "serviceaccounts"), ("list", f"rolebindings.{rbac}"), ("list", f"clusterrolebindings.{rbac}")]
     access += [("get", f"roles.{rbac}"), ("get", f"clusterroles.{rbac}"), ("create", "localsubjectaccessreviews.authorization.k8s.io")]
     gets = ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log", "pods/proxy")
-    return lists + access + [("get", r) for r in gets]
+    usage = [("list", "pods.metrics.k8s.io")]  # usage against limits, when metrics-server serves it
+    return lists + access + usage + [("get", r) for r in gets]
 
 
 def __getattr__(name: str) -> Any:

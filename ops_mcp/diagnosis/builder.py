@@ -20,7 +20,7 @@ from . import SNAPSHOT_KINDS, access, probes
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
-from .snapshot import KeySet, Obj, Snapshot, meta, name_of
+from .snapshot import KeySet, Obj, Snapshot, meta, name_of, quantity
 
 LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
 # Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
@@ -157,6 +157,8 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
         _fetch_logs(reader, snap, scope, options)
         _fetch_env_sources(reader, snap)
     _ask_containers(reader, snap, scope)
+    if options.checks is None or "resources" in options.checks:
+        _fetch_usage(reader, snap, scope)
     snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
     return snap, scope
 
@@ -214,6 +216,34 @@ def _referenced(scope: Scope) -> tuple[set[str], set[str]]:
     for ing in scope.ingresses:
         secrets |= {t.get("secretName") for t in (ing.get("spec") or {}).get("tls") or []}
     return {c for c in configmaps if c}, {s for s in secrets if s}
+
+
+METRICS = "/apis/metrics.k8s.io/v1beta1"
+
+
+def _fetch_usage(reader: Reader, snap: Snapshot, scope: Scope) -> None:
+    """metrics-server's usage of the scope's pods, when any of them has a limit to measure it against (one list).
+    No metrics API (no metrics-server, or it is not ready) is not an error: the usage checks claim nothing."""
+    limited = any(((c.get("resources") or {}).get("limits")) for p in scope.pods for c in (p.get("spec") or {}).get("containers") or [])
+    if not limited:
+        return
+    reader._count()
+    try:
+        answer = reader.cluster.request(
+            "GET", f"{METRICS}/namespaces/{reader.namespace}/pods", verb="list", resource="pods.metrics.k8s.io", namespace=reader.namespace
+        )
+    except Forbidden as exc:
+        snap.unreadable["pods.metrics.k8s.io"] = f"RBAC: {exc.what[:160]}"
+        return
+    except OpsError:  # 404: the API is not served; 503: metrics-server not ready
+        return
+    wanted = {name_of(p) for p in scope.pods}
+    for item in answer.get("items") or []:
+        if name_of(item) in wanted:
+            snap.usage[name_of(item)] = {
+                c["name"]: {"cpu_m": int(quantity((c.get("usage") or {}).get("cpu")) * 1000), "memory": int(quantity((c.get("usage") or {}).get("memory")))}
+                for c in item.get("containers") or []
+            }
 
 
 def _fetch_keysets(reader: Reader, snap: Snapshot, scope: Scope) -> None:

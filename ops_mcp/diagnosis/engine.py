@@ -7,13 +7,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, rbac, readiness, rollout, scheduling, service
+from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, rbac, readiness, resources, rollout, scheduling, service
 from .base import Context, Issue, Options, pod_ready
 from .model import SEVERITY_ORDER, Report
 from .scope import Scope, owner_of
 from .snapshot import Snapshot, helm_release, name_of
 
-ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, rbac)
+ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, resources, rbac)
 CRASHLOOP_CHECKS = ("crashloop", "init", "image_pull", "config", "mount")
 CHECKS = tuple(a.check for a in ALL)
 MAX_FINDINGS = 5

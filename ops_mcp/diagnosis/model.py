@@ -62,6 +62,8 @@ MODES: tuple[str, ...] = (
     "ingress.missing_tls_secret",
     "ingress.no_address",
     "hpa.no_metrics",
+    "resources.memory_near_limit",
+    "resources.cpu_throttled",
     "hpa.missing_requests",
     "hpa.bad_target",
     "hpa.at_max",

@@ -174,6 +174,8 @@ class Snapshot:
     logs: dict[str, list[str]] = field(default_factory=dict)
     # "pod:port" -> the first usual health path the container answered 2xx/3xx to (None: none did), via the pod proxy
     http: dict[str, str | None] = field(default_factory=dict)
+    # pod -> container -> {"cpu_m": millicores, "memory": bytes}: metrics-server's usage (empty without metrics.k8s.io)
+    usage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
     unreadable: dict[str, str] = field(default_factory=dict)
     access: Any = None  # access.Access: a ServiceAccount target's bindings, rules and access review
@@ -196,6 +198,7 @@ class Snapshot:
                 getattr(snap, attr)[name] = KeySet(exists=keys is not None, keys=list(keys or []))
         snap.logs = dict(data.get("logs") or {})
         snap.http = dict(data.get("http") or {})
+        snap.usage = {pod: dict(containers) for pod, containers in (data.get("usage") or {}).items()}
         snap.unreadable = dict(data.get("unreadable") or {})
         if data.get("access"):
             from .access import Access

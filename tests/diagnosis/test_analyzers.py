@@ -433,6 +433,34 @@ def test_missing_secret_named_by_a_key_reference_is_created_with_that_key_and_ru
         assert f["fix"]["kubectl"] == f"kubectl -n {NS} create secret generic db --from-literal=url=<value>", f["fix"]
 
 
+def test_usage_near_the_memory_limit_and_at_the_cpu_limit_from_metrics_server():
+    limits = {"limits": {"memory": "128Mi", "cpu": "100m"}, "requests": {"memory": "64Mi", "cpu": "50m"}}
+    c = [container(resources=limits)]
+    pods = deploy_pods("api", 1, containers=c, statuses=[cstatus(running=True, ready=True)])
+    name = pods[0]["metadata"]["name"]
+    data = snapshot(deployments=[deployment("api", containers=c)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)
+    mib = 1 << 20
+    data["usage"] = {name: {"app": {"cpu_m": 99, "memory": 121 * mib}}}
+    out = run(data, "deployment", "api")
+    mem, cpu = by_mode(out, "resources.memory_near_limit"), by_mode(out, "resources.cpu_throttled")
+    assert mem["sev"] == "medium" and "121Mi of its 128Mi memory limit (95%)" in mem["cause"]["text"], mem
+    assert mem["fix"]["apply"][0]["args"]["patch"] == {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "resources": {"limits": {"memory": "192Mi"}}}]}}}
+    }
+    assert "99m of its 100m CPU limit (99%)" in cpu["cause"]["text"] and "throttles" in cpu["cause"]["text"], cpu
+    assert "--limits=cpu=200m" in cpu["fix"]["kubectl"], cpu["fix"]
+
+    # headroom left, no limit, or no metrics: nothing is claimed
+    for usage in ({name: {"app": {"cpu_m": 40, "memory": 70 * mib}}}, {}):
+        data["usage"] = usage
+        assert not {f["mode"] for f in run(data, "deployment", "api").get("findings", [])} & {"resources.memory_near_limit", "resources.cpu_throttled"}
+    # a container the kernel already OOM-killed is the crashloop check's finding, not a second one
+    killed = deploy_pods("api", 1, containers=c, statuses=[cstatus(running=True, restarts=1, last={"reason": "OOMKilled", "exitCode": 137})])
+    data = snapshot(deployments=[deployment("api", containers=c)], replicasets=[replicaset("api-7d9c", "api")], pods=killed)
+    data["usage"] = {killed[0]["metadata"]["name"]: {"app": {"cpu_m": 10, "memory": 125 * mib}}}
+    assert "resources.memory_near_limit" not in {f["mode"] for f in run(data, "deployment", "api").get("findings", [])}
+
+
 def test_run_as_root():
     pods = deploy_pods(
         "api", 1, phase="Pending", statuses=[cstatus(waiting="CreateContainerConfigError", wmsg="container has runAsNonRoot and image will run as root")]
