@@ -292,7 +292,7 @@ def prepare(cluster: Cluster, pods: int) -> dict[str, Any]:
     # Between two runs the crashed container is briefly `terminated` and the one before it already removed, so
     # a previous-logs read then finds nothing: every server is asked while the pod waits in its back-off.
     settle = lambda: cluster.wait_for(lambda: crash_looping_pod(cluster) == pod, 300, interval=0.5, message="the api pod back in CrashLoopBackOff")  # noqa: E731
-    return {"pod": pod, "secrets": [m["metadata"]["name"] for m in secret_manifests], "values": values, "settle": settle}
+    return {"pod": pod, "secrets": [m["metadata"]["name"] for m in secret_manifests], "values": values, "settle": settle, "pods": pods}
 
 
 # ---- measuring --------------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ async def measure(server: Server, ctx: dict[str, Any], runs: int, starts: int) -
         await client.list_tools()
         listing = await run_plan(client, server.plans["list_pods"](ctx))
         text = listing["_replies"][0].text + listing["_replies"][0].structured
-        listing["pods_named"] = sum(1 for i in range(1000) if f"web-{i:04d}" in text)
+        listing["pods_named"] = sum(1 for i in range(ctx["pods"]) if f"web-{i:04d}" in text)
         if server.name == "ops-mcp":
             listing["all_pages"] = await all_pages(client)
         report["list_pods"] = listing
