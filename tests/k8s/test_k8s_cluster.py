@@ -253,7 +253,10 @@ def test_install_upgrade_rollback(cluster: Cluster, namespace: str, uninstall) -
         backend = get_json(cluster, namespace, "deployment", "todo-chatbot-backend")["spec"]["template"]["spec"]
         token_ref = {e["name"]: e for e in backend["containers"][0]["env"]}["OPS_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
         assert token_ref["key"] in get_json(cluster, namespace, "secret", token_ref["name"])["data"]
-        # The migration Job of revision 1 ran to completion with the install.
+        # The migration Job of revision 1 runs to completion with the install (helm --wait does not wait for a Job:
+        # on a loaded machine its pod can still be finishing when helm returns).
+        done = lambda: [j for j in migration_runs(rec).values() if (j.get("status") or {}).get("succeeded") == 1]  # noqa: E731
+        cluster.wait_for(done, timeout=60, interval=0.5, message="migration Job of revision 1 succeeded")
         runs = migration_runs(rec)
         assert len(runs) == 1 and list(runs.values())[0]["status"].get("succeeded") == 1, runs
         assert list(runs.values())[0]["metadata"]["name"] == "todo-chatbot-migrate-r1"
