@@ -125,6 +125,7 @@ _SHORT = {
     "crd": "customresourcedefinitions",
     "crds": "customresourcedefinitions",
 }
+METRICS_API = "/apis/metrics.k8s.io/v1beta1"  # metrics-server (top_pods, top_nodes, diagnosis' usage checks)
 KINDS: dict[str, Kind] = {}
 for _k in _KINDS:
     for alias in (_k.kind.lower(), _k.plural, _k.resource):

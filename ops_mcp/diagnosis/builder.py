@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from ops_mcp.cluster import KINDS
+from ops_mcp.cluster import KINDS, METRICS_API
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
@@ -20,7 +20,7 @@ from . import SNAPSHOT_KINDS, access, probes
 from .analyzers.crashloop import is_crashing
 from .base import Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
-from .snapshot import KeySet, Obj, Snapshot, meta, name_of, quantity
+from .snapshot import KeySet, Obj, Snapshot, meta, millicores, name_of, quantity
 
 LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
 # Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
@@ -218,9 +218,6 @@ def _referenced(scope: Scope) -> tuple[set[str], set[str]]:
     return {c for c in configmaps if c}, {s for s in secrets if s}
 
 
-METRICS = "/apis/metrics.k8s.io/v1beta1"
-
-
 def _fetch_usage(reader: Reader, snap: Snapshot, scope: Scope) -> None:
     """metrics-server's usage of the scope's pods, when any of them has a limit to measure it against (one list).
     No metrics API (no metrics-server, or it is not ready) is not an error: the usage checks claim nothing."""
@@ -230,7 +227,7 @@ def _fetch_usage(reader: Reader, snap: Snapshot, scope: Scope) -> None:
     reader._count()
     try:
         answer = reader.cluster.request(
-            "GET", f"{METRICS}/namespaces/{reader.namespace}/pods", verb="list", resource="pods.metrics.k8s.io", namespace=reader.namespace
+            "GET", f"{METRICS_API}/namespaces/{reader.namespace}/pods", verb="list", resource="pods.metrics.k8s.io", namespace=reader.namespace
         )
     except Forbidden as exc:
         snap.unreadable["pods.metrics.k8s.io"] = f"RBAC: {exc.what[:160]}"
@@ -241,7 +238,7 @@ def _fetch_usage(reader: Reader, snap: Snapshot, scope: Scope) -> None:
     for item in answer.get("items") or []:
         if name_of(item) in wanted:
             snap.usage[name_of(item)] = {
-                c["name"]: {"cpu_m": int(quantity((c.get("usage") or {}).get("cpu")) * 1000), "memory": int(quantity((c.get("usage") or {}).get("memory")))}
+                c["name"]: {"cpu_m": millicores((c.get("usage") or {}).get("cpu")), "memory": int(quantity((c.get("usage") or {}).get("memory")))}
                 for c in item.get("containers") or []
             }
 

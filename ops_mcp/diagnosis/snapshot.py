@@ -85,6 +85,10 @@ def quantity(value: Any) -> Decimal:
         return Decimal(0)
 
 
+def millicores(value: Any) -> int:
+    return int(quantity(value) * 1000)
+
+
 def age(then: datetime | None, now: datetime) -> str:
     if then is None:
         return "?"

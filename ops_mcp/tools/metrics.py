@@ -11,11 +11,11 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ops_mcp import shaping
-from ops_mcp.diagnosis.snapshot import quantity
+from ops_mcp.cluster import METRICS_API as METRICS
+from ops_mcp.diagnosis.snapshot import millicores, quantity
 from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import NamespaceArg
 
-METRICS = "/apis/metrics.k8s.io/v1beta1"
 NOT_SERVED = OpsError(
     "metrics.k8s.io is not served in this cluster: no metrics-server is installed (or it is not ready yet).",
     "install metrics-server (Minikube: `minikube addons enable metrics-server`; elsewhere its release manifest), wait a minute for its first "
@@ -28,10 +28,6 @@ class TopRows(BaseModel):
     rows: list[dict[str, Any]]
     window: str | None = None  # the metrics' sampling window (e.g. 15s)
     total: int
-
-
-def millicores(value: Any) -> int:
-    return int(quantity(value) * 1000)
 
 
 def mebibytes(value: Any) -> int:

@@ -9,7 +9,7 @@ import math
 
 from .. import fixes
 from ..base import Context, Issue, live_pods, spec_path
-from ..snapshot import name_of, quantity
+from ..snapshot import millicores, name_of, quantity
 
 check = "resources"
 needs = ("pods",)
@@ -26,7 +26,7 @@ def analyze(ctx: Context) -> list[Issue]:
             if not used:
                 continue
             limits = (c.get("resources") or {}).get("limits") or {}
-            memory, cpu = int(quantity(limits.get("memory"))), int(quantity(limits.get("cpu")) * 1000)
+            memory, cpu = int(quantity(limits.get("memory"))), millicores(limits.get("cpu"))
             oom = ((statuses.get(c["name"]) or {}).get("lastState") or {}).get("terminated", {}).get("reason") == "OOMKilled"
             if memory and used["memory"] >= NEAR * memory and not oom:
                 issues.append(_memory(ctx, pod, c["name"], used["memory"], memory, limits["memory"]))
