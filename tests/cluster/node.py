@@ -295,7 +295,9 @@ class RealNode:
             ]
         )
         # NetworkPolicies enforced as on a cluster with a policy-aware CNI (Calico on Minikube): kube-router's
-        # firewall alone (iptables + ipset), no routing or Service proxy of its own.
+        # firewall alone (iptables + ipset), no routing or Service proxy of its own. It reads its Node object once at
+        # start and exits for good when the kubelet has not registered it yet (seen in CI on a loaded machine).
+        self._wait_registered(timeout)
         self.daemons["network-policy"].start(
             [
                 str(self.bin_dir / "kube-router"),
@@ -311,6 +313,16 @@ class RealNode:
                 "--v=1",
             ]
         )
+
+    def _wait_registered(self, timeout: float) -> None:
+        kubectl = [str(self.bin_dir / "kubectl"), "--kubeconfig", self.admin_kubeconfig, "get", "node", NODE_NAME, "-o", "name"]
+        deadline = time.monotonic() + timeout
+        while _run(kubectl, check=False, timeout=30).returncode:
+            if time.monotonic() > deadline:
+                raise NodeError(f"the kubelet did not register Node {NODE_NAME} within {timeout:.0f}s:\n{self.daemons['kubelet'].tail()}")
+            if not self.daemons["kubelet"].pid():
+                raise NodeError(f"the kubelet exited before registering Node {NODE_NAME}:\n{self.daemons['kubelet'].tail()}")
+            time.sleep(0.5)
 
     def _kube_router_flags(self) -> list[str]:
         return [
