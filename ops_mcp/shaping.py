@@ -5,7 +5,8 @@ Everything a tool returns passes through here, so token economy lives in one pla
   so a list reads a fraction of the objects' bytes), empty cells left out,
 - describes drop managedFields, last-applied, uid/resourceVersion noise, empty fields and the values the API
   server fills in when a manifest leaves them out (Kubernetes' defaults), as YAML,
-- long strings are clipped, text tables are plain aligned columns.
+- long strings are clipped, text tables are plain aligned columns,
+- log lines that repeat one message (the same line but for its numbers: timestamps, counters, ids) are folded.
 """
 
 from __future__ import annotations
@@ -385,3 +386,37 @@ def _yaml_reads_as_str(text: str) -> bool:
 
 def counts(values: Iterable[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in Counter(values).most_common())
+
+
+# A log message is its line with the numbers masked: timestamps, counters, durations, ports, hex ids and pod hashes.
+_LOG_VARIABLE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{7,}\b|\d+")
+FOLD_MIN = 4  # a message seen this often in one log is folded: its first two lines and its last stay
+
+
+def fold_repeats(lines: list[str]) -> tuple[list[str], int]:
+    """The lines with each often-repeated message folded, and how many lines were folded away.
+
+    A message (the line with its numbers masked) that occurs FOLD_MIN times or more keeps its first two lines (the
+    pattern) and its last one (where it ended); the lines between go, each run of them replaced by one marker line.
+    Lines of other messages keep their places, so the order of what happened stays readable.
+    """
+    messages = [_LOG_VARIABLE.sub("#", line) for line in lines]
+    total = Counter(messages)
+    last = {m: i for i, m in enumerate(messages)}
+    seen: Counter[str] = Counter()
+    out: list[str] = []
+    run: list[str] = []
+    folded = 0
+    for i, (line, message) in enumerate(zip(lines, messages, strict=True)):
+        seen[message] += 1
+        if total[message] >= FOLD_MIN and seen[message] > 2 and i != last[message] and len(message.strip()) > 3:
+            run.append(line)
+            continue
+        if len(run) > 1:
+            out.append(f"[... {len(run)} repeated lines folded]")
+            folded += len(run)
+        else:  # one line costs no more than its marker
+            out += run
+        run = []
+        out.append(line)
+    return out, folded  # no run is left open: the last line is its message's last, so it always stays

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from ops_mcp.errors import OpsError
 from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.redact import redact_text, scrub_values, secret_env_values
+from ops_mcp.shaping import fold_repeats
 
 if TYPE_CHECKING:
     import regex
@@ -21,6 +22,7 @@ class ContainerLog(BaseModel):
     pod: str
     container: str
     lines: int
+    folded: int = 0
     truncated: bool
     text: str
 
@@ -102,6 +104,7 @@ def register(ops) -> None:
         grep: Annotated[str | None, Field(description="Regex filter")] = None,
         context_lines: Annotated[int, Field(ge=0, le=20)] = 0,
         max_pods: Annotated[int, Field(ge=1, le=20)] = 3,
+        fold: Annotated[bool, Field(description="Fold repeated lines")] = True,
     ) -> Annotated[CallToolResult, PodLogs]:
         """Tail container logs (byte-capped, credentials scrubbed); optional regex filter with context."""
         ns = ops.policy.namespace(namespace)
@@ -182,16 +185,17 @@ def register(ops) -> None:
                         f"grep={grep!r} did not finish within {GREP_SECONDS:.0f}s over the logs (nested repetition like '(x+)+' can backtrack without end).",
                         "use a simpler pattern: a word, or an alternation like 'error|fatal'.",
                     ) from None
-            body = redact_text(scrub_values("\n".join(lines), known))
+            shown, folded = fold_repeats(lines) if fold else (lines, 0)
+            body = redact_text(scrub_values("\n".join(shown), known))
             if len(body) > budget:
                 body = body[-budget:]
                 truncated = True
             budget = max(0, budget - len(body))
-            results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), truncated=truncated, text=body))
+            results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), folded=folded, truncated=truncated, text=body))
         out = PodLogs(namespace=ns, target=f"{kind}/{name}", logs=results, pods_total=len(pods))
         parts = []
         for r in results:
-            flag = " (truncated)" if r.truncated else ""
+            flag = (f", {r.folded} repeats folded (fold=false: all)" if r.folded else "") + (" (truncated)" if r.truncated else "")
             parts.append(f"== {r.pod}/{r.container}: {r.lines} lines{' matching' if pattern else ''}{flag}\n{r.text}".rstrip())
         if fresh:
             parts.append(f"(no previous log for {', '.join(fresh[:5])}: never restarted)")

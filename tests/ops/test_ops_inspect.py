@@ -216,6 +216,17 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         log = tail["logs"][0]
         assert log["lines"] == 100 and log["container"] == "app"
         assert "Sup3rS3cret" not in log["text"] and "abcdefghijklmnop" not in log["text"] and "postgres://todo:***@db" in log["text"]
+        # One message repeated 97 times (the numbers differ) is folded to its first two lines and its last; the
+        # lines around it keep their places. fold=false gives the tail verbatim.
+        assert log["folded"] == 94 and log["text"].splitlines()[:4] == [
+            "GET /api/tasks 103 200",
+            "GET /api/tasks 104 200",
+            "[... 94 repeated lines folded]",
+            "GET /api/tasks 199 200",
+        ]
+        assert log["text"].splitlines()[4].startswith("ERROR db connection failed")
+        whole = ok(await call(c, "get_pod_logs", {"name": name, "fold": False}))["logs"][0]
+        assert whole["folded"] == 0 and whole["text"].splitlines()[:97] == [f"GET /api/tasks {i} 200" for i in range(103, 200)]
         grep = ok(await call(c, "get_pod_logs", {"name": "api", "kind": "deployment", "grep": "ERROR", "context_lines": 1}))
         assert grep["logs"][0]["text"].splitlines() == [
             "GET /api/tasks 199 200",

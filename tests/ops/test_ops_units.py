@@ -593,3 +593,34 @@ def test_chart_sources_accepted(url):
 def test_chart_sources_refused_without_tls_off_loopback(url):
     with pytest.raises(OpsError, match="only https:// and oci://"):
         check_chart_source(url, "repo")
+
+
+def test_fold_repeats_keeps_each_messages_first_two_and_last_lines_in_place():
+    from ops_mcp.shaping import fold_repeats
+
+    # three occurrences: below the fold threshold, nothing goes
+    few = ["retry 1 failed", "retry 2 failed", "retry 3 failed"]
+    assert fold_repeats(few) == (few, 0)
+    # interleaved messages (timestamps, counters and pod hashes differ) fold together; a unique line breaks the run
+    lines = [f"12:00:{i:02d} GET /healthz 200 from web-7d9c8b6f5-{i:x}bcd1" for i in range(6)]
+    lines[3:3] = ["12:00:03 scaled to 2 replicas"]
+    lines += [f"12:01:{i:02d} connection refused (attempt {i})" for i in range(5)] + ["--", "--", "--", "--", "fatal: giving up"]
+    out, folded = fold_repeats(lines)
+    assert out == [
+        lines[0],
+        lines[1],
+        lines[2],  # a run of one line stays: its marker would cost as much
+        "12:00:03 scaled to 2 replicas",
+        "[... 2 repeated lines folded]",
+        lines[6],
+        "12:01:00 connection refused (attempt 0)",
+        "12:01:01 connection refused (attempt 1)",
+        "[... 2 repeated lines folded]",
+        "12:01:04 connection refused (attempt 4)",
+        "--",
+        "--",
+        "--",
+        "--",
+        "fatal: giving up",
+    ]
+    assert folded == 4 and len(out) + folded - 2 == len(lines)
