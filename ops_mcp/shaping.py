@@ -388,8 +388,8 @@ def counts(values: Iterable[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in Counter(values).most_common())
 
 
-# A log message is its line with the numbers masked: timestamps, counters, durations, ports, hex ids and pod hashes.
-_LOG_VARIABLE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{7,}\b|\d+")
+# A log message is its line with the numbers masked: timestamps, counters, durations, ports, UUIDs, hex ids, pod hashes.
+_LOG_VARIABLE = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|0x[0-9a-fA-F]+|\b[0-9a-f]{7,}\b|\d+")
 FOLD_MIN = 4  # a message seen this often in one log is folded: its first two lines and its last stay
 
 

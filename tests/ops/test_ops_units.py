@@ -624,3 +624,8 @@ def test_fold_repeats_keeps_each_messages_first_two_and_last_lines_in_place():
         "fatal: giving up",
     ]
     assert folded == 4 and len(out) + folded - 2 == len(lines)
+    # request ids (UUIDs, whose letters differ too) do not make each line a message of its own
+    import uuid
+
+    requests = [f"request {uuid.uuid4()} served" for _ in range(10)]
+    assert fold_repeats(requests) == ([*requests[:2], "[... 7 repeated lines folded]", requests[-1]], 7)
