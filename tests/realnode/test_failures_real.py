@@ -638,7 +638,8 @@ async def test_get_pod_logs_tail_over_the_byte_cap_returns_the_newest_lines_and_
     tail = 1000  # 1000 lines of 64 bytes: twice the cap
     assert len("\n".join(cluster.kubectl("logs", "logger", "-n", ns, f"--tail={tail}").stdout.splitlines()[:tail])) > cap
     async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_LOG_BYTES_LIMIT=str(cap)) as ops:
-        text, out = await ops.text("get_pod_logs", name="logger", tail_lines=tail)
+        # fold=False: the verbatim tail, so every line's number can be checked.
+        text, out = await ops.text("get_pod_logs", name="logger", tail_lines=tail, fold=False)
         log = out["logs"][0]
         lines = log["text"].splitlines()
         assert lines[-1] == last_line, f"does not end with the newest line: ...{lines[-3:]}"
@@ -648,8 +649,15 @@ async def test_get_pod_logs_tail_over_the_byte_cap_returns_the_newest_lines_and_
         assert LINES - tail + 1 < numbers[0] and len(log["text"].encode()) <= cap, (numbers[0], len(log["text"]))
         assert log["lines"] == len(lines) and len(lines) >= cap // 65 - 1, log["lines"]
 
+        # By default the same capped tail folds to its first two lines, a marker and the newest line.
+        _, folded = await ops.text("get_pod_logs", name="logger", tail_lines=tail)
+        shown = folded["logs"][0]["text"].splitlines()
+        assert shown[:2] == lines[:2] and shown[-1] == last_line, shown
+        assert shown[2] == f"[... {len(lines) - 3} repeated lines folded]" and len(shown) == 4, shown
+        assert folded["logs"][0]["folded"] == len(lines) - 3 and folded["logs"][0]["lines"] == len(lines)
+
         # Under the cap the tail is exact.
-        _, small = await ops.text("get_pod_logs", name="logger", tail_lines=20)
+        _, small = await ops.text("get_pod_logs", name="logger", tail_lines=20, fold=False)
         assert small["logs"][0]["truncated"] is False
         assert small["logs"][0]["text"].splitlines()[-1] == last_line and small["logs"][0]["lines"] == 20
 
