@@ -48,6 +48,7 @@ MAX_LOG_FETCHES = 12
 PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
 RESTART_WAIT = 25.0  # seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers
 YOUNG = 2.0  # seconds a (re)started container gets to listen before it is asked
+LISTEN_WAIT = 10.0  # seconds from its start during which a container that does not answer yet is asked again
 EVENT_LAG = 3.0  # seconds after a container stops before its kubelet events are taken as complete
 LOG_BYTES = 64 * 1024
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
@@ -344,19 +345,27 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                     return f"{pod}:{port}", None, False, None
                 budget[0] -= 1
             reader._count()
-            try:
-                status = reader.cluster.pod_http_status(reader.namespace, pod, port, path, timeout=PROXY_TIMEOUT)
-            except Forbidden as exc:
-                return f"{pod}:{port}", None, False, f"RBAC: {exc.what[:160]}"
-            except OpsError:
-                status = None
+            while True:
+                try:
+                    status = reader.cluster.pod_http_status(reader.namespace, pod, port, path, timeout=PROXY_TIMEOUT)
+                except Forbidden as exc:
+                    return f"{pod}:{port}", None, False, f"RBAC: {exc.what[:160]}"
+                except OpsError:
+                    status = None
+                # a server still starting does not answer yet: that says nothing about the path, so ask again
+                if status is not None or time.monotonic() >= listen_by.get(pod, 0.0):
+                    break
+                time.sleep(0.5)
+                reader._count()
             if status is None:  # the container cannot be reached: no path would tell anything
                 return f"{pod}:{port}", None, False, None
             if 200 <= status < 400:
                 return f"{pod}:{port}", path, True, None
         return f"{pod}:{port}", None, True, None
 
-    wants = probes.plan(snap, _after_back_off(reader, snap, scope.pods))
+    pods = _after_back_off(reader, snap, scope.pods)
+    listen_by = _listen_deadlines(snap, pods)
+    wants = probes.plan(snap, pods)
     if not wants:
         return
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -394,6 +403,19 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
                 fresh[name] = pod
     snap.waited_s = round(time.monotonic() - start, 1)
     return [fresh.get(name_of(p), p) for p in pods]
+
+
+def _listen_deadlines(snap: Snapshot, pods: list[Obj]) -> dict[str, float]:
+    """Per pod on a real kubelet, the monotonic time until which a GET it does not answer is asked again: its youngest
+    running container's start plus LISTEN_WAIT (a slow-starting server is not a wrong path)."""
+    out = {}
+    for pod in pods:
+        started = [
+            s for cs in (pod.get("status") or {}).get("containerStatuses") or [] if (s := ((cs.get("state") or {}).get("running") or {}).get("startedAt"))
+        ]
+        if started and probes.runs_containers(snap, pod) and (left := LISTEN_WAIT - min(_age(s) for s in started)) > 0:
+            out[name_of(pod)] = time.monotonic() + left
+    return out
 
 
 def _youngest_exit(snap: Snapshot) -> float | None:

@@ -15,6 +15,7 @@ import textwrap
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -515,6 +516,49 @@ async def test_both_probes_wrong_are_one_finding_fixed_by_one_patch_with_the_pat
         await apply_fix(ops, f["fix"])
         assert_really_healthy(cluster, ns, "probes", f["fix"])
         assert healthy(await ops.diagnose_until(healthy, name="probes", kind="deployment"))
+
+
+def just_restarted(pod: dict[str, Any]) -> bool:
+    """Killed at least once and now either in back-off or running for under 2 s: its server does not listen yet."""
+    status = container_status(pod)
+    started = ((status.get("state") or {}).get("running") or {}).get("startedAt")
+    young = started is not None and (datetime.now(UTC) - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds() < 2
+    return status.get("restartCount", 0) >= 1 and (young or "waiting" in (status.get("state") or {}))
+
+
+async def test_wrong_probe_paths_of_a_slow_starting_server_are_fixed_with_the_path_it_answers_once_it_listens(
+    real_cluster: Cluster, app_images: dict[str, str], real_namespace: str, tmp_path: Path
+) -> None:
+    """Each run of the container sleeps 5 s before it listens; its liveness probe asks /livez and its readiness probe
+    /readyz, both 404 once it listens, so the real kubelet kills it again and again. Diagnosed right after a restart,
+    the container does not answer the pod proxy yet: that says nothing of the path, so ops-mcp asks again until the
+    server listens (within 10 s of its start) and fixes both probes to /healthz, the path it answers."""
+    ns, cluster = real_namespace, real_cluster
+    cluster.apply(
+        deployment(
+            "slow",
+            app_images["backend"],
+            "import time; time.sleep(5)\n" + SERVER,
+            ports=http_port(),
+            livenessProbe={"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 6, "periodSeconds": 2, "failureThreshold": 2},
+            readinessProbe={"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
+        ),
+        ns,
+    )
+    wait_pod(cluster, ns, "slow", just_restarted, "a real liveness kill, then a restart (or its back-off)")
+    both = [
+        {"op": "replace", "path": f"/spec/template/spec/containers/0/{probe}/httpGet/path", "value": "/healthz"}
+        for probe in ("livenessProbe", "readinessProbe")
+    ]
+
+    async with ops_mcp(cluster, ns, tmp_path) as ops:
+        _, report = await ops.text("diagnose", kind="deployment", name="slow")
+        f = finding(report, "crashloop.liveness")
+        assert f["fix"].get("apply") == [patch_step("slow", ns, both, "json")], f["fix"]
+        assert "GET /healthz on 8080 answers (asked through the pod proxy)" in f["fix"]["do"], f["fix"]
+
+        await apply_fix(ops, f["fix"])
+        assert_really_healthy(cluster, ns, "slow", f["fix"])
 
 
 @pytest.mark.parametrize("pull_policy", ["Never", "IfNotPresent"])
