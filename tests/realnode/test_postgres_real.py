@@ -60,8 +60,15 @@ def test_backend_is_ready_only_once_its_schema_exists(real_cluster, app_images, 
     app = deploy_app(real_cluster, real_namespace, app_images, tmp_path, sets=sets)
     try:
         assert _backend_ready(real_cluster, real_namespace) == [True]
-        jobs = real_cluster.kubectl_json("get", "jobs", "-n", real_namespace)["items"]
-        assert [j["metadata"]["name"] for j in jobs if j["status"].get("succeeded")] == ["todo-chatbot-migrate-r2"], jobs
+
+        # The Job's status says so a moment after its pod has migrated (helm --wait does not wait for a Job, and the
+        # backend turns Ready as soon as the schema exists): waited for, then exactly revision 2's Job succeeded.
+        def succeeded() -> list[str]:
+            jobs = real_cluster.kubectl_json("get", "jobs", "-n", real_namespace)["items"]
+            return [j["metadata"]["name"] for j in jobs if (j.get("status") or {}).get("succeeded")]
+
+        real_cluster.wait_for(succeeded, timeout=60, interval=0.5, message="the migration Job of revision 2 succeeded")
+        assert succeeded() == ["todo-chatbot-migrate-r2"]
         serving = [p for p in app.pods()["backend"] if p["ready"]][0]["name"]
         body = json.loads(real_cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{real_namespace}/pods/{serving}:8000/proxy/ready").stdout)
         assert body == {"status": "ok", "database": "ok"}, body
