@@ -46,8 +46,9 @@ PAGE = 500
 MAX_KEYSET_GETS = 20  # beyond this many referenced ConfigMaps (or Secrets), one list call is cheaper
 MAX_LOG_FETCHES = 12
 PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
-RESTART_WAIT = 25.0  # seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers
-YOUNG = 2.0  # seconds a (re)started container gets to listen before it is asked
+# seconds diagnose waits for a backed-off container's next run, to ask it which probe path answers: the kubelet backs
+# off 10 s, 20 s, 40 s, then 80 s and on to 5 min, so this covers a crash loop's first minute; a longer wait is named in the fix
+RESTART_WAIT = 60.0
 LISTEN_WAIT = 10.0  # seconds from its start during which a container that does not answer yet is asked again
 EVENT_LAG = 3.0  # seconds after a container stops before its kubelet events are taken as complete
 LOG_BYTES = 64 * 1024
@@ -355,7 +356,7 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 # a server still starting does not answer yet: that says nothing about the path, so ask again
                 if status is not None or time.monotonic() >= listen_by.get(pod, 0.0):
                     break
-                time.sleep(0.5)
+                time.sleep(0.25)
                 reader._count()
             if status is None:  # the container cannot be reached: no path would tell anything
                 return f"{pod}:{port}", None, False, None
@@ -378,12 +379,9 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
 
 def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj]:
     """`pods`, with those whose failing-probe container is in back-off and runs again within RESTART_WAIT seconds
-    re-read once it has run for YOUNG seconds (a liveness kill leaves it running only between back-offs); a container
-    that has just started is given YOUNG seconds first."""
+    re-read the moment it runs again: a liveness kill leaves it running only a few seconds between back-offs, so the
+    asking starts at once (a server that does not listen yet is asked again, see _listen_deadlines)."""
     real = [p for p in pods if probes.runs_containers(snap, p)]  # a simulated (KWOK) pod never runs again, nor listens
-    young = [age for p in real if (age := probes.running_for(snap, p)) is not None and age < YOUNG]
-    if young:  # just (re)started: its server may not listen yet, and an unanswered GET tells nothing
-        time.sleep(YOUNG - min(young))
     waits = {name_of(p): left for p in real if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
     if not waits:
         return pods
@@ -391,7 +389,7 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
     start = time.monotonic()
     deadline = start + max(waits.values()) + 10
     while waits.keys() - fresh.keys() and time.monotonic() < deadline:
-        time.sleep(1)
+        time.sleep(0.5)
         for name in waits.keys() - fresh.keys():
             try:
                 pod = reader.get(f"/api/v1/namespaces/{reader.namespace}/pods/{name}", "pods")
@@ -399,7 +397,7 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
                 fresh[name] = next(p for p in pods if name_of(p) == name)
                 continue
             started = [((cs.get("state") or {}).get("running") or {}).get("startedAt") for cs in (pod.get("status") or {}).get("containerStatuses") or []]
-            if started and all(started) and all(_age(s) >= YOUNG for s in started):
+            if started and all(started):
                 fresh[name] = pod
     snap.waited_s = round(time.monotonic() - start, 1)
     return [fresh.get(name_of(p), p) for p in pods]

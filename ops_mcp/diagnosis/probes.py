@@ -80,17 +80,6 @@ def failing_http_probes(snap: Snapshot, pod: Obj, cspec: Obj) -> dict[str, str]:
     return {k: v for k, v in failing.items() if v}
 
 
-def running_for(snap: Snapshot, pod: Obj) -> float | None:
-    """Seconds the youngest running container with a failing HTTP probe has run, as of the snapshot; None if none."""
-    ages = []
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
-        cspec = next((c for c in (pod.get("spec") or {}).get("containers") or [] if c.get("name") == cs.get("name")), {})
-        if started and failing_http_probes(snap, pod, cspec):
-            ages.append((snap.now - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds())
-    return min(ages) if ages else None
-
-
 def next_run_in(snap: Snapshot, pod: Obj, now: datetime | None = None) -> float | None:
     """Seconds until the kubelet runs again a container that is in back-off and has a failing HTTP probe (only a
     running container can be asked which path answers); None when no such container."""
@@ -189,10 +178,9 @@ def repair(snap: Snapshot, pod: Obj, cspec: Obj, key: str, failure: str, passing
                     (cs.get("state") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or [] if cs.get("name") == cspec.get("name")), {}
                 )
                 now = next(iter(state), "unknown") + (f" ({state['waiting'].get('reason')})" if state.get("waiting") else "")
-                return (
-                    f"{path} fails and the container could not be asked which path answers (it was {now}; diagnose again while it "
-                    f"runs); candidates: {', '.join(CANDIDATE_PATHS)}"
-                )
+                left = next_run_in(snap, pod)
+                when = f"diagnose again in {round(left) + 3} s, while it runs" if left is not None else "diagnose again while it runs"
+                return f"{path} fails and the container could not be asked which path answers (it was {now}; {when}); candidates: {', '.join(CANDIDATE_PATHS)}"
             changes["httpGet/path"] = paths.pop()
             why.append(f"{path} answers 404; {changes['httpGet/path']} on the same port answers another probe of this container")
     return changes, "; ".join(why)

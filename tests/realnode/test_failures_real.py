@@ -471,7 +471,7 @@ async def test_bad_command_after_a_healthy_revision_is_rolled_back_first_then_ke
 
 def back_off(status: dict[str, Any]) -> bool:
     """In CrashLoopBackOff with a back-off short enough for diagnose to wait out: the kubelet's message says how
-    long ("back-off 4s restarting failed container=..."; v1.34 starts at 1 s and doubles)."""
+    long ("back-off 10s restarting failed container=..."; it starts at 10 s and doubles)."""
     waiting = (status.get("state") or {}).get("waiting") or {}
     delay = re.search(r"back-off (\d+)s", waiting.get("message") or "")
     return waiting.get("reason") == "CrashLoopBackOff" and delay is not None and 4 <= int(delay.group(1)) <= 16
