@@ -37,7 +37,7 @@ def run_doctor(settings: Settings) -> int:
         add("cluster", False, str(exc))
     if reachable:
         for tool in ops.kinds:
-            needs = ops.rbac.get(tool, [])  # declared beside each tool (ops.tool(rbac=...))
+            needs = ops.rbac.get(tool, [])  # declared beside each tool (@tool(rbac=...))
             missing = []
             for ns in namespaces:
                 for verb, res in needs:

@@ -14,11 +14,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
-from mcp.server.mcpserver import Context, Elicit, MCPServer
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
@@ -43,7 +43,7 @@ INSTRUCTIONS = (
 
 
 class Ops:
-    """What a toolset's `register(ops)` receives: config, policy, lazy clients, and `ops.tool`."""
+    """What every tool receives as `ops`: config, policy, lazy clients, and the helpers tool bodies share."""
 
     def __init__(self, settings: Settings, mcp: MCPServer):
         self.settings = settings
@@ -52,7 +52,7 @@ class Ops:
         self.audit = AuditLog(settings.audit_log)
         self.kinds: dict[str, ToolKind] = {}  # registered tool name -> kind
         self.catalog: dict[str, str] = {}  # every tool name, listed or not -> its toolset
-        self.toolset = ""  # the toolset whose register() runs
+        self.toolset = ""  # the toolset whose tools add_tools registers
         self.rbac: dict[str, list[tuple[str, str]]] = {}  # registered tool name -> (verb, resource) it needs
         self.views: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # tool name -> its arguments as redaction sees them
         self._clusters: dict[str | None, Any] = {}  # context (None: the default) -> its Cluster
@@ -98,8 +98,16 @@ class Ops:
         return loaded.context_name if loaded is not None else "(current)"
 
     # -- registration ----------------------------------------------------------------------
-    def tool(
+    def add_tools(self, module: Any) -> None:
+        """Register the module's `@tool` functions, in the order they are defined, as the toolset `self.toolset`."""
+        for fn in vars(module).values():
+            spec = getattr(fn, TOOL_SPEC, None)
+            if spec is not None and fn.__module__ == module.__name__:
+                self.add_tool(fn, **spec)
+
+    def add_tool(
         self,
+        fn: Callable[..., Any],
         *,
         title: str,
         kind: ToolKind = "read",
@@ -108,56 +116,42 @@ class Ops:
         name: str | None = None,
         rbac: tuple[str, ...] = (),
         view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        listed: bool = True,
+        listed: bool | Callable[[Settings], bool] = True,
         cluster: bool = True,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Register a tool with truthful annotations, unless the server's mode hides it.
-
-        kind: "read" (no side effects), "write" (changes the cluster, reversible) or
-        "destructive" (deletes or overwrites; confirmation required). --read-only drops every
-        non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
-        registered, so they are neither listed nor callable. rbac: the "verb resource[/sub]" the tool
-        needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
-        view: the call's arguments in a form whose credentials redact_obj finds (a manifest's text parsed into
-        objects, a Secret's patch marked as one), for the audit record and for scrubbing them from every output.
-        listed: False declares the tool (its name is known to --tools) without registering it.
-        cluster: the tool acts on a cluster, so with OPS_MCP_CONTEXTS set it takes an optional `context`.
-        """
-
-        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            tool_name = name or fn.__name__
-            self.catalog[tool_name] = self.toolset
-            if not listed or self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
-                return fn
-            if kind != "read" and self.settings.read_only:
-                return fn
-            if kind == "destructive" and self.settings.disable_destructive:
-                return fn
-            annotations = ToolAnnotations(  # the title is the tool's own `title`, not repeated here
-                read_only_hint=kind == "read",
-                destructive_hint=kind == "destructive",
-                idempotent_hint=(kind == "read") if idempotent is None else idempotent,
-                open_world_hint=open_world,
-            )
-            self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
-            self.kinds[tool_name] = kind
-            self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
-            if view is not None:
-                self.views[tool_name] = view
-            # Every token of tools/list is paid on each model turn: drop pydantic's generated
-            # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
-            registered = self.mcp._tool_manager.get_tool(tool_name)
-            registered.parameters = slim_schema(registered.parameters)
-            if cluster and self.settings.contexts:  # taken out of the arguments by _context_middleware
-                registered.parameters.setdefault("properties", {})["context"] = {
-                    "type": "string",
-                    "description": "kubeconfig context (list_contexts); default: the server's",
-                }
-            if registered.fn_metadata.output_schema is not None:
-                registered.fn_metadata.output_schema = slim_schema(registered.fn_metadata.output_schema)
-            return fn
-
-        return decorator
+    ) -> None:
+        """Register one tool with truthful annotations, unless the server's mode hides it (the arguments of `tool`)."""
+        tool_name = name or fn.__name__
+        self.catalog[tool_name] = self.toolset
+        if callable(listed):
+            listed = listed(self.settings)
+        if not listed or self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
+            return
+        if kind != "read" and self.settings.read_only:
+            return
+        if kind == "destructive" and self.settings.disable_destructive:
+            return
+        annotations = ToolAnnotations(  # the title is the tool's own `title`, not repeated here
+            read_only_hint=kind == "read",
+            destructive_hint=kind == "destructive",
+            idempotent_hint=(kind == "read") if idempotent is None else idempotent,
+            open_world_hint=open_world,
+        )
+        self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
+        self.kinds[tool_name] = kind
+        self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
+        if view is not None:
+            self.views[tool_name] = view
+        # Every token of tools/list is paid on each model turn: drop pydantic's generated
+        # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
+        registered = self.mcp._tool_manager.get_tool(tool_name)
+        registered.parameters = slim_schema(registered.parameters)
+        if cluster and self.settings.contexts:  # taken out of the arguments by _context_middleware
+            registered.parameters.setdefault("properties", {})["context"] = {
+                "type": "string",
+                "description": "kubeconfig context (list_contexts); default: the server's",
+            }
+        if registered.fn_metadata.output_schema is not None:
+            registered.fn_metadata.output_schema = slim_schema(registered.fn_metadata.output_schema)
 
     def view(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """A call's arguments as redaction should see them (the tool's `view`); a view that fails hides them all."""
@@ -226,21 +220,6 @@ class Ops:
             structured_content=structured,
         )
 
-    def confirmation(self, action: str) -> Callable[..., Any]:
-        """A Resolve(...) resolver for destructive tools with `name`, `namespace`, `confirm` parameters.
-
-        Use as: approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall release"))]
-        confirm=true skips the question; otherwise a client with elicitation is asked; a client
-        without it gets a tool error telling the model to ask the user and retry with confirm=true.
-        The namespace allowlist is checked first, so nobody confirms a call that would be refused.
-        """
-        policy = self.policy
-
-        async def confirm_destructive(name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
-            return self.ask(f"{action} {name!r} in namespace {policy.namespace(namespace)!r}?", confirm, ctx)
-
-        return confirm_destructive
-
     def ask(self, question: str, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
         """A destructive call's confirmation: given (confirm=true), asked by elicitation, or a tool error
         telling the model to ask the user and retry with confirm=true."""
@@ -252,6 +231,67 @@ class Ops:
             f"{question[:-1]} is destructive and needs confirmation; this client cannot be asked directly.",
             "ask the user to approve, then call again with confirm=true.",
         )
+
+
+TOOL_SPEC = "__ops_tool__"  # the attribute `tool` sets on a function: its registration arguments
+
+
+def tool(
+    *,
+    title: str,
+    kind: ToolKind = "read",
+    idempotent: bool | None = None,
+    open_world: bool = True,
+    name: str | None = None,
+    rbac: tuple[str, ...] = (),
+    view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    listed: bool | Callable[[Settings], bool] = True,
+    cluster: bool = True,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a toolset module's top-level function a tool; `Ops.add_tools` registers it, unless the mode hides it.
+    The function stays a plain function: its first parameter `ops: OpsArg` is filled per call (or by a test).
+
+    kind: "read" (no side effects), "write" (changes the cluster, reversible) or
+    "destructive" (deletes or overwrites; confirmation required). --read-only drops every
+    non-read tool; --disable-destructive drops destructive ones. Hidden tools are never
+    registered, so they are neither listed nor callable. rbac: the "verb resource[/sub]" the tool
+    needs in the namespace it acts on (doctor checks them; a test checks the chart's Role grants them).
+    view: the call's arguments in a form whose credentials redact_obj finds (a manifest's text parsed into
+    objects, a Secret's patch marked as one), for the audit record and for scrubbing them from every output.
+    listed: False (or a function of the settings saying so) declares the tool (its name is known to --tools)
+    without registering it.
+    cluster: the tool acts on a cluster, so with OPS_MCP_CONTEXTS set it takes an optional `context`.
+    """
+    spec = dict(title=title, kind=kind, idempotent=idempotent, open_world=open_world, name=name, rbac=rbac, view=view, listed=listed, cluster=cluster)
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(fn, TOOL_SPEC, spec)
+        return fn
+
+    return decorator
+
+
+def ops_of(ctx: Context) -> Ops:
+    """The Ops of the server the call arrived at: what fills every tool's and resolver's `ops: OpsArg`."""
+    return ctx.mcp_server.ops  # type: ignore[attr-defined]  # set by build_server
+
+
+OpsArg = Annotated[Ops, Resolve(ops_of)]
+
+
+def confirmation(action: str) -> Callable[..., Any]:
+    """A Resolve(...) resolver for destructive tools with `name`, `namespace`, `confirm` parameters.
+
+    Use as: approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Uninstall release"))]
+    confirm=true skips the question; otherwise a client with elicitation is asked; a client
+    without it gets a tool error telling the model to ask the user and retry with confirm=true.
+    The namespace allowlist is checked first, so nobody confirms a call that would be refused.
+    """
+
+    async def confirm_destructive(ops: OpsArg, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+        return ops.ask(f"{action} {name!r} in namespace {ops.policy.namespace(namespace)!r}?", confirm, ctx)
+
+    return confirm_destructive
 
 
 def slim_schema(schema: Any) -> Any:
@@ -463,7 +503,7 @@ def build_server(settings: Settings, *, metrics: bool = False) -> MCPServer:
                 print(f"ops-mcp: toolset {toolset!r} is not installed; skipping", file=sys.stderr)
                 continue
             raise
-        module.register(ops)
+        ops.add_tools(module)
     _check_tool_names(ops)
     from ops_mcp import prompts
 

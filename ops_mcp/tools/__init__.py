@@ -1,31 +1,31 @@
-"""Toolsets: one module per group of tools, each exposing `register(ops: Ops) -> None`.
+"""Toolsets: one module per group of tools, each tool a top-level function declared with `@tool`.
 
-server.build_server imports every module named in TOOLSETS below and calls its `register(ops)`;
-only the tools of the toolsets the settings enable (`--toolsets`, default DEFAULT_TOOLSETS) that
+server.build_server imports every module named in TOOLSETS below and registers its `@tool` functions
+(`Ops.add_tools`); only the tools of the toolsets the settings enable (`--toolsets`, default DEFAULT_TOOLSETS) that
 `--tools` does not filter out are registered. A new toolset whose tools are not for every session (they cost tools/list tokens
-on every model turn) goes in TOOLSETS but not in DEFAULT_TOOLSETS. Inside, declare tools
-with the `ops.tool` decorator; it sets truthful annotations and applies the server's mode
-(read-only / disable-destructive tools are simply not registered):
+on every model turn) goes in TOOLSETS but not in DEFAULT_TOOLSETS. `tool` sets truthful annotations and the
+server's mode applies (read-only / disable-destructive tools are simply not registered). A tool's first parameter
+`ops: OpsArg` is filled per call with the server's Ops (a test may pass one itself):
 
     # ops_mcp/tools/example.py   (no `from __future__ import annotations`: Annotated/Resolve
     #                             metadata must be evaluated where the function is defined)
     from typing import Annotated
     from mcp_types import CallToolResult
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel
     from ops_mcp.params import Name, NamespaceArg
+    from ops_mcp.server import OpsArg, tool
 
     class Thing(BaseModel):                 # becomes the tool's outputSchema
         name: str
         ready: bool
 
-    def register(ops):
-        @ops.tool(title="Get a thing", kind="read")          # kind: read | write | destructive
-        async def get_thing(name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, Thing]:
-            '''One line the model reads (the docstring is the tool description: keep it short).'''
-            ns = ops.policy.namespace(namespace)              # default namespace + allowlist
-            obj = await ops.run(ops.cluster.get, "deployment", name, ns)   # blocking calls in a thread
-            out = Thing(name=name, ready=...)
-            return ops.result(out, f"{name}: ready")          # structured + short text, both redacted
+    @tool(title="Get a thing", kind="read")          # kind: read | write | destructive
+    async def get_thing(ops: OpsArg, name: Name, namespace: NamespaceArg = None) -> Annotated[CallToolResult, Thing]:
+        '''One line the model reads (the docstring is the tool description: keep it short).'''
+        ns = ops.policy.namespace(namespace)              # default namespace + allowlist
+        obj = await ops.run(ops.cluster.get, "deployment", name, ns)   # blocking calls in a thread
+        out = Thing(name=name, ready=...)
+        return ops.result(out, f"{name}: ready")          # structured + short text, both redacted
 
 What `ops` offers:
 - ops.settings (Settings), ops.policy (namespace(), scope(), replicas()), ops.audit
@@ -34,7 +34,9 @@ What `ops` offers:
 - ops.helm: the only helm access (ops_mcp/helm.py)
 - ops.run(fn, *args): run a blocking call in a worker thread
 - ops.result(model, text): CallToolResult with structuredContent + capped, redacted text
-- ops.confirmation(action): resolver for destructive tools (elicitation or confirm=true)
+- ops.ask(question, confirm, ctx), and server.confirmation(action): the resolver for destructive tools
+  (elicitation or confirm=true); a resolver takes `ops: OpsArg` like a tool
+Helpers a tool calls take `ops: Ops` as their first argument.
 Raise ops_mcp.errors.OpsError(what, next_step) for any failure the caller should read.
 Shaping helpers (compact rows, ages, tables, event aggregation) live in ops_mcp/shaping.py.
 """

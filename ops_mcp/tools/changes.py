@@ -21,6 +21,8 @@ from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import MASK, is_secret_key
+from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.tools.inspect import kind_of
 from ops_mcp.tools.workloads import follow_rollout
 
 WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
@@ -224,230 +226,239 @@ def check_patch(patch: Any, patch_type: str) -> None:
         )
 
 
-def register(ops) -> None:
-    async def kind_of(name: str) -> Kind:
-        return ops.cluster.known_kind(name) or await ops.run(ops.cluster.kind, name)
+async def live_or_none(ops: Ops, k: Kind, name: str, ns: str) -> dict[str, Any] | None:
+    try:
+        return await ops.run(ops.cluster.get, k, name, ns, digests=True)
+    except NotFound:
+        return None
 
-    async def live_or_none(k: Kind, name: str, ns: str) -> dict[str, Any] | None:
+
+async def follow_rollouts(ops: Ops, targets: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> dict[str, Any] | None:
+    """Wait for each workload's rollout (one shared deadline); the first unfinished one, else the last."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    for k, name, ns in targets:
+        r = await follow_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
+        last = r.model_dump(exclude_none=True)
+        if not r.complete:
+            return last
+    return last
+
+
+async def claims_bound(ops: Ops, claims: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> str | None:
+    """Wait until each applied PersistentVolumeClaim is Bound (a WaitForFirstConsumer class binds once its pending
+    pod is scheduled again); a note naming those still unbound at the deadline."""
+
+    async def sample() -> Any:
+        phases = [((await ops.run(ops.cluster.get, k, name, ns)).get("status") or {}).get("phase") for k, name, ns in claims]
+        unbound = [name for (_, name, _), phase in zip(claims, phases, strict=True) if phase != "Bound"]
+        done = len(claims) - len(unbound)
+        return unbound, done, len(claims), f"{done}/{len(claims)} claims bound", not unbound
+
+    unbound = await ops.poll(ctx, sample, timeout_s=timeout_s)
+    return f"claims not Bound after {timeout_s}s: {', '.join(unbound)} (describe them for the provisioner's events)" if unbound else None
+
+
+def summary(out: ChangeSet, where: str) -> str:
+    head = ("DRY RUN, nothing applied: " if out.dry_run else "") + f"in {where}:"
+    lines = [head]
+    for c in out.changes:
+        lines.append(f"{c.obj} {c.action}" + (f" ({len(c.diff)} fields)" if c.diff else ""))
+        if c.diff:
+            lines.append(diff_text(c.diff))
+    if out.rollout:
+        r = out.rollout
+        lines.append(f"rollout {r['kind'].lower()}/{r['name']}: {r['message']} ({r['ready']}/{r['desired']} ready)")
+    if out.note:
+        lines.append(f"note: {out.note}")
+    return "\n".join(lines)
+
+
+# -- patch_resource -----------------------------------------------------------------------
+@tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
+async def patch_resource(
+    ops: OpsArg,
+    kind: AnyKind,
+    name: Name,
+    patch: Patch,
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    patch_type: Literal["strategic", "merge", "json"] = "strategic",
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+) -> Annotated[CallToolResult, ChangeSet]:
+    """Patch an object; returns the field diff of a server dry run, applied unless dry_run; wait: rollout done."""
+    ns = ops.policy.namespace(namespace)
+    check_patch(patch, patch_type)
+    k = await kind_of(ops, kind)
+    namespaced(k)
+    label = f"{k.kind.lower()}/{name}"
+    notes = []
+    live = await ops.run(ops.cluster.get, k, name, ns, digests=True)
+    try:
         try:
-            return await ops.run(ops.cluster.get, k, name, ns, digests=True)
-        except NotFound:
-            return None
-
-    async def follow_rollouts(targets: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> dict[str, Any] | None:
-        """Wait for each workload's rollout (one shared deadline); the first unfinished one, else the last."""
-        deadline = time.monotonic() + timeout_s
-        last = None
-        for k, name, ns in targets:
-            r = await follow_rollout(ops, WORKLOADS[k.kind], name, ns, max(1, int(deadline - time.monotonic())), ctx)
-            last = r.model_dump(exclude_none=True)
-            if not r.complete:
-                return last
-        return last
-
-    async def claims_bound(claims: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> str | None:
-        """Wait until each applied PersistentVolumeClaim is Bound (a WaitForFirstConsumer class binds once its pending
-        pod is scheduled again); a note naming those still unbound at the deadline."""
-
-        async def sample() -> Any:
-            phases = [((await ops.run(ops.cluster.get, k, name, ns)).get("status") or {}).get("phase") for k, name, ns in claims]
-            unbound = [name for (_, name, _), phase in zip(claims, phases, strict=True) if phase != "Bound"]
-            done = len(claims) - len(unbound)
-            return unbound, done, len(claims), f"{done}/{len(claims)} claims bound", not unbound
-
-        unbound = await ops.poll(ctx, sample, timeout_s=timeout_s)
-        return f"claims not Bound after {timeout_s}s: {', '.join(unbound)} (describe them for the provisioner's events)" if unbound else None
-
-    def summary(out: ChangeSet, where: str) -> str:
-        head = ("DRY RUN, nothing applied: " if out.dry_run else "") + f"in {where}:"
-        lines = [head]
-        for c in out.changes:
-            lines.append(f"{c.obj} {c.action}" + (f" ({len(c.diff)} fields)" if c.diff else ""))
-            if c.diff:
-                lines.append(diff_text(c.diff))
-        if out.rollout:
-            r = out.rollout
-            lines.append(f"rollout {r['kind'].lower()}/{r['name']}: {r['message']} ({r['ready']}/{r['desired']} ready)")
-        if out.note:
-            lines.append(f"note: {out.note}")
-        return "\n".join(lines)
-
-    # -- patch_resource -----------------------------------------------------------------------
-    @ops.tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
-    async def patch_resource(
-        kind: AnyKind,
-        name: Name,
-        patch: Patch,
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        patch_type: Literal["strategic", "merge", "json"] = "strategic",
-        dry_run: DryRun = False,
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, ChangeSet]:
-        """Patch an object; returns the field diff of a server dry run, applied unless dry_run; wait: rollout done."""
-        ns = ops.policy.namespace(namespace)
-        check_patch(patch, patch_type)
-        k = await kind_of(kind)
-        namespaced(k)
-        label = f"{k.kind.lower()}/{name}"
-        notes = []
-        live = await ops.run(ops.cluster.get, k, name, ns, digests=True)
-        try:
-            try:
-                result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
-            except OpsError as exc:
-                if patch_type != "strategic" or NO_STRATEGIC not in exc.what:
-                    raise
-                patch_type = "merge"  # custom resources take no strategic merge patch; for an object, merge is the same
-                notes.append("sent as a JSON merge patch (custom resources take no strategic merge patch)")
-                result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
+            result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
         except OpsError as exc:
-            raise refused_in_dry_run(label, exc, "nothing changed") from None
-        changed = bool(object_diff(live, result))
-        if changed and not dry_run:
-            result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, digests=True)
-        diff = object_diff(live, result)
-        if changed and (note := helm_note([(label, live)])):
-            notes.append(note)
-        rollout = None
-        if wait and not dry_run and k.kind in WORKLOADS:
-            rollout = await follow_rollouts([(k, name, ns)], timeout_seconds, ctx)
-        out = ChangeSet(
-            applied=changed and not dry_run,
-            dry_run=dry_run,
-            changes=[Change(obj=label, action="patched" if diff else "unchanged", diff=diff)],
-            rollout=rollout,
-            note="; ".join(notes) or None,
-        )
-        return ops.result(out, summary(out, ns))
+            if patch_type != "strategic" or NO_STRATEGIC not in exc.what:
+                raise
+            patch_type = "merge"  # custom resources take no strategic merge patch; for an object, merge is the same
+            notes.append("sent as a JSON merge patch (custom resources take no strategic merge patch)")
+            result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
+    except OpsError as exc:
+        raise refused_in_dry_run(label, exc, "nothing changed") from None
+    changed = bool(object_diff(live, result))
+    if changed and not dry_run:
+        result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, digests=True)
+    diff = object_diff(live, result)
+    if changed and (note := helm_note([(label, live)])):
+        notes.append(note)
+    rollout = None
+    if wait and not dry_run and k.kind in WORKLOADS:
+        rollout = await follow_rollouts(ops, [(k, name, ns)], timeout_seconds, ctx)
+    out = ChangeSet(
+        applied=changed and not dry_run,
+        dry_run=dry_run,
+        changes=[Change(obj=label, action="patched" if diff else "unchanged", diff=diff)],
+        rollout=rollout,
+        note="; ".join(notes) or None,
+    )
+    return ops.result(out, summary(out, ns))
 
-    # -- apply_manifest -----------------------------------------------------------------------
-    async def plan(manifest: str | list[dict[str, Any]], namespace: str | None) -> list[Planned]:
-        """Each object with its kind, name and namespace (the default one when it names none), all checked."""
-        planned: list[Planned] = []
-        seen: set[tuple[str, str, str]] = set()
-        for obj in parse_manifest(manifest):
-            meta = obj["metadata"]
-            k = await ops.run(ops.cluster.manifest_kind, obj["apiVersion"], obj["kind"])
-            namespaced(k)
-            ns = ops.policy.namespace(meta.get("namespace") or namespace)
-            key = (k.resource, ns, meta["name"])
-            if key in seen:
-                raise OpsError(f"The manifest holds {k.kind.lower()}/{meta['name']} in {ns} twice.", "keep one of them.")
-            seen.add(key)
-            meta = {**{f: v for f, v in meta.items() if f not in SERVER_FIELDS}, "namespace": ns}  # `kubectl get -o yaml` output applies too
-            body = {f: v for f, v in obj.items() if f != "status"}
-            planned.append(Planned(k, meta["name"], ns, {**body, "kind": k.kind, "metadata": meta}))
-        return planned
 
-    async def confirm_apply(manifest: Any, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
-        """The manifest is checked (kinds, allowlist) before anyone is asked; a dry run needs no confirmation."""
-        planned = await plan(manifest, namespace)
-        if dry_run:
-            return Confirmation(confirm=True)
-        shown = ", ".join(f"{p.label} in {p.namespace}" for p in planned[:5]) + (f" and {len(planned) - 5} more" if len(planned) > 5 else "")
-        return ops.ask(f"Apply {shown}?", confirm, ctx)
-
-    @ops.tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC, view=apply_view)
-    async def apply_manifest(
-        manifest: Manifest,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_apply)],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        dry_run: DryRun = False,
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-        confirm: Confirm = False,
-    ) -> Annotated[CallToolResult, ChangeSet]:
-        """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done, claims bound."""
-        planned = await plan(manifest, namespace)
-        where = ", ".join(sorted({p.namespace for p in planned}))
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeSet(applied=False, dry_run=dry_run, changes=[], note="not confirmed by the user; nothing changed")
-            return ops.result(out, "Apply cancelled: the user did not confirm. Nothing changed.")
-        lives, results = [], []
-        for p in planned:  # all dry runs first: one refusal and nothing is applied
-            lives.append(await live_or_none(p.kind, p.name, p.namespace))
-            try:
-                results.append(await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True))
-            except OpsError as exc:
-                raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
-        changes: list[Change] = []
-        touched: list[Planned] = []
-        for p, live, result in zip(planned, lives, results, strict=True):
-            if live is not None and not object_diff(live, result):
-                changes.append(Change(obj=p.label, action="unchanged"))
-                continue
-            if not dry_run:
-                try:
-                    result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", digests=True)
-                except OpsError as exc:
-                    done = ", ".join(t.label for t in touched) or "none"
-                    raise OpsError(f"{p.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step) from None
-            touched.append(p)
-            changes.append(Change(obj=p.label, action="created" if live is None else "configured", diff=object_diff(live, result) if live else []))
-        rollout, unbound = None, None
-        if wait and not dry_run:
-            rollout = await follow_rollouts([(p.kind, p.name, p.namespace) for p in planned if p.kind.kind in WORKLOADS], timeout_seconds, ctx)
-            claims = [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind == "PersistentVolumeClaim"]
-            unbound = await claims_bound(claims, timeout_seconds, ctx) if claims else None
-        note = "; ".join(filter(None, [helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched]), unbound])) or None
-        out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=changes, rollout=rollout, note=note)
-        return ops.result(out, summary(out, where))
-
-    # -- delete_resource ----------------------------------------------------------------------
-    async def deletable(kind: str, namespace: str | None) -> tuple[Kind, str]:
-        ns = ops.policy.namespace(namespace)
-        k = await kind_of(kind)
+# -- apply_manifest -----------------------------------------------------------------------
+async def plan_manifest(ops: Ops, manifest: str | list[dict[str, Any]], namespace: str | None) -> list[Planned]:
+    """Each object with its kind, name and namespace (the default one when it names none), all checked."""
+    planned: list[Planned] = []
+    seen: set[tuple[str, str, str]] = set()
+    for obj in parse_manifest(manifest):
+        meta = obj["metadata"]
+        k = await ops.run(ops.cluster.manifest_kind, obj["apiVersion"], obj["kind"])
         namespaced(k)
-        if k.kind == "Secret":
-            raise OpsError(
-                "ops-mcp does not delete Secrets: it never reads their values, so it could neither show what would be lost nor "
-                "put it back, and Helm keeps its release records in Secrets.",
-                "change what uses the Secret instead, or ask its owner to delete it.",
-            )
-        return k, ns
+        ns = ops.policy.namespace(meta.get("namespace") or namespace)
+        key = (k.resource, ns, meta["name"])
+        if key in seen:
+            raise OpsError(f"The manifest holds {k.kind.lower()}/{meta['name']} in {ns} twice.", "keep one of them.")
+        seen.add(key)
+        meta = {**{f: v for f, v in meta.items() if f not in SERVER_FIELDS}, "namespace": ns}  # `kubectl get -o yaml` output applies too
+        body = {f: v for f, v in obj.items() if f != "status"}
+        planned.append(Planned(k, meta["name"], ns, {**body, "kind": k.kind, "metadata": meta}))
+    return planned
 
-    async def confirm_delete(kind: str, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
-        k, ns = await deletable(kind, namespace)
-        return ops.ask(f"Delete {k.kind.lower()}/{name} in namespace {ns!r}?", confirm, ctx)
 
-    @ops.tool(title="Delete an object", kind="destructive", rbac=DELETE_RBAC)
-    async def delete_resource(
-        kind: AnyKind,
-        name: Name,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_delete)],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        grace_period: Annotated[int | None, Field(ge=0, le=3600, description="Seconds")] = None,
-        confirm: Confirm = False,
-    ) -> Annotated[CallToolResult, ChangeSet]:
-        """Delete an object (not a Secret) and wait until it is gone."""
-        k, ns = await deletable(kind, namespace)
-        label = f"{k.kind.lower()}/{name}"
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeSet(applied=False, dry_run=False, changes=[], note="not confirmed by the user; nothing changed")
-            return ops.result(out, f"Deletion of {label} in {ns} cancelled: the user did not confirm. Nothing changed.")
-        live = await ops.run(ops.cluster.get, k, name, ns)
-        uid = live["metadata"].get("uid")
-        await ops.run(ops.cluster.delete, k, name, ns, grace_period=grace_period)
+async def confirm_apply(ops: OpsArg, manifest: Any, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+    """The manifest is checked (kinds, allowlist) before anyone is asked; a dry run needs no confirmation."""
+    planned = await plan_manifest(ops, manifest, namespace)
+    if dry_run:
+        return Confirmation(confirm=True)
+    shown = ", ".join(f"{p.label} in {p.namespace}" for p in planned[:5]) + (f" and {len(planned) - 5} more" if len(planned) > 5 else "")
+    return ops.ask(f"Apply {shown}?", confirm, ctx)
 
-        async def sample():
+
+@tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC, view=apply_view)
+async def apply_manifest(
+    ops: OpsArg,
+    manifest: Manifest,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_apply)],
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, ChangeSet]:
+    """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done, claims bound."""
+    planned = await plan_manifest(ops, manifest, namespace)
+    where = ", ".join(sorted({p.namespace for p in planned}))
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = ChangeSet(applied=False, dry_run=dry_run, changes=[], note="not confirmed by the user; nothing changed")
+        return ops.result(out, "Apply cancelled: the user did not confirm. Nothing changed.")
+    lives, results = [], []
+    for p in planned:  # all dry runs first: one refusal and nothing is applied
+        lives.append(await live_or_none(ops, p.kind, p.name, p.namespace))
+        try:
+            results.append(await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True))
+        except OpsError as exc:
+            raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
+    changes: list[Change] = []
+    touched: list[Planned] = []
+    for p, live, result in zip(planned, lives, results, strict=True):
+        if live is not None and not object_diff(live, result):
+            changes.append(Change(obj=p.label, action="unchanged"))
+            continue
+        if not dry_run:
             try:
-                now = await ops.run(ops.cluster.get, k, name, ns)
-            except NotFound:
-                return None, 1, 1, f"{label}: gone", True
-            if now["metadata"].get("uid") != uid:  # a controller made a new one with the same name
-                return None, 1, 1, f"{label}: gone (recreated by its controller)", True
-            return now, 0, 1, f"{label}: terminating", False
+                result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", digests=True)
+            except OpsError as exc:
+                done = ", ".join(t.label for t in touched) or "none"
+                raise OpsError(f"{p.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step) from None
+        touched.append(p)
+        changes.append(Change(obj=p.label, action="created" if live is None else "configured", diff=object_diff(live, result) if live else []))
+    rollout, unbound = None, None
+    if wait and not dry_run:
+        rollout = await follow_rollouts(ops, [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind in WORKLOADS], timeout_seconds, ctx)
+        claims = [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind == "PersistentVolumeClaim"]
+        unbound = await claims_bound(ops, claims, timeout_seconds, ctx) if claims else None
+    note = "; ".join(filter(None, [helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched]), unbound])) or None
+    out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=changes, rollout=rollout, note=note)
+    return ops.result(out, summary(out, where))
 
-        remaining = await ops.poll(ctx, sample, timeout_s=min((grace_period if grace_period is not None else 30) + 30, 300))
-        notes = []
-        if remaining is not None:
-            finalizers = (remaining.get("metadata") or {}).get("finalizers") or []
-            notes.append("still terminating" + (f", waiting for finalizers {', '.join(finalizers)}" if finalizers else ""))
-        if note := helm_note([(label, live)]):
-            notes.append(note.replace("overwrite this change", "create it again"))
-        out = ChangeSet(applied=True, dry_run=False, changes=[Change(obj=label, action="deleted")], note="; ".join(notes) or None)
-        return ops.result(out, f"{label} deleted in {ns}" + ("; " + out.note if out.note else ""))
+
+# -- delete_resource ----------------------------------------------------------------------
+async def deletable(ops: Ops, kind: str, namespace: str | None) -> tuple[Kind, str]:
+    ns = ops.policy.namespace(namespace)
+    k = await kind_of(ops, kind)
+    namespaced(k)
+    if k.kind == "Secret":
+        raise OpsError(
+            "ops-mcp does not delete Secrets: it never reads their values, so it could neither show what would be lost nor "
+            "put it back, and Helm keeps its release records in Secrets.",
+            "change what uses the Secret instead, or ask its owner to delete it.",
+        )
+    return k, ns
+
+
+async def confirm_delete(ops: OpsArg, kind: str, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+    k, ns = await deletable(ops, kind, namespace)
+    return ops.ask(f"Delete {k.kind.lower()}/{name} in namespace {ns!r}?", confirm, ctx)
+
+
+@tool(title="Delete an object", kind="destructive", rbac=DELETE_RBAC)
+async def delete_resource(
+    ops: OpsArg,
+    kind: AnyKind,
+    name: Name,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_delete)],
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    grace_period: Annotated[int | None, Field(ge=0, le=3600, description="Seconds")] = None,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, ChangeSet]:
+    """Delete an object (not a Secret) and wait until it is gone."""
+    k, ns = await deletable(ops, kind, namespace)
+    label = f"{k.kind.lower()}/{name}"
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = ChangeSet(applied=False, dry_run=False, changes=[], note="not confirmed by the user; nothing changed")
+        return ops.result(out, f"Deletion of {label} in {ns} cancelled: the user did not confirm. Nothing changed.")
+    live = await ops.run(ops.cluster.get, k, name, ns)
+    uid = live["metadata"].get("uid")
+    await ops.run(ops.cluster.delete, k, name, ns, grace_period=grace_period)
+
+    async def sample():
+        try:
+            now = await ops.run(ops.cluster.get, k, name, ns)
+        except NotFound:
+            return None, 1, 1, f"{label}: gone", True
+        if now["metadata"].get("uid") != uid:  # a controller made a new one with the same name
+            return None, 1, 1, f"{label}: gone (recreated by its controller)", True
+        return now, 0, 1, f"{label}: terminating", False
+
+    remaining = await ops.poll(ctx, sample, timeout_s=min((grace_period if grace_period is not None else 30) + 30, 300))
+    notes = []
+    if remaining is not None:
+        finalizers = (remaining.get("metadata") or {}).get("finalizers") or []
+        notes.append("still terminating" + (f", waiting for finalizers {', '.join(finalizers)}" if finalizers else ""))
+    if note := helm_note([(label, live)]):
+        notes.append(note.replace("overwrite this change", "create it again"))
+    out = ChangeSet(applied=True, dry_run=False, changes=[Change(obj=label, action="deleted")], note="; ".join(notes) or None)
+    return ops.result(out, f"{label} deleted in {ns}" + ("; " + out.note if out.note else ""))

@@ -6,8 +6,11 @@ from typing import Annotated, Literal
 from mcp_types import CallToolResult
 from pydantic import AfterValidator, Field
 
+from ops_mcp.diagnosis import rbac
+from ops_mcp.diagnosis.model import Report  # the outputSchema
 from ops_mcp.errors import OpsError
 from ops_mcp.params import KindChoice, NamespaceArg, check_name
+from ops_mcp.server import Ops, OpsArg, tool
 
 CrashTarget = Annotated[
     Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
@@ -39,82 +42,83 @@ IncludeLogs = bool
 MaxPods = Annotated[int, Field(ge=1, le=10, description="Pods per failure whose logs are read")]
 LogTail = Annotated[int, Field(ge=10, le=1000)]
 Since = Annotated[int, Field(ge=1, le=1440, description="Event window")]
+DIAGNOSIS_RBAC = tuple(f"{verb} {resource}" for verb, resource in rbac())
 
 
-def register(ops) -> None:
-    from ops_mcp.diagnosis import rbac
+async def run_diagnosis(
+    ops: Ops,
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    checks,
+    container: str | None,
+    include_logs: bool,
+    max_pods: int,
+    log_tail: int,
+    since_minutes: int,
+    can: str | None = None,
+) -> CallToolResult:
+    from ops_mcp.diagnosis import Options, diagnose_cluster
 
-    DIAGNOSIS_RBAC = tuple(f"{verb} {resource}" for verb, resource in rbac())
-
-    from ops_mcp.diagnosis.model import Report  # the outputSchema
-
-    async def run(
-        kind: str,
-        name: str | None,
-        namespace: str | None,
-        checks,
-        container: str | None,
-        include_logs: bool,
-        max_pods: int,
-        log_tail: int,
-        since_minutes: int,
-        can: str | None = None,
-    ) -> CallToolResult:
-        from ops_mcp.diagnosis import Options, diagnose_cluster
-
-        ns = ops.policy.namespace(namespace)
-        if kind != "namespace" and not name:
-            raise OpsError(f"kind={kind!r} needs a name.", "pass name=..., or kind='namespace' to check everything.")
-        if can:
-            _check_can(ops, kind, can)
-        options = Options(
-            checks=checks,
-            since=timedelta(minutes=since_minutes),
-            max_pods=max_pods,
-            log_tail=log_tail,
-            include_logs=include_logs,
-            container=container,
-            can=can,
-        )
-        try:
-            report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options)
-        except ValueError as exc:
-            raise OpsError(str(exc), "fix the arguments and retry.") from None
-        return ops.result(report, _text(report))
-
-    @ops.tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
-    async def diagnose_crashloop(
-        name: TargetName = None,
-        kind: CrashTarget = "deployment",
-        namespace: NamespaceArg = None,
-        container: Container = None,
-        include_logs: IncludeLogs = True,
-        max_pods: MaxPods = 3,
-        log_tail: LogTail = 100,
-        since_minutes: Since = 60,
-    ) -> Annotated[CallToolResult, Report]:
-        """Why containers crash or fail to start (CrashLoopBackOff, OOM, command, probes, image, config, init): cause, evidence, exact fix."""
-        from ops_mcp.diagnosis import CRASHLOOP_CHECKS
-
-        return await run(kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs, max_pods, log_tail, since_minutes)
-
-    @ops.tool(title="Diagnose a workload, service or namespace", rbac=DIAGNOSIS_RBAC)
-    async def diagnose(
-        kind: TargetKind = "namespace",
-        name: TargetName = None,
-        namespace: NamespaceArg = None,
-        container: Container = None,
-        can: Can = None,
-        include_logs: IncludeLogs = True,
-        max_pods: MaxPods = 3,
-        log_tail: LogTail = 100,
-        since_minutes: Since = 60,
-    ) -> Annotated[CallToolResult, Report]:
-        """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, caused_by links, exact fixes."""
-        return await run(kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, can)
+    ns = ops.policy.namespace(namespace)
+    if kind != "namespace" and not name:
+        raise OpsError(f"kind={kind!r} needs a name.", "pass name=..., or kind='namespace' to check everything.")
+    if can:
+        _check_can(ops, kind, can)
+    options = Options(
+        checks=checks,
+        since=timedelta(minutes=since_minutes),
+        max_pods=max_pods,
+        log_tail=log_tail,
+        include_logs=include_logs,
+        container=container,
+        can=can,
+    )
+    try:
+        report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options)
+    except ValueError as exc:
+        raise OpsError(str(exc), "fix the arguments and retry.") from None
+    return ops.result(report, _text(report))
 
 
-def _check_can(ops, kind: str, can: str) -> None:
+@tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
+async def diagnose_crashloop(
+    ops: OpsArg,
+    name: TargetName = None,
+    kind: CrashTarget = "deployment",
+    namespace: NamespaceArg = None,
+    container: Container = None,
+    include_logs: IncludeLogs = True,
+    max_pods: MaxPods = 3,
+    log_tail: LogTail = 100,
+    since_minutes: Since = 60,
+) -> Annotated[CallToolResult, Report]:
+    """Why containers crash or fail to start (CrashLoopBackOff, OOM, command, probes, image, config, init): cause, evidence, exact fix."""
+    from ops_mcp.diagnosis import CRASHLOOP_CHECKS
+
+    return await run_diagnosis(
+        ops, kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs, max_pods, log_tail, since_minutes
+    )
+
+
+@tool(title="Diagnose a workload, service or namespace", rbac=DIAGNOSIS_RBAC)
+async def diagnose(
+    ops: OpsArg,
+    kind: TargetKind = "namespace",
+    name: TargetName = None,
+    namespace: NamespaceArg = None,
+    container: Container = None,
+    can: Can = None,
+    include_logs: IncludeLogs = True,
+    max_pods: MaxPods = 3,
+    log_tail: LogTail = 100,
+    since_minutes: Since = 60,
+) -> Annotated[CallToolResult, Report]:
+    """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, caused_by links, exact fixes."""
+    return await run_diagnosis(ops, kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, can)
+
+
+def _check_can(ops: Ops, kind: str, can: str) -> None:
     from ops_mcp.diagnosis.access import parse_can
 
     if kind != "serviceaccount":

@@ -17,6 +17,7 @@ from ops_mcp.errors import OpsError
 from ops_mcp.params import Confirm, Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj, scrub_values, secret_env_values
+from ops_mcp.server import OpsArg, tool
 
 EXEC_RBAC = ("get pods", "create pods/exec")
 Argv = Annotated[list[str], Field(min_length=1, max_length=64, description='argv, no shell (e.g. ["cat", "/etc/hosts"])')]
@@ -51,62 +52,61 @@ def container_of(pod: dict, container: str | None) -> str:
     return name
 
 
-def register(ops):
-    async def confirm_exec(
-        name: str, command: list[str], namespace: str | None, confirm: bool, ctx: Context, container: str | None = None
-    ) -> Confirmation | Elicit[Confirmation]:
-        ns = ops.policy.namespace(namespace)
-        where = f"pod/{name}" + (f" container {container}" if container else "")
-        shown = redact_obj(list(command))
-        return ops.ask(f"Run {shown} in {where} in namespace {ns!r}?", confirm, ctx)
+async def confirm_exec(
+    ops: OpsArg, name: str, command: list[str], namespace: str | None, confirm: bool, ctx: Context, container: str | None = None
+) -> Confirmation | Elicit[Confirmation]:
+    ns = ops.policy.namespace(namespace)
+    where = f"pod/{name}" + (f" container {container}" if container else "")
+    shown = redact_obj(list(command))
+    return ops.ask(f"Run {shown} in {where} in namespace {ns!r}?", confirm, ctx)
 
-    @ops.tool(title="Run a command in a container", kind="destructive", idempotent=False, rbac=EXEC_RBAC)
-    async def exec_in_pod(
-        name: Name,
-        command: Argv,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_exec)],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        container: Annotated[str | None, Field(description="Default: the pod's default container")] = None,
-        timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 30,
-        confirm: Confirm = False,
-    ) -> Annotated[CallToolResult, ExecResult]:
-        """Run an argv in a running container of a pod (no shell); output capped and scrubbed."""
-        ns = ops.policy.namespace(namespace)
-        pod = await ops.run(ops.cluster.get, "pods", name, ns)
-        cname = container_of(pod, container)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ExecResult(pod=name, container=cname, note="not confirmed by the user; nothing ran")
-            return ops.result(out, f"Not run in {name}/{cname}: the user did not confirm.")
-        cap = ops.settings.log_bytes_limit
-        run = await ops.run(ops.cluster.exec, ns, name, cname, list(command), timeout=timeout_seconds, cap=cap)
-        known = secret_env_values(pod)
-        stdout, stderr = scrub_values(run.stdout, known), scrub_values(run.stderr, known)
-        note = "; ".join(
-            filter(
-                None,
-                [
-                    f"output capped at {cap} bytes per stream" if run.truncated else None,
-                    f"timed out after {timeout_seconds} s; the stream was closed (the process may still run: wrap argv in `timeout`)"
-                    if run.timed_out
-                    else None,
-                ],
-            )
+
+@tool(title="Run a command in a container", kind="destructive", idempotent=False, rbac=EXEC_RBAC)
+async def exec_in_pod(
+    ops: OpsArg,
+    name: Name,
+    command: Argv,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_exec)],
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    container: Annotated[str | None, Field(description="Default: the pod's default container")] = None,
+    timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 30,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, ExecResult]:
+    """Run an argv in a running container of a pod (no shell); output capped and scrubbed."""
+    ns = ops.policy.namespace(namespace)
+    pod = await ops.run(ops.cluster.get, "pods", name, ns)
+    cname = container_of(pod, container)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = ExecResult(pod=name, container=cname, note="not confirmed by the user; nothing ran")
+        return ops.result(out, f"Not run in {name}/{cname}: the user did not confirm.")
+    cap = ops.settings.log_bytes_limit
+    run = await ops.run(ops.cluster.exec, ns, name, cname, list(command), timeout=timeout_seconds, cap=cap)
+    known = secret_env_values(pod)
+    stdout, stderr = scrub_values(run.stdout, known), scrub_values(run.stderr, known)
+    note = "; ".join(
+        filter(
+            None,
+            [
+                f"output capped at {cap} bytes per stream" if run.truncated else None,
+                f"timed out after {timeout_seconds} s; the stream was closed (the process may still run: wrap argv in `timeout`)" if run.timed_out else None,
+            ],
         )
-        out = ExecResult(
-            pod=name,
-            container=cname,
-            exit_code=run.exit_code,
-            stdout=stdout,
-            stderr=stderr,
-            truncated=run.truncated,
-            timed_out=run.timed_out,
-            note=note or None,
-        )
-        status = "timed out" if run.timed_out else f"exit {run.exit_code}"
-        text = f"{name}/{cname}: {status}" + (f" ({note})" if note else "")
-        if stdout:
-            text += f"\n-- stdout\n{stdout.rstrip()}"
-        if stderr:
-            text += f"\n-- stderr\n{stderr.rstrip()}"
-        return ops.result(out, text)
+    )
+    out = ExecResult(
+        pod=name,
+        container=cname,
+        exit_code=run.exit_code,
+        stdout=stdout,
+        stderr=stderr,
+        truncated=run.truncated,
+        timed_out=run.timed_out,
+        note=note or None,
+    )
+    status = "timed out" if run.timed_out else f"exit {run.exit_code}"
+    text = f"{name}/{cname}: {status}" + (f" ({note})" if note else "")
+    if stdout:
+        text += f"\n-- stdout\n{stdout.rstrip()}"
+    if stderr:
+        text += f"\n-- stderr\n{stderr.rstrip()}"
+    return ops.result(out, text)

@@ -15,6 +15,7 @@ from ops_mcp.cluster import METRICS_API as METRICS
 from ops_mcp.diagnosis.snapshot import millicores, quantity
 from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import NamespaceArg
+from ops_mcp.server import Ops, OpsArg, tool
 
 NOT_SERVED = OpsError(
     "metrics.k8s.io is not served in this cluster: no metrics-server is installed (or it is not ready yet).",
@@ -61,64 +62,66 @@ def pod_row(usage: dict[str, Any], pod: dict[str, Any] | None) -> dict[str, Any]
     return row
 
 
-def register(ops):
-    def fetch(path: str, resource: str, namespace: str | None, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            return ops.cluster.request("GET", path, query=query, verb="list", resource=resource, namespace=namespace)
-        except NotFound:
+def fetch(ops: Ops, path: str, resource: str, namespace: str | None, query: dict[str, Any] | None = None) -> dict[str, Any]:
+    try:
+        return ops.cluster.request("GET", path, query=query, verb="list", resource=resource, namespace=namespace)
+    except NotFound:
+        raise NOT_SERVED from None
+    except OpsError as exc:
+        if "ServiceUnavailable" in str(exc) or "503" in str(exc) or "the server is currently unable" in str(exc):
             raise NOT_SERVED from None
-        except OpsError as exc:
-            if "ServiceUnavailable" in str(exc) or "503" in str(exc) or "the server is currently unable" in str(exc):
-                raise NOT_SERVED from None
-            raise
+        raise
 
-    @ops.tool(title="Pod CPU and memory", rbac=("list pods.metrics.k8s.io", "list pods"))
-    async def top_pods(
-        namespace: NamespaceArg = None,
-        label_selector: str | None = None,
-        sort_by: Literal["cpu", "memory"] = "cpu",
-        limit: Annotated[int, Field(ge=1, le=500)] = 20,
-    ) -> Annotated[CallToolResult, TopRows]:
-        """Pods' CPU (millicores) and memory (MiB) now, with % of their requests and limits."""
-        ns = ops.policy.namespace(namespace)
-        query = {"labelSelector": label_selector}
-        usage, pods = await ops.gather(
-            lambda: ops.run(fetch, f"{METRICS}/namespaces/{ns}/pods", "pods.metrics.k8s.io", ns, query),
-            lambda: ops.run(ops.cluster.list_all, "pods", ns, label_selector=label_selector, max_items=2000),
-        )
-        by_name = {p["metadata"]["name"]: p for p in pods}
-        rows = [pod_row(u, by_name.get(u["metadata"]["name"])) for u in usage.get("items") or []]
-        rows.sort(key=lambda r: r["cpu_m" if sort_by == "cpu" else "mem_mi"], reverse=True)
-        window = next((u.get("window") for u in usage.get("items") or []), None)
-        out = TopRows(namespace=ns, rows=rows[:limit], window=window, total=len(rows))
-        text = shaping.table(out.rows) if rows else f"No pod metrics in {ns} (pods started in the last minute have none yet)."
-        return ops.result(out, text + (f"\n({len(rows) - limit} more)" if len(rows) > limit else ""))
 
-    @ops.tool(title="Node CPU and memory", rbac=("list nodes.metrics.k8s.io", "list nodes"))
-    async def top_nodes() -> Annotated[CallToolResult, TopRows]:
-        """Nodes' CPU (millicores) and memory (MiB) now, with % of allocatable."""
-        usage, nodes = await ops.gather(
-            lambda: ops.run(fetch, f"{METRICS}/nodes", "nodes.metrics.k8s.io", None),
-            lambda: ops.run(ops.cluster.list_all, "nodes", None, max_items=2000),
-        )
-        allocatable = {n["metadata"]["name"]: (n.get("status") or {}).get("allocatable") or {} for n in nodes}
-        rows = []
-        for u in usage.get("items") or []:
-            name = u["metadata"]["name"]
-            cpu, mem = millicores((u.get("usage") or {}).get("cpu", 0)), mebibytes((u.get("usage") or {}).get("memory", 0))
-            alloc = allocatable.get(name, {})
-            row = {
-                "name": name,
-                "cpu_m": cpu,
-                "cpu%": percent(cpu, millicores(alloc.get("cpu", 0))),
-                "mem_mi": mem,
-                "mem%": percent(mem, mebibytes(alloc.get("memory", 0))),
-            }
-            rows.append({k: v for k, v in row.items() if v is not None})
-        rows.sort(key=lambda r: r["cpu_m"], reverse=True)
-        missing = sorted(set(allocatable) - {r["name"] for r in rows})
-        out = TopRows(rows=rows, window=next((u.get("window") for u in usage.get("items") or []), None), total=len(rows))
-        text = shaping.table(rows) if rows else "No node metrics yet."
-        if missing:
-            text += f"\nNo metrics for {', '.join(missing[:10])} (not scraped yet, or its kubelet is unreachable)."
-        return ops.result(out, text)
+@tool(title="Pod CPU and memory", rbac=("list pods.metrics.k8s.io", "list pods"))
+async def top_pods(
+    ops: OpsArg,
+    namespace: NamespaceArg = None,
+    label_selector: str | None = None,
+    sort_by: Literal["cpu", "memory"] = "cpu",
+    limit: Annotated[int, Field(ge=1, le=500)] = 20,
+) -> Annotated[CallToolResult, TopRows]:
+    """Pods' CPU (millicores) and memory (MiB) now, with % of their requests and limits."""
+    ns = ops.policy.namespace(namespace)
+    query = {"labelSelector": label_selector}
+    usage, pods = await ops.gather(
+        lambda: ops.run(fetch, ops, f"{METRICS}/namespaces/{ns}/pods", "pods.metrics.k8s.io", ns, query),
+        lambda: ops.run(ops.cluster.list_all, "pods", ns, label_selector=label_selector, max_items=2000),
+    )
+    by_name = {p["metadata"]["name"]: p for p in pods}
+    rows = [pod_row(u, by_name.get(u["metadata"]["name"])) for u in usage.get("items") or []]
+    rows.sort(key=lambda r: r["cpu_m" if sort_by == "cpu" else "mem_mi"], reverse=True)
+    window = next((u.get("window") for u in usage.get("items") or []), None)
+    out = TopRows(namespace=ns, rows=rows[:limit], window=window, total=len(rows))
+    text = shaping.table(out.rows) if rows else f"No pod metrics in {ns} (pods started in the last minute have none yet)."
+    return ops.result(out, text + (f"\n({len(rows) - limit} more)" if len(rows) > limit else ""))
+
+
+@tool(title="Node CPU and memory", rbac=("list nodes.metrics.k8s.io", "list nodes"))
+async def top_nodes(ops: OpsArg) -> Annotated[CallToolResult, TopRows]:
+    """Nodes' CPU (millicores) and memory (MiB) now, with % of allocatable."""
+    usage, nodes = await ops.gather(
+        lambda: ops.run(fetch, ops, f"{METRICS}/nodes", "nodes.metrics.k8s.io", None),
+        lambda: ops.run(ops.cluster.list_all, "nodes", None, max_items=2000),
+    )
+    allocatable = {n["metadata"]["name"]: (n.get("status") or {}).get("allocatable") or {} for n in nodes}
+    rows = []
+    for u in usage.get("items") or []:
+        name = u["metadata"]["name"]
+        cpu, mem = millicores((u.get("usage") or {}).get("cpu", 0)), mebibytes((u.get("usage") or {}).get("memory", 0))
+        alloc = allocatable.get(name, {})
+        row = {
+            "name": name,
+            "cpu_m": cpu,
+            "cpu%": percent(cpu, millicores(alloc.get("cpu", 0))),
+            "mem_mi": mem,
+            "mem%": percent(mem, mebibytes(alloc.get("memory", 0))),
+        }
+        rows.append({k: v for k, v in row.items() if v is not None})
+    rows.sort(key=lambda r: r["cpu_m"], reverse=True)
+    missing = sorted(set(allocatable) - {r["name"] for r in rows})
+    out = TopRows(rows=rows, window=next((u.get("window") for u in usage.get("items") or []), None), total=len(rows))
+    text = shaping.table(rows) if rows else "No node metrics yet."
+    if missing:
+        text += f"\nNo metrics for {', '.join(missing[:10])} (not scraped yet, or its kubelet is unreachable)."
+    return ops.result(out, text)

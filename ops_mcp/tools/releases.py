@@ -19,6 +19,7 @@ from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
 from ops_mcp.params import Confirm, NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj
+from ops_mcp.server import Ops, OpsArg, confirmation, tool
 from ops_mcp.settings import base_dir
 
 # helm keeps releases in Secrets and applies the chart's objects (the app chart's kinds).
@@ -138,234 +139,245 @@ def load_values_files(files: list[str], chart_dir: Path | None) -> dict[str, Any
     return merged
 
 
-def register(ops) -> None:
-    def ns_release(namespace: str | None, release: str | None) -> tuple[str, str]:
-        return ops.policy.namespace(namespace), check_release(release or ops.settings.release)
+def ns_release(ops: Ops, namespace: str | None, release: str | None) -> tuple[str, str]:
+    return ops.policy.namespace(namespace), check_release(release or ops.settings.release)
 
-    async def watch_progress(release: str, ns: str, ctx: Context, done: anyio.Event, timeout_s: int) -> None:
-        """While helm waits, report ready/desired pods of the release as MCP progress (best effort)."""
-        start = time.monotonic()
-        selector = f"app.kubernetes.io/instance={release}"
 
-        async def sample():
-            elapsed = time.monotonic() - start
-            try:
-                _, pods = await ops.run(shaping.pod_rows, functools.partial(ops.cluster.table, "pods", ns, label_selector=selector))
-            except OpsError:
-                return None, min(elapsed, timeout_s), timeout_s, f"{release}: waiting ({int(elapsed)}s)", False
-            pods = [p for p in pods if p.get("status") != "Terminating"]
-            ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
-            return None, min(elapsed, timeout_s), timeout_s, f"{release}: {ready}/{len(pods)} pods ready ({int(elapsed)}s)", False
+async def watch_progress(ops: Ops, release: str, ns: str, ctx: Context, done: anyio.Event, timeout_s: int) -> None:
+    """While helm waits, report ready/desired pods of the release as MCP progress (best effort)."""
+    start = time.monotonic()
+    selector = f"app.kubernetes.io/instance={release}"
 
-        await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
-
-    async def confirm_deploy(
-        release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool, confirm: bool, ctx: Context
-    ) -> Confirmation | Elicit[Confirmation]:
-        """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
-        the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
-        ns, rel = ns_release(namespace, release)
-        if not (chart or ops.settings.chart_path):
-            raise OpsError(
-                "No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
-                "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.",
-            )
-        ops.policy.chart_source(chart or ops.settings.chart_path, repo)
-        if dry_run:
-            return Confirmation(confirm=True)
-        return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
-
-    @ops.tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
-    async def deploy_chart(
-        ctx: Context,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
-        release: OptRelease = None,
-        chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
-        namespace: NamespaceArg = None,
-        values: dict[str, Any] | None = None,
-        values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
-        version: str | None = None,
-        repo: Annotated[str | None, Field(description="Repo URL")] = None,
-        timeout_seconds: TimeoutS = 300,
-        rollback_on_failure: bool = True,
-        dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
-        confirm: Confirm = False,
-    ) -> Annotated[CallToolResult, DeployResult]:
-        """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
-        ns, rel = ns_release(namespace, release)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
-            return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not confirm. Nothing changed.")
-        ref = chart or ops.settings.chart_path
-        chart_dir = None
-        if repo:
-            check_chart_source(repo, "repo")
-            if chart is None or "://" in chart or is_local_chart(chart):
-                raise OpsError(
-                    f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
-                    "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.",
-                )
-        elif is_local_chart(ref) or chart is None:
-            chart_dir = Path(ref).expanduser()
-            if not chart_dir.is_absolute():
-                chart_dir = base_dir() / chart_dir
-            if not (chart_dir / "Chart.yaml").is_file():
-                raise OpsError(
-                    f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference."
-                )
-            ref = str(chart_dir)
-        elif "://" in ref:
-            check_chart_source(ref, "chart")
-        merged = load_values_files(values_files or [], chart_dir) if values_files else {}
-        if values:
-            from pyhelm3.client import mergeconcat
-
-            merged = mergeconcat(merged, values)
-        previous = await ops.helm.release_status(rel, ns) if not dry_run else None
-        if dry_run:
-            try:
-                old_manifest = await ops.helm.get_manifest(rel, ns)
-            except OpsError:
-                old_manifest = ""
-            res = await ops.helm.upgrade(
-                rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
-            )
-            changes = diff_manifests(old_manifest, res.get("manifest") or "")
-            out = DeployResult(
-                release=rel,
-                namespace=ns,
-                chart=_chart_label(res, ref),
-                applied=False,
-                dry_run=True,
-                changes=changes.model_dump(),
-                resources=sorted(manifest_objects(res.get("manifest") or "")),
-            )
-            text = (
-                f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
-                f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged"
-            )
-            for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
-                text += "".join(f"\n{label} {i}" for i in items)
-            return ops.result(out, text)
-        done = anyio.Event()
-        watcher = asyncio.create_task(watch_progress(rel, ns, ctx, done, timeout_seconds))
+    async def sample():
+        elapsed = time.monotonic() - start
         try:
-            res = await ops.helm.upgrade(
-                rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False
+            _, pods = await ops.run(shaping.pod_rows, functools.partial(ops.cluster.table, "pods", ns, label_selector=selector))
+        except OpsError:
+            return None, min(elapsed, timeout_s), timeout_s, f"{release}: waiting ({int(elapsed)}s)", False
+        pods = [p for p in pods if p.get("status") != "Terminating"]
+        ready = sum(1 for p in pods if p.get("status") == "Running" and shaping.pod_row_problem(p) is None)
+        return None, min(elapsed, timeout_s), timeout_s, f"{release}: {ready}/{len(pods)} pods ready ({int(elapsed)}s)", False
+
+    await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
+
+
+async def confirm_deploy(
+    ops: OpsArg, release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
+    the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
+    ns, rel = ns_release(ops, namespace, release)
+    if not (chart or ops.settings.chart_path):
+        raise OpsError(
+            "No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
+            "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.",
+        )
+    ops.policy.chart_source(chart or ops.settings.chart_path, repo)
+    if dry_run:
+        return Confirmation(confirm=True)
+    return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
+
+
+@tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
+async def deploy_chart(
+    ops: OpsArg,
+    ctx: Context,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
+    release: OptRelease = None,
+    chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
+    namespace: NamespaceArg = None,
+    values: dict[str, Any] | None = None,
+    values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
+    version: str | None = None,
+    repo: Annotated[str | None, Field(description="Repo URL")] = None,
+    timeout_seconds: TimeoutS = 300,
+    rollback_on_failure: bool = True,
+    dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, DeployResult]:
+    """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
+    ns, rel = ns_release(ops, namespace, release)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
+        return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not confirm. Nothing changed.")
+    ref = chart or ops.settings.chart_path
+    chart_dir = None
+    if repo:
+        check_chart_source(repo, "repo")
+        if chart is None or "://" in chart or is_local_chart(chart):
+            raise OpsError(
+                f"repo={repo!r} needs chart= set to a chart's name in that repository (got {chart!r}).",
+                "pass chart='<name>' (and version= to pin one), or drop repo= for a local path or an oci:// reference.",
             )
-        except OpsError as exc:
-            after = None
-            try:
-                after = await ops.helm.release_status(rel, ns)
-            except OpsError:
-                pass
-            state = f" Release now: {after.get('status')} (revision {after.get('revision')})." if after else " The release is not installed."
-            raise OpsError(f"{exc.what}{state}" + (" It was rolled back." if rollback_on_failure and previous else ""), exc.next_step) from None
-        finally:
-            done.set()
-            await watcher
-        info = res.get("info") or {}
+    elif is_local_chart(ref) or chart is None:
+        chart_dir = Path(ref).expanduser()
+        if not chart_dir.is_absolute():
+            chart_dir = base_dir() / chart_dir
+        if not (chart_dir / "Chart.yaml").is_file():
+            raise OpsError(
+                f"No Helm chart at {chart_dir} (Chart.yaml missing).", "pass chart= a chart directory, a repo chart with repo=, or an oci:// reference."
+            )
+        ref = str(chart_dir)
+    elif "://" in ref:
+        check_chart_source(ref, "chart")
+    merged = load_values_files(values_files or [], chart_dir) if values_files else {}
+    if values:
+        from pyhelm3.client import mergeconcat
+
+        merged = mergeconcat(merged, values)
+    previous = await ops.helm.release_status(rel, ns) if not dry_run else None
+    if dry_run:
+        try:
+            old_manifest = await ops.helm.get_manifest(rel, ns)
+        except OpsError:
+            old_manifest = ""
+        res = await ops.helm.upgrade(
+            rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
+        )
+        changes = diff_manifests(old_manifest, res.get("manifest") or "")
         out = DeployResult(
             release=rel,
             namespace=ns,
             chart=_chart_label(res, ref),
-            applied=True,
-            dry_run=False,
-            revision=res.get("version"),
-            status=info.get("status"),
+            applied=False,
+            dry_run=True,
+            changes=changes.model_dump(),
             resources=sorted(manifest_objects(res.get("manifest") or "")),
         )
-        verb = "upgraded" if previous else "installed"
-        return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
-
-    @ops.tool(title="List Helm releases", rbac=("list secrets",))
-    async def list_releases(namespace: NamespaceArg = None, all_namespaces: bool = False) -> Annotated[CallToolResult, ReleaseList]:
-        """Helm releases with status, revision, chart and last update."""
-        rows: list[dict[str, Any]] = []
-        for ns in ops.policy.scope(namespace, all_namespaces):
-            rows += [_release_row(r) for r in await ops.helm.list_releases(ns)]
-        return ops.result(ReleaseList(releases=rows), f"{len(rows)} releases\n" + shaping.table(rows))
-
-    @ops.tool(title="Helm release history", rbac=("list secrets",))
-    async def release_history(
-        release: OptRelease = None, namespace: NamespaceArg = None, max_revisions: Annotated[int, Field(ge=1, le=256)] = 10
-    ) -> Annotated[CallToolResult, History]:
-        """Revisions of a release (status, chart, description), newest last."""
-        ns, rel = ns_release(namespace, release)
-        revs = await ops.helm.history(rel, ns, max_revisions)
-        rows = [
-            {
-                "revision": r.get("revision"),
-                "status": r.get("status"),
-                "chart": r.get("chart"),
-                "app_version": r.get("app_version"),
-                "updated": str(r.get("updated", ""))[:19],
-                "description": shaping.clip(str(r.get("description", "")), 120),
-            }
-            for r in revs
-        ]
-        return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
-
-    @ops.tool(title="Helm release values", rbac=("get secrets", "list secrets"))
-    async def get_release_values(
-        release: OptRelease = None,
-        namespace: NamespaceArg = None,
-        all_values: Annotated[bool, Field(description="With chart defaults")] = False,
-        revision: Annotated[int | None, Field(ge=1)] = None,
-    ) -> Annotated[CallToolResult, ReleaseValues]:
-        """A release's values (user-supplied, or all); secret-looking values are masked."""
-        ns, rel = ns_release(namespace, release)
-        values = redact_obj(await ops.helm.get_values(rel, ns, revision, all_values))
-        text = shaping.to_yaml(values) if values else "(no user-supplied values)"
-        return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
-
-    @ops.tool(title="Roll back a Helm release", kind="destructive", rbac=HELM_WRITE)
-    async def rollback_release(
-        name: Release,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Roll back Helm release"))],
-        namespace: NamespaceArg = None,
-        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Confirm = False,
-        timeout_seconds: TimeoutS = 300,
-    ) -> Annotated[CallToolResult, ReleaseChange]:
-        """helm rollback to the previous or a given revision, waiting for readiness."""
-        ns, rel = ns_release(namespace, name)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(
-                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed."
-            )
-        before = await ops.helm.release_status(rel, ns)
-        if before is None:
-            raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
-        if revision is None and int(before.get("revision") or 0) <= 1:
-            raise OpsError(f"Release {rel!r} has no previous revision to roll back to.", "release_history lists its revisions.")
-        await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds)
-        after = await ops.helm.release_status(rel, ns) or {}
-        detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
-        return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
-
-    @ops.tool(
-        title="Uninstall a Helm release",
-        kind="destructive",
-        rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"),
+        text = (
+            f"DRY RUN {rel} in {ns} ({out.chart}): nothing applied. "
+            f"{len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed, {changes.unchanged} unchanged"
+        )
+        for label, items in (("+", changes.added), ("~", changes.changed), ("-", changes.removed)):
+            text += "".join(f"\n{label} {i}" for i in items)
+        return ops.result(out, text)
+    done = anyio.Event()
+    watcher = asyncio.create_task(watch_progress(ops, rel, ns, ctx, done, timeout_seconds))
+    try:
+        res = await ops.helm.upgrade(
+            rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False
+        )
+    except OpsError as exc:
+        after = None
+        try:
+            after = await ops.helm.release_status(rel, ns)
+        except OpsError:
+            pass
+        state = f" Release now: {after.get('status')} (revision {after.get('revision')})." if after else " The release is not installed."
+        raise OpsError(f"{exc.what}{state}" + (" It was rolled back." if rollback_on_failure and previous else ""), exc.next_step) from None
+    finally:
+        done.set()
+        await watcher
+    info = res.get("info") or {}
+    out = DeployResult(
+        release=rel,
+        namespace=ns,
+        chart=_chart_label(res, ref),
+        applied=True,
+        dry_run=False,
+        revision=res.get("version"),
+        status=info.get("status"),
+        resources=sorted(manifest_objects(res.get("manifest") or "")),
     )
-    async def uninstall_release(
-        name: Release,
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(ops.confirmation("Uninstall Helm release"))],
-        namespace: NamespaceArg = None,
-        confirm: Confirm = False,
-        timeout_seconds: TimeoutS = 300,
-    ) -> Annotated[CallToolResult, ReleaseChange]:
-        """helm uninstall: deletes every resource of the release."""
-        ns, rel = ns_release(namespace, name)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            return ops.result(
-                ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed."
-            )
-        if await ops.helm.release_status(rel, ns) is None:
-            raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
-        await ops.helm.uninstall(rel, ns, wait=True, timeout_s=timeout_seconds)
-        return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail="uninstalled"), f"{rel} uninstalled from {ns}")
+    verb = "upgraded" if previous else "installed"
+    return ops.result(out, f"{rel} {verb} in {ns}: revision {out.revision}, {out.status} ({out.chart}); {len(out.resources)} resources")
+
+
+@tool(title="List Helm releases", rbac=("list secrets",))
+async def list_releases(ops: OpsArg, namespace: NamespaceArg = None, all_namespaces: bool = False) -> Annotated[CallToolResult, ReleaseList]:
+    """Helm releases with status, revision, chart and last update."""
+    rows: list[dict[str, Any]] = []
+    for ns in ops.policy.scope(namespace, all_namespaces):
+        rows += [_release_row(r) for r in await ops.helm.list_releases(ns)]
+    return ops.result(ReleaseList(releases=rows), f"{len(rows)} releases\n" + shaping.table(rows))
+
+
+@tool(title="Helm release history", rbac=("list secrets",))
+async def release_history(
+    ops: OpsArg, release: OptRelease = None, namespace: NamespaceArg = None, max_revisions: Annotated[int, Field(ge=1, le=256)] = 10
+) -> Annotated[CallToolResult, History]:
+    """Revisions of a release (status, chart, description), newest last."""
+    ns, rel = ns_release(ops, namespace, release)
+    revs = await ops.helm.history(rel, ns, max_revisions)
+    rows = [
+        {
+            "revision": r.get("revision"),
+            "status": r.get("status"),
+            "chart": r.get("chart"),
+            "app_version": r.get("app_version"),
+            "updated": str(r.get("updated", ""))[:19],
+            "description": shaping.clip(str(r.get("description", "")), 120),
+        }
+        for r in revs
+    ]
+    return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
+
+
+@tool(title="Helm release values", rbac=("get secrets", "list secrets"))
+async def get_release_values(
+    ops: OpsArg,
+    release: OptRelease = None,
+    namespace: NamespaceArg = None,
+    all_values: Annotated[bool, Field(description="With chart defaults")] = False,
+    revision: Annotated[int | None, Field(ge=1)] = None,
+) -> Annotated[CallToolResult, ReleaseValues]:
+    """A release's values (user-supplied, or all); secret-looking values are masked."""
+    ns, rel = ns_release(ops, namespace, release)
+    values = redact_obj(await ops.helm.get_values(rel, ns, revision, all_values))
+    text = shaping.to_yaml(values) if values else "(no user-supplied values)"
+    return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
+
+
+@tool(title="Roll back a Helm release", kind="destructive", rbac=HELM_WRITE)
+async def rollback_release(
+    ops: OpsArg,
+    name: Release,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Roll back Helm release"))],
+    namespace: NamespaceArg = None,
+    revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+    confirm: Confirm = False,
+    timeout_seconds: TimeoutS = 300,
+) -> Annotated[CallToolResult, ReleaseChange]:
+    """helm rollback to the previous or a given revision, waiting for readiness."""
+    ns, rel = ns_release(ops, namespace, name)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        return ops.result(
+            ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Rollback of {rel} cancelled by the user. Nothing changed."
+        )
+    before = await ops.helm.release_status(rel, ns)
+    if before is None:
+        raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
+    if revision is None and int(before.get("revision") or 0) <= 1:
+        raise OpsError(f"Release {rel!r} has no previous revision to roll back to.", "release_history lists its revisions.")
+    await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds)
+    after = await ops.helm.release_status(rel, ns) or {}
+    detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
+    return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")
+
+
+@tool(
+    title="Uninstall a Helm release",
+    kind="destructive",
+    rbac=("list secrets", "delete secrets", "delete deployments.apps", "delete services", "delete configmaps"),
+)
+async def uninstall_release(
+    ops: OpsArg,
+    name: Release,
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Uninstall Helm release"))],
+    namespace: NamespaceArg = None,
+    confirm: Confirm = False,
+    timeout_seconds: TimeoutS = 300,
+) -> Annotated[CallToolResult, ReleaseChange]:
+    """helm uninstall: deletes every resource of the release."""
+    ns, rel = ns_release(ops, namespace, name)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        return ops.result(
+            ReleaseChange(release=rel, namespace=ns, applied=False, detail="not confirmed"), f"Uninstall of {rel} cancelled by the user. Nothing changed."
+        )
+    if await ops.helm.release_status(rel, ns) is None:
+        raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
+    await ops.helm.uninstall(rel, ns, wait=True, timeout_s=timeout_seconds)
+    return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail="uninstalled"), f"{rel} uninstalled from {ns}")
 
 
 def _chart_label(res: dict[str, Any], ref: str) -> str:

@@ -1,6 +1,5 @@
 """Workloads toolset: scale_deployment, rollout_status, rollout_restart, rollout_undo."""
 
-import functools
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field
 from ops_mcp.errors import Conflict, OpsError
 from ops_mcp.params import KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
+from ops_mcp.server import Ops, OpsArg, tool
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
 RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
@@ -128,7 +128,7 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
     )
 
 
-async def follow_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
+async def follow_rollout(ops: Ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
     """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
     ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
     start = time.monotonic()
@@ -143,255 +143,266 @@ async def follow_rollout(ops, kind: str, name: str, ns: str, timeout_s: int, ctx
     return r
 
 
-def register(ops) -> None:
-    def kind_name(kind: str) -> str:
-        return KIND_NAMES[kind]
+def kind_name(kind: str) -> str:
+    return KIND_NAMES[kind]
 
-    wait_rollout = functools.partial(follow_rollout, ops)
 
-    async def adjust(hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
-        """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
-        if replicas < 1:
-            raise OpsError(
-                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
-                "delete or suspend the HPA first if the workload must stop; nothing changed.",
-            )
+async def adjust(ops: Ops, hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
+    """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
+    if replicas < 1:
+        raise OpsError(
+            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
+            "delete or suspend the HPA first if the workload must stop; nothing changed.",
+        )
+    spec = hpa["spec"]
+    lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
+    new_hi = max(hi, replicas)
+    ops.policy.replicas(new_hi)
+    # resourceVersion: fail rather than overwrite a concurrent change to the HPA.
+    body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
+    await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
+    return {"name": hpa["metadata"]["name"], "min_before": lo, "max_before": hi, "min_after": replicas, "max_after": new_hi}
+
+
+@tool(
+    title="Scale a Deployment or StatefulSet",
+    kind="write",
+    idempotent=True,
+    rbac=(
+        "get deployments.apps/scale",
+        "patch deployments.apps/scale",
+        "get statefulsets.apps/scale",
+        "patch statefulsets.apps/scale",
+        "list horizontalpodautoscalers.autoscaling",
+        "patch horizontalpodautoscalers.autoscaling",
+    ),
+)
+async def scale_deployment(
+    ops: OpsArg,
+    name: Name,
+    replicas: int,
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    kind: WorkloadKind = "deployment",
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+    adjust_hpa: Annotated[bool, Field(description="Set the HPA's min to replicas")] = False,
+) -> Annotated[CallToolResult, ScaleResult]:
+    """Set replicas (before/after, optional wait); a workload an HPA scales needs adjust_hpa."""
+    ns = ops.policy.namespace(namespace)
+    ops.policy.replicas(replicas)
+    scale, hpas = await ops.gather(
+        lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
+    )
+    before = int((scale.get("spec") or {}).get("replicas") or 0)
+    hpa = next(
+        (
+            h
+            for h in hpas
+            if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
+        ),
+        None,
+    )
+    hpa_change = await adjust(ops, hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
+    if hpa and not adjust_hpa:
         spec = hpa["spec"]
-        lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
-        new_hi = max(hi, replicas)
-        ops.policy.replicas(new_hi)
-        # resourceVersion: fail rather than overwrite a concurrent change to the HPA.
-        body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
-        await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
-        return {"name": hpa["metadata"]["name"], "min_before": lo, "max_before": hi, "min_after": replicas, "max_after": new_hi}
-
-    @ops.tool(
-        title="Scale a Deployment or StatefulSet",
-        kind="write",
-        idempotent=True,
-        rbac=(
-            "get deployments.apps/scale",
-            "patch deployments.apps/scale",
-            "get statefulsets.apps/scale",
-            "patch statefulsets.apps/scale",
-            "list horizontalpodautoscalers.autoscaling",
-            "patch horizontalpodautoscalers.autoscaling",
-        ),
+        raise OpsError(
+            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
+            f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
+            "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
+            "or leave the scaling to the HPA.",
+        )
+    await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
+    rollout = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+    out = ScaleResult(
+        kind=kind_name(kind),
+        name=name,
+        namespace=ns,
+        before=before,
+        after=replicas,
+        applied=True,
+        rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+        hpa=hpa_change,
     )
-    async def scale_deployment(
-        name: Name,
-        replicas: int,
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: WorkloadKind = "deployment",
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-        adjust_hpa: Annotated[bool, Field(description="Set the HPA's min to replicas")] = False,
-    ) -> Annotated[CallToolResult, ScaleResult]:
-        """Set replicas (before/after, optional wait); a workload an HPA scales needs adjust_hpa."""
-        ns = ops.policy.namespace(namespace)
-        ops.policy.replicas(replicas)
-        scale, hpas = await ops.gather(
-            lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
+    text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
+    if hpa_change:
+        text += (
+            f"; HPA {hpa_change['name']} bounds {hpa_change['min_before']}..{hpa_change['max_before']} -> {hpa_change['min_after']}..{hpa_change['max_after']}"
         )
-        before = int((scale.get("spec") or {}).get("replicas") or 0)
-        hpa = next(
-            (
-                h
-                for h in hpas
-                if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
-            ),
-            None,
-        )
-        hpa_change = await adjust(hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
-        if hpa and not adjust_hpa:
-            spec = hpa["spec"]
-            raise OpsError(
-                f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
-                f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
-                "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
-                "or leave the scaling to the HPA.",
-            )
-        await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ScaleResult(
-            kind=kind_name(kind),
-            name=name,
-            namespace=ns,
-            before=before,
-            after=replicas,
-            applied=True,
-            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
-            hpa=hpa_change,
-        )
-        text = f"{out.kind} {ns}/{name} scaled {before} -> {replicas}"
-        if hpa_change:
-            text += f"; HPA {hpa_change['name']} bounds {hpa_change['min_before']}..{hpa_change['max_before']} -> {hpa_change['min_after']}..{hpa_change['max_after']}"
-        if rollout:
-            text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
-        return ops.result(out, text)
+    if rollout:
+        text += f"; {rollout.message} ({rollout.ready}/{rollout.desired} ready)"
+    return ops.result(out, text)
 
-    @ops.tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps"))
-    async def rollout_status(
-        name: Name,
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: RolloutKind = "deployment",
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, Rollout]:
-        """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
-        ns = ops.policy.namespace(namespace)
-        if wait:
-            r = await wait_rollout(kind, name, ns, timeout_seconds, ctx)
-        else:
-            r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
-        text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
-        if r.revision:
-            text += f", revision {r.revision}"
-        return ops.result(r, text)
 
-    @ops.tool(title="Restart a rollout", kind="write", rbac=("patch deployments.apps", "patch statefulsets.apps", "patch daemonsets.apps"))
-    async def rollout_restart(
-        name: Name,
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: RolloutKind = "deployment",
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, ChangeResult]:
-        """Rolling restart of every pod (like kubectl rollout restart)."""
-        ns = ops.policy.namespace(namespace)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
-        await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(
-            kind=kind_name(kind),
-            name=name,
-            namespace=ns,
-            applied=True,
-            detail=f"restartedAt={stamp}",
-            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
-        )
-        return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
+@tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps"))
+async def rollout_status(
+    ops: OpsArg,
+    name: Name,
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    kind: RolloutKind = "deployment",
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+) -> Annotated[CallToolResult, Rollout]:
+    """Progress of a Deployment/StatefulSet/DaemonSet rollout (like kubectl rollout status)."""
+    ns = ops.policy.namespace(namespace)
+    if wait:
+        r = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx)
+    else:
+        r = rollout_of(kind_name(kind), await ops.run(ops.cluster.get, kind, name, ns))
+    text = f"{r.kind} {ns}/{name}: {r.message} (desired {r.desired}, updated {r.updated}, ready {r.ready}, available {r.available})"
+    if r.revision:
+        text += f", revision {r.revision}"
+    return ops.result(r, text)
 
-    async def patch_unchanged(kind: str, name: str, ns: str, obj: dict[str, Any], body: Any, patch_type: str) -> None:
-        """Patch with the resourceVersion read as a precondition: a spec changed meanwhile (a new generation)
-        is refused rather than overwritten; a conflict from a mere status update is retried."""
-        for _ in range(5):
-            rv = obj["metadata"]["resourceVersion"]
-            guarded = (
-                body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}]
-                if patch_type == "json"
-                else {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": rv}}
-            )
-            try:
-                await ops.run(ops.cluster.patch, kind, name, ns, guarded, patch_type=patch_type)
-                return
-            except Conflict:
-                fresh = await ops.run(ops.cluster.get, kind, name, ns)
-            if fresh["metadata"].get("generation") != obj["metadata"].get("generation"):
-                raise OpsError(
-                    f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
-                    f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
-                    "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.",
-                )
-            obj = fresh
-        raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
 
-    async def plan_undo(name: str, namespace: str | None, kind: str, revision: int | None) -> UndoPlan:
-        """Read the workload and its revisions; refuse what cannot be undone before anyone is asked to confirm."""
-        ns = ops.policy.namespace(namespace)
-        kname = kind_name(kind)
-        obj = await ops.run(ops.cluster.get, kind, name, ns)
-        if (obj.get("spec") or {}).get("paused"):
-            raise OpsError(
-                f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
-                f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.",
-            )
-        uid = obj["metadata"].get("uid")
-
-        def owned_by_it(child: dict[str, Any]) -> bool:
-            return any(o.get("uid") == uid for o in child["metadata"].get("ownerReferences") or [])
-
-        # Revision number -> the patch that restores its pod template.
-        patches: dict[int, tuple[Any, str]] = {}
-        if kind == "deployment":  # revisions are the ReplicaSets, numbered by an annotation
-            current = int((obj["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
-            for rs in filter(owned_by_it, await ops.run(ops.cluster.list_all, "replicasets", ns)):
-                template = dict(rs["spec"]["template"])
-                labels = {k: v for k, v in ((template.get("metadata") or {}).get("labels") or {}).items() if k != "pod-template-hash"}
-                template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
-                rev = int((rs["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
-                patches[rev] = ([{"op": "replace", "path": "/spec/template", "value": template}], "json")
-        else:  # ControllerRevisions hold the template as a strategic merge patch, as kubectl applies it
-            for cr in filter(owned_by_it, await ops.run(ops.cluster.list_all, "controllerrevisions", ns)):
-                patches[int(cr.get("revision") or 0)] = (cr.get("data") or {}, "strategic")
-            current = max(patches, default=0)
-        history = sorted(patches)
-        if revision is None:
-            older = [r for r in history if r < current]
-            if not older:
-                raise OpsError(f"{kname} {ns}/{name} has no previous revision (current {current}).", "nothing to roll back to; deploy a fixed version instead.")
-            target = older[-1]
-        else:
-            if revision not in patches:
-                raise OpsError(f"{kname} {ns}/{name} has no revision {revision}.", f"available revisions: {', '.join(map(str, history)) or 'none'}.")
-            if revision == current:
-                raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
-            target = revision
-        body, patch_type = patches[target]
-        return UndoPlan(obj=obj, current=current, target=target, body=body, patch_type=patch_type)
-
-    async def confirm_undo(
-        plan: Annotated[UndoPlan, Resolve(plan_undo)], name: str, namespace: str | None, kind: str, confirm: bool, ctx: Context
-    ) -> Confirmation | Elicit[Confirmation]:
-        # The question names the revisions: if the workload changes while the user decides, the next round's
-        # question differs, so the earlier answer no longer counts and the user is asked about the new state.
-        ns = ops.policy.namespace(namespace)
-        return ops.ask(f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?", confirm, ctx)
-
-    @ops.tool(
-        title="Undo a rollout",
-        kind="destructive",
-        rbac=(
-            "get deployments.apps",
-            "patch deployments.apps",
-            "list replicasets.apps",
-            "patch statefulsets.apps",
-            "patch daemonsets.apps",
-            "list controllerrevisions.apps",
-        ),
+@tool(title="Restart a rollout", kind="write", rbac=("patch deployments.apps", "patch statefulsets.apps", "patch daemonsets.apps"))
+async def rollout_restart(
+    ops: OpsArg,
+    name: Name,
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    kind: RolloutKind = "deployment",
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+) -> Annotated[CallToolResult, ChangeResult]:
+    """Rolling restart of every pod (like kubectl rollout restart)."""
+    ns = ops.policy.namespace(namespace)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+    await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
+    rollout = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+    out = ChangeResult(
+        kind=kind_name(kind),
+        name=name,
+        namespace=ns,
+        applied=True,
+        detail=f"restartedAt={stamp}",
+        rollout=rollout.model_dump(exclude_none=True) if rollout else None,
     )
-    async def rollout_undo(
-        name: Name,
-        plan: Annotated[UndoPlan, Resolve(plan_undo)],
-        approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_undo)],
-        ctx: Context,
-        namespace: NamespaceArg = None,
-        kind: RolloutKind = "deployment",
-        revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
-        confirm: Annotated[bool, Field(description="User approved")] = False,
-        wait: Wait = False,
-        timeout_seconds: Timeout = 120,
-    ) -> Annotated[CallToolResult, ChangeResult]:
-        """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
-        ns = ops.policy.namespace(namespace)
-        kname = kind_name(kind)
-        if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-            out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
-            return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
-        current, target = plan.current, plan.target
-        # The patch carries the resourceVersion the plan was read at: a change since then is refused, not overwritten.
-        await patch_unchanged(kind, name, ns, plan.obj, plan.body, plan.patch_type)
-        rollout = await wait_rollout(kind, name, ns, timeout_seconds, ctx) if wait else None
-        out = ChangeResult(
-            kind=kname,
-            name=name,
-            namespace=ns,
-            applied=True,
-            detail=f"rolled back from revision {current} to {target}",
-            rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+    return ops.result(out, f"{out.kind} {ns}/{name} restart triggered ({stamp})" + (f"; {rollout.message}" if rollout else ""))
+
+
+async def patch_unchanged(ops: Ops, kind: str, name: str, ns: str, obj: dict[str, Any], body: Any, patch_type: str) -> None:
+    """Patch with the resourceVersion read as a precondition: a spec changed meanwhile (a new generation)
+    is refused rather than overwritten; a conflict from a mere status update is retried."""
+    for _ in range(5):
+        rv = obj["metadata"]["resourceVersion"]
+        guarded = (
+            body + [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}]
+            if patch_type == "json"
+            else {**body, "metadata": {**(body.get("metadata") or {}), "resourceVersion": rv}}
         )
-        return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))
+        try:
+            await ops.run(ops.cluster.patch, kind, name, ns, guarded, patch_type=patch_type)
+            return
+        except Conflict:
+            fresh = await ops.run(ops.cluster.get, kind, name, ns)
+        if fresh["metadata"].get("generation") != obj["metadata"].get("generation"):
+            raise OpsError(
+                f"{KIND_NAMES[kind]} {ns}/{name} was changed by someone else while the rollback was prepared "
+                f"(generation {obj['metadata'].get('generation')} -> {fresh['metadata'].get('generation')}); nothing was rolled back.",
+                "look at what changed (rollout_status, describe_resource), then call rollout_undo again if still wanted.",
+            )
+        obj = fresh
+    raise OpsError(f"{KIND_NAMES[kind]} {ns}/{name} kept changing; nothing was rolled back.", "retry in a moment.")
+
+
+async def plan_undo(ops: OpsArg, name: str, namespace: str | None, kind: str, revision: int | None) -> UndoPlan:
+    """Read the workload and its revisions; refuse what cannot be undone before anyone is asked to confirm."""
+    ns = ops.policy.namespace(namespace)
+    kname = kind_name(kind)
+    obj = await ops.run(ops.cluster.get, kind, name, ns)
+    if (obj.get("spec") or {}).get("paused"):
+        raise OpsError(
+            f"{kname} {ns}/{name} is paused: a rollback would not roll out, and resuming later would mix it with the changes made while paused.",
+            f"resume it first (kubectl rollout resume {kind}/{name} -n {ns}), then undo; nothing changed.",
+        )
+    uid = obj["metadata"].get("uid")
+
+    def owned_by_it(child: dict[str, Any]) -> bool:
+        return any(o.get("uid") == uid for o in child["metadata"].get("ownerReferences") or [])
+
+    # Revision number -> the patch that restores its pod template.
+    patches: dict[int, tuple[Any, str]] = {}
+    if kind == "deployment":  # revisions are the ReplicaSets, numbered by an annotation
+        current = int((obj["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+        for rs in filter(owned_by_it, await ops.run(ops.cluster.list_all, "replicasets", ns)):
+            template = dict(rs["spec"]["template"])
+            labels = {k: v for k, v in ((template.get("metadata") or {}).get("labels") or {}).items() if k != "pod-template-hash"}
+            template["metadata"] = {**(template.get("metadata") or {}), "labels": labels}
+            rev = int((rs["metadata"].get("annotations") or {}).get(REVISION, 0) or 0)
+            patches[rev] = ([{"op": "replace", "path": "/spec/template", "value": template}], "json")
+    else:  # ControllerRevisions hold the template as a strategic merge patch, as kubectl applies it
+        for cr in filter(owned_by_it, await ops.run(ops.cluster.list_all, "controllerrevisions", ns)):
+            patches[int(cr.get("revision") or 0)] = (cr.get("data") or {}, "strategic")
+        current = max(patches, default=0)
+    history = sorted(patches)
+    if revision is None:
+        older = [r for r in history if r < current]
+        if not older:
+            raise OpsError(f"{kname} {ns}/{name} has no previous revision (current {current}).", "nothing to roll back to; deploy a fixed version instead.")
+        target = older[-1]
+    else:
+        if revision not in patches:
+            raise OpsError(f"{kname} {ns}/{name} has no revision {revision}.", f"available revisions: {', '.join(map(str, history)) or 'none'}.")
+        if revision == current:
+            raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
+        target = revision
+    body, patch_type = patches[target]
+    return UndoPlan(obj=obj, current=current, target=target, body=body, patch_type=patch_type)
+
+
+async def confirm_undo(
+    ops: OpsArg, plan: Annotated[UndoPlan, Resolve(plan_undo)], name: str, namespace: str | None, kind: str, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    # The question names the revisions: if the workload changes while the user decides, the next round's
+    # question differs, so the earlier answer no longer counts and the user is asked about the new state.
+    ns = ops.policy.namespace(namespace)
+    return ops.ask(f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?", confirm, ctx)
+
+
+@tool(
+    title="Undo a rollout",
+    kind="destructive",
+    rbac=(
+        "get deployments.apps",
+        "patch deployments.apps",
+        "list replicasets.apps",
+        "patch statefulsets.apps",
+        "patch daemonsets.apps",
+        "list controllerrevisions.apps",
+    ),
+)
+async def rollout_undo(
+    ops: OpsArg,
+    name: Name,
+    plan: Annotated[UndoPlan, Resolve(plan_undo)],
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_undo)],
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    kind: RolloutKind = "deployment",
+    revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
+    confirm: Annotated[bool, Field(description="User approved")] = False,
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+) -> Annotated[CallToolResult, ChangeResult]:
+    """Roll back to the previous (or a given) revision's pod template (like kubectl rollout undo)."""
+    ns = ops.policy.namespace(namespace)
+    kname = kind_name(kind)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = ChangeResult(kind=kname, name=name, namespace=ns, applied=False, detail="not confirmed by the user")
+        return ops.result(out, f"Rollback of {kname} {ns}/{name} cancelled: the user did not confirm. Nothing changed.")
+    current, target = plan.current, plan.target
+    # The patch carries the resourceVersion the plan was read at: a change since then is refused, not overwritten.
+    await patch_unchanged(ops, kind, name, ns, plan.obj, plan.body, plan.patch_type)
+    rollout = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
+    out = ChangeResult(
+        kind=kname,
+        name=name,
+        namespace=ns,
+        applied=True,
+        detail=f"rolled back from revision {current} to {target}",
+        rollout=rollout.model_dump(exclude_none=True) if rollout else None,
+    )
+    return ops.result(out, f"{kname} {ns}/{name} rolled back to revision {target} (was {current})" + (f"; {rollout.message}" if rollout else ""))

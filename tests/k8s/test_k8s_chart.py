@@ -382,7 +382,7 @@ def granted(rules: list[dict], verb: str, resource: str) -> bool:
 
 @pytest.mark.parametrize(("read_only", "allow_exec", "toolsets"), [(True, False, ""), (False, False, ""), (False, True, "metrics")])
 def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool, allow_exec: bool, toolsets: str) -> None:
-    """Every (verb, resource) a tool declares beside its code (ops.tool(rbac=...)) is granted by the chart's
+    """Every (verb, resource) a tool declares beside its code (@tool(rbac=...)) is granted by the chart's
     Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
     from ops_mcp.cluster import KINDS
     from ops_mcp.server import build_server
