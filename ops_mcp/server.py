@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -103,27 +103,13 @@ class Ops:
         for fn in vars(module).values():
             spec = getattr(fn, TOOL_SPEC, None)
             if spec is not None and fn.__module__ == module.__name__:
-                self.add_tool(fn, **spec)
+                self.add_tool(fn, spec)
 
-    def add_tool(
-        self,
-        fn: Callable[..., Any],
-        *,
-        title: str,
-        kind: ToolKind = "read",
-        idempotent: bool | None = None,
-        open_world: bool = True,
-        name: str | None = None,
-        rbac: tuple[str, ...] = (),
-        view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        listed: bool | Callable[[Settings], bool] = True,
-        cluster: bool = True,
-    ) -> None:
-        """Register one tool with truthful annotations, unless the server's mode hides it (the arguments of `tool`)."""
-        tool_name = name or fn.__name__
+    def add_tool(self, fn: Callable[..., Any], spec: ToolSpec) -> None:
+        """Register one tool with truthful annotations, unless the server's mode hides it."""
+        kind, tool_name = spec.kind, spec.name or fn.__name__
         self.catalog[tool_name] = self.toolset
-        if callable(listed):
-            listed = listed(self.settings)
+        listed = spec.listed(self.settings) if callable(spec.listed) else spec.listed
         if not listed or self.toolset not in self.settings.enabled_toolsets or not self.settings.tool_listed(tool_name):
             return
         if kind != "read" and self.settings.read_only:
@@ -133,19 +119,19 @@ class Ops:
         annotations = ToolAnnotations(  # the title is the tool's own `title`, not repeated here
             read_only_hint=kind == "read",
             destructive_hint=kind == "destructive",
-            idempotent_hint=(kind == "read") if idempotent is None else idempotent,
-            open_world_hint=open_world,
+            idempotent_hint=(kind == "read") if spec.idempotent is None else spec.idempotent,
+            open_world_hint=spec.open_world,
         )
-        self.mcp.add_tool(fn, name=tool_name, title=title, annotations=annotations)
+        self.mcp.add_tool(fn, name=tool_name, title=spec.title, annotations=annotations)
         self.kinds[tool_name] = kind
-        self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in rbac]
-        if view is not None:
-            self.views[tool_name] = view
+        self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in spec.rbac]
+        if spec.view is not None:
+            self.views[tool_name] = spec.view
         # Every token of tools/list is paid on each model turn: drop pydantic's generated
         # titles and the `anyOf: [T, null]` / `default: null` noise of optional parameters.
         registered = self.mcp._tool_manager.get_tool(tool_name)
         registered.parameters = slim_schema(registered.parameters)
-        if cluster and self.settings.contexts:  # taken out of the arguments by _context_middleware
+        if spec.cluster and self.settings.contexts:  # taken out of the arguments by _context_middleware
             registered.parameters.setdefault("properties", {})["context"] = {
                 "type": "string",
                 "description": "kubeconfig context (list_contexts); default: the server's",
@@ -233,23 +219,12 @@ class Ops:
         )
 
 
-TOOL_SPEC = "__ops_tool__"  # the attribute `tool` sets on a function: its registration arguments
+TOOL_SPEC = "__ops_tool__"  # the attribute `tool` sets on a function: its ToolSpec
 
 
-def tool(
-    *,
-    title: str,
-    kind: ToolKind = "read",
-    idempotent: bool | None = None,
-    open_world: bool = True,
-    name: str | None = None,
-    rbac: tuple[str, ...] = (),
-    view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    listed: bool | Callable[[Settings], bool] = True,
-    cluster: bool = True,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a toolset module's top-level function a tool; `Ops.add_tools` registers it, unless the mode hides it.
-    The function stays a plain function: its first parameter `ops: OpsArg` is filled per call (or by a test).
+@dataclass(frozen=True)
+class ToolSpec:
+    """How a tool registers (the arguments of `tool`).
 
     kind: "read" (no side effects), "write" (changes the cluster, reversible) or
     "destructive" (deletes or overwrites; confirmation required). --read-only drops every
@@ -262,7 +237,23 @@ def tool(
     without registering it.
     cluster: the tool acts on a cluster, so with OPS_MCP_CONTEXTS set it takes an optional `context`.
     """
-    spec = dict(title=title, kind=kind, idempotent=idempotent, open_world=open_world, name=name, rbac=rbac, view=view, listed=listed, cluster=cluster)
+
+    title: str
+    kind: ToolKind = "read"
+    idempotent: bool | None = None
+    open_world: bool = True
+    name: str | None = None
+    rbac: tuple[str, ...] = ()
+    view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    listed: bool | Callable[[Settings], bool] = True
+    cluster: bool = True
+
+
+def tool(title: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a toolset module's top-level function a tool (options: the fields of ToolSpec); `Ops.add_tools`
+    registers it, unless the mode hides it. The function stays a plain function: its first parameter `ops: OpsArg`
+    is filled per call (or passed by a test)."""
+    spec = ToolSpec(title=title, **options)  # an unknown option fails at import, where the tool is declared
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         setattr(fn, TOOL_SPEC, spec)
