@@ -155,22 +155,23 @@ class Ops:
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     async def gather(self, *calls: Callable[[], Awaitable[Any]]) -> list[Any]:
-        """Await the calls concurrently; their results in order, or the first error as itself
-        (not wrapped in an ExceptionGroup, so an OpsError still reaches the model as a tool error)."""
+        """Await the calls concurrently; their results in order, or the error of the first call (in call order, so
+        the same failure reads the same whichever call fails first) as itself (not wrapped in an ExceptionGroup, so an
+        OpsError still reaches the model as a tool error)."""
         results: list[Any] = [None] * len(calls)
-        errors: list[BaseException] = []
+        errors: dict[int, BaseException] = {}
 
         async def one(i: int) -> None:
             try:
                 results[i] = await calls[i]()
             except Exception as exc:  # noqa: BLE001  (re-raised below)
-                errors.append(exc)
+                errors[i] = exc
 
         async with anyio.create_task_group() as tg:
             for i in range(len(calls)):
                 tg.start_soon(one, i)
         if errors:
-            raise errors[0]
+            raise errors[min(errors)]
         return results
 
     async def poll(self, ctx: Any, sample: Callable[[], Awaitable[Any]], *, timeout_s: float, every: float = 1.0, stop: anyio.Event | None = None) -> Any:
