@@ -157,11 +157,27 @@ async def _run_tool(
     return {"type": "tool_result", "tool_use_id": use.id, "content": text or "(empty)", "is_error": bool(called.is_error)}
 
 
-def server_client(*, url: str | None, token: str | None, serve_flags: list[str], env: dict[str, str] | None = None) -> Client:
-    """An MCP client for the ops server: remote over HTTP, or this package as a stdio child."""
+def person(yes: bool, out: TextIO, confirm: Callable[[str, TextIO], bool] = _ask_tty) -> Any:
+    """An elicitation callback: the server's question (what makes the write risky, the dry run's diff) put to the
+    person at the terminal; --yes answers yes (the person said so when starting the agent)."""
+
+    async def answer(context: Any, params: Any) -> types.ElicitResult:
+        out.write(f"  ? {params.message}\n")
+        if yes or confirm("  Approve? [y/N] ", out):
+            return types.ElicitResult(action="accept", content={"confirm": True})
+        return types.ElicitResult(action="decline")
+
+    return answer
+
+
+def server_client(*, url: str | None, token: str | None, serve_flags: list[str], env: dict[str, str] | None = None, elicit: Any = None) -> Client:
+    """An MCP client for the ops server: remote over HTTP, or this package as a stdio child. Over HTTP the server asks
+    a person itself before a risky write, so the client answers its questions (`elicit`); on stdio the agent asks
+    before every write and says confirm=true."""
     if url:
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)), read_timeout_seconds=180)
+        transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+        return Client(transport, read_timeout_seconds=180, elicitation_callback=elicit)
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio", *serve_flags], env=env if env is not None else dict(os.environ)
     )
@@ -177,7 +193,7 @@ async def run_cli(question: str, *, settings_flags: list[str], url: str | None, 
         return 2
     token = os.environ.get("OPS_MCP_HTTP_TOKEN")
     try:
-        async with anthropic.AsyncAnthropic() as model_api, server_client(url=url, token=token, serve_flags=settings_flags) as client:
+        async with anthropic.AsyncAnthropic() as model_api, server_client(url=url, token=token, serve_flags=settings_flags, elicit=person(yes, out)) as client:
             result = await ask(
                 question,
                 client=client,

@@ -1,4 +1,4 @@
-"""JSONL audit trail: one record per mutation (time, client, tool, arguments, outcome).
+"""JSONL audit trail: one record per mutation (time, client, tool, arguments, outcome; never the tool's output).
 
 Arguments are redacted before they are written. The log is opened in append mode per
 record, so several server processes can share one file and rotation tools work.
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ops_mcp.errors import OpsError
-from ops_mcp.redact import redact_obj, redact_text
+from ops_mcp.redact import redact_obj
 
 
 class AuditLog:
@@ -33,8 +33,9 @@ class AuditLog:
             ) from None
 
     def record(
-        self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, detail: str | None = None, context: str | None = None, user: str | None = None
+        self, *, client: str, tool: str, arguments: dict[str, Any], outcome: str, context: str | None = None, user: str | None = None, **facts: Any
     ) -> dict[str, Any]:
+        """facts: short, value-free facts about the outcome (objects changed, rules that refused it); never tool output."""
         rec = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "client": client,
@@ -43,9 +44,8 @@ class AuditLog:
             "context": context,
             "arguments": redact_obj(arguments),
             "outcome": outcome,
+            **{k: redact_obj(v) for k, v in facts.items()},
         }
-        if detail:
-            rec["detail"] = redact_text(detail)[:500]
         line = json.dumps(rec, separators=(",", ":"), default=str)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

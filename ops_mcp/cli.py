@@ -60,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     from ops_mcp.server import build_server
 
     try:
-        server = build_server(settings, metrics=args.transport == "http")
+        server = build_server(settings, metrics=args.transport == "http", transport=args.transport)
     except ValueError as exc:  # --tools naming no tool, or one of a toolset not enabled
         print(f"ops-mcp: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
@@ -75,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from ops_mcp.doctor import run_doctor
 
-    return run_doctor(_settings(args))
+    return run_doctor(_settings(args), transport=args.transport)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     doctor = sub.add_parser("doctor", help="check cluster reachability, RBAC per tool, and helm")
     _add_settings_flags(doctor)
+    doctor.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="the transport whose consent mode to report")
     doctor.set_defaults(func=_doctor)
 
     ask = sub.add_parser("ask", help="ask an AI agent (Anthropic API) to investigate or operate, using these tools")

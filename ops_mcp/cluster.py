@@ -8,7 +8,8 @@
   message names the cause and the next step (403: verb + resource; 404: near names;
   unreachable: server + kubeconfig context).
 - Secret objects never leave this module with their data: values are masked here, so no
-  caller can leak them by accident.
+  caller can leak them by accident. The one read of raw values, secret_scrubber, hands out a
+  Scrubber (ops_mcp.redact), which removes them from text and shows none.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ops_mcp import tainted
 from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
-from ops_mcp.redact import MASK, redact_obj
+from ops_mcp.redact import MASK, Scrubber, redact_obj, secret_forms, secret_refs
 from ops_mcp.settings import Settings
 
 CONNECT_TIMEOUT = 5.0
@@ -383,6 +385,25 @@ class Cluster:
             raise self._not_found(k, name, ns) from None
         return _scrub(obj, digests)
 
+    def secret_scrubber(self, namespace: str, objects: Iterable[dict[str, Any]]) -> Scrubber:
+        """A Scrubber of the values of the Secrets these pods (or workloads) reference (redact.secret_refs), each
+        Secret read once: their values never leave this module but inside it. A Secret that does not exist has
+        nothing to scrub; one that cannot be read (403, or any other failure) is named in the Scrubber's `unread`,
+        and only the patterns cover it."""
+        k = KINDS["secrets"]
+        forms: set[str] = set()
+        unread: list[str] = []
+        for name in sorted({name for obj in objects for name in secret_refs(obj)}):
+            try:
+                secret = self.request("GET", k.path(namespace, name), verb="get", resource=k.resource, namespace=namespace)
+            except NotFound:
+                continue
+            except OpsError:
+                unread.append(f"Secret {name}")
+                continue
+            forms |= secret_forms(secret)
+        return Scrubber(forms, unread)
+
     def list(
         self,
         kind: Kind | str,
@@ -652,7 +673,9 @@ class Cluster:
         truncated = timed_out = False
         try:
             ws = stream(
-                client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+                # its own ApiClient: stream() swaps the client's call_api while the websocket connects, which would
+                # break any other request made through the shared client at that moment
+                client.CoreV1Api(client.ApiClient(api.configuration)).connect_get_namespaced_pod_exec,
                 pod,
                 namespace,
                 command=argv,
@@ -772,6 +795,8 @@ def _scrub(obj: Any, digests: bool = False) -> Any:
     digests: each value becomes "***" + a keyed digest instead, equal exactly when the values are, so a diff can
     tell which keys changed; the key is random per process and never leaves it, so a digest reveals nothing.
     """
+    if isinstance(obj, dict) and obj.get("kind") in ("Secret", "SecretList"):
+        obj = tainted.scrub_fields(obj)  # remembered for the call's result, and gone from the Secret's own other fields
     if digests and isinstance(obj, dict) and obj.get("kind") == "Secret":
         return {**redact_obj(obj), "data": {k: _digest(v) for k, v in (obj.get("data") or {}).items()}}
     if isinstance(obj, dict):
@@ -787,6 +812,9 @@ _DIGEST_KEY = secrets.token_bytes(32)
 
 def _digest(value: Any) -> str:
     return MASK + hmac.new(_DIGEST_KEY, str(value).encode(), hashlib.sha256).hexdigest()[:16]
+
+
+digest = _digest  # a rendered Secret value as Cluster.get(..., digests=True) shows a live one (to compare them)
 
 
 def _rbac_rule(verb: str, resource: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from ops_mcp.settings import Settings
 
 
-def run_doctor(settings: Settings) -> int:
+def run_doctor(settings: Settings, transport: str = "stdio") -> int:
     from ops_mcp import shaping
     from ops_mcp.errors import OpsError
     from ops_mcp.helm import check_version, parse_version
@@ -23,10 +23,16 @@ def run_doctor(settings: Settings) -> int:
         ok = ok and passed
         rows.append({"check": check, "ok": "yes" if passed else "NO", "detail": detail})
 
-    mcp = build_server(settings)
+    mcp = build_server(settings, transport=transport)
     ops = mcp.ops  # type: ignore[attr-defined]
     mode = "read-only" if settings.read_only else ("no-destructive" if settings.disable_destructive else "read-write")
     add("config", True, f"namespace={settings.namespace} allowlist={','.join(settings.namespaces) or '(any)'} mode={mode} max_replicas={settings.max_replicas}")
+    if not settings.read_only:
+        from ops_mcp import guard
+
+        add("consent", True, f"{ops.consent_mode} (OPS_MCP_CONSENT={settings.consent}; risky writes: deletes, rollbacks, scale to 0, new images or commands)")
+        for row in guard.describe(settings):
+            add(f"policy {row['rule']}", True, f"{row['state']}: refuses {row['refuses']}")
     namespaces = settings.namespaces or [settings.namespace]
     reachable = False
     try:

@@ -32,7 +32,11 @@ class Unreachable(OpsError):
 
 
 class PolicyError(OpsError):
-    """The server's own policy refused the call (allowlist, ceiling, read-only)."""
+    """The server's own policy refused the call (allowlist, ceiling, read-only, a write-policy rule)."""
+
+    def __init__(self, what: str, next_step: str | None = None, *, rules: tuple[str, ...] = ()):
+        super().__init__(what, next_step)
+        self.rules = rules  # the write-policy rule ids that refused it (for the audit record)
 
 
 class Conflict(OpsError):

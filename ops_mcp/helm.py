@@ -247,8 +247,14 @@ class Helm:
             args += ["--revision", revision]
         return json.loads(await self.command().run(args) or b"{}") or {}
 
-    async def get_manifest(self, name: str, namespace: str) -> str:
-        return (await self.command().run(["get", "manifest", name, "--namespace", namespace])).decode()
+    async def get_manifest(self, name: str, namespace: str, revision: int | None = None) -> str:
+        args: list[Any] = ["get", "manifest", name, "--namespace", namespace] + (["--revision", revision] if revision else [])
+        return (await self.command().run(args)).decode()
+
+    async def get_hooks(self, name: str, namespace: str, revision: int | None = None) -> str:
+        """The manifests of the release's hooks (a pre-install Secret, a test Pod), which get_manifest leaves out."""
+        args: list[Any] = ["get", "hooks", name, "--namespace", namespace] + (["--revision", revision] if revision else [])
+        return (await self.command().run(args)).decode()
 
     # -- writes ----------------------------------------------------------------------------
     async def upgrade(

@@ -55,9 +55,12 @@ def register(ops: Any) -> None:
         """User-supplied values of a Helm release (secrets masked), as YAML."""
         from mcp.server.mcpserver.exceptions import ResourceError
 
+        from ops_mcp.tools.releases import rendered_secrets
+
         try:
-            ns = ops.policy.namespace(check_namespace(namespace))
-            values = await ops.helm.get_values(check_release(release), ns)
+            ns, rel = ops.policy.namespace(check_namespace(namespace)), check_release(release)
+            values = await ops.helm.get_values(rel, ns)
         except (OpsError, ValueError) as exc:
             raise ResourceError(str(exc)) from None
-        return yaml.safe_dump(redact_obj(values), sort_keys=False)
+        secrets = await rendered_secrets(ops, rel, ns)  # what the release renders into Secrets, whatever the key is called
+        return yaml.safe_dump(secrets.obj(redact_obj(values)), sort_keys=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,7 +63,25 @@ class Settings(BaseSettings):
     tools: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allow_exec: bool = Field(default=False, description="List exec_in_pod (the opt-in exec toolset).")
     max_replicas: int = Field(default=10, ge=0, le=1000)
-    confirm_destructive: bool = Field(default=True, description="Destructive tools ask (elicitation) or need confirm=true.")
+
+    # The write policy (ops_mcp/guard.py): what an agent's change may do, checked on the server's dry run of it.
+    allow_secret_writes: bool = Field(default=False, description="Let change tools create or change Secrets (never Helm's or token Secrets).")
+    allow_network_policy_writes: bool = Field(default=False, description="Let change tools create or change NetworkPolicies.")
+    allow_rbac_writes: bool = Field(
+        default=False, description="Let change tools write Roles/RoleBindings that bind only this namespace's ServiceAccounts to narrow rules."
+    )
+    allow_service_types: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Service types beyond ClusterIP: NodePort, LoadBalancer.")
+    pod_security: Literal["restricted", "baseline"] = Field(
+        default="restricted", description="Pod Security Standards level pod templates must meet where the namespace enforces none."
+    )
+    protected_objects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Kind/name (or Kind/namespace/name) of objects no tool changes: ops-mcp's own (the chart sets them)."
+    )
+    policy_disable: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Write-policy rule ids the operator turns off.")
+    # Who approves a risky change: "elicit" (a person, through the client's elicitation; a client that cannot elicit is
+    # refused), "client" (also confirm=true from a client that asks its user before every tool call, as Claude Code does),
+    # "none" (no question: automation with its own approval); "auto": client on stdio, elicit over HTTP.
+    consent: Literal["auto", "elicit", "client", "none"] = "auto"
 
     # Output shaping.
     output_limit: int = Field(default=40_000, ge=1_000, description="Max characters of one tool result's text.")
@@ -99,7 +117,19 @@ class Settings(BaseSettings):
     )
     oidc_resource: str | None = Field(default=None, description="This server's public /mcp URL (protected resource metadata); default: from the request")
 
-    @field_validator("namespaces", "allowed_hosts", "chart_sources", "toolsets", "tools", "contexts", "oidc_subjects", mode="before")
+    @field_validator(
+        "namespaces",
+        "allowed_hosts",
+        "chart_sources",
+        "toolsets",
+        "tools",
+        "contexts",
+        "oidc_subjects",
+        "allow_service_types",
+        "protected_objects",
+        "policy_disable",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)

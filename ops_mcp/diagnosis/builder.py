@@ -317,6 +317,8 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
     if not wants:
         return
     pods = {name_of(p): p for p in scope.pods}
+    # the values of the Secrets these pods load, as get_pod_logs scrubs them (read once; unreadable: patterns only)
+    secrets = reader.cluster.secret_scrubber(reader.namespace, [pods[pod] for pod, _, _ in wants if pod in pods])
     with ThreadPoolExecutor(max_workers=4) as pool:
         for (pod, container, previous), text, why in pool.map(fetch, wants):
             if why:
@@ -326,7 +328,7 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
             known = secret_env_values(pods.get(pod) or {})  # as get_pod_logs: the pod's own literal credentials too
             lines = []
             for line in text.splitlines()[-options.log_tail :]:
-                clean = redact_text(scrub_values(line, known))
+                clean = redact_text(secrets.text(scrub_values(line, known)))
                 snap.redacted += clean != line
                 lines.append(clean)
             snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines

@@ -34,8 +34,11 @@ What `ops` offers:
 - ops.helm: the only helm access (ops_mcp/helm.py)
 - ops.run(fn, *args): run a blocking call in a worker thread
 - ops.result(model, text): CallToolResult with structuredContent + capped, redacted text
-- ops.ask(question, confirm, ctx), and server.confirmation(action): the resolver for destructive tools
-  (elicitation or confirm=true); a resolver takes `ops: OpsArg` like a tool
+- ops.ask(question, confirm, ctx, risks, diff): a person's consent to a risky write (elicitation, or confirm=true
+  where the consent mode allows it), and server.confirmation(action): that resolver for tools risky whatever they do;
+  a resolver takes `ops: OpsArg` like a tool
+- ops_mcp.guard.check(writes, settings): the write policy on what a change would write (before, after); every
+  change tool calls it before it writes anything
 Helpers a tool calls take `ops: Ops` as their first argument.
 Raise ops_mcp.errors.OpsError(what, next_step) for any failure the caller should read.
 Shaping helpers (compact rows, ages, tables, event aggregation) live in ops_mcp/shaping.py.

@@ -12,18 +12,19 @@ from typing import Annotated, Any, Literal
 import yaml
 from mcp.server.mcpserver import Context, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.resolve import AcceptedElicitation
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, WithJsonSchema
 
+from ops_mcp import guard, tainted
 from ops_mcp.cluster import KINDS, NO_STRATEGIC, Kind
 from ops_mcp.diff import diff_text, object_diff
-from ops_mcp.errors import NotFound, OpsError
+from ops_mcp.errors import Conflict, NotFound, OpsError, PolicyError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
-from ops_mcp.redact import MASK, is_secret_key
+from ops_mcp.redact import MASK, is_secret_key, secret_values
 from ops_mcp.server import Ops, OpsArg, tool
 from ops_mcp.tools.inspect import kind_of
-from ops_mcp.tools.workloads import follow_rollout
+from ops_mcp.tools.workloads import follow_rollout, pss_level
 
 WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
 MAX_OBJECTS = 50
@@ -36,7 +37,8 @@ def _needs(verbs: tuple[str, ...], resources: tuple[str, ...]) -> tuple[str, ...
 
 
 # The tools take any kind; these are the app's kinds the fixes change, which the chart's Role grants (least privilege:
-# a kind outside them gets the API server's 403 with the rule to add).
+# a kind outside them gets the API server's 403 with the rule to add). Roles, RoleBindings, Secrets and NetworkPolicies
+# are not among them: the write policy (ops_mcp.guard) refuses those writes unless the operator allows them.
 PATCH_RBAC = _needs(
     ("get", "patch"),
     (
@@ -58,8 +60,6 @@ APPLY_RBAC = _needs(
         "configmaps",
         "persistentvolumeclaims",
         "serviceaccounts",
-        "roles.rbac.authorization.k8s.io",
-        "rolebindings.rbac.authorization.k8s.io",
     ),
 )
 DELETE_RBAC = _needs(
@@ -70,8 +70,6 @@ DELETE_RBAC = _needs(
         "configmaps",
         "persistentvolumeclaims",
         "jobs.batch",
-        "roles.rbac.authorization.k8s.io",
-        "rolebindings.rbac.authorization.k8s.io",
     ),
 )
 
@@ -210,15 +208,25 @@ def patch_view(arguments: dict[str, Any]) -> dict[str, Any]:
     return {**arguments, "patch": [op_view(op) for op in patch]}
 
 
-def check_patch(patch: Any, patch_type: str) -> None:
+def check_patch(patch: Any, patch_type: str, secret: bool = False) -> None:
+    """The patch's shape; and no JSON-patch op that reads a value it could carry elsewhere or test for (copy, move,
+    test) from a Secret's data, a credential-named field or an env entry: a diff would show it, a test answers it."""
     if patch_type == "json":
         if not isinstance(patch, list) or not patch:
             raise OpsError("patch_type=json takes a list of JSON-patch operations.", 'pass e.g. [{"op": "replace", "path": "/spec/replicas", "value": 2}].')
         for i, op in enumerate(patch, 1):
-            if op.get("op") not in JSON_PATCH_OPS or not str(op.get("path", "")).startswith("/"):
+            if not isinstance(op, dict) or op.get("op") not in JSON_PATCH_OPS or not str(op.get("path", "")).startswith("/"):
                 raise OpsError(
                     f"JSON-patch operation {i} needs op ({', '.join(sorted(JSON_PATCH_OPS))}) and a path starting with '/'.",
                     "fix it and retry.",
+                )
+            source = str(op.get("from", "")) if op["op"] in ("copy", "move") else str(op["path"]) if op["op"] == "test" else ""
+            segments = [s.replace("~1", "/").replace("~0", "~") for s in source.split("/")[1:]]
+            if segments and ((secret and segments[0] in ("data", "stringData")) or "env" in segments or any(is_secret_key(s) for s in segments)):
+                raise PolicyError(
+                    f"Refused by the write policy, nothing changed: [secret-values] JSON-patch operation {i} ({op['op']} {source}) reads a secret value.",
+                    "set values explicitly with add or replace; ops-mcp never copies, moves or tests secret values.",
+                    rules=("secret-values",),
                 )
     elif not isinstance(patch, dict) or not patch:
         raise OpsError(
@@ -274,25 +282,105 @@ def summary(out: ChangeSet, where: str) -> str:
     return "\n".join(lines)
 
 
+# -- the plan: dry runs, the write policy, the risks -----------------------------------------
+@dataclass
+class Step:
+    planned: Planned
+    live: dict[str, Any] | None  # None: the object does not exist yet
+    result: dict[str, Any]  # as the API server would store it (its dry run)
+    patch: Any  # what is sent (a patch, or the object for server-side apply)
+    patch_type: str
+
+    @property
+    def changes(self) -> bool:
+        return self.live is None or bool(object_diff(self.live, self.result))
+
+
+@dataclass
+class Plan:
+    """What a patch or apply would write, checked by the write policy; read again on every round of a question."""
+
+    steps: list[Step]
+    risks: list[str]
+    diff: str  # the diff a person is shown
+    notes: list[str]
+
+    @property
+    def changes(self) -> bool:
+        return any(s.changes for s in self.steps)
+
+
+async def checked(ops: Ops, steps: list[Step], notes: list[str]) -> Plan:
+    """The write policy on every object that would change (a refusal raises: nothing applied), and the risks."""
+    levels = {ns: await pss_level(ops, ns) for ns in {s.planned.namespace for s in steps}}
+    writes = [guard.Write(s.planned.kind.kind, s.planned.name, s.planned.namespace, s.live, s.result, levels[s.planned.namespace]) for s in steps if s.changes]
+    guard.check(writes, ops.settings)
+    shown = ChangeSet(applied=False, dry_run=True, changes=change_list(steps))
+    diff = tainted.scrub(summary(shown, ", ".join(sorted(levels))), tainted.current() | secret_values([s.live for s in steps] + [s.result for s in steps]))
+    return Plan(steps=steps, risks=guard.risks(writes), diff=diff, notes=notes)
+
+
+def change_list(steps: list[Step]) -> list[Change]:
+    out = []
+    for s in steps:
+        if not s.changes:
+            out.append(Change(obj=s.planned.label, action="unchanged"))
+        elif s.live is None:
+            out.append(Change(obj=s.planned.label, action="created"))
+        else:
+            action = "patched" if s.patch_type != "apply" else "configured"
+            out.append(Change(obj=s.planned.label, action=action, diff=object_diff(s.live, s.result)))
+    return out
+
+
+def guarded(step: Step) -> Any:
+    """The write with the dry run's resourceVersion as a precondition: what the policy checked is what is applied,
+    or nothing (409) when the object changed in between."""
+    rv = ((step.live or {}).get("metadata") or {}).get("resourceVersion")
+    if not rv:
+        return step.patch
+    if step.patch_type == "json":
+        return [{"op": "test", "path": "/metadata/resourceVersion", "value": rv}, *step.patch]
+    return {**step.patch, "metadata": {**(step.patch.get("metadata") or {}), "resourceVersion": rv}}
+
+
+async def apply_step(ops: Ops, step: Step) -> dict[str, Any]:
+    """Apply one checked write. A conflict from a status update alone (same generation: a controller reporting
+    progress) is retried on the fresh resourceVersion: the spec the policy checked is still the one patched."""
+    p = step.planned
+    for _ in range(5):
+        try:
+            return await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, guarded(step), patch_type=step.patch_type, digests=True)
+        except OpsError as exc:
+            if not (isinstance(exc, Conflict) or "/metadata/resourceVersion" in exc.what):
+                raise
+        fresh = await live_or_none(ops, p.kind, p.name, p.namespace)
+        generation = ((step.live or {}).get("metadata") or {}).get("generation")
+        if fresh is None or generation is None or (fresh.get("metadata") or {}).get("generation") != generation:
+            break
+        step = Step(p, fresh, step.result, step.patch, step.patch_type)
+    raise OpsError(f"{p.label} changed after its dry run, so the checked change was not applied.", "call again: it is dry-run and checked anew.")
+
+
+async def approve(ops: Ops, plan: Plan, question: str, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+    if dry_run or not plan.changes:
+        return Confirmation(confirm=True)
+    return ops.ask(question, confirm, ctx, risks=plan.risks, diff=plan.diff)
+
+
+def cancelled(where: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"Not approved by the user: nothing changed in {where}.")],
+        structured_content=ChangeSet(applied=False, dry_run=False, changes=[], note="not approved by the user; nothing changed").model_dump(exclude_none=True),
+    )
+
+
 # -- patch_resource -----------------------------------------------------------------------
-@tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
-async def patch_resource(
-    ops: OpsArg,
-    kind: AnyKind,
-    name: Name,
-    patch: Patch,
-    ctx: Context,
-    namespace: NamespaceArg = None,
-    patch_type: Literal["strategic", "merge", "json"] = "strategic",
-    dry_run: DryRun = False,
-    wait: Wait = False,
-    timeout_seconds: Timeout = 120,
-) -> Annotated[CallToolResult, ChangeSet]:
-    """Patch an object; returns the field diff of a server dry run, applied unless dry_run; wait: rollout done."""
+async def plan_patch(ops: OpsArg, kind: str, name: str, patch: Any, namespace: str | None, patch_type: str) -> Plan:
     ns = ops.policy.namespace(namespace)
-    check_patch(patch, patch_type)
     k = await kind_of(ops, kind)
     namespaced(k)
+    check_patch(patch, patch_type, k.kind == "Secret")
     label = f"{k.kind.lower()}/{name}"
     notes = []
     live = await ops.run(ops.cluster.get, k, name, ns, digests=True)
@@ -307,23 +395,47 @@ async def patch_resource(
             result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, dry_run=True, digests=True)
     except OpsError as exc:
         raise refused_in_dry_run(label, exc, "nothing changed") from None
-    changed = bool(object_diff(live, result))
-    if changed and not dry_run:
-        result = await ops.run(ops.cluster.patch, k, name, ns, patch, patch_type=patch_type, digests=True)
-    diff = object_diff(live, result)
-    if changed and (note := helm_note([(label, live)])):
+    return await checked(ops, [Step(Planned(k, name, ns, {}), live, result, patch, patch_type)], notes)
+
+
+async def approve_patch(
+    ops: OpsArg, plan: Annotated[Plan, Resolve(plan_patch)], dry_run: bool, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    p = plan.steps[0].planned
+    return await approve(ops, plan, f"Patch {p.label} in namespace {p.namespace!r}?", dry_run, confirm, ctx)
+
+
+@tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
+async def patch_resource(
+    ops: OpsArg,
+    kind: AnyKind,
+    name: Name,
+    patch: Patch,
+    plan: Annotated[Plan, Resolve(plan_patch)],
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(approve_patch)],
+    ctx: Context,
+    namespace: NamespaceArg = None,
+    patch_type: Literal["strategic", "merge", "json"] = "strategic",
+    dry_run: DryRun = False,
+    wait: Wait = False,
+    timeout_seconds: Timeout = 120,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, ChangeSet]:
+    """Patch an object: a server dry run's field diff, checked by the write policy, applied unless dry_run."""
+    step = plan.steps[0]
+    p, notes = step.planned, list(plan.notes)
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        return cancelled(p.namespace)
+    applied = step.changes and not dry_run
+    if applied:
+        step = Step(p, step.live, await apply_step(ops, step), step.patch, step.patch_type)
+    if step.changes and (note := helm_note([(p.label, step.live)])):
         notes.append(note)
     rollout = None
-    if wait and not dry_run and k.kind in WORKLOADS:
-        rollout = await follow_rollouts(ops, [(k, name, ns)], timeout_seconds, ctx)
-    out = ChangeSet(
-        applied=changed and not dry_run,
-        dry_run=dry_run,
-        changes=[Change(obj=label, action="patched" if diff else "unchanged", diff=diff)],
-        rollout=rollout,
-        note="; ".join(notes) or None,
-    )
-    return ops.result(out, summary(out, ns))
+    if wait and applied and p.kind.kind in WORKLOADS:
+        rollout = await follow_rollouts(ops, [(p.kind, p.name, p.namespace)], timeout_seconds, ctx)
+    out = ChangeSet(applied=applied, dry_run=dry_run, changes=change_list([step]), rollout=rollout, note="; ".join(notes) or None)
+    return ops.result(out, summary(out, p.namespace))
 
 
 # -- apply_manifest -----------------------------------------------------------------------
@@ -346,20 +458,34 @@ async def plan_manifest(ops: Ops, manifest: str | list[dict[str, Any]], namespac
     return planned
 
 
-async def confirm_apply(ops: OpsArg, manifest: Any, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
-    """The manifest is checked (kinds, allowlist) before anyone is asked; a dry run needs no confirmation."""
-    planned = await plan_manifest(ops, manifest, namespace)
-    if dry_run:
-        return Confirmation(confirm=True)
-    shown = ", ".join(f"{p.label} in {p.namespace}" for p in planned[:5]) + (f" and {len(planned) - 5} more" if len(planned) > 5 else "")
-    return ops.ask(f"Apply {shown}?", confirm, ctx)
+async def plan_apply(ops: OpsArg, manifest: Any, namespace: str | None) -> Plan:
+    """Every object dry-run (a refusal of one and nothing is applied), then the write policy on all of them."""
+    steps = []
+    for p in await plan_manifest(ops, manifest, namespace):
+        live = await live_or_none(ops, p.kind, p.name, p.namespace)
+        try:
+            result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True)
+        except OpsError as exc:
+            raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
+        steps.append(Step(p, live, result, p.body, "apply"))
+    return await checked(ops, steps, [])
+
+
+async def approve_apply(
+    ops: OpsArg, plan: Annotated[Plan, Resolve(plan_apply)], dry_run: bool, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    shown = ", ".join(f"{s.planned.label} in {s.planned.namespace}" for s in plan.steps[:5]) + (
+        f" and {len(plan.steps) - 5} more" if len(plan.steps) > 5 else ""
+    )
+    return await approve(ops, plan, f"Apply {shown}?", dry_run, confirm, ctx)
 
 
 @tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC, view=apply_view)
 async def apply_manifest(
     ops: OpsArg,
     manifest: Manifest,
-    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_apply)],
+    plan: Annotated[Plan, Resolve(plan_apply)],
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(approve_apply)],
     ctx: Context,
     namespace: NamespaceArg = None,
     dry_run: DryRun = False,
@@ -367,45 +493,45 @@ async def apply_manifest(
     timeout_seconds: Timeout = 120,
     confirm: Confirm = False,
 ) -> Annotated[CallToolResult, ChangeSet]:
-    """Server-side apply; every object is dry-run and diffed before any is applied; wait: rollouts done, claims bound."""
-    planned = await plan_manifest(ops, manifest, namespace)
-    where = ", ".join(sorted({p.namespace for p in planned}))
+    """Server-side apply; every object dry-run, diffed and policy-checked before any is applied."""
+    where = ", ".join(sorted({s.planned.namespace for s in plan.steps}))
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-        out = ChangeSet(applied=False, dry_run=dry_run, changes=[], note="not confirmed by the user; nothing changed")
-        return ops.result(out, "Apply cancelled: the user did not confirm. Nothing changed.")
-    lives, results = [], []
-    for p in planned:  # all dry runs first: one refusal and nothing is applied
-        lives.append(await live_or_none(ops, p.kind, p.name, p.namespace))
-        try:
-            results.append(await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True))
-        except OpsError as exc:
-            raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
-    changes: list[Change] = []
-    touched: list[Planned] = []
-    for p, live, result in zip(planned, lives, results, strict=True):
-        if live is not None and not object_diff(live, result):
-            changes.append(Change(obj=p.label, action="unchanged"))
-            continue
-        if not dry_run:
+        return cancelled(where)
+    steps: list[Step] = []
+    for step in plan.steps:
+        if step.changes and not dry_run:
             try:
-                result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", digests=True)
+                step = Step(step.planned, step.live, await apply_step(ops, step), step.patch, step.patch_type)
             except OpsError as exc:
-                done = ", ".join(t.label for t in touched) or "none"
-                raise OpsError(f"{p.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step) from None
-        touched.append(p)
-        changes.append(Change(obj=p.label, action="created" if live is None else "configured", diff=object_diff(live, result) if live else []))
+                done = ", ".join(s.planned.label for s in steps if s.changes) or "none"
+                raise OpsError(
+                    f"{step.planned.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step
+                ) from None
+        steps.append(step)
+    touched = [s for s in steps if s.changes]
     rollout, unbound = None, None
     if wait and not dry_run:
-        rollout = await follow_rollouts(ops, [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind in WORKLOADS], timeout_seconds, ctx)
-        claims = [(p.kind, p.name, p.namespace) for p in planned if p.kind.kind == "PersistentVolumeClaim"]
+        rollout = await follow_rollouts(
+            ops, [(s.planned.kind, s.planned.name, s.planned.namespace) for s in steps if s.planned.kind.kind in WORKLOADS], timeout_seconds, ctx
+        )
+        claims = [(s.planned.kind, s.planned.name, s.planned.namespace) for s in steps if s.planned.kind.kind == "PersistentVolumeClaim"]
         unbound = await claims_bound(ops, claims, timeout_seconds, ctx) if claims else None
-    note = "; ".join(filter(None, [helm_note([(p.label, live) for p, live in zip(planned, lives, strict=True) if p in touched]), unbound])) or None
-    out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=changes, rollout=rollout, note=note)
+    note = "; ".join(filter(None, [helm_note([(s.planned.label, s.live) for s in touched]), unbound])) or None
+    out = ChangeSet(applied=bool(touched) and not dry_run, dry_run=dry_run, changes=change_list(steps), rollout=rollout, note=note)
     return ops.result(out, summary(out, where))
 
 
 # -- delete_resource ----------------------------------------------------------------------
-async def deletable(ops: Ops, kind: str, namespace: str | None) -> tuple[Kind, str]:
+@dataclass
+class Deletion:
+    kind: Kind
+    name: str
+    namespace: str
+    live: dict[str, Any]
+
+
+async def plan_delete(ops: OpsArg, kind: str, name: str, namespace: str | None) -> Deletion:
+    """The object as it is, checked by the write policy (a delete is a write) before anyone is asked."""
     ns = ops.policy.namespace(namespace)
     k = await kind_of(ops, kind)
     namespaced(k)
@@ -415,12 +541,14 @@ async def deletable(ops: Ops, kind: str, namespace: str | None) -> tuple[Kind, s
             "put it back, and Helm keeps its release records in Secrets.",
             "change what uses the Secret instead, or ask its owner to delete it.",
         )
-    return k, ns
+    live = await ops.run(ops.cluster.get, k, name, ns)
+    guard.check([guard.Write(k.kind, name, ns, live, None)], ops.settings)
+    return Deletion(k, name, ns, live)
 
 
-async def confirm_delete(ops: OpsArg, kind: str, name: str, namespace: str | None, confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
-    k, ns = await deletable(ops, kind, namespace)
-    return ops.ask(f"Delete {k.kind.lower()}/{name} in namespace {ns!r}?", confirm, ctx)
+async def confirm_delete(ops: OpsArg, plan: Annotated[Deletion, Resolve(plan_delete)], confirm: bool, ctx: Context) -> Confirmation | Elicit[Confirmation]:
+    label = f"{plan.kind.kind.lower()}/{plan.name}"
+    return ops.ask(f"Delete {label} in namespace {plan.namespace!r}?", confirm, ctx, risks=[f"deletes {label}"])
 
 
 @tool(title="Delete an object", kind="destructive", rbac=DELETE_RBAC)
@@ -428,6 +556,7 @@ async def delete_resource(
     ops: OpsArg,
     kind: AnyKind,
     name: Name,
+    plan: Annotated[Deletion, Resolve(plan_delete)],
     approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_delete)],
     ctx: Context,
     namespace: NamespaceArg = None,
@@ -435,12 +564,10 @@ async def delete_resource(
     confirm: Confirm = False,
 ) -> Annotated[CallToolResult, ChangeSet]:
     """Delete an object (not a Secret) and wait until it is gone."""
-    k, ns = await deletable(ops, kind, namespace)
+    k, ns, live = plan.kind, plan.namespace, plan.live
     label = f"{k.kind.lower()}/{name}"
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-        out = ChangeSet(applied=False, dry_run=False, changes=[], note="not confirmed by the user; nothing changed")
-        return ops.result(out, f"Deletion of {label} in {ns} cancelled: the user did not confirm. Nothing changed.")
-    live = await ops.run(ops.cluster.get, k, name, ns)
+        return cancelled(ns)
     uid = live["metadata"].get("uid")
     await ops.run(ops.cluster.delete, k, name, ns, grace_period=grace_period)
 

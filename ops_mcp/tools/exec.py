@@ -3,7 +3,9 @@
 Not in the default toolsets and never in read-only mode: a command in a container can do anything the container
 can (read its mounted Secrets, change its data). So it is destructive (confirmed by the user), takes an argv list
 (no shell string: a shell only when argv names one), is bounded by a timeout, and its output is capped, scrubbed of
-the pod's own literal credentials and redacted like every result; the audit log records the call.
+the pod's own literal credentials and of the values of the Secrets it references (as they are, base64, line by
+line), and redacted like every result; the audit log records the call. A command can still test a Secret's value
+(`grep -q`): exec is for the user to confirm, not a sandbox.
 """
 
 from typing import Annotated
@@ -81,15 +83,19 @@ async def exec_in_pod(
         out = ExecResult(pod=name, container=cname, note="not confirmed by the user; nothing ran")
         return ops.result(out, f"Not run in {name}/{cname}: the user did not confirm.")
     cap = ops.settings.log_bytes_limit
+    # The values of the Secrets the pod references, to scrub from the output by value: read before the command, not
+    # beside it (the client's exec stream swaps its ApiClient's call_api while it connects: a request at that moment fails).
+    secrets = await ops.run(ops.cluster.secret_scrubber, ns, [pod])
     run = await ops.run(ops.cluster.exec, ns, name, cname, list(command), timeout=timeout_seconds, cap=cap)
     known = secret_env_values(pod)
-    stdout, stderr = scrub_values(run.stdout, known), scrub_values(run.stderr, known)
+    stdout, stderr = (secrets.text(scrub_values(stream, known), cut=run.truncated) for stream in (run.stdout, run.stderr))
     note = "; ".join(
         filter(
             None,
             [
                 f"output capped at {cap} bytes per stream" if run.truncated else None,
                 f"timed out after {timeout_seconds} s; the stream was closed (the process may still run: wrap argv in `timeout`)" if run.timed_out else None,
+                secrets.note,
             ],
         )
     )

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ops_mcp import shaping
 from ops_mcp.errors import Expired, OpsError
 from ops_mcp.params import AnyKind, Name, NamespaceArg, OptReleaseName, check_release
-from ops_mcp.redact import redact_obj
+from ops_mcp.redact import Scrubber, redact_obj, secret_env_values, secret_refs
 from ops_mcp.server import Ops, OpsArg, tool
 
 Kind = AnyKind
@@ -34,6 +34,7 @@ class ObjectDescription(BaseModel):
     namespace: str | None = None
     object: dict[str, Any]
     events: list[dict[str, Any]]
+    note: str | None = None  # set when a Secret the pod (template) references could not be read
 
 
 class EventSummary(BaseModel):
@@ -207,12 +208,18 @@ async def describe_resource(ops: OpsArg, kind: Kind, name: Name, namespace: Name
 
     # The object and its events in parallel.
     obj, events_raw = await ops.gather(functools.partial(ops.run, ops.cluster.get, k, name, ns), fetch_events)
-    compact = redact_obj(shaping.compact_object(obj))
-    events = shaping.aggregate_events(events_raw)[:10]
-    out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events)
+    # A pod's (or a pod template's) Secrets: their values are scrubbed wherever they show (a status message, an
+    # annotation, an event), and so are its env literals outside env.
+    secrets = await ops.run(ops.cluster.secret_scrubber, ns, [obj]) if ns and secret_refs(obj) else Scrubber()
+    secrets |= secret_env_values(obj)
+    compact = redact_obj(shaping.compact_object(secrets.obj(obj)))  # scrubbed before compact_object clips a string
+    events = secrets.obj(shaping.aggregate_events(events_raw)[:10])
+    out = ObjectDescription(kind=k.kind, name=name, namespace=ns, object=compact, events=events, note=secrets.note)
     text = shaping.to_yaml(compact)
     if events:
         text += "events:\n" + shaping.table(events, ["type", "reason", "count", "last_seen", "message"])
+    if secrets.note:
+        text += f"note: {secrets.note}\n"
     return ops.result(out, text)
 
 

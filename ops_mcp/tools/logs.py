@@ -33,6 +33,7 @@ class PodLogs(BaseModel):
     target: str
     logs: list[ContainerLog]
     pods_total: int
+    note: str | None = None  # set when a Secret the pods reference could not be read (its values masked by pattern only)
 
 
 # A model-supplied pattern can backtrack without end ("(a|aa)+$"): `regex` stops it at a deadline
@@ -173,12 +174,17 @@ async def get_pod_logs(
             raise got
         return got
 
-    texts = await ops.gather(*(functools.partial(log_text, pname, cname) for pname, cname, _ in jobs))  # all logs at once
+    # All logs at once, and the values of the Secrets the pods reference (each Secret read once), to scrub by value.
+    *texts, secrets = await ops.gather(
+        *(functools.partial(log_text, pname, cname) for pname, cname, _ in jobs),
+        functools.partial(ops.run, ops.cluster.secret_scrubber, ns, pods[:max_pods]),
+    )
     budget = ops.settings.output_limit
     deadline = time.monotonic() + GREP_SECONDS
     results: list[ContainerLog] = []
     for (pname, cname, known), (text, truncated) in zip(jobs, texts, strict=False):
-        lines = text.splitlines()
+        # Scrubbed before grep and fold: a grep that matches a credential's value must not tell it apart.
+        lines = redact_text(secrets.text(scrub_values(text, known), cut=truncated)).splitlines()
         if pattern is not None:
             try:
                 lines = await ops.run(grep_lines, lines, pattern, context_lines, deadline)
@@ -188,13 +194,13 @@ async def get_pod_logs(
                     "use a simpler pattern: a word, or an alternation like 'error|fatal'.",
                 ) from None
         shown, folded = fold_repeats(lines) if fold else (lines, 0)
-        body = redact_text(scrub_values("\n".join(shown), known))
+        body = "\n".join(shown)
         if len(body) > budget:
             body = body[-budget:]
             truncated = True
         budget = max(0, budget - len(body))
         results.append(ContainerLog(pod=pname, container=cname, lines=len(lines), folded=folded, truncated=truncated, text=body))
-    out = PodLogs(namespace=ns, target=f"{kind}/{name}", logs=results, pods_total=len(pods))
+    out = PodLogs(namespace=ns, target=f"{kind}/{name}", logs=results, pods_total=len(pods), note=secrets.note)
     parts = []
     for r in results:
         flag = (f", {r.folded} repeats folded (fold=false: all)" if r.folded else "") + (" (truncated)" if r.truncated else "")
@@ -203,4 +209,6 @@ async def get_pod_logs(
         parts.append(f"(no previous log for {', '.join(fresh[:5])}: never restarted)")
     if len(pods) > max_pods:
         parts.append(f"({len(pods) - max_pods} more pods not shown; raise max_pods or name a pod)")
+    if secrets.note:
+        parts.append(f"(note: {secrets.note})")
     return ops.result(out, "\n".join(parts))

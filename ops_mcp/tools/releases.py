@@ -2,8 +2,11 @@
 rollback_release, uninstall_release (all through ops_mcp.helm)."""
 
 import asyncio
+import base64
 import functools
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,12 +16,13 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ops_mcp import shaping
+from ops_mcp import guard, shaping
+from ops_mcp.cluster import digest
 from ops_mcp.errors import OpsError
 from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
 from ops_mcp.params import Confirm, NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
-from ops_mcp.redact import redact_obj
+from ops_mcp.redact import Scrubber, redact_obj, secret_forms
 from ops_mcp.server import Ops, OpsArg, confirmation, tool
 from ops_mcp.settings import base_dir
 
@@ -69,12 +73,14 @@ class History(BaseModel):
     release: str
     namespace: str
     revisions: list[dict[str, Any]]
+    note: str | None = None  # set when a revision's rendered Secrets could not be read (see rendered_secrets)
 
 
 class ReleaseValues(BaseModel):
     release: str
     namespace: str
     values: dict[str, Any]
+    note: str | None = None  # set when the revision's rendered Secrets could not be read (see rendered_secrets)
 
 
 class ReleaseChange(BaseModel):
@@ -161,11 +167,75 @@ async def watch_progress(ops: Ops, release: str, ns: str, ctx: Context, done: an
     await ops.poll(ctx, sample, timeout_s=timeout_s + 60, every=2.0, stop=done)
 
 
-async def confirm_deploy(
-    ops: OpsArg, release: str | None, namespace: str | None, chart: str | None, repo: str | None, dry_run: bool, confirm: bool, ctx: Context
-) -> Confirmation | Elicit[Confirmation]:
-    """A chart may mount any Secret of the namespace, run as any ServiceAccount, and an upgrade deletes what
-    the new manifests drop: the source must be allowed, and a real deploy is confirmed like any destructive call."""
+@dataclass
+class ChartPlan:
+    """A deploy's chart, values and rendered manifest (helm's server dry run), checked by the write policy."""
+
+    ref: str
+    values: dict[str, Any]
+    old_manifest: str
+    result: dict[str, Any]  # helm's dry-run answer (manifest, chart)
+    risks: list[str]
+
+
+def _unchanged(rendered: Any, live: Any) -> bool:
+    """Would applying `rendered` leave `live` as it is? Every field it sets already has that value (server-side
+    apply's view: fields the server defaults, and ones the chart does not set, do not count)."""
+    if isinstance(rendered, dict):
+        return isinstance(live, dict) and all(k in live and _unchanged(v, live[k]) for k, v in rendered.items())
+    if isinstance(rendered, list):
+        return isinstance(live, list) and len(rendered) == len(live) and all(_unchanged(a, b) for a, b in zip(rendered, live, strict=True))
+    return rendered == live or (rendered is not None and str(rendered) == str(live))
+
+
+def _as_stored(obj: dict[str, Any]) -> dict[str, Any]:
+    """A rendered Secret's values as the cluster layer shows a live one (keyed digests of the base64 data)."""
+    if obj.get("kind") != "Secret":
+        return obj
+    data = dict(obj.get("data") or {})
+    data.update({k: base64.b64encode(str(v).encode()).decode() for k, v in (obj.get("stringData") or {}).items()})
+    return {**{k: v for k, v in obj.items() if k != "stringData"}, "data": {k: digest(v) for k, v in data.items()}}
+
+
+async def manifest_writes(ops: Ops, old: str, new: str, namespace: str) -> list[guard.Write]:
+    """What a release change writes: each rendered object that differs from the live one, and each one dropped."""
+    from ops_mcp.tools.workloads import pss_level
+
+    level = await pss_level(ops, namespace)
+    writes = []
+    rendered, before = manifest_objects(new), manifest_objects(old)
+    for key, obj in [*rendered.items(), *((k, o) for k, o in before.items() if k not in rendered)]:
+        meta = obj.get("metadata") or {}
+        ns = meta.get("namespace") or namespace
+        try:
+            live = await ops.run(
+                ops.cluster.get, await ops.run(ops.cluster.manifest_kind, obj.get("apiVersion", "v1"), obj["kind"]), meta.get("name"), ns, digests=True
+            )
+        except OpsError:  # missing, or not readable: judged as a create
+            live = None
+        after = _as_stored(obj) if key in rendered else None
+        if after is not None and live is not None and _unchanged(after, live):
+            continue
+        if after is None and live is None:
+            continue
+        writes.append(guard.Write(obj["kind"], str(meta.get("name")), ns, live, after, level))
+    return writes
+
+
+async def plan_deploy(
+    ops: OpsArg,
+    release: str | None,
+    namespace: str | None,
+    chart: str | None,
+    repo: str | None,
+    values: dict[str, Any] | None,
+    values_files: list[str] | None,
+    version: str | None,
+    timeout_seconds: int,
+) -> ChartPlan:
+    """The chart's source allowed, its manifest rendered with the values (helm's server dry run), and every object it
+    would write checked by the write policy: a chart may mount any Secret, run as any ServiceAccount or bind any Role,
+    and an upgrade deletes what the new manifest drops."""
     ns, rel = ns_release(ops, namespace, release)
     if not (chart or ops.settings.chart_path):
         raise OpsError(
@@ -173,33 +243,6 @@ async def confirm_deploy(
             "pass chart= (a directory, oci:// reference, or a name with repo=), or set OPS_MCP_CHART_PATH to the app's chart directory.",
         )
     ops.policy.chart_source(chart or ops.settings.chart_path, repo)
-    if dry_run:
-        return Confirmation(confirm=True)
-    return ops.ask(f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {chart or repo or 'the app chart'}?", confirm, ctx)
-
-
-@tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
-async def deploy_chart(
-    ops: OpsArg,
-    ctx: Context,
-    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
-    release: OptRelease = None,
-    chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
-    namespace: NamespaceArg = None,
-    values: dict[str, Any] | None = None,
-    values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
-    version: str | None = None,
-    repo: Annotated[str | None, Field(description="Repo URL")] = None,
-    timeout_seconds: TimeoutS = 300,
-    rollback_on_failure: bool = True,
-    dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
-    confirm: Confirm = False,
-) -> Annotated[CallToolResult, DeployResult]:
-    """helm upgrade --install: waits for readiness (progress notifications), rolls back on failure; dry_run applies nothing."""
-    ns, rel = ns_release(ops, namespace, release)
-    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
-        out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
-        return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not confirm. Nothing changed.")
     ref = chart or ops.settings.chart_path
     chart_dir = None
     if repo:
@@ -225,16 +268,61 @@ async def deploy_chart(
         from pyhelm3.client import mergeconcat
 
         merged = mergeconcat(merged, values)
+    try:
+        old_manifest = await ops.helm.get_manifest(rel, ns)
+    except OpsError:
+        old_manifest = ""
+    res = await ops.helm.upgrade(
+        rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
+    )
+    writes = await manifest_writes(ops, old_manifest, res.get("manifest") or "", ns)
+    guard.check(writes, ops.settings)
+    return ChartPlan(ref=ref, values=merged, old_manifest=old_manifest, result=res, risks=guard.risks(writes))
+
+
+async def confirm_deploy(
+    ops: OpsArg, plan: Annotated[ChartPlan, Resolve(plan_deploy)], release: str | None, namespace: str | None, dry_run: bool, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    if dry_run:
+        return Confirmation(confirm=True)
+    ns, rel = ns_release(ops, namespace, release)
+    changes = diff_manifests(plan.old_manifest, plan.result.get("manifest") or "")
+    shown = "; ".join(
+        f"{label} {', '.join(items)}" for label, items in (("adds", changes.added), ("changes", changes.changed), ("removes", changes.removed)) if items
+    )
+    return ops.ask(
+        f"Install or upgrade Helm release {rel!r} in namespace {ns!r} from {_chart_label(plan.result, plan.ref)}?", confirm, ctx, risks=plan.risks, diff=shown
+    )
+
+
+@tool(title="Install or upgrade a Helm chart", kind="destructive", idempotent=True, rbac=HELM_WRITE)
+async def deploy_chart(
+    ops: OpsArg,
+    ctx: Context,
+    plan: Annotated[ChartPlan, Resolve(plan_deploy)],
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
+    release: OptRelease = None,
+    chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
+    namespace: NamespaceArg = None,
+    values: dict[str, Any] | None = None,
+    values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
+    version: str | None = None,
+    repo: Annotated[str | None, Field(description="Repo URL")] = None,
+    timeout_seconds: TimeoutS = 300,
+    rollback_on_failure: bool = True,
+    dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
+    confirm: Confirm = False,
+) -> Annotated[CallToolResult, DeployResult]:
+    """helm upgrade --install, policy-checked; waits for readiness, rolls back on failure; dry_run applies nothing."""
+    ns, rel = ns_release(ops, namespace, release)
+    ref, merged = plan.ref, plan.values
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = DeployResult(release=rel, namespace=ns, chart=chart or ops.settings.chart_path, applied=False, dry_run=False)
+        return ops.result(out, f"Deploy of {rel} in {ns} cancelled: the user did not approve. Nothing changed.")
     previous = await ops.helm.release_status(rel, ns) if not dry_run else None
     if dry_run:
-        try:
-            old_manifest = await ops.helm.get_manifest(rel, ns)
-        except OpsError:
-            old_manifest = ""
-        res = await ops.helm.upgrade(
-            rel, ref, ns, merged, version=version, repo=repo, wait=False, timeout_s=timeout_seconds, rollback_on_failure=False, dry_run=True
-        )
-        changes = diff_manifests(old_manifest, res.get("manifest") or "")
+        res = plan.result
+        changes = diff_manifests(plan.old_manifest, res.get("manifest") or "")
         out = DeployResult(
             release=rel,
             namespace=ns,
@@ -299,6 +387,11 @@ async def release_history(
     """Revisions of a release (status, chart, description), newest last."""
     ns, rel = ns_release(ops, namespace, release)
     revs = await ops.helm.history(rel, ns, max_revisions)
+    # A description in helm's own words names no value; any other (a failure's error) may quote what the revision
+    # rendered into a Secret: it is scrubbed of that revision's Secret values (before it is clipped).
+    free = [r for r in revs if not HELM_DESCRIPTION.fullmatch(str(r.get("description", "")))]
+    scrubbers = await ops.gather(*(functools.partial(rendered_secrets, ops, rel, ns, r.get("revision")) for r in free))
+    scrub = {id(r): s for r, s in zip(free, scrubbers, strict=True)}
     rows = [
         {
             "revision": r.get("revision"),
@@ -306,11 +399,13 @@ async def release_history(
             "chart": r.get("chart"),
             "app_version": r.get("app_version"),
             "updated": str(r.get("updated", ""))[:19],
-            "description": shaping.clip(str(r.get("description", "")), 120),
+            "description": shaping.clip(scrub.get(id(r), Scrubber()).text(str(r.get("description", ""))), 120),
         }
         for r in revs
     ]
-    return ops.result(History(release=rel, namespace=ns, revisions=rows), f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows))
+    note = next((s.note for s in scrubbers if s.note), None)
+    out = History(release=rel, namespace=ns, revisions=rows, note=note)
+    return ops.result(out, f"{rel} in {ns}: {len(rows)} revisions\n" + shaping.table(rows) + (f"\nnote: {note}" if note else ""))
 
 
 @tool(title="Helm release values", rbac=("get secrets", "list secrets"))
@@ -323,15 +418,44 @@ async def get_release_values(
 ) -> Annotated[CallToolResult, ReleaseValues]:
     """A release's values (user-supplied, or all); secret-looking values are masked."""
     ns, rel = ns_release(ops, namespace, release)
-    values = redact_obj(await ops.helm.get_values(rel, ns, revision, all_values))
+    # Masked by key name (redact_obj), and by value: whatever the revision renders into a Secret, whatever its key.
+    raw, secrets = await ops.gather(
+        functools.partial(ops.helm.get_values, rel, ns, revision, all_values), functools.partial(rendered_secrets, ops, rel, ns, revision)
+    )
+    values = redact_obj(secrets.obj(raw))
     text = shaping.to_yaml(values) if values else "(no user-supplied values)"
-    return ops.result(ReleaseValues(release=rel, namespace=ns, values=values), f"{rel} values:\n{text}")
+    out = ReleaseValues(release=rel, namespace=ns, values=values, note=secrets.note)
+    return ops.result(out, f"{rel} values:\n{text}" + (f"\nnote: {secrets.note}" if secrets.note else ""))
+
+
+async def check_rollback(ops: OpsArg, name: str, namespace: str | None, revision: int | None) -> bool:
+    """The revision rolled back to is a manifest like any other: what it would write is checked by the write policy."""
+    ns, rel = ns_release(ops, namespace, name)
+    status = await ops.helm.release_status(rel, ns)
+    target = revision or int((status or {}).get("revision") or 0) - 1
+    if status is None or target < 1:
+        return True  # the tool body says why there is nothing to roll back
+    current, old = await ops.helm.get_manifest(rel, ns), await ops.helm.get_manifest(rel, ns, revision=target)
+    guard.check(await manifest_writes(ops, current, old, ns), ops.settings)
+    return True
+
+
+async def check_uninstall(ops: OpsArg, name: str, namespace: str | None) -> bool:
+    """An uninstall deletes every object of the release: each one is a write the policy checks (RBAC, Secrets, ops-mcp's own)."""
+    ns, rel = ns_release(ops, namespace, name)
+    try:
+        current = await ops.helm.get_manifest(rel, ns)
+    except OpsError:
+        return True  # not installed: the tool body says so
+    guard.check(await manifest_writes(ops, current, "", ns), ops.settings)
+    return True
 
 
 @tool(title="Roll back a Helm release", kind="destructive", rbac=HELM_WRITE)
 async def rollback_release(
     ops: OpsArg,
     name: Release,
+    checked: Annotated[bool, Resolve(check_rollback)],
     approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Roll back Helm release"))],
     namespace: NamespaceArg = None,
     revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
@@ -363,6 +487,7 @@ async def rollback_release(
 async def uninstall_release(
     ops: OpsArg,
     name: Release,
+    checked: Annotated[bool, Resolve(check_uninstall)],
     approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Uninstall Helm release"))],
     namespace: NamespaceArg = None,
     confirm: Confirm = False,
@@ -383,3 +508,39 @@ async def uninstall_release(
 def _chart_label(res: dict[str, Any], ref: str) -> str:
     meta = (res.get("chart") or {}).get("metadata") or {}
     return f"{meta.get('name')}-{meta.get('version')}" if meta.get("name") else ref
+
+
+# -- the Secrets a release renders (read tools: values and history are scrubbed of their values) ---------------------
+# helm's own descriptions of a revision (helm 3 and 4): they quote no value, so no manifest is read for them.
+HELM_DESCRIPTION = re.compile(
+    r"Install complete|Upgrade complete|Uninstallation complete|Dry run complete|Rollback to \d+|Initial install underway"
+    r"|Preparing (?:install|upgrade|rollback)|Deletion in progress \(or silently failed\)|"  # the last: no description
+)
+_SECRET_DOC = re.compile(r"^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$", re.MULTILINE)
+
+
+async def rendered_secrets(ops: Ops, release: str, namespace: str, revision: int | None = None) -> Scrubber:
+    """A Scrubber of the values a release revision (default: the latest) renders into Secrets, in its manifest and
+    in its hooks' (helm get manifest / get hooks): `data` base64-decoded and `stringData`, whatever the values key
+    that fed them is called. When they cannot be read the Scrubber is empty and its note says so."""
+    try:
+        texts = await ops.gather(
+            functools.partial(ops.helm.get_manifest, release, namespace, revision), functools.partial(ops.helm.get_hooks, release, namespace, revision)
+        )
+    except OpsError:
+        return Scrubber(unread=[f"the Secrets release {release} renders" + (f" (revision {revision})" if revision else "")])
+    import yaml  # not at import time: tools/list must stay fast
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    forms: set[str] = set()
+    for text in texts:
+        for doc in re.split(r"^---[ \t]*$", text, flags=re.MULTILINE):
+            if not _SECRET_DOC.search(doc):  # only the Secrets are parsed
+                continue
+            try:
+                obj = yaml.load(doc, Loader=loader)  # noqa: S506 (a safe loader)
+            except yaml.YAMLError:
+                continue
+            if isinstance(obj, dict) and obj.get("kind") == "Secret":
+                forms |= secret_forms(obj)
+    return Scrubber(forms)

@@ -9,8 +9,9 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from ops_mcp import guard
 from ops_mcp.errors import Conflict, OpsError
-from ops_mcp.params import KindChoice, Name, NamespaceArg, Timeout, Wait
+from ops_mcp.params import Confirm, KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
 from ops_mcp.server import Ops, OpsArg, tool
 
@@ -143,17 +144,21 @@ async def follow_rollout(ops: Ops, kind: str, name: str, ns: str, timeout_s: int
     return r
 
 
+async def pss_level(ops: Ops, namespace: str) -> str:
+    """The Pod Security Standards level pod specs in the namespace must meet (guard.level_for)."""
+    try:
+        labels = ((await ops.run(ops.cluster.get, "namespaces", namespace)).get("metadata") or {}).get("labels")
+    except OpsError:  # no read on namespaces (the chart's Role has none): the server's own level
+        labels = None
+    return guard.level_for(labels, ops.settings)
+
+
 def kind_name(kind: str) -> str:
     return KIND_NAMES[kind]
 
 
 async def adjust(ops: Ops, hpa: dict[str, Any], kind: str, name: str, ns: str, replicas: int) -> dict[str, Any]:
     """Asked for explicitly: the HPA keeps at least `replicas` (and may go that high), so it no longer fights them."""
-    if replicas < 1:
-        raise OpsError(
-            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
-            "delete or suspend the HPA first if the workload must stop; nothing changed.",
-        )
     spec = hpa["spec"]
     lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
     new_hi = max(hi, replicas)
@@ -162,6 +167,53 @@ async def adjust(ops: Ops, hpa: dict[str, Any], kind: str, name: str, ns: str, r
     body = {"metadata": {"resourceVersion": hpa["metadata"]["resourceVersion"]}, "spec": {"minReplicas": replicas, "maxReplicas": new_hi}}
     await ops.run(ops.cluster.patch, "horizontalpodautoscalers", hpa["metadata"]["name"], ns, body)
     return {"name": hpa["metadata"]["name"], "min_before": lo, "max_before": hi, "min_after": replicas, "max_after": new_hi}
+
+
+class ScalePlan(BaseModel):
+    before: int
+    hpa: dict[str, Any] | None
+    risks: list[str]
+
+
+async def plan_scale(ops: OpsArg, name: str, replicas: int, namespace: str | None, kind: str, adjust_hpa: bool) -> ScalePlan:
+    """The scale and the HPA that governs it, read before anyone is asked; the write policy on the new count."""
+    ns = ops.policy.namespace(namespace)
+    ops.policy.replicas(replicas)
+    scale, hpas = await ops.gather(
+        lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
+    )
+    before = int((scale.get("spec") or {}).get("replicas") or 0)
+    write = guard.Write(kind_name(kind), name, ns, {"spec": {"replicas": before}}, {"spec": {"replicas": replicas}})
+    guard.check([write], ops.settings)
+    hpa = next(
+        (
+            h
+            for h in hpas
+            if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
+        ),
+        None,
+    )
+    if hpa and adjust_hpa and replicas < 1:
+        raise OpsError(
+            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r}, whose minimum cannot be 0.",
+            "delete or suspend the HPA first if the workload must stop; nothing changed.",
+        )
+    if hpa and not adjust_hpa:
+        spec = hpa["spec"]
+        raise OpsError(
+            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
+            f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
+            "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
+            "or leave the scaling to the HPA.",
+        )
+    return ScalePlan(before=before, hpa=hpa, risks=guard.risks([write]))
+
+
+async def approve_scale(
+    ops: OpsArg, plan: Annotated[ScalePlan, Resolve(plan_scale)], name: str, replicas: int, namespace: str | None, kind: str, confirm: bool, ctx: Context
+) -> Confirmation | Elicit[Confirmation]:
+    question = f"Scale {kind_name(kind)} {name!r} in namespace {ops.policy.namespace(namespace)!r} from {plan.before} to {replicas}?"
+    return ops.ask(question, confirm, ctx, risks=plan.risks)
 
 
 @tool(
@@ -181,37 +233,23 @@ async def scale_deployment(
     ops: OpsArg,
     name: Name,
     replicas: int,
+    plan: Annotated[ScalePlan, Resolve(plan_scale)],
+    approval: Annotated[ElicitationResult[Confirmation], Resolve(approve_scale)],
     ctx: Context,
     namespace: NamespaceArg = None,
     kind: WorkloadKind = "deployment",
     wait: Wait = False,
     timeout_seconds: Timeout = 120,
     adjust_hpa: Annotated[bool, Field(description="Set the HPA's min to replicas")] = False,
+    confirm: Confirm = False,
 ) -> Annotated[CallToolResult, ScaleResult]:
     """Set replicas (before/after, optional wait); a workload an HPA scales needs adjust_hpa."""
     ns = ops.policy.namespace(namespace)
-    ops.policy.replicas(replicas)
-    scale, hpas = await ops.gather(
-        lambda: ops.run(ops.cluster.get, kind, name, ns, "scale"), lambda: ops.run(ops.cluster.list_all, "horizontalpodautoscalers", ns)
-    )
-    before = int((scale.get("spec") or {}).get("replicas") or 0)
-    hpa = next(
-        (
-            h
-            for h in hpas
-            if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == kind_name(kind) and h["spec"]["scaleTargetRef"].get("name") == name
-        ),
-        None,
-    )
-    hpa_change = await adjust(ops, hpa, kind, name, ns, replicas) if hpa and adjust_hpa else None
-    if hpa and not adjust_hpa:
-        spec = hpa["spec"]
-        raise OpsError(
-            f"{kind_name(kind)} {ns}/{name} is scaled by HorizontalPodAutoscaler {hpa['metadata']['name']!r} "
-            f"({spec.get('minReplicas', 1)}..{spec.get('maxReplicas')} replicas, now {before}): it would undo a manual scale to {replicas}. Nothing changed.",
-            "change the autoscaler's bounds instead: call again with adjust_hpa=true (its minReplicas becomes the replicas you ask for), "
-            "or leave the scaling to the HPA.",
-        )
+    before = plan.before
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
+        out = ScaleResult(kind=kind_name(kind), name=name, namespace=ns, before=before, after=before, applied=False)
+        return ops.result(out, f"Not approved by the user: {out.kind} {ns}/{name} stays at {before}.")
+    hpa_change = await adjust(ops, plan.hpa, kind, name, ns, replicas) if plan.hpa else None
     await ops.run(ops.cluster.patch, kind, name, ns, {"spec": {"replicas": replicas}}, sub="scale")
     rollout = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
     out = ScaleResult(
@@ -270,6 +308,7 @@ async def rollout_restart(
     ns = ops.policy.namespace(namespace)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+    guard.check([guard.Write(kind_name(kind), name, ns, {}, body)], ops.settings)  # a restart changes no pod spec: ops-mcp's own objects
     await ops.run(ops.cluster.patch, kind, name, ns, body, patch_type="strategic")
     rollout = await follow_rollout(ops, kind, name, ns, timeout_seconds, ctx) if wait else None
     out = ChangeResult(
@@ -350,6 +389,9 @@ async def plan_undo(ops: OpsArg, name: str, namespace: str | None, kind: str, re
             raise OpsError(f"Revision {revision} is already the current one.", "pick an older revision.")
         target = revision
     body, patch_type = patches[target]
+    template = body[0]["value"] if patch_type == "json" else ((body.get("spec") or {}).get("template") or {})
+    after = {**obj, "spec": {**(obj.get("spec") or {}), "template": template}}
+    guard.check([guard.Write(kname, name, ns, obj, after, await pss_level(ops, ns))], ops.settings)
     return UndoPlan(obj=obj, current=current, target=target, body=body, patch_type=patch_type)
 
 
@@ -359,7 +401,12 @@ async def confirm_undo(
     # The question names the revisions: if the workload changes while the user decides, the next round's
     # question differs, so the earlier answer no longer counts and the user is asked about the new state.
     ns = ops.policy.namespace(namespace)
-    return ops.ask(f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?", confirm, ctx)
+    return ops.ask(
+        f"Roll back {kind_name(kind)} {name!r} in namespace {ns!r} from revision {plan.current} to {plan.target}?",
+        confirm,
+        ctx,
+        risks=["rolls back the pod template"],
+    )
 
 
 @tool(

@@ -1,6 +1,6 @@
 """The model-free fix loop (issue 14): an agent with only MCP tools calls `diagnose` once, then each step of
-findings[0].fix.apply in order with exactly its arguments (adding only confirm=true to a destructive tool, as a
-client does once the user approved), then the scenario's own check decides.
+findings[0].fix.apply in order with exactly its arguments (adding only confirm=true to a tool that takes it, as a
+client that asks its user before each call does once the user approved), then the scenario's own check decides.
 
 Tokens are what the client saw: characters / 4 of every tool result's text plus its structured content.
 """
@@ -52,7 +52,7 @@ async def apply_first_fix(client: Any, namespace: str, target: dict[str, Any], o
     """diagnose once, then the first finding's steps; returns the steps, or None (out.reason says why) on failure."""
     tools = (await client.list_tools()).tools
     names = {t.name for t in tools}
-    destructive = {t.name for t in tools if t.annotations and t.annotations.destructive_hint}
+    confirmable = {t.name for t in tools if "confirm" in (t.input_schema.get("properties") or {})}
     result = await client.call_tool("diagnose", {**target, "namespace": namespace})
     out.calls.append("diagnose")
     out.tokens += tokens_of(result)
@@ -74,7 +74,7 @@ async def apply_first_fix(client: Any, namespace: str, target: dict[str, Any], o
         if step["tool"] not in names:
             out.reason = f"fix step names {step['tool']!r}, which this server does not offer"
             return None
-        args = {**step["args"], **({"confirm": True} if step["tool"] in destructive else {})}
+        args = {**step["args"], **({"confirm": True} if step["tool"] in confirmable else {})}
         result = await client.call_tool(step["tool"], args)
         out.calls.append(step["tool"])
         out.tokens += tokens_of(result)

@@ -98,6 +98,7 @@ class Scenario:
     setup: Callable[[Env], None]
     target: dict[str, Any]  # diagnose's arguments besides namespace
     check: Callable[[Env], str | None]
+    operator: dict[str, str] = field(default_factory=dict)  # what the operator allowed beyond the write policy's defaults
 
 
 # ---- workloads ----------------------------------------------------------------------------------------------------
@@ -472,6 +473,8 @@ SCENARIOS = [
         service_account_cannot_list_pods,
         {"kind": "serviceaccount", "name": "pod-reader", "can": "list pods"},
         both(eventually(sa_allowed), stays_healthy("watcher")),
+        # the repair is a Role + RoleBinding: refused by default, allowed for this namespace's accounts and narrow rules
+        operator={"OPS_MCP_ALLOW_RBAC_WRITES": "true"},
     ),
     Scenario(
         "service-selector-mismatch",

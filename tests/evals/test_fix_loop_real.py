@@ -64,7 +64,7 @@ async def run_all(cluster: Cluster, images: dict[str, str], registry: LoopbackRe
     results: list[LoopResult] = []
     try:
         for scenario, env in envs:
-            server_env = ops_env(cluster, env.ns, tmp_path / f"{env.ns}-audit.jsonl")
+            server_env = ops_env(cluster, env.ns, tmp_path / f"{env.ns}-audit.jsonl", **scenario.operator)
             if scripted:
                 results.append(await run_with_model(scenario, env, server_env))
                 continue
@@ -86,7 +86,7 @@ async def run_all(cluster: Cluster, images: dict[str, str], registry: LoopbackRe
 
 
 async def test_model_free_fix_loop_repairs_real_failures(real_cluster: Cluster, app_images: dict[str, str], registry: LoopbackRegistry, tmp_path: Path) -> None:
-    """No model: diagnose once, apply findings[0].fix.apply as given (confirm=true only on destructive tools), check."""
+    """No model: diagnose once, apply findings[0].fix.apply as given (confirm=true on the tools that take it), check."""
     await run_all(real_cluster, app_images, registry, tmp_path, "fix", scripted=False)
 
 

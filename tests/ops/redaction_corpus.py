@@ -87,6 +87,93 @@ LEAKS: list[tuple[str, list[str]]] = [
     ("time=2026-01-12T10:00:00Z level=debug token=Zq8Kp2Lm9Xv4Rt7W caller=auth.go:42", ["Zq8Kp2Lm9Xv4Rt7W"]),
     ("INFO: ANTHROPIC_API_KEY is set (sk-ant-api03-Qq7Ww8Ee9Rr0Tt1Yy2Uu3Ii4Oo5Pp6)", ["sk-ant-api03-Qq7Ww8Ee9Rr0Tt1Yy2Uu3Ii4Oo5Pp6"]),
     ('env: {"name": "API_KEY", "value": "Env-Key-4455667788"}', ["Env-Key-4455667788"]),
+    # Token formats of widely used services, free-standing (no credential-named key before them), in the shapes
+    # gitleaks' default rules describe; every one generated at random for this corpus.
+    (
+        "openai: request with 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 failed: 429",
+        [
+            "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"
+        ],
+    ),
+    (
+        "batch worker uses 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",
+        ["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"],
+    ),
+    (
+        'anthropic.APIStatusError: 401 for x-api-key "sk-ant-api03-TtSkMwGNwQgjgleYbS7okmMxRg9iP2mOo9gznw91b9v67hMrSWpQg4MpKzdisaKerfWHVLsRSbY_QHkXXV8e1Cki-U6EiAA"',
+        ["sk-ant-api03-TtSkMwGNwQgjgleYbS7okmMxRg9iP2mOo9gznw91b9v67hMrSWpQg4MpKzdisaKerfWHVLsRSbY_QHkXXV8e1Cki-U6EiAA"],
+    ),
+    ("huggingface_hub: logged in with 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 (write)", ["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"]),
+    ("oauth app returned gho_2uMsswB7tw9Heilw6C4QxdJTpI29bYaOSMsO for user octocat", ["gho_2uMsswB7tw9Heilw6C4QxdJTpI29bYaOSMsO"]),
+    ("gitlab-runner register --registration-url https://gitlab.example.com glrt-pP6gDInQ6ErZOaTcdgm2", ["glrt-pP6gDInQ6ErZOaTcdgm2"]),
+    (
+        "slack config refresh: xoxe.xoxp-1-OHH88KVO3AB69L3T2AYFNJQJ3DGHKAJ1OYQO1GA9OXBETR01MN79VM8UKSAIK91I7CSAO0ZRV87BK3IXXVOR0SW2HZWAFGNOZ5OFH6HTLNI0NPC0OAYIYQD3M2BRV8DMVIBK22JVTDAF3LV19B4M94PSY8QHKBPP9CM",
+        [
+            "xoxe.xoxp-1-OHH88KVO3AB69L3T2AYFNJQJ3DGHKAJ1OYQO1GA9OXBETR01MN79VM8UKSAIK91I7CSAO0ZRV87BK3IXXVOR0SW2HZWAFGNOZ5OFH6HTLNI0NPC0OAYIYQD3M2BRV8DMVIBK22JVTDAF3LV19B4M94PSY8QHKBPP9CM"
+        ],
+    ),
+    (
+        "socket mode app connected (xapp-1-A042Z6R67P-8480864855565-02601fba6d4a48c9a8c18c15028aa0b91d41b84204cf126796f34b7b2ca001fa)",
+        ["xapp-1-A042Z6R67P-8480864855565-02601fba6d4a48c9a8c18c15028aa0b91d41b84204cf126796f34b7b2ca001fa"],
+    ),
+    ("POST https://hooks.slack.com/services/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 200", ["B047TKZIGF/HfHiuZ254k8FJ74yM9eUN6oi"]),
+    ("stripe: restricted key rk_live_51QzGKinUCD8CAKspd5wiqOZEFd35zHu4k2W6eY8hl loaded", ["rk_live_51QzGKinUCD8CAKspd5wiqOZEFd35zHu4k2W6eY8hl"]),
+    ("webhook endpoint secret whsec_acLjzxl1toeWdrh1uyJDkxDQihO3HDLg configured", ["whsec_acLjzxl1toeWdrh1uyJDkxDQihO3HDLg"]),
+    (
+        "google.auth: refreshed ya29.a0ebs3vQnamRQ_zd4cXMlUYd08Xa6VZ1v6jPj82pjeKcH47Ibh74rhEbMtR4kR6ZNi4oYpn-5g53mIsSN_z4F-s8Lb8IVGFWADc-mi expires in 3599s",
+        ["ya29.a0ebs3vQnamRQ_zd4cXMlUYd08Xa6VZ1v6jPj82pjeKcH47Ibh74rhEbMtR4kR6ZNi4oYpn-5g53mIsSN_z4F-s8Lb8IVGFWADc-mi"],
+    ),
+    ("oauth client 1234.apps.googleusercontent.com / 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", ["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"]),
+    ("shopify admin api: X-Shopify-Access-Token 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", ["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"]),
+    (
+        "doctl auth init -t dop_v1_87a40510c23ec49eaabd258e067aa4d733bdda0c2d44b7e880fe87995829bcd6",
+        ["dop_v1_87a40510c23ec49eaabd258e067aa4d733bdda0c2d44b7e880fe87995829bcd6"],
+    ),
+    (
+        "twine upload -u __token__ -p pypi-AgEIcHlwaS5vcmcB2I_XRp7PZu136u2BZNLZSuuTD2-E8MYCqO4Gs90iMm8Wvs30p48BxiCI4Yz dist/*",
+        ["pypi-AgEIcHlwaS5vcmcB2I_XRp7PZu136u2BZNLZSuuTD2-E8MYCqO4Gs90iMm8Wvs30p48BxiCI4Yz"],
+    ),
+    ("docker login -u ci --password-stdin <<< dckr_pat_lK7QtBr-RrUNjh4esJ85J4C7HCr", ["dckr_pat_lK7QtBr-RrUNjh4esJ85J4C7HCr"]),
+    (
+        "vault: login ok, client token hvs.CAESIFY_Gc_XDsemzH0aKEXmv0F9Yn0bjzUv0z6GlJ8cf2lD2n_k0iAash3jZFPflYO__LPq6qzKfc2YAEIFVAreoTBHUXG",
+        ["hvs.CAESIFY_Gc_XDsemzH0aKEXmv0F9Yn0bjzUv0z6GlJ8cf2lD2n_k0iAash3jZFPflYO__LPq6qzKfc2YAEIFVAreoTBHUXG"],
+    ),
+    (
+        "twilio client SK075e064ce25b16021f9b1486928ac235 for account AC9e3166a01f2efb82db8aa09f0833d99e",
+        ["SK075e064ce25b16021f9b1486928ac235", "AC9e3166a01f2efb82db8aa09f0833d99e"],
+    ),
+    ("mailgun domain mg.example.com, key-d356bcaa441cdc3553fa71d06b9eaae5", ["key-d356bcaa441cdc3553fa71d06b9eaae5"]),
+    ("databricks-connect configured with dapidd0a1cc3214759ef5c7eade41e803d00", ["dapidd0a1cc3214759ef5c7eade41e803d00"]),
+    ("grafana: provisioning with glsa_FFGBDUagANyzVVqjrrxgpYjxxmj8QfqF_15d4dd35", ["glsa_FFGBDUagANyzVVqjrrxgpYjxxmj8QfqF_15d4dd35"]),
+    (
+        "grafana cloud stack push glc_/ft7rjHp48tMmVtQTNopkYCFSfmM8r4t1Mxu3VqdxfX5jyVUcWvyxa5FepdrOE9zntJRlnYspeeAvBXNVk9NyXcYe/ABVz/j6jYjXTA3bLKwd5jl2UBZtVKO==",
+        ["glc_/ft7rjHp48tMmVtQTNopkYCFSfmM8r4t1Mxu3VqdxfX5jyVUcWvyxa5FepdrOE9zntJRlnYspeeAvBXNVk9NyXcYe/ABVz/j6jYjXTA3bLKwd5jl2UBZtVKO=="],
+    ),
+    ("newrelic: NerdGraph call with NRAK-2TOJF5IT19HXJIH13BL0U39LWWX", ["NRAK-2TOJF5IT19HXJIH13BL0U39LWWX"]),
+    ("linear sync: lin_api_aXFY8Zi8lnq1ZIfI8div9z33jlcVqqquqvDcpVLc", ["lin_api_aXFY8Zi8lnq1ZIfI8div9z33jlcVqqquqvDcpVLc"]),
+    ("doppler run --token dp.st.JtRrAJLBWqBPDmttmNlc6gagzkpwn6px7HsplJxO -- ./server", ["dp.st.JtRrAJLBWqBPDmttmNlc6gagzkpwn6px7HsplJxO"]),
+    (
+        "newman run collection.json --postman-api-key PMAK-d9972ca85cbdb93ecf1adb87-6c4ed43bc8d2062802c1a06e9f60883e61",
+        ["PMAK-d9972ca85cbdb93ecf1adb87-6c4ed43bc8d2062802c1a06e9f60883e61"],
+    ),
+    (
+        "sops: using AGE-SECRET-KEY-137L8NJ4RVK3J8NREEPHMZKK8QXYESJ7UK3N9RKYHLW2X60ZC6GLKGCNL7G",
+        ["AGE-SECRET-KEY-137L8NJ4RVK3J8NREEPHMZKK8QXYESJ7UK3N9RKYHLW2X60ZC6GLKGCNL7G"],
+    ),
+    (
+        "DefaultEndpointsProtocol=https;AccountName=todostore;AccountKey=fM4+dON7roQ9a5z0VP9kWALukZ+q6xj5n1YxOjFhVFrmcyjGMYrwAcaY60guMysdlaoAQwwiCl7WvIkYH0i/Xw==;EndpointSuffix=core.windows.net",
+        ["fM4+dON7roQ9a5z0VP9kWALukZ+q6xj5n1YxOjFhVFrmcyjGMYrwAcaY60guMysdlaoAQwwiCl7WvIkYH0i/Xw=="],
+    ),
+    ("GET https://api.telegram.org/bot3754480886:AAFp3-xT587tyHqX0-PamooJxqj9mmhcyXz/getUpdates 200", ["3754480886:AAFp3-xT587tyHqX0-PamooJxqj9mmhcyXz"]),
+    (
+        "gateway: identified as MjEyNTgwODA3MjQ3MjgyMzA0.-NBO8S.7JoKsWbfyMRFQ1PbXtXvURpIBgw8Je14XUIiiq",
+        ["MjEyNTgwODA3MjQ3MjgyMzA0.-NBO8S.7JoKsWbfyMRFQ1PbXtXvURpIBgw8Je14XUIiiq"],
+    ),
+    (
+        "alert sent to https://discord.com/api/webhooks/1912508674893364127/UHJaRQidxumic2QsQzrBqRVjlM-IQ0rKBK76VV_1ZlDCZwKG67-QkTHN86IVnerSlLBZ",
+        ["UHJaRQidxumic2QsQzrBqRVjlM-IQ0rKBK76VV_1ZlDCZwKG67-QkTHN86IVnerSlLBZ"],
+    ),
+    ("msal: confidential client S9B8Q~Gx5mXUzzacTAqfyhR6_evj822p.obqfPhM acquired a token", ["S9B8Q~Gx5mXUzzacTAqfyhR6_evj822p.obqfPhM"]),
 ]
 
 CLEAN: list[str] = [
@@ -165,4 +252,31 @@ CLEAN: list[str] = [
     "DEBUG: cache key 9b2c4d6e8f0a1c3e5b7d9f1a3c5e7b9d hit",
     "wrote /var/lib/ops-mcp/audit.jsonl (1 record)",
     "ops-mcp: scale_deployment todo/todo-chatbot-backend 1 -> 3",
+    # near misses of the service token formats, and ids that must stay readable
+    "pod sk-learn-trainer-7d9f8c6b5-x2k4p scheduled on kwok-node-0",
+    "task-runner-sk-batch-0 completed in 42s",
+    "cache-key-9b2c4d6e8f0a1c3e5b7d9f1a3c5e7b9d evicted (lru)",
+    "key-value store ready: etcd 3.6.16",
+    "downloading via hf_hub_download: config.json (cache hit)",
+    "global config loaded from /etc/app/glob.yaml",
+    "deployment.apps/ghost-blog-7f9c4d5b8 rolled out",
+    "SKU 4471 restocked; ACK sent for order 9912",
+    "x-request-id: AC1F0B3E-9D2C-4E5F-8A7B-6C5D4E3F2A1B",
+    "TZ=Asia/Tokyo LANG=C.UTF-8",
+    "uid=550e8400-e29b-41d4-a716-446655440000 name=todo-chatbot-backend",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 Merge pull request #412",
+    "image registry.local/todo-chatbot/backend@sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945",
+    "config blob: eyJhcGlWZXJzaW9uIjoidjEiLCJraW5kIjoiQ29uZmlnTWFwIn0= (43 bytes)",
+    "decoded aGVsbG8gd29ybGQ= -> hello world",
+    "statefulset.apps/todo-chatbot-postgresql-0 ready 1/1",
+    "replicaset todo-chatbot-frontend-6b7c8d9e0f scaled to 2",
+    "node kwok-node-1 zone-b allocatable cpu=4 memory=8Gi pods=110",
+    "epoch 1712345678:processing batch 42 of 100",
+    "at java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke0(Native Method)",
+    "dp.status.ready=true dp.status.replicas=3",
+    "GET https://todostore.blob.core.windows.net/backups/db.sqlite?sv=2025-01-05&se=2026-02-01 403",
+    "hvs.example.internal resolved to 10.96.0.12",
+    "NRQL query returned 0 rows",
+    "discord.gateway: heartbeat acknowledged in 41ms",
+    "apiVersion: v1 kind: Secret metadata.name: todo-chatbot type: Opaque",
 ]

@@ -49,7 +49,10 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}") == version  # nothing written
 
         done = await call(
-            c, "patch_resource", {"kind": "deploy", "name": "web", "patch": image, "wait": True, "timeout_seconds": 90}, progress_callback=on_progress
+            c,
+            "patch_resource",
+            {"kind": "deploy", "name": "web", "patch": image, "wait": True, "timeout_seconds": 90, "confirm": True},
+            progress_callback=on_progress,
         )
         applied = ok(done)
         assert applied["applied"] is True and applied["changes"][0]["diff"] == dry["changes"][0]["diff"]
@@ -90,6 +93,19 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         assert "outside this server's allowlist" in msg
         assert "cluster-scoped" in err(await call(c, "patch_resource", {"kind": "node", "name": "kwok-node-0", "patch": {"metadata": {"labels": {"x": "y"}}}}))
         assert "'web'" in err(await call(c, "patch_resource", {"kind": "deployment", "name": "wbe", "patch": image}))
+        # a new image is risky: without the user's approval (confirm=true from this client) nothing changes
+        msg = err(
+            await call(
+                c,
+                "patch_resource",
+                {
+                    "kind": "deployment",
+                    "name": "web",
+                    "patch": {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "registry.local/app:3"}]}}}},
+                },
+            )
+        )
+        assert "changes Deployment/web container app's image" in msg and "confirm=true" in msg, msg
     outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
     assert outcomes[:5] == [
         ("patch_resource", "not_applied"),
@@ -98,7 +114,7 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         ("patch_resource", "applied"),
         ("patch_resource", "not_applied"),
     ]
-    assert outcomes[5:] == [("patch_resource", "error")] * 7
+    assert outcomes[5:] == [("patch_resource", "error")] * 8
 
 
 async def test_patch_of_a_helm_managed_object_says_the_next_upgrade_overwrites_it(cluster, namespace, audit_log):
@@ -138,7 +154,8 @@ spec:
 
 
 async def test_apply_manifest_dry_run_confirm_all_or_nothing_and_wait(cluster, namespace, audit_log):
-    env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)
+    # MANIFEST's pod spec is no restricted one: an operator who enforces baseline (no privileged, host access, ...)
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace, OPS_MCP_POD_SECURITY="baseline")
     invalid = MANIFEST.replace("replicas: 2", "replicas: -2")
     async with stdio_client(env) as c:
         msg = err(await call(c, "apply_manifest", {"manifest": invalid, "confirm": True}))
@@ -152,8 +169,6 @@ async def test_apply_manifest_dry_run_confirm_all_or_nothing_and_wait(cluster, n
             await call(c, "apply_manifest", {"manifest": [{"apiVersion": "v1", "kind": "Gizmo", "metadata": {"name": "g"}}], "dry_run": True})
         )
 
-        msg = err(await call(c, "apply_manifest", {"manifest": MANIFEST}))
-        assert "needs confirmation" in msg and "configmap/app-config in" in msg and "confirm=true" in msg
         dry = ok(await call(c, "apply_manifest", {"manifest": MANIFEST, "dry_run": True}))
         assert dry["applied"] is False and [(x["obj"], x["action"]) for x in dry["changes"]] == [
             ("configmap/app-config", "created"),
@@ -187,12 +202,13 @@ async def test_apply_manifest_dry_run_confirm_all_or_nothing_and_wait(cluster, n
         return ElicitResult(action="decline")
 
     async with stdio_client(env, elicitation_callback=decline) as c:
-        changed = MANIFEST.replace("mode: fast", "mode: slow")
-        out = ok(await call(c, "apply_manifest", {"manifest": changed}))
+        changed = MANIFEST.replace("mode: fast", "mode: slow").replace("app:1", "app:3")
+        out = ok(await call(c, "apply_manifest", {"manifest": changed, "confirm": True}))  # confirm=true never skips the question
         assert out["applied"] is False and asked and "Apply configmap/app-config" in asked[0]
+        assert "changes Deployment/api container app's image" in asked[0] and "registry.local/app:2 -> registry.local/app:3" in asked[0], asked[0]
     assert jsonpath(cluster, namespace, "configmap/app-config", "{.data.mode}") == "fast"
     outcomes = [(r["tool"], r["outcome"]) for r in audit_records(audit_log)]
-    assert outcomes == [("apply_manifest", "error")] * 5 + [
+    assert outcomes == [("apply_manifest", "error")] * 4 + [
         ("apply_manifest", "not_applied"),
         ("apply_manifest", "applied"),
         ("apply_manifest", "applied"),
@@ -214,7 +230,7 @@ async def test_delete_resource_confirmation_grace_period_and_secrets_refused(clu
     wait_ready(cluster, namespace, "gone", 2)
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)) as c:
         msg = err(await call(c, "delete_resource", {"kind": "configmap", "name": "old"}))
-        assert "Delete configmap/old in namespace" in msg and "confirm=true" in msg
+        assert "Delete configmap/old in namespace" in msg and "needs the user's approval" in msg and "confirm=true" in msg
         assert exists(cluster, namespace, "configmap/old")
         msg = err(await call(c, "delete_resource", {"kind": "secret", "name": "keep", "confirm": True}))
         assert "does not delete Secrets" in msg and exists(cluster, namespace, "secret/keep")

@@ -45,10 +45,12 @@ async def test_scale_with_wait_progress_bounds_and_audit(cluster, namespace, aud
             assert "outside the allowed range 0..5" in err(await call(c, "scale_deployment", {"name": "web", "replicas": bad}))
         assert "'web'" in err(await call(c, "scale_deployment", {"name": "wbe", "replicas": 1}))
         assert "invalid name" in err(await call(c, "scale_deployment", {"name": "WEB!", "replicas": 1}))
-        down = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 0}))
+        # to 0 stops the app: the user approves it (this client asks before each call, then says confirm=true)
+        assert "scales Deployment/web to 0" in err(await call(c, "scale_deployment", {"name": "web", "replicas": 0}))
+        down = ok(await call(c, "scale_deployment", {"name": "web", "replicas": 0, "confirm": True}))
         assert (down["before"], down["after"]) == (3, 0)
     records = audit_records(audit_log)
-    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 5 + [
+    assert [(x["tool"], x["outcome"]) for x in records] == [("scale_deployment", "applied")] + [("scale_deployment", "error")] * 6 + [
         ("scale_deployment", "applied")
     ]
     assert records[0]["arguments"] == {"name": "web", "replicas": 3, "wait": True, "timeout_seconds": 60}
@@ -69,7 +71,7 @@ async def test_rollout_status_restart_and_undo_with_confirmation(cluster, namesp
         assert cluster.kubectl("get", "deploy", "api", "-n", namespace, "-o", "jsonpath={.spec.template.metadata.annotations}").stdout.count("restartedAt") == 1
         # This client cannot be asked (no elicitation): the tool refuses and says how to confirm.
         msg = err(await call(c, "rollout_undo", {"name": "api"}))
-        assert "needs confirmation" in msg and "confirm=true" in msg
+        assert "needs the user's approval" in msg and "confirm=true" in msg
         assert image_of(cluster, namespace, "api") == "registry.local/app:2"
         assert "no revision 99" in err(await call(c, "rollout_undo", {"name": "api", "revision": 99, "confirm": True}))
         undo = ok(await call(c, "rollout_undo", {"name": "api", "revision": 1, "confirm": True, "wait": True}))
@@ -143,7 +145,16 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
     async def on_progress(p, total, message):
         progress.append(message)
 
-    env = ops_env(cluster, namespace, audit_log, OPS_MCP_RELEASE="demo", OPS_MCP_CHART_SOURCES=str(CHARTS), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / helm))
+    # the chart renders a Secret of the password: an operator who lets the agent write Secrets (the write policy's default refuses)
+    env = ops_env(
+        cluster,
+        namespace,
+        audit_log,
+        OPS_MCP_RELEASE="demo",
+        OPS_MCP_CHART_SOURCES=str(CHARTS),
+        OPS_MCP_HELM_BINARY=str(cluster.bin_dir / helm),
+        OPS_MCP_ALLOW_SECRET_WRITES="true",
+    )
     async with stdio_client(env) as c:
         assert "Chart.yaml missing" in err(await call(c, "deploy_chart", {"confirm": True, "chart": str(CHARTS / "nonexistent")}))
         assert "outside the repository" in err(await call(c, "deploy_chart", {"confirm": True, "chart": chart, "values_files": ["/etc/passwd"]}))
@@ -184,7 +195,7 @@ async def test_helm_deploy_dry_run_values_history_rollback_uninstall(cluster, na
         assert "rolled back" in bad and "Next step" in bad
         hist = ok(await call(c, "release_history", {}))["revisions"]
         assert [h["status"] for h in hist][-2:] == ["failed", "deployed"]
-        assert "needs confirmation" in err(await call(c, "rollback_release", {"name": "demo"}))
+        assert "needs the user's approval" in err(await call(c, "rollback_release", {"name": "demo"}))
         rb = ok(await call(c, "rollback_release", {"name": "demo", "revision": 1, "confirm": True, "timeout_seconds": 60}))
         assert rb["applied"]
         assert "not found" in err(await call(c, "release_history", {"release": "nope"})).lower()
@@ -302,11 +313,12 @@ async def test_deploy_chart_needs_an_allowed_source_and_confirmation(cluster, na
             {"chart": "demo", "repo": "https://charts.example.com"},
         ):
             assert "not allowed on this server" in err(await call(c, "deploy_chart", {**refused, "confirm": True})), refused
-        msg = err(await call(c, "deploy_chart", {"chart": demo}))
-        assert "is destructive and needs confirmation" in msg and "confirm=true" in msg
-        assert ok(await call(c, "list_releases", {}))["releases"] == []
-        installed = ok(await call(c, "deploy_chart", {"chart": demo, "confirm": True, "timeout_seconds": 120}))
+        # An install only adds objects, each checked by the write policy: nothing risky, so nobody is asked.
+        installed = ok(await call(c, "deploy_chart", {"chart": demo, "timeout_seconds": 120}))
         assert installed["applied"] and installed["revision"] == 1
+        # A new image is risky: the user approves it (confirm=true from this client, which asks before each call).
+        msg = err(await call(c, "deploy_chart", {"chart": demo, "values": {"image": "registry.local/demo:2"}}))
+        assert "changes Deployment/gated-web container web's image" in msg and "confirm=true" in msg, msg
         # A dry run asks nothing and compares with the deployed release.
         dry = ok(await call(c, "deploy_chart", {"chart": demo, "values": {"replicas": 2}, "dry_run": True}))
         assert dry["changes"]["changed"] == ["Deployment/gated-web"] and dry["changes"]["removed"] == [] and not dry["applied"]

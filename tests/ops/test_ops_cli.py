@@ -24,6 +24,12 @@ def test_doctor_passes_with_admin_and_names_missing_rbac_for_a_limited_identity(
     assert any(line.startswith("cluster") and cluster.server in line for line in lines)
     assert any(line.startswith("rbac scale_deployment") and " yes " in line for line in lines)
     assert any(line.startswith("helm ") and "v4." in line and "(helm 4: rollback with --rollback-on-failure)" in line for line in lines)
+    # the write policy and the consent mode, as this server runs them
+    assert any(line.startswith("consent") and "client (OPS_MCP_CONSENT=auto" in line for line in lines), lines
+    assert any(line.startswith("policy rbac") and "on: refuses writes to Roles" in line for line in lines)
+    over_http = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_ALLOW_SECRET_WRITES="true"), "--transport", "http").stdout.splitlines()
+    assert any(line.startswith("consent") and "elicit" in line for line in over_http)
+    assert any(line.startswith("policy secrets") and "off (OPS_MCP_ALLOW_SECRET_WRITES)" in line for line in over_http), over_http
     helm3 = doctor(ops_env(cluster, namespace, audit_log, OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm3"))).stdout.splitlines()
     assert any(line.startswith("helm ") and "v3." in line and "(helm 3: rollback with --atomic)" in line for line in helm3), helm3
 

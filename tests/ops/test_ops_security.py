@@ -161,7 +161,10 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
         ("deploy_chart", {"confirm": True, "release": "leakrel", "values": typed_values, "values_files": {"token": s["helm_number"]}}),  # invalid: echoed
         ("rollback_release", {"name": "leakrel", "confirm": True, "timeout_seconds": 60}),
         ("patch_resource", {"kind": "secret", "name": "app-secrets", "patch": {"stringData": {"password": s["patch_secret"]}}, "dry_run": True}),
-        ("patch_resource", {"kind": "Secret", "name": "app-secrets", "patch": {"stringData": {"password": s["patch_secret"], "extra": s["patch_secret"]}}}),
+        (
+            "patch_resource",
+            {"kind": "Secret", "name": "app-secrets", "patch": {"stringData": {"password": s["patch_secret"], "extra": s["patch_secret"]}}, "confirm": True},
+        ),
         (
             "patch_resource",
             {
@@ -169,6 +172,7 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
                 "name": "app-secrets",
                 "patch": [{"op": "add", "path": "/stringData", "value": {"config": s["patch_secret"]}}],
                 "patch_type": "json",
+                "confirm": True,
             },
         ),
         (
@@ -199,7 +203,8 @@ async def test_no_tool_output_contains_a_seeded_secret(cluster, namespace, audit
     ]
     helm_secret = cluster.kubectl("get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "jsonpath={.items[0].metadata.name}").stdout
     calls.append(("describe_resource", {"kind": "secret", "name": helm_secret}))
-    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=str(CHARTS))) as c:
+    # Secret writes allowed (the write policy refuses them by default): what they return must still hold no value.
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_CHART_SOURCES=str(CHARTS), OPS_MCP_ALLOW_SECRET_WRITES="true")) as c:
         tools = {t.name for t in (await c.list_tools()).tools}
         covered = {name for name, _ in calls}
         assert tools - covered <= {"uninstall_release", "rollout_undo", "diagnose", "diagnose_crashloop"}, tools - covered

@@ -35,7 +35,7 @@ async def test_exec_in_pod_runs_an_argv_only_when_allowed_and_confirmed_and_scru
         assert tool.annotations.destructive_hint is True and tool.input_schema["properties"]["command"]["type"] == "array"
 
         # No confirmation and a client that cannot be asked: nothing runs.
-        assert "needs confirmation" in err(await client.call_tool("exec_in_pod", {"name": name, "command": ["id"]}))
+        assert "needs the user's approval" in err(await client.call_tool("exec_in_pod", {"name": name, "command": ["id"]}))
 
         # A real process in the container: its uid, its exit code, stdout and stderr apart.
         run = ok(

@@ -177,7 +177,8 @@ def patch_step(name: str, ns: str, patch: Any, patch_type: str | None = None) ->
     return {"tool": "patch_resource", "args": args}
 
 
-DESTRUCTIVE = {"rollout_undo", "rollback_release", "deploy_chart", "apply_manifest", "delete_resource"}
+# what a client that asks its user before each call adds once the user approved: confirm=true where a tool takes it
+CONFIRMABLE = {"rollout_undo", "rollback_release", "deploy_chart", "apply_manifest", "delete_resource", "patch_resource", "scale_deployment"}
 
 
 async def apply_fix(ops: Ops, fix: dict[str, Any]) -> list[dict[str, Any]]:
@@ -189,7 +190,7 @@ async def apply_fix(ops: Ops, fix: dict[str, Any]) -> list[dict[str, Any]]:
     assert "<" not in json.dumps(steps), f"placeholder in apply: {steps}"
     results = []
     for step in steps:
-        args = {**step["args"], **({"confirm": True} if step["tool"] in DESTRUCTIVE else {})}
+        args = {**step["args"], **({"confirm": True} if step["tool"] in CONFIRMABLE else {})}
         out = await ops.call(step["tool"], **args)
         rollout = out.get("rollout")
         if step["args"].get("wait"):

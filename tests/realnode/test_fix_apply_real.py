@@ -17,7 +17,8 @@ from test_failures_real import SERVER, container_status, deployment, finding, ha
 
 pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
 
-DESTRUCTIVE = {"apply_manifest", "delete_resource", "rollout_undo", "rollback_release", "deploy_chart"}
+# what a client that asks its user before each call adds once the user approved: confirm=true where a tool takes it
+CONFIRMABLE = {"rollout_undo", "rollback_release", "deploy_chart", "apply_manifest", "delete_resource", "patch_resource", "scale_deployment"}
 
 
 async def test_missing_storage_class_is_repaired_by_the_printed_apply_steps(
@@ -56,7 +57,7 @@ async def test_missing_storage_class_is_repaired_by_the_printed_apply_steps(
         assert manifest["metadata"]["annotations"] == {"team": "shop"} and manifest["spec"]["resources"] == {"requests": {"storage": "64Mi"}}
 
         for step in steps:  # exactly as printed; a client adds confirm after the user approved
-            args = {**step["args"], **({"confirm": True} if step["tool"] in DESTRUCTIVE else {})}
+            args = {**step["args"], **({"confirm": True} if step["tool"] in CONFIRMABLE else {})}
             out = ok(await ops.client.call_tool(step["tool"], args))
             print(f"--- {step['tool']}: {out}")
 
@@ -98,7 +99,8 @@ async def test_forbidden_service_account_crash_loop_is_repaired_by_the_printed_g
     lister["spec"]["template"]["spec"].update(serviceAccountName="lister", automountServiceAccountToken=True)
     cluster.apply([{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lister"}}, lister], ns)
     wait_pod(cluster, ns, "lister", lambda p: container_status(p).get("restartCount", 0) >= 1, "a real 403 crash")
-    async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_READ_ONLY="false") as ops:
+    # the grant is a Role + RoleBinding: the write policy refuses RBAC writes unless the operator allows narrow ones
+    async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_READ_ONLY="false", OPS_MCP_ALLOW_RBAC_WRITES="true") as ops:
         report = await ops.diagnose_until(has("crashloop.app_error"), kind="deployment", name="lister")
         f = finding(report, "crashloop.app_error")
         steps = f["fix"]["apply"]
@@ -109,7 +111,7 @@ async def test_forbidden_service_account_crash_loop_is_repaired_by_the_printed_g
         denied = await ops.call("diagnose", kind="serviceaccount", name="lister", can="list pods")
         assert finding(denied, "rbac.denied")["fix"]["apply"][0] == steps[0], "the same grant from the ServiceAccount target"
         for step in steps:
-            args = {**step["args"], **({"confirm": True} if step["tool"] in DESTRUCTIVE else {})}
+            args = {**step["args"], **({"confirm": True} if step["tool"] in CONFIRMABLE else {})}
             print(f"--- {step['tool']}: {ok(await ops.client.call_tool(step['tool'], args))}")
         pod = wait_pod(cluster, ns, "lister", lambda p: bool(container_status(p).get("ready")), "lister Ready", timeout=60)
         assert container_status(pod)["restartCount"] == 0, container_status(pod)
