@@ -21,6 +21,14 @@ LOCAL_VALUES = CHART / "values-local.yaml"
 # The chart's image sections and the image (scripts/images.sh's key) each one runs.
 IMAGE_OF = {"frontend": "frontend", "backend": "backend", "mcpServer": "backend", "opsMcp": "ops-mcp"}
 DEPLOYMENTS = ("frontend", "backend", "mcp", "ops-mcp")  # the Deployments' name suffixes
+# The strictest Pod Security Standards level every pod of the chart meets (tests/k8s/test_k8s_chart.py checks it):
+# the namespace the chart is installed in enforces it, so a pod that breaks it is refused here as on a hardened cluster.
+POD_SECURITY = "restricted"
+
+
+def pod_security_labels(level: str = POD_SECURITY) -> dict[str, str]:
+    """Pod Security Admission's namespace labels: refuse (enforce), record (audit) and warn about pods beyond `level`."""
+    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
 
 
 def engine_env() -> dict[str, str]:
@@ -88,9 +96,10 @@ def install(
     timeout: str = "5m",
     wait: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """`helm upgrade --install` the chart with the local values and these images; with `wait`, until every pod
-    is Ready (and every Job done)."""
-    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--create-namespace", "-f", str(LOCAL_VALUES), "--timeout", timeout]
+    """`helm upgrade --install` the chart with the local values and these images into `namespace`, created or labelled
+    to enforce the chart's Pod Security level first; with `wait`, until every pod is Ready (and every Job done)."""
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": pod_security_labels()}})
+    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "-f", str(LOCAL_VALUES), "--timeout", timeout]
     args += ["--wait"] if wait else []
     for path in values or []:
         args += ["-f", str(path)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 
 import pytest
+import yaml
 from k8s_chart import CHART, KAGENT_API_VERSIONS, find, helm, one, pod_specs, render, template_args
 
 PROFILES = ["default", "minikube", "production"]
@@ -58,6 +61,74 @@ def test_pods_are_hardened(profile: str) -> None:
             assert c["resources"]["requests"] and c["resources"]["limits"], where
             tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
             assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{where}: /tmp must be a writable emptyDir"
+
+
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+
+
+def restricted_violations(spec: dict) -> list[str]:
+    """What a pod spec does that the Pod Security Standards' restricted level forbids (a container's securityContext
+    field overrides the pod's)."""
+    found = [f for f in ("hostNetwork", "hostPID", "hostIPC") if spec.get(f)]
+    found += [f"volume {v['name']}" for v in spec.get("volumes", []) if not set(v) - {"name"} <= RESTRICTED_VOLUMES]
+    pod = spec.get("securityContext") or {}
+    for c in spec["containers"] + spec.get("initContainers", []):
+        sc = c.get("securityContext") or {}
+        caps = sc.get("capabilities") or {}
+        checks = {
+            "privileged": not sc.get("privileged"),
+            "allowPrivilegeEscalation": sc.get("allowPrivilegeEscalation") is False,
+            "runAsNonRoot": sc.get("runAsNonRoot", pod.get("runAsNonRoot")) is True,
+            "runAsUser": sc.get("runAsUser", pod.get("runAsUser")) != 0,
+            "seccompProfile": (sc.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type") in ("RuntimeDefault", "Localhost"),
+            "capabilities": "ALL" in caps.get("drop", []) and set(caps.get("add", [])) <= {"NET_BIND_SERVICE"},
+            "hostPort": not any(p.get("hostPort") for p in c.get("ports", [])),
+        }
+        found += [f"{c['name']}: {check}" for check, ok in checks.items() if not ok]
+    return found
+
+
+# Values that bring in the pods the defaults leave out: the bundled PostgreSQL and its migration Job (default), SQLite,
+# an external database's hook Job, the metrics and exec options.
+POD_VARIANTS = [
+    {},
+    {"postgresql.enabled": "false"},
+    {"postgresql.enabled": "false", "externalDatabase.enabled": "true", "secrets.databaseUrl": "postgresql://u:p@db.example:5432/todo"},
+    {"opsMcp.readOnly": "false", "opsMcp.allowExec": "true", "frontend.persistence.enabled": "true"},
+]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("sets", POD_VARIANTS)
+def test_every_pod_meets_the_pod_security_level_the_namespace_enforces(profile: str, sets: dict[str, str]) -> None:
+    """`make up` (tests/cluster/deploy.py) labels the namespace to enforce the chart's level, and the kustomize base's
+    Namespace carries the same labels: every pod of the chart, hooks and helm test included, must meet it."""
+    from cluster.deploy import POD_SECURITY, pod_security_labels
+
+    assert POD_SECURITY == "restricted", "this check is restricted's"
+    docs = render(profile, sets=sets)
+    specs = pod_specs(docs) + [(f"Pod/{d['metadata']['name']}", d["spec"]) for d in find(docs, "Pod")]
+    assert {"Deployment/todo-chatbot-ops-mcp", "Pod/todo-chatbot-test"} <= {where for where, _ in specs}
+    assert {where: v for where, spec in specs if (v := restricted_violations(spec))} == {}
+    namespace = yaml.safe_load((CHART.parents[1] / "kustomize" / "base" / "namespace.yaml").read_text())
+    assert pod_security_labels().items() <= namespace["metadata"]["labels"].items()
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("profile", PROFILES)
+def test_the_api_servers_pod_security_admission_accepts_every_pod_template(profile: str, cluster, namespace: str) -> None:
+    """The real admission plugin judges the rendered workloads in a namespace labelled as deploy.py labels it (a pod
+    that breaks the level is refused, a workload's template warned about: shown for one that adds a capability)."""
+    from cluster.deploy import pod_security_labels
+
+    cluster.kubectl("label", "namespace", namespace, *(f"{k}={v}" for k, v in pod_security_labels().items()), "--overwrite")
+    workloads = [d for d in render(profile, namespace=namespace) if d["kind"] in ("Deployment", "StatefulSet", "Job", "Pod")]
+    proc = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(workloads))
+    assert "would violate PodSecurity" not in proc.stderr, proc.stderr
+    bad = copy.deepcopy(workloads[0])
+    bad["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_ADMIN"]
+    proc = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(bad))
+    assert 'would violate PodSecurity "restricted' in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -269,7 +340,7 @@ def test_ops_mcp_rbac_is_least_privilege() -> None:
         ("apps", "deployments/scale", "patch"),
         ("apps", "deployments", "patch"),
         ("apps", "statefulsets/scale", "patch"),
-        ("", "secrets", "create"),
+        ("", "configmaps", "create"),
     ]:
         assert needed in granted, f"readOnly=false must allow {needed}"
     assert not any(res in ("pods/exec", "nodes/proxy", "namespaces") for r in writable for res in r["resources"])
@@ -380,25 +451,48 @@ def granted(rules: list[dict], verb: str, resource: str) -> bool:
     return any(group in r.get("apiGroups", []) and name in r.get("resources", []) and verb in r.get("verbs", []) and not r.get("resourceNames") for r in rules)
 
 
-@pytest.mark.parametrize(("read_only", "allow_exec", "toolsets"), [(True, False, ""), (False, False, ""), (False, True, "metrics")])
-def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool, allow_exec: bool, toolsets: str) -> None:
-    """Every (verb, resource) a tool declares beside its code (@tool(rbac=...)) is granted by the chart's
-    Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
-    from ops_mcp.cluster import KINDS
-    from ops_mcp.server import build_server
+def ops_config(docs: list[dict]) -> dict[str, str]:
+    return one(docs, "ConfigMap", "todo-chatbot-ops-mcp")["data"]
+
+
+def ops_settings(docs: list[dict]):
+    """The Settings ops-mcp runs with in the chart: every OPS_MCP_* of its ConfigMap, read as ops-mcp reads its
+    environment (an unknown name fails: settings forbid extra fields)."""
     from ops_mcp.settings import load_settings
 
-    default = "inspect,logs,workloads,releases,changes,diagnose"
-    sets = {"opsMcp.readOnly": str(read_only).lower(), "opsMcp.allowExec": str(allow_exec).lower()}
-    if toolsets:
-        sets["opsMcp.toolsets"] = "{" + f"{default},{toolsets}" + "}"
+    return load_settings(**{k.removeprefix("OPS_MCP_").lower(): v for k, v in ops_config(docs).items() if k.startswith("OPS_MCP_")})
+
+
+def ops_server(docs: list[dict]):
+    """The chart's ops-mcp as built from its ConfigMap: its registered tools (`kinds`), their toolsets and RBAC."""
+    from ops_mcp.server import build_server
+
+    return build_server(ops_settings(docs)).ops
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {},
+        {"opsMcp.readOnly": "false"},
+        {"opsMcp.readOnly": "false", "opsMcp.allowExec": "true", "opsMcp.toolsets": "{inspect,logs,workloads,releases,changes,diagnose,metrics}"},
+        {"opsMcp.readOnly": "false", "opsMcp.helmWrites": "true"},
+        {"opsMcp.readOnly": "false", "opsMcp.writePolicy.allowSecretWrites": "true", "opsMcp.writePolicy.allowRbacWrites": "true"},
+    ],
+)
+def test_the_ops_mcp_role_grants_what_each_tool_declares(sets: dict[str, str]) -> None:
+    """Every (verb, resource) a tool the chart's ops-mcp lists declares beside its code (@tool(rbac=...)) is granted by
+    the chart's Role, or its ClusterRole for cluster-scoped kinds; doctor checks the same declarations on a live cluster."""
+    from ops_mcp.cluster import KINDS
+
     docs = render(sets=sets)
     role = [r for d in find(docs, "Role") if d["metadata"]["name"].endswith("ops-mcp") for r in d["rules"]]
     cluster_role = [r for d in find(docs, "ClusterRole") if "ops-mcp" in d["metadata"]["name"] for r in d["rules"]]
-    ops = build_server(load_settings(read_only=read_only, allow_exec=allow_exec, toolsets=f"{default},{toolsets}" if toolsets else "")).ops
-    assert ("top_pods" in ops.kinds) is bool(toolsets)
-    assert ("exec_in_pod" in ops.kinds) is allow_exec
-    assert any("pods/exec" in r["resources"] for r in role) is allow_exec, "pods/exec only for exec_in_pod"
+    ops = ops_server(docs)
+    assert ("top_pods" in ops.kinds) is ("opsMcp.toolsets" in sets)
+    assert ("exec_in_pod" in ops.kinds) is ("opsMcp.allowExec" in sets)
+    assert any("pods/exec" in r["resources"] for r in role) is ("opsMcp.allowExec" in sets), "pods/exec only for exec_in_pod"
+    assert ("deploy_chart" in ops.kinds) is ("opsMcp.helmWrites" in sets)
     missing = []
     for tool, needs in ops.rbac.items():
         assert needs, f"{tool} declares no RBAC"
@@ -408,6 +502,95 @@ def test_the_ops_mcp_role_grants_what_each_tool_declares(read_only: bool, allow_
             if not granted(rules, verb, resource):
                 missing.append(f"{tool}: {verb} {resource}")
     assert missing == []
+
+
+# The writes ops-mcp's write policy refuses by default, by the value that allows them (and, for the Helm write tools,
+# opsMcp.helmWrites allows them all): the Role grants a write verb on these only then.
+POLICY_GATED = {
+    "opsMcp.writePolicy.allowSecretWrites": {("", "secrets")},
+    "opsMcp.writePolicy.allowNetworkPolicyWrites": {("networking.k8s.io", "networkpolicies")},
+    "opsMcp.writePolicy.allowRbacWrites": {("rbac.authorization.k8s.io", "roles"), ("rbac.authorization.k8s.io", "rolebindings")},
+}
+WRITES = ("create", "update", "patch", "delete")
+
+
+def role_grants(docs: list[dict]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) the ops-mcp Role grants."""
+    rules = [r for d in find(docs, "Role") if d["metadata"]["name"] == "todo-chatbot-ops-mcp" for r in d["rules"]]
+    return {(g, res, v) for r in rules for g in r["apiGroups"] for res in r["resources"] for v in r["verbs"]}
+
+
+@pytest.mark.parametrize("value", [*POLICY_GATED, "opsMcp.helmWrites"])
+def test_the_role_grants_a_write_the_policy_refuses_only_with_the_value_that_allows_it(value: str) -> None:
+    """Without the value, no write verb on the gated resources; with it, exactly their write verbs and nothing else, and
+    the server gets the same switch (OPS_MCP_ALLOW_*); read-only, the value grants nothing."""
+    gated = set().union(*POLICY_GATED.values())
+    writable = {"opsMcp.readOnly": "false"}
+    base = role_grants(render(sets=writable))
+    assert not {(g, res, v) for g, res, v in base if (g, res) in gated and v in WRITE_VERBS}
+    docs = render(sets={**writable, value: "true"})
+    expected = gated if value == "opsMcp.helmWrites" else POLICY_GATED[value]
+    assert role_grants(docs) - base == {(g, res, v) for g, res in expected for v in WRITES}
+    assert not base - role_grants(docs)
+    settings = ops_settings(docs)
+    switches = {"allow_secret_writes", "allow_network_policy_writes", "allow_rbac_writes"}
+    on = {f for f in switches if getattr(settings, f)}
+    assert on == ({re.sub(r"([A-Z])", r"_\1", value.rpartition(".")[2]).lower()} if value in POLICY_GATED else set())
+    assert role_grants(render(sets={value: "true"})) == role_grants(render())
+
+
+def test_ops_mcp_gets_the_write_policy_and_consent_from_values() -> None:
+    default = ops_settings(render())
+    assert (default.allow_secret_writes, default.allow_network_policy_writes, default.allow_rbac_writes) == (False, False, False)
+    assert (default.allow_service_types, default.pod_security, default.policy_disable, default.consent) == ([], "restricted", [], "auto")
+    assert "OPS_MCP_CONSENT" not in ops_config(render()), "empty consent leaves the server's default"
+    sets = {
+        "opsMcp.writePolicy.allowServiceTypes": "{NodePort,LoadBalancer}",
+        "opsMcp.writePolicy.podSecurity": "baseline",
+        "opsMcp.writePolicy.disable": "{service-exposure,replicas-ceiling}",
+        "opsMcp.consent": "elicit",
+    }
+    chosen = ops_settings(render(sets=sets))
+    assert chosen.allow_service_types == ["NodePort", "LoadBalancer"] and chosen.pod_security == "baseline"
+    assert chosen.policy_disable == ["service-exposure", "replicas-ceiling"] and chosen.consent == "elicit"
+
+
+def test_the_helm_write_tools_are_listed_only_with_helm_writes() -> None:
+    """Without opsMcp.helmWrites the writable server lists every write tool but the ones that run helm (OPS_MCP_TOOLS
+    denies them), and kagent's Agent names none of them; read-only, nothing is denied (no write tool is listed)."""
+    with_helm = ops_server(render(sets={"opsMcp.readOnly": "false", "opsMcp.helmWrites": "true"}))
+    helm_writes = {t for t, kind in with_helm.kinds.items() if with_helm.catalog[t] == "releases" and kind != "read"}
+    assert helm_writes == {"deploy_chart", "rollback_release", "uninstall_release"}
+    docs = render(sets={"opsMcp.readOnly": "false"})
+    without = ops_server(docs)
+    assert set(with_helm.kinds) - set(without.kinds) == helm_writes
+    assert sorted(ops_config(docs)["OPS_MCP_TOOLS"].split(",")) == sorted(f"-{t}" for t in helm_writes)
+    assert ops_config(render())["OPS_MCP_TOOLS"] == ""
+    extra = tuple(a for v in KAGENT_API_VERSIONS for a in ("--api-versions", v))
+    for helm_on in (False, True):
+        sets = {"kagent.enabled": "true", "opsMcp.readOnly": "false", "opsMcp.helmWrites": str(helm_on).lower()}
+        agent = one(render(sets=sets, extra=extra), "Agent", "todo-ops-agent")
+        names = set(agent["spec"]["declarative"]["tools"][0]["mcpServer"]["toolNames"])
+        assert helm_writes & names == (helm_writes if helm_on else set()), names
+
+
+def test_ops_mcp_protects_its_own_objects() -> None:
+    """OPS_MCP_PROTECTED_OBJECTS names every object of ops-mcp the chart renders (its component's, with every optional
+    one on), the NetworkPolicies that select its pods and the Secret holding its token; nothing of the other components."""
+    sets = {"networkPolicy.enabled": "true", "opsMcp.autoscaling.enabled": "true", "kagent.enabled": "true", "opsMcp.readOnly": "false"}
+    extra = tuple(a for v in KAGENT_API_VERSIONS for a in ("--api-versions", v))
+    for more in ({}, {"secrets.existingSecret": "vault-synced"}):
+        docs = render(sets={**sets, **more}, extra=extra)
+        protected = ops_config(docs)["OPS_MCP_PROTECTED_OBJECTS"].split(",")
+        own = {f"{d['kind']}/{d['metadata']['name']}" for d in docs if d["metadata"]["labels"].get("app.kubernetes.io/component") == "ops-mcp"}
+        assert {f"{kind}/todo-chatbot-ops-mcp" for kind in ("Deployment", "ServiceAccount", "Role", "PodDisruptionBudget")} <= own
+        pod_labels = pod_template(docs, "ops-mcp")["metadata"]["labels"]
+        policies = find(docs, "NetworkPolicy")
+        selecting = {f"NetworkPolicy/{p['metadata']['name']}" for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()}
+        assert selecting == {"NetworkPolicy/todo-chatbot-ops-mcp", "NetworkPolicy/todo-chatbot-default-deny"}
+        token = f"Secret/{secret_ref(docs, 'ops-mcp', 'OPS_MCP_HTTP_TOKEN')['name']}"
+        assert set(protected) == own | selecting | {token}, set(protected) ^ (own | selecting | {token})
+        assert all(entry.count("/") == 1 for entry in protected)
 
 
 def test_sqlite_mode_gives_the_backend_and_the_task_mcp_server_one_database() -> None:
@@ -438,15 +621,18 @@ def test_pods_keep_serving_through_a_pre_stop_sleep_before_sigterm() -> None:
     assert "lifecycle" not in spec["spec"]["template"]["spec"]["containers"][0]
 
 
-def test_ops_mcp_egress_allows_the_api_servers_own_ports() -> None:
-    """Policies match after Service translation: the API server endpoint's port counts (8443 on Minikube)."""
+def test_ops_mcp_egress_goes_to_the_api_server_only() -> None:
+    """Policies match after Service translation: the API server's own addresses and ports count, not 10.96.0.1:443.
+    Given ones are used as they are; helm template has no cluster to look the live ones up in: the ports alone (the
+    looked-up addresses: tests/realnode/test_network_policy_real.py)."""
 
-    def ports(**sets: str) -> set[int]:
+    def egress(**sets: str) -> list[dict]:
         [policy] = find(render(sets={"networkPolicy.enabled": "true", **sets}), "NetworkPolicy", "todo-chatbot-ops-mcp")
-        return {rule["port"] for egress in policy["spec"]["egress"] for rule in egress["ports"]}
+        return policy["spec"]["egress"]
 
-    assert ports() == {443, 6443, 8443}
-    assert ports(**{"networkPolicy.apiServerPorts": "{16443}"}) == {16443}
+    assert egress() == [{"ports": [{"port": p, "protocol": "TCP"} for p in (443, 6443, 8443)]}]
+    given = egress(**{"networkPolicy.apiServer.cidrs": "{10.0.0.2/32,fd00::2/128}", "networkPolicy.apiServer.ports": "{16443}"})
+    assert given == [{"to": [{"ipBlock": {"cidr": "10.0.0.2/32"}}, {"ipBlock": {"cidr": "fd00::2/128"}}], "ports": [{"port": 16443, "protocol": "TCP"}]}]
 
 
 def test_forwarding_the_admins_token_makes_ops_mcp_verify_the_apps_tokens_of_the_admins() -> None:

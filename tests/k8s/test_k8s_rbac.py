@@ -57,16 +57,18 @@ WRITES = [
     ("patch", "statefulsets.apps"),
     ("create", "deployments.apps"),
     ("delete", "deployments.apps"),
-    ("create", "secrets"),
-    ("update", "secrets"),
-    ("delete", "secrets"),
     ("create", "configmaps"),
     ("create", "services"),
     ("create", "jobs.batch"),
     ("delete", "jobs.batch"),
     ("create", "serviceaccounts"),
-    ("create", "roles.rbac.authorization.k8s.io"),
 ]
+# Writes the write policy refuses by default: granted only with the value that allows them (opsMcp.helmWrites: all).
+POLICY_GATED = {
+    "opsMcp.writePolicy.allowSecretWrites": [("create", "secrets"), ("update", "secrets"), ("delete", "secrets")],
+    "opsMcp.writePolicy.allowNetworkPolicyWrites": [("create", "networkpolicies.networking.k8s.io"), ("patch", "networkpolicies.networking.k8s.io")],
+    "opsMcp.writePolicy.allowRbacWrites": [("create", "roles.rbac.authorization.k8s.io"), ("delete", "rolebindings.rbac.authorization.k8s.io")],
+}
 # Never, in either mode.
 NEVER = [
     ("*", "*"),
@@ -118,20 +120,25 @@ def test_read_only_service_account_reads_and_every_write_is_refused(cluster: Clu
     assert "pod/todo-chatbot-ops-mcp-" in got.stdout
 
 
-def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster, namespace: str, uninstall) -> None:
-    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false")
-    missing = [w for w in READS + WRITES if not can_i(cluster, namespace, *w)]
+@pytest.mark.parametrize("value", [None, *POLICY_GATED, "opsMcp.helmWrites"])
+def test_writable_service_account_gets_exactly_the_write_verbs(cluster: Cluster, namespace: str, uninstall, value: str | None) -> None:
+    """opsMcp.readOnly=false: the write tools' verbs; those the write policy refuses only with the value allowing them."""
+    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false", *(["--set", f"{value}=true"] if value else []))
+    allowed = [] if value is None else [w for v, ws in POLICY_GATED.items() if value in (v, "opsMcp.helmWrites") for w in ws]
+    missing = [w for w in READS + WRITES + allowed if not can_i(cluster, namespace, *w)]
     assert not missing, f"write tools would fail: {missing}"
-    too_much = [n for n in NEVER if can_i(cluster, namespace, *n)]
-    assert not too_much, f"granted beyond the tools' needs: {too_much}"
+    too_much = [n for n in NEVER + [w for ws in POLICY_GATED.values() for w in ws if w not in allowed] if can_i(cluster, namespace, *n)]
+    assert not too_much, f"granted beyond the tools' needs and the policy: {too_much}"
     assert not can_i(cluster, namespace, "patch", "deployments.apps", in_ns="default")
     cluster.kubectl("scale", "deployment", SA, "--replicas=2", "-n", namespace, f"--as=system:serviceaccount:{namespace}:{SA}")
 
 
 def test_helm_as_the_service_account_upgrades_and_rolls_back_the_full_release(cluster: Cluster, namespace: str, uninstall) -> None:
-    """deploy_chart and rollback_release run helm with this account: the Role must be enough for every
-    object of the chart (hooks included), and nothing more was needed."""
-    base = ["-n", namespace, "--set", "postgresql.persistence.enabled=false", "--set", "opsMcp.readOnly=false", "--wait", "--timeout", "240s"]
+    """deploy_chart and rollback_release run helm with this account (opsMcp.helmWrites): the Role must be enough for
+    every object of the chart (hooks and NetworkPolicies included, the API server's endpoints looked up), and nothing
+    more was needed."""
+    base = ["-n", namespace, "--set", "postgresql.persistence.enabled=false", "--set", "opsMcp.readOnly=false", "--set", "opsMcp.helmWrites=true"]
+    base += ["--set", "networkPolicy.enabled=true", "--wait", "--timeout", "240s"]
     uninstall(cluster, namespace)
     cluster.helm("install", RELEASE, str(CHART), *base)
     as_sa = ["--kube-as-user", f"system:serviceaccount:{namespace}:{SA}"]
@@ -156,10 +163,17 @@ def sa_kubeconfig(cluster: Cluster, namespace: str, path: Path) -> Path:
     return path
 
 
-def sa_server(cluster: Cluster, namespace: str, tmp_path: Path) -> StdioServerParameters:
-    """ops-mcp over stdio as the chart's ServiceAccount, started writable (its tools are listed and really try)."""
-    env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
-    env.update(
+def chart_env(cluster: Cluster, namespace: str, *names: str) -> dict[str, str]:
+    """These variables as the installed chart gives them to ops-mcp (its ConfigMap)."""
+    data = json.loads(cluster.kubectl("get", "configmap", SA, "-n", namespace, "-o", "json").stdout)["data"]
+    return {name: data[name] for name in names}
+
+
+def sa_server(cluster: Cluster, namespace: str, tmp_path: Path, env: dict[str, str] | None = None) -> StdioServerParameters:
+    """ops-mcp over stdio as the chart's ServiceAccount, started writable (its tools are listed and really try), with
+    `env` (e.g. the chart's write-policy switches) on top."""
+    base = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
+    base.update(
         OPS_MCP_KUBECONFIG=str(sa_kubeconfig(cluster, namespace, tmp_path / "sa.kubeconfig")),
         KUBECONFIG=str(tmp_path / "sa.kubeconfig"),
         OPS_MCP_NAMESPACE=namespace,
@@ -169,8 +183,9 @@ def sa_server(cluster: Cluster, namespace: str, tmp_path: Path) -> StdioServerPa
         OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"),
         OPS_MCP_REQUEST_TIMEOUT="10",
         HOME=str(tmp_path),
+        **(env or {}),
     )
-    return StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=env, cwd=str(ROOT))
+    return StdioServerParameters(command=sys.executable, args=["-m", "ops_mcp.cli", "serve", "--transport", "stdio"], env=base, cwd=str(ROOT))
 
 
 def text_of(result) -> str:
@@ -207,15 +222,18 @@ async def test_ops_tools_with_the_chart_service_account(cluster: Cluster, namesp
 async def test_change_tools_with_the_writable_chart_service_account(cluster: Cluster, namespace: str, tmp_path: Path, anyio_backend: str, uninstall) -> None:
     """patch_resource, apply_manifest and delete_resource as the chart's account with opsMcp.readOnly=false: the Role
     grants what they declare for the app's kinds (a server-side apply that creates is authorized as a create too),
+    Roles and RoleBindings with opsMcp.writePolicy.allowRbacWrites (the server then gets OPS_MCP_ALLOW_RBAC_WRITES),
     and a kind outside them is refused by the apiserver with the rule to add."""
-    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false")
+    install(cluster, namespace, uninstall, "--set", "opsMcp.readOnly=false", "--set", "opsMcp.writePolicy.allowRbacWrites=true")
+    policy = chart_env(cluster, namespace, "OPS_MCP_ALLOW_RBAC_WRITES")
+    assert policy == {"OPS_MCP_ALLOW_RBAC_WRITES": "true"}
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pod-reader"}}
     role["rules"] = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "pod-reader"}}
     binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"}
     binding["subjects"] = [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}]
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fix-config"}, "data": {"a": "1"}}
-    async with Client(sa_server(cluster, namespace, tmp_path), read_timeout_seconds=120) as mcp:
+    async with Client(sa_server(cluster, namespace, tmp_path, policy), read_timeout_seconds=120) as mcp:
         together = await mcp.call_tool("apply_manifest", {"manifest": [config, role, binding], "confirm": True})
         assert together.is_error and "apply the Role it binds first, in an earlier call" in text_of(together), text_of(together)
         assert cluster.kubectl("get", "configmap", "fix-config", "-n", namespace, check=False).returncode != 0  # nothing applied

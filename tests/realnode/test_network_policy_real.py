@@ -3,6 +3,7 @@ CNI does it on Minikube): every path the app needs works, everything else is ref
 
 from __future__ import annotations
 
+import socket
 import subprocess
 
 import pytest
@@ -35,6 +36,24 @@ def reach(cluster, namespace: str, target: str, host: str, port: int) -> str:
     return out.stdout.strip().split()[0]
 
 
+def host_reach(host: str, port: int) -> str:
+    """Whether the host (no policy applies to it) opens a TCP connection to host:port: the control for a refusal."""
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return "open"
+    except OSError:
+        return "refused"
+
+
+def stranger_pod(namespace: str, image: str, port: int) -> dict:
+    """A pod of the namespace that is none of the app's components, serving HTTP on `port`, within the restricted Pod
+    Security level the namespace enforces (deploy.install labels it)."""
+    security = {"runAsNonRoot": True, "runAsUser": 10001, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    container = {"name": "c", "image": image, "imagePullPolicy": "Never", "command": ["python", "-m", "http.server", str(port)], "securityContext": security}
+    spec = {"containers": [container], "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stranger", "namespace": namespace}, "spec": spec}
+
+
 async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, app_images, real_namespace, tmp_path):
     app = deploy_app(real_cluster, real_namespace, app_images, tmp_path, sets={"networkPolicy.enabled": "true"})
     try:
@@ -56,30 +75,24 @@ async def test_allowed_paths_work_and_everything_else_is_refused(real_cluster, a
                 assert ok(await mcp.call_tool("get_app_status", {}))["healthy"] is True
         finally:
             forward.stop()
+        ops = f"deploy/{RELEASE}-ops-mcp"
+        assert reach(real_cluster, real_namespace, ops, deploy.cluster_ip(real_cluster, "default", "kubernetes"), 443) == "open"
 
-        # Refused: ops-mcp talks to the API server only; a pod of the namespace that is none of the app's
-        # components reaches none of them.
+        # Refused: ops-mcp talks to the API server only, not even to another pod on the API server's own port (the
+        # policy names the API server's address, from the `kubernetes` EndpointSlice the chart looked up); a pod of
+        # the namespace that is none of the app's components reaches none of them.
         backend, mcp_svc = f"{RELEASE}-backend", f"{RELEASE}-mcp"
-        refused(real_cluster, real_namespace, f"deploy/{RELEASE}-ops-mcp", backend, 8000)
-        real_cluster.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "stranger", "namespace": real_namespace},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "c",
-                            "image": app_images["backend"],
-                            "imagePullPolicy": "Never",
-                            "command": ["sleep", "3600"],
-                            "securityContext": {"runAsUser": 10001},
-                        }
-                    ]
-                },
-            }
-        )
+        refused(real_cluster, real_namespace, ops, backend, 8000)
+        api = real_cluster.kubectl_json("get", "endpointslice", "kubernetes", "-n", "default")
+        api_port = api["ports"][0]["port"]
+        [egress] = real_cluster.kubectl_json("get", "networkpolicy", f"{RELEASE}-ops-mcp", "-n", real_namespace)["spec"]["egress"]
+        assert egress["to"] == [{"ipBlock": {"cidr": f"{a}/32"}} for e in api["endpoints"] for a in e["addresses"]], egress
+        assert {"port": api_port, "protocol": "TCP"} in egress["ports"], egress
+        real_cluster.apply(stranger_pod(real_namespace, app_images["backend"], api_port))
         real_cluster.kubectl("wait", "--for=condition=Ready", "pod/stranger", "-n", real_namespace, "--timeout=60s")
+        stranger_ip = real_cluster.kubectl_json("get", "pod", "stranger", "-n", real_namespace)["status"]["podIP"]
+        real_cluster.wait_for(lambda: host_reach(stranger_ip, api_port) == "open", timeout=30, message="the stranger serves on the API server's port")
+        refused(real_cluster, real_namespace, ops, stranger_ip, api_port)
         for host, port in ((backend, 8000), (mcp_svc, 8001), (f"{RELEASE}-ops-mcp", 8002)):
             refused(real_cluster, real_namespace, "stranger", host, port)
         # The same pod with the label the chart documents for ops-mcp's clients is let in.

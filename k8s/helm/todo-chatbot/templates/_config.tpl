@@ -58,8 +58,21 @@ OPS_MCP_READ_ONLY: {{ .Values.opsMcp.readOnly | toString | quote }}
 OPS_MCP_DISABLE_DESTRUCTIVE: {{ .Values.opsMcp.disableDestructive | toString | quote }}
 OPS_MCP_MAX_REPLICAS: {{ .Values.opsMcp.maxReplicas | toString | quote }}
 OPS_MCP_TOOLSETS: {{ join "," .Values.opsMcp.toolsets | quote }}
+OPS_MCP_TOOLS: {{ include "todo-chatbot.opsMcpTools" . | quote }}
 OPS_MCP_ALLOW_EXEC: {{ and .Values.opsMcp.allowExec (not .Values.opsMcp.readOnly) | toString | quote }}
 OPS_MCP_ALLOWED_HOSTS: {{ join "," $hosts | quote }}
+{{- with .Values.opsMcp.writePolicy }}
+OPS_MCP_ALLOW_SECRET_WRITES: {{ .allowSecretWrites | toString | quote }}
+OPS_MCP_ALLOW_NETWORK_POLICY_WRITES: {{ .allowNetworkPolicyWrites | toString | quote }}
+OPS_MCP_ALLOW_RBAC_WRITES: {{ .allowRbacWrites | toString | quote }}
+OPS_MCP_ALLOW_SERVICE_TYPES: {{ join "," .allowServiceTypes | quote }}
+OPS_MCP_POD_SECURITY: {{ .podSecurity | quote }}
+OPS_MCP_POLICY_DISABLE: {{ join "," .disable | quote }}
+{{- end }}
+OPS_MCP_PROTECTED_OBJECTS: {{ include "todo-chatbot.opsMcpProtectedObjects" . | quote }}
+{{- with .Values.opsMcp.consent }}
+OPS_MCP_CONSENT: {{ . | quote }}
+{{- end }}
 OPS_MCP_RELEASE: {{ .Release.Name | quote }}
 OPS_MCP_CHART_PATH: "/opt/ops-mcp/charts/todo-chatbot"
 {{- if and (include "todo-chatbot.chatOpsEnabled" .) .Values.backend.chatOps.forwardUserToken }}

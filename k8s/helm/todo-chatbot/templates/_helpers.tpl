@@ -116,6 +116,59 @@ imagePullSecrets:
 {{- join "," (uniq $ns) }}
 {{- end }}
 
+{{/* "true" when ops-mcp lists the Helm write tools (opsMcp.helmWrites, with writes on): helm then writes its release
+     Secrets and this chart's RBAC objects and NetworkPolicies as ops-mcp. */}}
+{{- define "todo-chatbot.opsMcpHelmWrites" -}}
+{{- if and .Values.opsMcp.helmWrites (not .Values.opsMcp.readOnly) }}true{{ end }}
+{{- end }}
+
+{{/* The Helm write tools; unlisted (OPS_MCP_TOOLS denies them) while writes are on without opsMcp.helmWrites. */}}
+{{- define "todo-chatbot.opsMcpHelmWriteTools" -}}
+{{- toJson (list "deploy_chart" "rollback_release" "uninstall_release") }}
+{{- end }}
+
+{{/* OPS_MCP_TOOLS: "-name" per tool ops-mcp must not list. */}}
+{{- define "todo-chatbot.opsMcpTools" -}}
+{{- $denied := list }}
+{{- if not (or .Values.opsMcp.readOnly .Values.opsMcp.helmWrites) }}
+{{- range include "todo-chatbot.opsMcpHelmWriteTools" . | fromJsonArray }}{{ $denied = append $denied (printf "-%s" .) }}{{ end }}
+{{- end }}
+{{- join "," $denied }}
+{{- end }}
+
+{{- define "todo-chatbot.opsMcpClusterRoleName" -}}
+{{- printf "%s-%s" (include "todo-chatbot.componentName" (dict "ctx" . "component" "opsMcp")) .Release.Namespace | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* "true" when ops-mcp's NetworkPolicy takes the API server's addresses from the live `kubernetes` endpoints
+     (networkPolicy.apiServer.cidrs empty): helm's lookup reads them, so helm run by ops-mcp needs to read them too. */}}
+{{- define "todo-chatbot.apiServerLookup" -}}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.apiServer.cidrs) }}true{{ end }}
+{{- end }}
+
+{{- define "todo-chatbot.defaultDenyPolicyName" -}}
+{{- printf "%s-default-deny" (include "todo-chatbot.fullname" .) }}
+{{- end }}
+
+{{/* OPS_MCP_PROTECTED_OBJECTS: Kind/name of ops-mcp's own objects, which no tool may change: its workload, config,
+     identity and grants, Service, the NetworkPolicies that select its pods, the Secret with its token, and the
+     objects that scale it or point kagent at it. Named whether or not these values render them, so none is created
+     under that name either. */}}
+{{- define "todo-chatbot.opsMcpProtectedObjects" -}}
+{{- $name := include "todo-chatbot.componentName" (dict "ctx" . "component" "opsMcp") }}
+{{- $cluster := include "todo-chatbot.opsMcpClusterRoleName" . }}
+{{- $objects := list }}
+{{- range $kind := list "Deployment" "ConfigMap" "Service" "Role" "RoleBinding" "NetworkPolicy" "HorizontalPodAutoscaler" "PodDisruptionBudget" "RemoteMCPServer" }}
+{{- $objects = append $objects (printf "%s/%s" $kind $name) }}
+{{- end }}
+{{- $objects = concat $objects (list
+    (printf "ServiceAccount/%s" (include "todo-chatbot.opsMcpServiceAccountName" .))
+    (printf "ClusterRole/%s" $cluster) (printf "ClusterRoleBinding/%s" $cluster)
+    (printf "NetworkPolicy/%s" (include "todo-chatbot.defaultDenyPolicyName" .))
+    (printf "Secret/%s" (include "todo-chatbot.secretName" .))) }}
+{{- join "," $objects }}
+{{- end }}
+
 {{/* "true" when the backend's admins get chat ops: backend.chatOps.enabled and the ops MCP server is deployed. */}}
 {{- define "todo-chatbot.chatOpsEnabled" -}}
 {{- if and .Values.backend.enabled .Values.backend.chatOps.enabled .Values.opsMcp.enabled }}true{{ end }}
