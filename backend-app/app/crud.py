@@ -1,10 +1,15 @@
 """Database operations. Keyword-only; every query is scoped to `user_id`."""
 
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.models import (
     Conversation,
     Message,
+    OpsAction,
     Task,
     TaskCreate,
     TaskSort,
@@ -125,3 +130,113 @@ def add_message(*, session: Session, user_id: str, conversation_id: int, role: s
     session.commit()
     session.refresh(message)
     return message
+
+
+# --- Ops actions -------------------------------------------------------------
+
+
+class ActionNotFound(LookupError):
+    def __init__(self, action_id: int) -> None:
+        super().__init__(f"Action {action_id} not found")
+        self.action_id = action_id
+
+
+class ActionNotPending(RuntimeError):
+    """Decided already, or expired: it can never run (again)."""
+
+    def __init__(self, action: OpsAction, status: str) -> None:
+        super().__init__(f"Action {action.id} is {status}")
+        self.action = action
+        self.status = status
+
+
+def action_status(action: OpsAction, now: datetime | None = None) -> str:
+    from app.models import as_utc
+
+    if action.status == "pending" and as_utc(action.expires_at) <= (now or utcnow()):
+        return "expired"
+    return action.status
+
+
+def add_reply(
+    *, session: Session, user_id: str, conversation_id: int, text: str, tool_calls: list[dict[str, Any]], proposals: list[Any], ttl_seconds: float
+) -> tuple[Message, list[OpsAction]]:
+    """The assistant's reply and the writes it proposed, in one transaction; each proposing tool call gets the
+    stored action's id ("action_id") in place of its index ("proposal")."""
+    get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
+    now = utcnow()
+    actions = [
+        OpsAction(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            tool=p.tool,
+            arguments=p.arguments,
+            preview=p.preview,
+            hints=p.hints,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        for p in proposals
+    ]
+    session.add_all(actions)
+    session.flush()
+    calls = []
+    for call in tool_calls:
+        call = dict(call)
+        if "proposal" in call:
+            call["action_id"] = actions[call.pop("proposal")].id
+        calls.append(call)
+    message = add_message(session=session, user_id=user_id, conversation_id=conversation_id, role="assistant", content=text, tool_calls=calls or None)
+    for action in actions:
+        session.refresh(action)
+    return message, actions
+
+
+def get_action(*, session: Session, user_id: str, action_id: int) -> OpsAction:
+    action = session.exec(select(OpsAction).where(OpsAction.id == action_id, OpsAction.user_id == user_id)).first()
+    if action is None:
+        raise ActionNotFound(action_id)
+    return action
+
+
+def list_actions(*, session: Session, user_id: str, conversation_id: int) -> list[OpsAction]:
+    statement = select(OpsAction).where(OpsAction.conversation_id == conversation_id, OpsAction.user_id == user_id)
+    return list(session.exec(statement.order_by(col(OpsAction.id).asc())).all())
+
+
+def claim_action(*, session: Session, user_id: str, action_id: int, decision: str) -> OpsAction:
+    """Move a pending, unexpired action of this user to `decision` ("approved" or "denied") in one conditional
+    UPDATE, so of any number of concurrent clicks (on any replica) exactly one wins."""
+    now = utcnow()
+    claimed = session.execute(
+        update(OpsAction)
+        .where(
+            col(OpsAction.id) == action_id,
+            col(OpsAction.user_id) == user_id,
+            col(OpsAction.status) == "pending",
+            col(OpsAction.expires_at) > now,
+        )
+        .values(status=decision, decided_at=now)
+    )
+    session.commit()
+    action = get_action(session=session, user_id=user_id, action_id=action_id)
+    session.refresh(action)
+    if claimed.rowcount != 1:
+        raise ActionNotPending(action, action_status(action, now))
+    return action
+
+
+def release_action(*, session: Session, action: OpsAction) -> None:
+    """Back to pending: the approved call could not be started at all (its server was unreachable)."""
+    session.execute(update(OpsAction).where(col(OpsAction.id) == action.id, col(OpsAction.status) == "approved").values(status="pending", decided_at=None))
+    session.commit()
+
+
+def finish_action(*, session: Session, action: OpsAction, ok: bool | None, result: Any, result_text: str) -> OpsAction:
+    action.result_ok = ok
+    action.result = result
+    action.result_text = result_text
+    session.add(action)
+    session.commit()
+    session.refresh(action)
+    return action

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints, field_validator
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, Text
 from sqlmodel import Field, SQLModel
 
 TITLE_MAX = 200
@@ -114,8 +114,58 @@ class ConversationPublic(SQLModel):
     _utc = field_validator("created_at", "updated_at")(as_utc)
 
 
+# --- Ops actions: writes the chat agent proposed, waiting for the admin's decision ---------------------------
+
+ActionStatus = Literal["pending", "approved", "denied", "expired"]
+
+
+class OpsAction(SQLModel, table=True):
+    """One proposed ops write: exactly the call that runs if its owner approves it (once, before expires_at)."""
+
+    __tablename__ = "ops_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(sa_column=Column(Integer, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True))
+    user_id: str = Field(max_length=255, index=True)  # the admin it was proposed to: the only one who may decide
+    tool: str = Field(max_length=128)
+    arguments: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # exact, for the run; shown redacted
+    preview: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the dry run's text
+    hints: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # the tool's annotations
+    status: str = Field(default="pending", max_length=16)  # pending | approved | denied (expired: pending past expires_at)
+    created_at: datetime = _timestamp_column()
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), nullable=False)
+    decided_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), nullable=True)
+    result: Any | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    result_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    result_ok: bool | None = Field(default=None, sa_column=Column(Boolean, nullable=True))
+
+
+class OpsActionPublic(SQLModel):
+    id: int
+    conversation_id: int
+    tool: str
+    arguments: dict[str, Any]  # redacted
+    preview: str | None
+    hints: dict[str, Any] | None
+    status: ActionStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    result: Any | None  # null while an approved action runs
+    result_text: str | None
+    result_ok: bool | None
+
+    _utc = field_validator("created_at", "expires_at")(as_utc)
+
+    @field_validator("decided_at")
+    @classmethod
+    def _utc_or_none(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
 class ConversationDetail(ConversationPublic):
     messages: list[MessagePublic]
+    actions: list[OpsActionPublic] = []
 
 
 class ChatRequest(SQLModel):
@@ -127,3 +177,11 @@ class ChatResponse(SQLModel):
     conversation_id: int
     response: str
     tool_calls: list[dict[str, Any]]
+    # Writes proposed in this turn, waiting for the admin (a tool call with "action_id" refers to one).
+    actions: list[OpsActionPublic] = []
+
+
+class DecisionResponse(ChatResponse):
+    """The decided action (with its real result when approved), and the model's answer to the decision."""
+
+    action: OpsActionPublic

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // End to end in real Chromium against the real backend (SQLite, offline chat) and the real
 // frontend server: sign up; add, complete and delete a task; "add buy milk" in the chat shows
-// up in /todos; after signing out /todos is refused. Screenshots go to test-results/e2e/.
+// up in /todos; after signing out /todos is refused. Last, chat ops with a human in the loop: the
+// backend restarted with a scripted model and ops-mcp on a KWOK test control plane, the signed-in
+// person an admin; a proposed change shows as a card and the cluster changes only after Approve.
+// Screenshots go to test-results/e2e/.
 //   node e2e/run.mjs        (needs /usr/bin/chromium and the repo's .venv; builds if needed)
 //   E2E_FRONTEND_URL=... E2E_BACKEND_URL=... node e2e/run.mjs   (against a deployed stack instead)
 import assert from "node:assert/strict";
@@ -10,7 +13,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
 
-import { ARTIFACTS_DIR, deployedStack, startStack } from "./servers.mjs";
+import { lastUserText, startMessagesApi, text, toolUse } from "./messages-api.mjs";
+import { ARTIFACTS_DIR, deployedStack, startOpsCluster, startStack } from "./servers.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const CHROMIUM_FLAGS = [
@@ -23,6 +27,8 @@ let stack;
 let browser;
 let page;
 let shot = 0;
+let opsCluster;
+let model;
 
 async function screenshot(name) {
   const file = path.join(ARTIFACTS_DIR, `${String(++shot).padStart(2, "0")}-${name}.png`);
@@ -44,7 +50,7 @@ async function step(name, body) {
 
 const taskItem = (title) => page.locator("li.task").filter({ has: page.locator(".task-title", { hasText: new RegExp(`^${title}$`) }) });
 
-describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
+describe("todo chatbot in the browser", { timeout: 900_000 }, () => {
   before(async () => {
     stack = process.env.E2E_FRONTEND_URL ? deployedStack() : await startStack();
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
@@ -55,6 +61,7 @@ describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
   after(async () => {
     await browser?.close();
     await stack?.stop();
+    await Promise.all([opsCluster?.stop(), model?.stop()]);
   });
 
   const email = `e2e-${randomBytes(4).toString("hex")}@example.com`;
@@ -177,4 +184,66 @@ describe("todo chatbot in the browser", { timeout: 300_000 }, () => {
       });
     }
   });
+  test(
+    "an admin sees a proposed ops change as a card: nothing is written until Approve, then the result shows",
+    // A deployed stack's backend cannot be restarted with a scripted model; tests/agent/test_chat_ops.py covers it there.
+    { skip: process.env.E2E_FRONTEND_URL ? "needs the backend this run starts (E2E_FRONTEND_URL is set)" : false },
+    async () => {
+      await page.setViewportSize({ width: 1100, height: 800 });
+      opsCluster = await startOpsCluster();
+      const ns = opsCluster.namespace;
+      const replicas = () => Number(opsCluster.kubectl("get", "deployment", "backend", "-n", ns, "-o", "jsonpath={.spec.replicas}"));
+      const applied = () => opsCluster.audit().filter((record) => record.outcome === "applied");
+      const patch = { kind: "deployment", name: "backend", namespace: ns, patch: { spec: { replicas: 2 } } };
+      model = await startMessagesApi([
+        () => toolUse("patch_resource", patch, "The backend runs a single replica; a second one would share the load."),
+        () => text("I proposed giving the backend a second replica. Approve it to apply."),
+        (body) => text(/"applied": true/.test(lastUserText(body)) ? "Done: the backend now runs 2 replicas." : "The change did not apply."),
+      ]);
+      // The signed-in person becomes an admin of a backend that has a model and the ops tools, writes on.
+      const session = await page.evaluate(async () => (await fetch("/api/auth/get-session")).json());
+      assert.ok(session?.user?.id, "signed in");
+      await stack.restartBackend("backend-chat-ops", {
+        ANTHROPIC_API_KEY: "sk-e2e-not-real",
+        ANTHROPIC_BASE_URL: model.url,
+        OPS_MCP_URL: opsCluster.ops_url,
+        OPS_MCP_TOKEN: opsCluster.ops_token,
+        OPS_CHAT_ALLOW_WRITES: "true",
+        ADMIN_USER_IDS: session.user.id,
+      });
+
+      const card = page.getByRole("region", { name: /Proposed change \d+: patch_resource/ });
+      await step("ops-proposal-pending", async () => {
+        await page.goto(`${stack.frontendUrl}/chat`);
+        await page.getByRole("button", { name: "New conversation" }).click();
+        await page.getByLabel("Message").fill("why is the backend slow?");
+        await page.keyboard.press("Enter");
+        await card.waitFor({ timeout: 60_000 });
+        assert.match(await card.getByLabel("Dry run diff").textContent(), /DRY RUN, nothing applied[\s\S]*spec\.replicas: 1 -> 2/);
+        assert.match(await card.getByLabel("Arguments").textContent(), /"replicas": 2/);
+        await page.locator(".message-assistant", { hasText: "I proposed giving the backend a second replica." }).waitFor();
+        // Shown, not written: the cluster and ops-mcp's audit say nothing changed.
+        assert.equal(replicas(), 1);
+        assert.deepEqual(applied(), []);
+      });
+      await step("ops-proposal-after-reload", async () => {
+        await page.reload();
+        await page.getByRole("button", { name: /Conversation \d+/ }).first().click();
+        await card.getByRole("button", { name: "Approve" }).waitFor();
+        assert.equal(replicas(), 1);
+      });
+      await step("ops-proposal-approved", async () => {
+        await card.getByRole("button", { name: "Approve" }).click();
+        await card.getByText("Approved and done.").waitFor({ timeout: 60_000 });
+        assert.match(await card.getByLabel("Result").textContent(), /deployment\/backend patched/);
+        assert.equal(await card.getByRole("button").count(), 0);
+        await page.locator(".message-assistant", { hasText: "Done: the backend now runs 2 replicas." }).waitFor();
+        assert.equal(replicas(), 2);
+        const changes = applied();
+        assert.equal(changes.length, 1);
+        assert.equal(changes[0].tool, "patch_resource");
+        assert.equal(model.remaining, 0);
+      });
+    },
+  );
 });

@@ -144,16 +144,20 @@ export async function startStack() {
 
   // Only what each server needs; ANTHROPIC_API_KEY is left out so the chat runs offline.
   const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: "C.UTF-8", TZ: "UTC" };
-  const backend = startProcess("backend", uvicorn, ["app.main:app", "--host", "127.0.0.1", "--port", String(backendPort)], {
-    cwd: path.join(REPO_DIR, "backend-app"),
-    env: {
-      ...baseEnv,
-      ...backendDb,
-      BETTER_AUTH_JWKS_URL: `${frontendUrl}/api/auth/jwks`,
-      BETTER_AUTH_ISSUER: frontendUrl,
-      BETTER_AUTH_AUDIENCE: frontendUrl,
-    },
-  });
+  let backendLog = "backend";
+  const launchBackend = (logName, extraEnv = {}) =>
+    startProcess(logName, uvicorn, ["app.main:app", "--host", "127.0.0.1", "--port", String(backendPort)], {
+      cwd: path.join(REPO_DIR, "backend-app"),
+      env: {
+        ...baseEnv,
+        ...backendDb,
+        BETTER_AUTH_JWKS_URL: `${frontendUrl}/api/auth/jwks`,
+        BETTER_AUTH_ISSUER: frontendUrl,
+        BETTER_AUTH_AUDIENCE: frontendUrl,
+        ...extraEnv,
+      },
+    });
+  let backend = launchBackend(backendLog);
   const frontend = startProcess("frontend", process.execPath, [path.join(FRONTEND_DIR, ".next/standalone/server.js")], {
     cwd: FRONTEND_DIR,
     env: {
@@ -181,9 +185,17 @@ export async function startStack() {
         await postgres?.drop();
       }
     },
+    /** The backend again on the same port and database, with these settings added (the frontend keeps its URL). */
+    async restartBackend(logName, extraEnv) {
+      await stopProcess(backend);
+      backendLog = logName;
+      backend = launchBackend(logName, extraEnv);
+      await waitForHttp(`${backendUrl}/health`, backend, logName);
+    },
     logTail(name, lines = 40) {
       try {
-        return readFileSync(path.join(ARTIFACTS_DIR, `${name}.log`), "utf8").split("\n").slice(-lines).join("\n");
+        const file = name === "backend" ? backendLog : name;
+        return readFileSync(path.join(ARTIFACTS_DIR, `${file}.log`), "utf8").split("\n").slice(-lines).join("\n");
       } catch {
         return "";
       }
@@ -196,4 +208,54 @@ export async function startStack() {
     throw error;
   }
   return stack;
+}
+
+/**
+ * The cluster chat ops act on: tests/agent/ops_cluster_e2e.py starts the test control plane with KWOK nodes
+ * (tests/cluster), a `backend` Deployment of one replica and ops-mcp over HTTP, prints where they are, and
+ * deletes everything when its standard input closes (stop(), or this process ending).
+ */
+export async function startOpsCluster(timeoutMs = 300_000) {
+  const python = process.env.E2E_PYTHON ?? path.join(REPO_DIR, ".venv/bin/python");
+  if (!existsSync(python)) throw new Error(`python not found at ${python}: create the venv (scripts/setup.sh) or set E2E_PYTHON.`);
+  const log = createWriteStream(path.join(ARTIFACTS_DIR, "ops-cluster.log"));
+  const child = spawn(python, [path.join(REPO_DIR, "tests/agent/ops_cluster_e2e.py")], { cwd: REPO_DIR, stdio: ["pipe", "pipe", "pipe"] });
+  child.stderr.pipe(log);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const info = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`the ops cluster did not start within ${timeoutMs / 1000}s; see ops-cluster.log in ${ARTIFACTS_DIR}`)), timeoutMs);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const line = out.split("\n").find((l, i, all) => i < all.length - 1 && l.startsWith("{"));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line));
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the ops cluster helper exited with code ${code} before it was ready; see ops-cluster.log in ${ARTIFACTS_DIR}`));
+    });
+  });
+  return {
+    ...info,
+    /** kubectl against that cluster; throws with its stderr when it fails. */
+    kubectl(...args) {
+      const result = spawnSync(info.kubectl, args, { env: { ...process.env, KUBECONFIG: info.kubeconfig }, encoding: "utf8" });
+      if (result.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${result.stderr}`);
+      return result.stdout;
+    },
+    /** ops-mcp's audit records (one per write call; a dry run is recorded as not_applied). */
+    audit() {
+      return existsSync(info.audit_log) ? readFileSync(info.audit_log, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line)) : [];
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

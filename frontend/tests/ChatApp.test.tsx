@@ -55,6 +55,52 @@ describe("ChatApp", () => {
   });
 });
 
+describe("ChatApp with a proposed ops change", () => {
+  it("shows the proposal as a card, runs nothing until Approve, then shows the outcome and the answer", async () => {
+    const api = new MemoryChatApi();
+    render(<ChatApp api={api} />);
+    await userEvent.type(screen.getByLabelText("Message"), "scale the backend to 0{Enter}");
+    const card = await screen.findByRole("region", { name: "Proposed change 1: scale_deployment" });
+    expect(within(card).getByLabelText("Arguments")).toHaveTextContent('"replicas": 0');
+    expect(screen.getByRole("list", { name: "Actions taken" })).toHaveTextContent("scale_deployment name=\"backend\" replicas=0 → proposed: awaits your decision below");
+    expect(api.decisions).toEqual([]);
+
+    await userEvent.click(within(card).getByRole("button", { name: "Approve" }));
+    expect(await within(card).findByText("Approved and done.")).toBeInTheDocument();
+    expect(within(card).getByLabelText("Result")).toHaveTextContent("scaled from 1 to 0");
+    expect(within(card).queryByRole("button")).not.toBeInTheDocument();
+    expect(api.decisions).toEqual([[1, "approve"]]);
+    const log = screen.getByRole("log");
+    expect(within(log).getByText("Approved action #1: scale_deployment.")).toBeInTheDocument();
+    expect(within(log).getByText("Done: the backend was scaled.")).toBeInTheDocument();
+  });
+
+  it("shows a pending proposal again after a reload, and a denial", async () => {
+    const api = new MemoryChatApi();
+    await api.sendChat("scale the backend to 0");
+    render(<ChatApp api={api} />);
+    await userEvent.click(await screen.findByRole("button", { name: /Conversation 1/ }));
+    const card = await screen.findByRole("region", { name: "Proposed change 1: scale_deployment" });
+    await userEvent.click(within(card).getByRole("button", { name: "Deny" }));
+    expect(await within(card).findByText("Denied: nothing was run.")).toBeInTheDocument();
+    expect(api.decisions).toEqual([[1, "deny"]]);
+    expect(within(screen.getByRole("log")).getByText("OK, I left it as it is.")).toBeInTheDocument();
+  });
+
+  it("shows the action as it now is when it was decided elsewhere", async () => {
+    const api = new MemoryChatApi();
+    await api.sendChat("scale the backend to 2");
+    render(<ChatApp api={api} />);
+    await userEvent.click(await screen.findByRole("button", { name: /Conversation 1/ }));
+    const card = await screen.findByRole("region", { name: "Proposed change 1: scale_deployment" });
+    await api.decideAction(1, "approve"); // another tab
+    await userEvent.click(within(card).getByRole("button", { name: "Approve" }));
+    expect(await within(card).findByText("Approved and done.")).toBeInTheDocument();
+    expect(within(card).getByRole("alert")).toHaveTextContent("at most once");
+    expect(api.decisions).toEqual([[1, "approve"]]);
+  });
+});
+
 describe("ToolCalls", () => {
   it("marks failed calls and summarises list results", () => {
     render(

@@ -28,6 +28,10 @@ beforeAll(async () => {
     if (path === "/tasks/404") return sendJson(res, 404, { detail: "Task 404 not found" });
     if (path === "/tasks/500") return sendJson(res, 500, { detail: "boom" });
     if (path === "/tasks/502") { res.writeHead(502); return res.end("<html>bad gateway</html>"); }
+    if (req.method === "POST" && path === "/actions/3/approve") {
+      return sendJson(res, 200, { conversation_id: 1, response: "Scaled.", tool_calls: [], actions: [], action: { id: 3, status: "approved" } });
+    }
+    if (req.method === "POST" && path === "/actions/3/deny") return sendJson(res, 409, { detail: "Action 3 was already approved: an action is decided, and run, at most once." });
     if (req.method === "POST" && path === "/chat") {
       const body = JSON.parse(req.body);
       return sendJson(res, 200, { conversation_id: body.conversation_id ?? 1, response: `echo ${body.message}`, tool_calls: [] });
@@ -93,6 +97,16 @@ describe("api client", () => {
     const error = await failure(createApiClient(`http://127.0.0.1:${await closedPort()}/api/backend`).listTasks());
     expect(error.kind).toBe("network");
     expect(error.message).toMatch(/can't reach the server/i);
+  });
+
+  it("posts a decision on a proposed ops change, and says why one is refused", async () => {
+    const reply = await api().decideAction(3, "approve");
+    expect(server.requests.at(-1)?.method).toBe("POST");
+    expect(server.requests.at(-1)?.url).toBe("/api/backend/actions/3/approve");
+    expect(reply.action.status).toBe("approved");
+    const error = await failure(api().decideAction(3, "deny"));
+    expect(error.status).toBe(409);
+    expect(error.message).toContain("at most once");
   });
 
   it("sends chat messages, with the conversation id only when resuming", async () => {

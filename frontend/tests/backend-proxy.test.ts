@@ -69,7 +69,13 @@ describe("proxyToBackend", () => {
     expect(await response.text()).toBe("");
   });
 
-  it("refuses paths outside tasks, chat and conversations without calling the backend", async () => {
+  it("forwards a decision on a proposed ops change to the user's own actions path", async () => {
+    const response = await proxyToBackend(request({ method: "POST", path: ["actions", "3", "approve"] }), { backendUrl: backend.url, token: async () => "good" });
+    expect(response.status).toBe(201);
+    expect((await response.json()).url).toBe("/api/user-1/actions/3/approve");
+  });
+
+  it("refuses paths outside tasks, chat, conversations and actions without calling the backend", async () => {
     const before = backend.requests.length;
     for (const path of [[], ["admin"], ["..", "other-user", "tasks"]]) {
       const response = await proxyToBackend(request({ path }), { backendUrl: backend.url, token: async () => "good" });

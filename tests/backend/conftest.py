@@ -177,6 +177,13 @@ def start_task_mcp_http() -> Iterator[Callable[..., ThreadedServer]]:
         server.stop()
 
 
+def tool_output(content: str, source: str = "task") -> str:
+    """The text of a tool_result the agent sent the model, out of its untrusted-data delimiter (which it asserts)."""
+    head = f'<tool_output source="{source}" trust="untrusted">\n'
+    assert content.startswith(head) and content.endswith("\n</tool_output>"), content[:200]
+    return content[len(head) : -len("\n</tool_output>")]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

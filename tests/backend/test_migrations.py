@@ -31,17 +31,18 @@ def test_upgrade_from_empty_downgrade_and_again(db):
     assert inspect(db)[0] == set()
     alembic(db, "upgrade", "head")
     tables, indexes, version = inspect(db)
-    assert tables == {"alembic_version", "tasks", "conversations", "messages"}
-    assert version == "0001"
+    assert tables == {"alembic_version", "tasks", "conversations", "messages", "ops_actions"}
+    assert version == "0002"
     assert {("user_id",), ("completed",)} <= indexes["tasks"]
     assert {("conversation_id",), ("user_id",)} <= indexes["messages"]
+    assert {("conversation_id",), ("user_id",)} <= indexes["ops_actions"]
     # The models and the migrations agree (no pending autogenerate diff).
     check = alembic(db, "check")
     assert "No new upgrade operations detected" in check.stdout + check.stderr
     alembic(db, "downgrade", "base")
     assert inspect(db)[0] == {"alembic_version"}
     alembic(db, "upgrade", "head")
-    assert inspect(db)[2] == "0001"
+    assert inspect(db)[2] == "0002"
 
 
 def test_app_serves_a_migrated_database(db, start_backend, issuer):
@@ -62,4 +63,4 @@ def test_concurrent_start_up_migrations_on_one_sqlite_file(tmp_path):
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
-    assert inspect(db)[2] == "0001"
+    assert inspect(db)[2] == "0002"

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     ops_mcp_url: str | None = Field(default=None, alias="OPS_MCP_URL")
     ops_mcp_token: str | None = Field(default=None, alias="OPS_MCP_TOKEN", repr=False)
     ops_chat_allow_writes: bool = Field(default=False, alias="OPS_CHAT_ALLOW_WRITES")
+    # Each write the chat proposes waits this long for the admin's Approve / Deny, then expires unrun.
+    ops_chat_approval_ttl_seconds: float = Field(default=900.0, alias="OPS_CHAT_APPROVAL_TTL_SECONDS", gt=0, le=86400)
     # Call the ops server with the signed-in admin's own token (the server verifies it against the same issuer:
     # OPS_MCP_OIDC_*), so its audit names the person; off: the backend's OPS_MCP_TOKEN.
     ops_mcp_forward_user_token: bool = Field(default=False, alias="OPS_MCP_FORWARD_USER_TOKEN")

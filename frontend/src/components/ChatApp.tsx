@@ -1,12 +1,22 @@
 "use client";
 import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 
-import type { ApiClient, ChatMessage, Conversation, ToolCall } from "@/lib/api-client";
+import { ApiError, type ApiClient, type ChatMessage, type Conversation, type Decision, type OpsAction, type ToolCall } from "@/lib/api-client";
 import { useDraft } from "@/lib/use-draft";
 
+import { ActionCard } from "./ActionCard";
 import { ErrorNotice } from "./ErrorNotice";
 
-export type ChatApi = Pick<ApiClient, "sendChat" | "listConversations" | "getConversation">;
+export type ChatApi = Pick<ApiClient, "sendChat" | "listConversations" | "getConversation" | "decideAction">;
+
+type Actions = Record<number, OpsAction>;
+
+function withActions(current: Actions, actions: OpsAction[] | undefined): Actions {
+  if (!actions?.length) return current;
+  const next = { ...current };
+  for (const action of actions) next[action.id] = action;
+  return next;
+}
 
 function summarize(value: unknown): string {
   if (value === null || value === undefined) return "";
@@ -31,7 +41,7 @@ export function ToolCalls({ calls }: { calls: ToolCall[] }) {
           <li key={index} className={call.is_error ? "tool-call-error" : undefined}>
             <code>{call.tool}</code> {args && <span className="muted">{args}</span>}
             {" → "}
-            {call.is_error ? "failed" : summarize(call.result) || "ok"}
+            {call.action_id !== undefined ? "proposed: awaits your decision below" : call.is_error ? "failed" : summarize(call.result) || "ok"}
           </li>
         );
       })}
@@ -51,6 +61,7 @@ export function ChatApp({ api }: { api: ChatApi }) {
   const [listError, setListError] = useState<unknown>(null);
   const [activeId, setActiveId] = useState<number | null>(null);
   const [messages, setMessages] = useState<Shown[]>([]);
+  const [actions, setActions] = useState<Actions>({});
   const [loadingConversation, setLoadingConversation] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [draft, setDraft] = useDraft("chat-message");
@@ -82,8 +93,10 @@ export function ChatApp({ api }: { api: ChatApi }) {
     try {
       const detail = await api.getConversation(id);
       setMessages(detail.messages.map((m) => ({ ...m, key: String(m.id) })));
+      setActions(withActions({}, detail.actions));
     } catch (e) {
       setMessages([]);
+      setActions({});
       setError(e);
     } finally {
       setLoadingConversation(false);
@@ -93,6 +106,7 @@ export function ChatApp({ api }: { api: ChatApi }) {
   function startNew() {
     setActiveId(null);
     setMessages([]);
+    setActions({});
     setError(null);
   }
 
@@ -107,6 +121,7 @@ export function ChatApp({ api }: { api: ChatApi }) {
     try {
       const reply = await api.sendChat(text, activeId);
       setDraft("");
+      setActions((current) => withActions(current, reply.actions));
       setMessages((current) => [
         ...current,
         { key: `reply-${pendingKey}`, role: "assistant", content: reply.response, tool_calls: reply.tool_calls },
@@ -121,6 +136,28 @@ export function ChatApp({ api }: { api: ChatApi }) {
       setError(e);
     } finally {
       setSending(false);
+    }
+  }
+
+  /** Approve or deny a proposed ops change; the card shows the outcome, the log the decision and the answer. */
+  async function decide(id: number, decision: Decision) {
+    const action = actions[id];
+    try {
+      const reply = await api.decideAction(id, decision);
+      setActions((current) => withActions(current, [reply.action, ...(reply.actions ?? [])]));
+      const key = `decision-${id}`;
+      setMessages((current) => [
+        ...current,
+        { key, role: "user", content: `${decision === "approve" ? "Approved" : "Denied"} action #${id}: ${action?.tool ?? "change"}.`, tool_calls: null },
+        { key: `reply-${key}`, role: "assistant", content: reply.response, tool_calls: reply.tool_calls },
+      ]);
+    } catch (e) {
+      // Decided elsewhere, expired, or failed after the decision was recorded: show the action as it now is.
+      if (e instanceof ApiError && [409, 410, 502].includes(e.status) && activeId !== null) {
+        const detail = await api.getConversation(activeId).catch(() => null);
+        if (detail) setActions(withActions({}, detail.actions));
+      }
+      throw e;
     }
   }
 
@@ -172,6 +209,9 @@ export function ChatApp({ api }: { api: ChatApi }) {
               <span className="visually-hidden">{m.role === "user" ? "You said:" : "Assistant:"}</span>
               <p>{m.content}</p>
               {m.tool_calls && <ToolCalls calls={m.tool_calls} />}
+              {m.tool_calls
+                ?.filter((call) => call.action_id !== undefined && actions[call.action_id])
+                .map((call) => <ActionCard key={call.action_id} action={actions[call.action_id!]} onDecide={decide} />)}
             </li>
           ))}
           {sending && (

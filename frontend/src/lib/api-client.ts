@@ -24,12 +24,54 @@ export interface ToolCall {
   arguments?: Record<string, unknown>;
   result?: unknown;
   is_error?: boolean;
+  /** Set when the call is a proposed ops change: the id of its OpsAction. */
+  action_id?: number;
 }
+
+export type ActionStatus = "pending" | "approved" | "denied" | "expired";
+
+/** What the tool's MCP annotations say about it. */
+export interface ActionHints {
+  title?: string | null;
+  description?: string | null;
+  read_only?: boolean;
+  destructive?: boolean | null;
+  idempotent?: boolean | null;
+  open_world?: boolean | null;
+}
+
+/** An ops change the assistant proposed: nothing runs until its admin approves it. */
+export interface OpsAction {
+  id: number;
+  conversation_id: number;
+  tool: string;
+  /** Credentials masked. */
+  arguments: Record<string, unknown>;
+  /** The text of the tool's dry run of exactly this call (its diff), where the tool has one. */
+  preview: string | null;
+  hints: ActionHints | null;
+  status: ActionStatus;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+  result: unknown;
+  result_text: string | null;
+  result_ok: boolean | null;
+}
+
+export type Decision = "approve" | "deny";
 
 export interface ChatReply {
   conversation_id: number;
   response: string;
   tool_calls: ToolCall[];
+  /** Changes proposed in this turn, waiting for the admin. */
+  actions?: OpsAction[];
+}
+
+export interface DecisionReply extends ChatReply {
+  /** The decided action, with its real result when approved. */
+  action: OpsAction;
 }
 
 export interface Conversation {
@@ -48,6 +90,7 @@ export interface ChatMessage {
 
 export interface ConversationDetail extends Conversation {
   messages: ChatMessage[];
+  actions?: OpsAction[];
 }
 
 export type ApiErrorKind = "unauthorized" | "forbidden" | "not_found" | "validation" | "server" | "network" | "other";
@@ -102,7 +145,9 @@ export async function errorFromResponse(response: Response): Promise<ApiError> {
   }
   const status = response.status;
   if (status === 401) return new ApiError("Your session has ended. Please sign in again.", "unauthorized", status);
-  if (status === 403) return new ApiError("You don't have permission to do that.", "forbidden", status);
+  if (status === 403) {
+    return new ApiError(`You don't have permission to do that.${typeof detail === "string" ? ` ${detail}` : ""}`, "forbidden", status);
+  }
   if (status === 404) {
     return new ApiError(typeof detail === "string" ? `${detail}. It may have been deleted.` : "That item no longer exists.", "not_found", status);
   }
@@ -150,6 +195,7 @@ export function createApiClient(baseUrl = "/api/backend", fetchImpl: typeof fetc
       request<ChatReply>("POST", "/chat", conversationId ? { conversation_id: conversationId, message } : { message }),
     listConversations: () => request<Conversation[]>("GET", "/conversations"),
     getConversation: (id: number) => request<ConversationDetail>("GET", `/conversations/${id}`),
+    decideAction: (id: number, decision: Decision) => request<DecisionReply>("POST", `/actions/${id}/${decision}`),
   };
 }
 

@@ -1,6 +1,6 @@
 // In-memory stand-ins for the backend API, used by component tests (the real client is
 // tested over HTTP in api-client.test.ts, the whole stack in the e2e).
-import { ApiError, type ChatMessage, type Task, type TaskFilter, type TaskInput } from "@/lib/api-client";
+import { ApiError, type ChatMessage, type Decision, type OpsAction, type Task, type TaskFilter, type TaskInput, type ToolCall } from "@/lib/api-client";
 import type { ChatApi } from "@/components/ChatApp";
 import type { TodoApi } from "@/components/TodoApp";
 
@@ -63,8 +63,31 @@ export class MemoryTodoApi implements TodoApi {
   };
 }
 
+/** A proposed scale_deployment, as the backend returns it. */
+export function proposedAction(overrides: Partial<OpsAction> = {}): OpsAction {
+  return {
+    id: 1,
+    conversation_id: 1,
+    tool: "scale_deployment",
+    arguments: { name: "backend", replicas: 0, namespace: "todo" },
+    preview: null,
+    hints: { title: "Scale a workload", read_only: false, destructive: false, idempotent: true, open_world: true },
+    status: "pending",
+    created_at: "2026-01-01T00:00:00Z",
+    expires_at: "2026-01-01T00:15:00Z",
+    decided_at: null,
+    result: null,
+    result_text: null,
+    result_ok: null,
+    ...overrides,
+  };
+}
+
 export class MemoryChatApi implements ChatApi {
   conversations = new Map<number, ChatMessage[]>();
+  actions = new Map<number, OpsAction>();
+  /** Decisions the "backend" received, in order. */
+  decisions: [number, Decision][] = [];
   failNext: ApiError | null = null;
   private nextMessage = 1;
 
@@ -78,6 +101,16 @@ export class MemoryChatApi implements ChatApi {
     if (error) throw error;
     const id = conversationId ?? this.conversations.size + 1;
     const log = this.conversations.get(id) ?? [];
+    if (message.startsWith("scale ")) {
+      // An admin's ops request: the assistant proposes the change; nothing runs.
+      const action = proposedAction({ id: this.actions.size + 1, conversation_id: id, arguments: { name: "backend", replicas: Number(message.split(" ").at(-1)) } });
+      this.actions.set(action.id, action);
+      const calls: ToolCall[] = [{ tool: action.tool, arguments: action.arguments, result: "awaits the admin's decision", is_error: false, action_id: action.id }];
+      const text = "I proposed scaling the backend.";
+      log.push(this.message("user", message), this.message("assistant", text, calls));
+      this.conversations.set(id, log);
+      return { conversation_id: id, response: text, tool_calls: calls, actions: [action] };
+    }
     const title = message.replace(/^add /, "");
     const tool_calls = [{ tool: "add_task", arguments: { user_id: "u1", title }, result: { task_id: 1, status: "created", title }, is_error: false }];
     const reply = `Added "${title}".`;
@@ -92,6 +125,28 @@ export class MemoryChatApi implements ChatApi {
   getConversation = async (id: number) => {
     const messages = this.conversations.get(id);
     if (!messages) throw new ApiError(`Conversation ${id} not found. It may have been deleted.`, "not_found", 404);
-    return { id, created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z", messages };
+    const actions = [...this.actions.values()].filter((a) => a.conversation_id === id);
+    return { id, created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z", messages, actions };
+  };
+
+  decideAction = async (id: number, decision: Decision) => {
+    const action = this.actions.get(id);
+    if (!action) throw new ApiError(`Action ${id} not found. It may have been deleted.`, "not_found", 404);
+    if (action.status !== "pending") throw new ApiError(`Action ${id} was already ${action.status}: an action is decided, and run, at most once.`, "other", 409);
+    this.decisions.push([id, decision]);
+    const approved = decision === "approve";
+    const decided: OpsAction = {
+      ...action,
+      status: approved ? "approved" : "denied",
+      decided_at: "2026-01-01T00:01:00Z",
+      result: approved ? { before: 1, after: action.arguments.replicas } : null,
+      result_text: approved ? `deployment/backend scaled from 1 to ${String(action.arguments.replicas)}` : "Denied: nothing was run.",
+      result_ok: approved ? true : null,
+    };
+    this.actions.set(id, decided);
+    const response = approved ? "Done: the backend was scaled." : "OK, I left it as it is.";
+    const log = this.conversations.get(action.conversation_id) ?? [];
+    log.push(this.message("user", `${approved ? "Approved" : "Denied"} action #${id}: ${action.tool}.`), this.message("assistant", response));
+    return { conversation_id: action.conversation_id, response, tool_calls: [], actions: [], action: decided };
   };
 }

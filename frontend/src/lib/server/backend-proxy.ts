@@ -1,7 +1,7 @@
 // Forwards a browser request under /api/backend/... to the backend's /api/{user_id}/...,
 // with the signed-in user's JWT. The browser never learns the backend's address or the token.
 
-export const PROXIED_RESOURCES = new Set(["tasks", "chat", "conversations"]);
+export const PROXIED_RESOURCES = new Set(["tasks", "chat", "conversations", "actions"]);
 
 export interface ProxyRequest {
   method: string;
