@@ -432,7 +432,7 @@ async def patch_resource(
     if step.changes and (note := helm_note([(p.label, step.live)])):
         notes.append(note)
     rollout = None
-    if wait and applied and p.kind.kind in WORKLOADS:
+    if wait and not dry_run and p.kind.kind in WORKLOADS:  # unchanged too: the caller waits for the workload to be done
         rollout = await follow_rollouts(ops, [(p.kind, p.name, p.namespace)], timeout_seconds, ctx)
     out = ChangeSet(applied=applied, dry_run=dry_run, changes=change_list([step]), rollout=rollout, note="; ".join(notes) or None)
     return ops.result(out, summary(out, p.namespace))

@@ -244,7 +244,9 @@ async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_from_the_secret
         ns,
     )
     wait_pod(cluster, ns, "api", lambda p: container_status(p).get("restartCount", 0) >= 1, "a real restart")
-    async with ops_mcp(cluster, ns, tmp_path) as ops:
+    # the fix loads a Secret the workload did not load: the write policy's workload-identity rule refuses that unless
+    # the operator turns it off (tests/security shows the refusal)
+    async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_POLICY_DISABLE="workload-identity") as ops:
         report = await ops.diagnose_until(has("crashloop.app_error"), "diagnose_crashloop", name="api")
         f = finding(report, "crashloop.app_error")
         assert report["verdict"] == "failing" and f["sev"] == "critical" and f["container"] == "app"
