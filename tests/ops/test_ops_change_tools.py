@@ -75,8 +75,9 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         same = ok(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": ops, "patch_type": "json"}))
         assert same["applied"] is False and same["changes"] == [{"obj": "deployment/web", "action": "unchanged", "diff": []}]
 
-        # Refused: by the API server's dry run (nothing written), by shape, by the allowlist, by scope.
-        version = jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}")
+        # Refused: by the API server's dry run (nothing written), by shape, by the allowlist, by scope. The spec's
+        # generation tells (the resourceVersion also moves when KWOK reports the third pod Ready).
+        version = jsonpath(cluster, namespace, "deploy/web", "{.metadata.generation}")
         msg = err(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"spec": {"replicas": -4}}}))
         assert "deployment/web: refused by the API server's dry run, so nothing changed" in msg and "spec.replicas" in msg
         msg = err(
@@ -88,7 +89,7 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         assert "takes a list of JSON-patch operations" in err(
             await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"a": 1}, "patch_type": "json"})
         )
-        assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.resourceVersion}") == version
+        assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.generation}") == version
         msg = err(await call(c, "patch_resource", {"kind": "configmap", "name": "x", "namespace": "default", "patch": {"data": {"a": "b"}}}))
         assert "outside this server's allowlist" in msg
         assert "cluster-scoped" in err(await call(c, "patch_resource", {"kind": "node", "name": "kwok-node-0", "patch": {"metadata": {"labels": {"x": "y"}}}}))
