@@ -56,7 +56,10 @@ async def real_node(names: list[str], scripted: bool) -> int:
                 future.result()
         for scenario, env in envs:
             server_env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
-            server_env.update(OPS_MCP_NAMESPACE=env.ns, OPS_MCP_AUDIT_LOG=str(workdir / f"{env.ns}-audit.jsonl"), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"))
+            server_env.update(
+                OPS_MCP_NAMESPACE=env.ns, OPS_MCP_AUDIT_LOG=str(workdir / f"{env.ns}-audit.jsonl"), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm")
+            )
+            server_env.update(scenario.operator)  # what the operator allowed for this repair (an RBAC grant, a NetworkPolicy)
             results.append(await run_with_model(scenario, env, server_env, scripted=scripted))
             print(f"  {scenario.name}: {'pass' if results[-1].ok else 'FAIL: ' + results[-1].reason[:300]}", flush=True)
         registry.stop()

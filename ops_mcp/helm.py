@@ -9,11 +9,14 @@ The binary is OPS_MCP_HELM_BINARY or `helm` on PATH.
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
 import ipaddress
 import json
 import os
 import re
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,6 +273,7 @@ class Helm:
         timeout_s: int,
         rollback_on_failure: bool,
         dry_run: bool,
+        stalled: bool = False,
     ) -> dict[str, Any]:
         args: list[Any] = [
             "upgrade",
@@ -299,19 +303,26 @@ class Helm:
         else:
             if rollback_on_failure:  # implies --wait; helm 3 calls it --atomic
                 args.append("--rollback-on-failure" if await self.major() >= 4 else "--atomic")
-            elif wait:
-                args.append("--wait")
+            if rollback_on_failure or wait:
+                args.append(await self._wait_flag(stalled))
         out = await self.command().run(args, json.dumps(values).encode())
         return json.loads(out[out.index(b"{") :])
 
-    async def rollback(self, name: str, namespace: str, revision: int | None, *, wait: bool, timeout_s: int) -> None:
+    async def rollback(self, name: str, namespace: str, revision: int | None, *, wait: bool, timeout_s: int, stalled: bool = False) -> None:
         args: list[Any] = ["rollback", name]
         if revision:
             args.append(revision)
         args += ["--namespace", namespace, "--history-max", 10, "--timeout", f"{timeout_s}s"]
         if wait:
-            args.append("--wait")
+            args.append(await self._wait_flag(stalled))
         await self.command().run(args)
+
+    async def _wait_flag(self, stalled: bool) -> str:
+        """stalled: a Deployment of the release has exceeded its progress deadline. helm 4's default waiter (kstatus)
+        takes that condition for a final failure and gives up at once, before the controller has rolled out the
+        change that would clear it (a template back to a ReplicaSet that still runs never "progresses" while the
+        failed pods terminate); helm 3's readiness checks, helm 4's --wait=legacy, wait for the new ReplicaSet."""
+        return "--wait=legacy" if stalled and await self.major() >= 4 else "--wait"
 
     async def uninstall(self, name: str, namespace: str, *, wait: bool, timeout_s: int) -> None:
         args: list[Any] = ["uninstall", name, "--namespace", namespace, "--timeout", f"{timeout_s}s"]
@@ -338,6 +349,89 @@ def release_status_from_storage(cluster: Any, name: str, namespace: str) -> dict
             latest = max(revisions, key=lambda r: int(r["version"]))
             return {"name": name, "namespace": namespace, "revision": int(latest["version"]), "status": latest.get("status")}
     return None
+
+
+# helm's storage: a Secret of this type (driver "secret", the default) or a ConfigMap (driver "configmap") per revision,
+# named sh.helm.release.v1.<release>.v<revision>; its labels (owner=helm, name, version, status) are not relied on.
+RECORD_TYPE = "helm.sh/release.v1"
+RECORD_NAME = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def release_records(cluster: Any, namespace: str) -> list[dict[str, Any]]:
+    """Every release revision stored in the namespace, newest last: {release, revision, status, kind, object}
+    (status from the storage label, None when it has none). Metadata only: no payload is read."""
+    out = []
+    for kind, selector in (("secrets", f"type={RECORD_TYPE}"), ("configmaps", None)):
+        path = f"/api/v1/namespaces/{namespace}/{kind}"
+        try:
+            page = cluster.request("GET", path, query={"fieldSelector": selector}, accept=_METADATA_LIST, verb="list", resource=kind, namespace=namespace)
+        except Forbidden:
+            if kind == "secrets":
+                raise
+            continue  # the configmap driver is the rare one: an identity that may not list ConfigMaps has none to read
+        for item in page.get("items") or []:
+            meta = item.get("metadata") or {}
+            m = RECORD_NAME.match(meta.get("name") or "")
+            if m:
+                labels = meta.get("labels") or {}
+                out.append({"release": m["release"], "revision": int(m["revision"]), "status": labels.get("status"), "kind": kind, "object": meta["name"]})
+    return sorted(out, key=lambda r: (r["release"], r["revision"]))
+
+
+def read_record(cluster: Any, namespace: str, record: dict[str, Any]) -> dict[str, Any]:
+    """One revision's stored release (name, version, info, chart, config = the user-supplied values, manifest, hooks):
+    the Secret's data is base64 of helm's own encoding (base64 of gzip'd JSON), a ConfigMap's is helm's encoding."""
+    kind = record["kind"]
+    obj = cluster.request("GET", f"/api/v1/namespaces/{namespace}/{kind}/{record['object']}", verb="get", resource=kind, namespace=namespace)
+    payload = ((obj.get("data") or {}).get("release")) or ""
+    try:
+        raw = base64.b64decode(base64.b64decode(payload) if kind == "secrets" else payload)
+        return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    except (ValueError, OSError, EOFError, zlib.error):
+        raise OpsError(f"{record['object']} does not hold a Helm release record helm can read.", "check it with release_history.") from None
+
+
+def latest_record(cluster: Any, name: str, namespace: str) -> dict[str, Any] | None:
+    """The newest stored revision of a release in the storage ops-mcp's helm uses (HELM_DRIVER), decoded (None when
+    the namespace holds none)."""
+    kind = "configmaps" if os.environ.get("HELM_DRIVER", "").lower() in ("configmap", "configmaps") else "secrets"
+    revisions = [r for r in release_records(cluster, namespace) if r["release"] == name and r["kind"] == kind]
+    return read_record(cluster, namespace, revisions[-1]) if revisions else None
+
+
+def write_chart(release: dict[str, Any], root: Path) -> Path:
+    """The chart a release was installed or upgraded with, as a chart directory under root, from its stored record
+    (Chart.yaml, values.yaml, schema, templates and files). The record holds no subcharts: a chart with
+    dependencies cannot be rebuilt from it."""
+    chart = release.get("chart") or {}
+    metadata = chart.get("metadata") or {}
+    if metadata.get("dependencies"):
+        raise OpsError(
+            f"Release {release.get('name')!r} uses chart {metadata.get('name')} with subcharts, which helm does not keep in the release record.",
+            "pass chart= (the chart's directory, repository or oci:// reference) with the same version.",
+        )
+    root = root.resolve()
+    files = {"Chart.yaml": yaml.safe_dump(metadata, sort_keys=False).encode(), "values.yaml": yaml.safe_dump(chart.get("values") or {}).encode()}
+    if chart.get("schema"):
+        files["values.schema.json"] = base64.b64decode(chart["schema"])
+    for item in (chart.get("templates") or []) + (chart.get("files") or []):
+        files[item["name"]] = base64.b64decode(item.get("data") or "")
+    for name, data in files.items():
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or path == root:
+            raise OpsError(f"Release {release.get('name')!r}: its stored chart names a file outside the chart ({name!r}).", "pass chart= explicitly.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def merge_values(base: Any, change: Any) -> Any:
+    """helm's merge of values over values (--reuse-values, -f after -f): maps merge key by key, anything else
+    (lists included) is replaced."""
+    if isinstance(base, dict) and isinstance(change, dict):
+        return {**base, **{k: merge_values(base.get(k), v) if k in base else v for k, v in change.items()}}
+    return change
 
 
 def manifest_objects(manifest: str) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Policy applied on every call: namespace allowlist, replicas ceiling, destructive confirmation.
 
 Read-only and disable-destructive are enforced earlier, at registration: those tools are
-never listed (see server.Ops.tool).
+never listed (see toolkit.Ops.add_tool).
 """
 
 from __future__ import annotations

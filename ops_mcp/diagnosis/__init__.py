@@ -33,33 +33,14 @@ _LAZY = {
 }
 
 
-# What a diagnosis snapshot lists: snapshot attribute -> the cluster layer's kind (its path and RBAC resource).
-SNAPSHOT_KINDS = {
-    "pods": "pods",
-    "deployments": "deployments",
-    "replicasets": "replicasets",
-    "statefulsets": "statefulsets",
-    "daemonsets": "daemonsets",
-    "jobs": "jobs",
-    "services": "services",
-    "endpointslices": "endpointslices",
-    "ingresses": "ingresses",
-    "hpas": "horizontalpodautoscalers",
-    "pvcs": "persistentvolumeclaims",
-    "events": "events",
-    "resourcequotas": "resourcequotas",
-    "nodes": "nodes",
-    "storageclasses": "storageclasses",
-    "ingressclasses": "ingressclasses",
-}
-
-
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
     ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers,
     GETs of health paths through the pod proxy for failing probes, a ServiceAccount target's RBAC, and metrics-server's
     pod usage."""
     from ops_mcp.cluster import KINDS
+
+    from .snapshot import SNAPSHOT_KINDS
 
     lists = [("list", KINDS[k].resource) for k in (*SNAPSHOT_KINDS.values(), "configmaps", "secrets")]
     rbac = "rbac.authorization.k8s.io"
@@ -92,14 +73,15 @@ def diagnose_snapshot(snapshot: Snapshot | dict, kind: str | None = None, name: 
     return diagnose(snap, resolve(snap, kind, name), options, scrub)
 
 
-def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None, options: Options | None = None) -> Report:
-    """Fetch the snapshot through ops_mcp.cluster.Cluster, then diagnose it (blocking; run it in a thread)."""
+def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None, options: Options | None = None, progress=None) -> Report:
+    """Fetch the snapshot through ops_mcp.cluster.Cluster, then diagnose it (blocking; run it in a thread). progress:
+    called with (done, total, message) while it waits for a container's next run (builder.Progress)."""
     from .base import Options
     from .builder import build
     from .engine import diagnose
 
     options = options or Options()
-    snap, scope = build(cluster, namespace, kind, name, options)
+    snap, scope = build(cluster, namespace, kind, name, options, progress)
     return diagnose(snap, scope, options, scrub)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 
-from .snapshot import Obj, name_of
+from .objects import Obj, name_of
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "impersonate", "bind", "escalate", "use", "approve", "*")
 BINDINGS_PAGE = 500

@@ -5,9 +5,11 @@ most a few pods per failure signature. All API access goes through ops_mcp.clust
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -16,16 +18,17 @@ from ops_mcp.cluster import KINDS, METRICS_API
 from ops_mcp.errors import Forbidden, NotFound, OpsError
 from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_values
 
-from . import SNAPSHOT_KINDS, access, probes
+from . import access, probes, releases
 from .analyzers.crashloop import is_crashing
-from .base import Options
+from .base import STRONG_LINE, Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
-from .snapshot import KeySet, Obj, Snapshot, meta, millicores, name_of, quantity
+from .snapshot import SNAPSHOT_KINDS, KeySet, Obj, Snapshot, helm_release, meta, millicores, name_of, quantity
 
 LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
 # Lists every diagnosis needs (the target's pods, their owners, events), then what each check reads besides.
 CORE_LISTS = ("pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs", "events")
 CHECK_LISTS = {
+    "dependency": ("services", "endpointslices", "networkpolicies"),
     "mount": ("pvcs",),
     "image_pull": ("nodes",),
     "scheduling": ("nodes", "pvcs"),
@@ -52,6 +55,10 @@ RESTART_WAIT = 60.0
 LISTEN_WAIT = 10.0  # seconds from its start during which a container that does not answer yet is asked again
 EVENT_LAG = 3.0  # seconds after a container stops before its kubelet events are taken as complete
 LOG_BYTES = 64 * 1024
+# What the kubelet answers in place of a log it cannot read (rotated, the runtime's file gone): not the application's.
+KUBELET_SAYS = re.compile(r"(?i)^(unable to retrieve container logs for|failed to try resolving symlinks in path|failed to get parse function)")
+KUBELET_LOG_NOTE = re.compile(r"^(unable to retrieve container logs|failed to try resolving symlinks)")  # the kubelet's, not the app's
+Progress = Callable[[float, float, str], None]  # (done, total, message): MCP progress while diagnose waits
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
 
@@ -114,8 +121,9 @@ def selector_string(selector: Obj | None) -> str | None:
     return ",".join(parts) or None
 
 
-def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options) -> tuple[Snapshot, Scope]:
-    """Fetch everything the analyzers need for this target; raise OpsError when the target does not exist."""
+def build(cluster: Any, namespace: str, kind: str | None, name: str | None, options: Options, progress: Progress | None = None) -> tuple[Snapshot, Scope]:
+    """Fetch everything the analyzers need for this target; raise OpsError when the target does not exist. `progress`
+    hears of a wait for a container's next run (the only wait longer than a few seconds)."""
     target_kind = normalize_kind(kind)
     reader = Reader(cluster, namespace)
     snap = Snapshot(namespace=namespace)
@@ -150,15 +158,22 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
             snap.events = items
     if target_kind == "ServiceAccount":
         snap.access = access.fetch(reader, namespace, name, access.parse_can(options.can) if options.can else None)
+    if target_kind == "HelmRelease":  # the release's stored records: it exists whatever objects it has
+        releases.fetch(reader, snap, [name or ""])
     try:
         scope = resolve(snap, target_kind, name)
     except TargetNotFound as exc:
         raise OpsError(str(exc), "check the name with list_resources, or diagnose the whole namespace (omit kind and name).") from None
+    owners = {r for _, w in scope.workloads if (r := helm_release(w))} | {
+        r for o in scope.services + scope.ingresses + scope.hpas + scope.pvcs + scope.pods if (r := helm_release(o))
+    }
+    if target_kind != "HelmRelease" and (owners or target_kind == "Namespace"):  # fixes of their objects (see releases.py)
+        releases.fetch(reader, snap, owners)
     _fetch_keysets(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
         _fetch_env_sources(reader, snap)
-    _ask_containers(reader, snap, scope)
+    _ask_containers(reader, snap, scope, progress)
     if options.checks is None or "resources" in options.checks:
         _fetch_usage(reader, snap, scope)
     snap.api_requests, snap.api_list_pages = reader.requests, reader.list_pages
@@ -300,6 +315,17 @@ def log_wants(snap: Snapshot, scope: Scope, options: Options) -> list[tuple[str,
     wants: list[tuple[str, str, bool]] = []
     for items in per_signature.values():
         wants += items[: options.max_pods]
+    # then one running container per (owner, container): the errors a Running pod's own log repeats, and what an
+    # init container that does not finish is waiting for
+    running: dict[tuple, tuple[str, str, bool]] = {}
+    for pod in scope.pods:
+        status, owner = pod.get("status") or {}, owner_of(snap, pod)
+        if meta(pod).get("deletionTimestamp") or status.get("phase") != "Running" and not status.get("initContainerStatuses"):
+            continue
+        for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            if "running" in (cs.get("state") or {}) and (not options.container or cs.get("name") == options.container):
+                running.setdefault((owner, cs["name"]), (name_of(pod), cs["name"], False))
+    wants += [w for w in running.values() if w not in wants]
     return wants[:MAX_LOG_FETCHES]
 
 
@@ -327,14 +353,14 @@ def _fetch_logs(reader: Reader, snap: Snapshot, scope: Scope, options: Options) 
                 continue
             known = secret_env_values(pods.get(pod) or {})  # as get_pod_logs: the pod's own literal credentials too
             lines = []
-            for line in text.splitlines()[-options.log_tail :]:
+            for line in [line for line in text.splitlines() if not KUBELET_SAYS.match(line)][-options.log_tail :]:
                 clean = redact_text(secrets.text(scrub_values(line, known)))
                 snap.redacted += clean != line
                 lines.append(clean)
             snap.logs[f"{pod}/{container}/{'previous' if previous else 'current'}"] = lines
 
 
-def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
+def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope, progress: Progress | None = None) -> None:
     """For failing HTTP probes: GET the usual health paths on the declared ports through the pod proxy (read-only,
     at most probes.MAX_CALLS in all), recording per pod:port the first that answers 2xx/3xx."""
     budget = [probes.MAX_CALLS]
@@ -366,7 +392,7 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 return f"{pod}:{port}", path, True, None
         return f"{pod}:{port}", None, True, None
 
-    pods = _after_back_off(reader, snap, scope.pods)
+    pods = _after_back_off(reader, snap, scope.pods, progress)
     listen_by = _listen_deadlines(snap, pods)
     wants = probes.plan(snap, pods)
     if not wants:
@@ -379,18 +405,25 @@ def _ask_containers(reader: Reader, snap: Snapshot, scope: Scope) -> None:
                 snap.http[key] = path
 
 
-def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj]:
-    """`pods`, with those whose failing-probe container is in back-off and runs again within RESTART_WAIT seconds
-    re-read the moment it runs again: a liveness kill leaves it running only a few seconds between back-offs, so the
-    asking starts at once (a server that does not listen yet is asked again, see _listen_deadlines)."""
-    real = [p for p in pods if probes.runs_containers(snap, p)]  # a simulated (KWOK) pod never runs again, nor listens
+def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj], progress: Progress | None = None) -> list[Obj]:
+    """`pods`, with those whose failing-probe container is in back-off for no reason the cluster already shows
+    (_explained) and runs again within RESTART_WAIT seconds re-read the moment it runs again: a liveness kill leaves it
+    running only a few seconds between back-offs, so the asking starts at once (a server that does not listen yet is
+    asked again, see _listen_deadlines). The wait is reported to `progress` about once a second."""
+    real = [p for p in pods if probes.runs_containers(snap, p) and not _explained(snap, p)]  # a simulated (KWOK) pod never runs again
     waits = {name_of(p): left for p in real if (left := probes.next_run_in(snap, p)) is not None and left <= RESTART_WAIT}
     if not waits:
         return pods
     fresh: dict[str, Obj] = {}
     start = time.monotonic()
     deadline = start + max(waits.values()) + 10
+    reported = -1
     while waits.keys() - fresh.keys() and time.monotonic() < deadline:
+        elapsed = int(time.monotonic() - start)
+        if progress is not None and elapsed != reported:
+            reported = elapsed
+            waiting = sorted(waits.keys() - fresh.keys())
+            progress(elapsed, int(deadline - start), f"waiting for {', '.join(waiting[:3])} to run again after its back-off, to ask which probe path answers")
         time.sleep(0.5)
         for name in waits.keys() - fresh.keys():
             try:
@@ -403,6 +436,22 @@ def _after_back_off(reader: Reader, snap: Snapshot, pods: list[Obj]) -> list[Obj
                 fresh[name] = pod
     snap.waited_s = round(time.monotonic() - start, 1)
     return [fresh.get(name_of(p), p) for p in pods]
+
+
+def _explained(snap: Snapshot, pod: Obj) -> bool:
+    """Every container of the pod in back-off stopped for a reason the cluster already shows: an exit of its own (not
+    0, 137 or 143, which a kill by the kubelet for a failing probe leaves), an OOM kill, a termination message, or an
+    error line in the previous run's log. Then the diagnosis answers at once; waiting for the next run would only
+    tell which probe path answers."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if ((cs.get("state") or {}).get("waiting") or {}).get("reason") != "CrashLoopBackOff":
+            continue
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        log = [line for line in snap.log(name_of(pod), cs.get("name", ""), True) or [] if not KUBELET_LOG_NOTE.match(line)]
+        own_exit = last.get("reason") == "OOMKilled" or last.get("exitCode") not in (None, 0, 137, 143)
+        if not (own_exit or (last.get("message") or "").strip() or any(STRONG_LINE.search(line) for line in log)):
+            return False
+    return True
 
 
 def _listen_deadlines(snap: Snapshot, pods: list[Obj]) -> dict[str, float]:

@@ -7,14 +7,33 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .analyzers import config, crashloop, eviction, hpa, image_pull, ingress, init, mount, pvc, rbac, readiness, resources, rollout, scheduling, service
+from .analyzers import (
+    config,
+    crashloop,
+    dependency,
+    eviction,
+    hpa,
+    image_pull,
+    ingress,
+    init,
+    mount,
+    pvc,
+    rbac,
+    readiness,
+    release,
+    resources,
+    rollout,
+    scheduling,
+    service,
+)
 from .base import Context, Issue, Options, pod_ready
 from .model import SEVERITY_ORDER, Report
+from .releases import summary as release_summary
 from .scope import Scope, owner_of
 from .snapshot import Snapshot, helm_release, name_of
 
-ALL = (crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, resources, rbac)
-CRASHLOOP_CHECKS = ("crashloop", "init", "image_pull", "config", "mount")
+ALL = (dependency, crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, resources, rbac, release)
+CRASHLOOP_CHECKS = ("dependency", "crashloop", "init", "image_pull", "config", "mount")
 CHECKS = tuple(a.check for a in ALL)
 MAX_FINDINGS = 5
 MAX_OBJS = 3
@@ -41,6 +60,7 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
     groups = _group(issues)
     _severity(ctx, groups)
     _link_denied_account(ctx, groups)
+    _link_same_container(groups)
     findings = _link_and_order(groups)
     failing_checks = {g.check for g in findings}
     ok = [a.check for a in selected if a.check not in failing_checks and a.check not in {s["check"] for s in skipped}]
@@ -146,6 +166,14 @@ def _link_denied_account(ctx: Context, groups: list[Group]) -> None:
             group.links |= denied
 
 
+def _link_same_container(groups: list[Group]) -> None:
+    """A dependency finding explains the crash, the failed init or the failing readiness of the same container."""
+    causes = {s for g in groups if g.mode.startswith("dependency.") for s in g.subjects if "#" in s}
+    for group in groups if causes else ():
+        if not group.mode.startswith("dependency.") and group.first.container:
+            group.links |= {f"{obj}#{group.first.container}" for obj in group.objs} & causes
+
+
 def _link_and_order(groups: list[Group]) -> list[Group]:
     for group in groups:
         if not group.links:
@@ -173,6 +201,7 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
     target: dict[str, Any] = {"kind": "HelmRelease" if scope.kind == "HelmRelease" else scope.kind, "ns": snap.namespace, "name": scope.name}
     if scope.helm:
         target["helm"] = scope.helm
+        target["release"] = release_summary(snap, scope.helm)
     if scope.kind in ("Deployment", "StatefulSet", "DaemonSet"):
         workload = scope.workloads[0][1]
         status, spec = workload.get("status") or {}, workload.get("spec") or {}

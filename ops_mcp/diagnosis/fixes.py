@@ -11,20 +11,13 @@ import re
 import shlex
 from typing import Any
 
+from . import releases
 from .base import pod_ready
+from .releases import OWN_CHART, OWN_CHART_SECTIONS
 from .snapshot import SHORT, Obj, Snapshot, helm_release, meta
 
+PLACEHOLDER = re.compile(r"<[a-z][\w-]*>")
 _CHART_VERSION = re.compile(r"-v?\d+\.\d+\.\d+.*$")
-# This repo's chart (k8s/helm/todo-chatbot): component label -> values section
-OWN_CHART = "todo-chatbot"
-OWN_CHART_SECTIONS = {
-    "frontend": "frontend",
-    "backend": "backend",
-    "task-mcp": "mcpServer",
-    "ops-mcp": "opsMcp",
-    "database": "postgresql",
-    "migrations": "migrations",
-}
 
 
 def _own_chart_keys(helm_set: dict[str, str], section: str) -> dict[str, str]:
@@ -101,11 +94,8 @@ def container_patch(owner: str, cname: str, init: bool = False, **fields: Any) -
 
 
 def undo_step(snap: Snapshot, owner: str) -> dict[str, Any]:
-    """The remediation: back to the previous revision (helm rollback for a Helm release: it waits on its own)."""
+    """The remediation: back to the previous revision (`make` turns it into a release rollback for a Helm release)."""
     kind, name = owner.split("/", 1)
-    release = helm_release(owner_obj(snap, owner) or {})
-    if release:
-        return step("rollback_release", name=release, namespace=snap.namespace)
     return step("rollout_undo", name=name, namespace=snap.namespace, kind=None if kind == "Deployment" else kind.lower(), wait=True)
 
 
@@ -136,6 +126,33 @@ def running_templates(snap: Snapshot) -> list[Obj]:
     return specs
 
 
+def kubectl_of(apply: list[dict[str, Any]]) -> str | None:
+    """The command-line form of a fix's calls, built from the same arguments (`&&`-joined)."""
+    out = []
+    for call in apply:
+        a, tool = call["args"], call["tool"]
+        ns = a.get("namespace") or ""
+        if tool == "patch_resource":
+            body = a["patch"]
+            kind = a.get("patch_type") or "strategic"
+            out.append(kubectl(ns, "patch", f"{a['kind']}/{a['name']}", f"--type={kind}", "-p", shlex.quote(json.dumps(body, separators=(",", ":")))))
+        elif tool == "apply_manifest":  # the manifest is in the call's arguments: not repeated (tokens)
+            out.append(kubectl(ns, "apply", "-f", "MANIFEST.yaml") + f"  # fix.apply[{len(out)}].args.manifest")
+        elif tool == "delete_resource":
+            out.append(kubectl(ns, "delete", a["kind"], a["name"]))
+        elif tool == "scale_deployment":
+            out.append(kubectl(ns, "scale", f"{a.get('kind') or 'deployment'}/{a['name']}", f"--replicas={a['replicas']}"))
+        elif tool == "rollout_undo":
+            out.append(kubectl(ns, "rollout", "undo", f"{a.get('kind') or 'deployment'}/{a['name']}"))
+        elif tool == "rollout_restart":
+            out.append(kubectl(ns, "rollout", "restart", f"{a.get('kind') or 'deployment'}/{a['name']}"))
+        elif tool == "rollback_release":
+            out.append(" ".join(["helm", "rollback", shlex.quote(a["name"]), *([str(a["revision"])] if a.get("revision") else []), "-n", shlex.quote(ns)]))
+        else:
+            return None  # a call without a command-line twin: apply is the fix
+    return " && ".join(out)
+
+
 def make(
     snap: Snapshot,
     owner: str,
@@ -152,7 +169,11 @@ def make(
 ) -> dict[str, Any]:
     """Assemble a fix; adds the Helm variant when `owner` is Helm-managed and a rollout check for workloads.
     apply: the ordered ops-mcp calls (see `step`) that make the change, each complete and applicable as given."""
-    fix: dict[str, Any] = {"do": do, "kubectl": command, "mutates": mutates, "risk": risk}
+    if command and not apply and PLACEHOLDER.search(command):
+        # a command to fill in is not a fix an agent can run: it becomes a person's template, `do` says what is unknown
+        note = f"For a person to fill in (the cluster does not hold it): `{command}`." + (f" {note}" if note else "")
+        command = None
+    fix: dict[str, Any] = {"do": do, "kubectl": command or (kubectl_of(apply) if apply else None), "mutates": mutates, "risk": risk}
     if apply:
         fix["apply"] = apply
     obj = owner_obj(snap, owner)
@@ -183,17 +204,16 @@ def make(
             if section
             else f"values keys are chart-specific (check `helm get values {release} -n {snap.namespace}`)"
         )
-        # deploy_chart replaces the release's values (no --reuse-values), so `apply` patches the live object instead
-        patched = any(s["tool"] == "patch_resource" for s in apply or [])
-        undone = any(s["tool"] == "rollback_release" for s in apply or [])
-        how = (
-            "apply patches the live object; the next upgrade reverts it unless the values change goes into the release's values"
-            if patched
-            else ("a kubectl change is reverted by the next upgrade")
-        )
-        fix["note"] = (
-            ((note + " ") if note else "") + ("rollback_release restores the previous release revision. " if undone else "") + f"Helm-managed: {how}; {keys}."
-        )
+        # a change to the release's objects is made a release operation: a live one would not last
+        done = releases.repair(snap, release, apply or [], healthy_previous(snap, owner))
+        how, own = (done.note, done.values is not None or done.helm is not None) if done else ("a kubectl change is reverted by the next upgrade", False)
+        if done is not None:
+            fix["apply"] = done.apply
+            fix["do"] = done.do(do)
+            fix["helm"] = done.helm or fix["helm"]
+            if done.values is not None:
+                fix["values"] = done.values
+        fix["note"] = ((note + " ") if note else "") + f"Helm-managed: {how}" + ("." if own else f"; {keys}.")
     elif note:
         fix["note"] = note
     if verify and kind in ("Deployment", "StatefulSet", "DaemonSet"):

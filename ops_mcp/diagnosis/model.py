@@ -18,6 +18,11 @@ SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 
 
 # Every `mode` the engine can emit; tests and agents may rely on these strings.
 MODES: tuple[str, ...] = (
+    "dependency.missing_service",
+    "dependency.wrong_port",
+    "dependency.dns",
+    "dependency.network_policy",
+    "app.log_errors",
     "crashloop.app_error",
     "crashloop.bad_command",
     "crashloop.oom_killed",
@@ -71,6 +76,8 @@ MODES: tuple[str, ...] = (
     "rbac.denied",
     "rbac.allowed",
     "rbac.bindings",
+    "helm.pending",
+    "helm.failed",
 )
 
 
@@ -83,6 +90,7 @@ class Target(_Compact):
     ns: str
     name: str | None = None
     helm: str | None = None
+    release: str | None = None  # the Helm release's latest stored revision: "revision 3, failed, chart demo-0.1.0 (Secret)"
     replicas: str | None = None
 
 

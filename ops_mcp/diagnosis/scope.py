@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import releases
 from .snapshot import WORKLOAD_KINDS, Obj, Snapshot, helm_release, meta, name_of, ref, selector_matches
 
 TARGET_KINDS = {
@@ -142,8 +143,6 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
         workload = snap.workload(target.get("kind") or "", target.get("name") or "") if target.get("kind") in WORKLOAD_KINDS else None
         scope.workloads = [(target["kind"], workload)] if workload is not None else []
     elif kind == "ServiceAccount":
-        from .analyzers.rbac import template_users, uses_sa
-
         access = snap.access
         scope.workloads = template_users(snap, name)
         scope.pods = [p for p in snap.pods if uses_sa(p.get("spec") or {}, name)]
@@ -152,16 +151,22 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
             raise TargetNotFound("ServiceAccount", name, snap.namespace, [n for n in near if _distance(n, name) <= max(3, len(name) // 2)])
     elif kind == "HelmRelease":
         scope.helm = name
+        named = releases.objects_of(snap, name)  # its record's manifest and hooks: also what helm does not label
+
+        def mine(okind: str, obj: Obj) -> bool:
+            return helm_release(obj) == name or f"{okind}/{name_of(obj)}" in named
+
         for wkind in WORKLOAD_KINDS:
-            scope.workloads += [(wkind, w) for w in getattr(snap, WORKLOAD_ATTR[wkind]) if helm_release(w) == name]
-        scope.services = [s for s in snap.services if helm_release(s) == name]
-        scope.ingresses = [i for i in snap.ingresses if helm_release(i) == name]
-        scope.hpas = [h for h in snap.hpas if helm_release(h) == name]
-        scope.pvcs = [p for p in snap.pvcs if helm_release(p) == name]
-        scope.pods = [p for p in snap.pods if (meta(p).get("labels") or {}).get("app.kubernetes.io/instance") == name]
-        if not (scope.workloads or scope.services or scope.pods):
-            releases = sorted({r for o in snap.deployments + snap.statefulsets + snap.services if (r := helm_release(o))})
-            raise TargetNotFound("Helm release", name, snap.namespace, releases[:5])
+            scope.workloads += [(wkind, w) for w in getattr(snap, WORKLOAD_ATTR[wkind]) if mine(wkind, w)]
+        scope.services = [s for s in snap.services if mine("Service", s)]
+        scope.ingresses = [i for i in snap.ingresses if mine("Ingress", i)]
+        scope.hpas = [h for h in snap.hpas if mine("HorizontalPodAutoscaler", h)]
+        scope.pvcs = [p for p in snap.pvcs if mine("PersistentVolumeClaim", p)]
+        scope.pods = [p for p in snap.pods if (meta(p).get("labels") or {}).get("app.kubernetes.io/instance") == name or mine("Pod", p)]
+        if name not in snap.releases and not (scope.workloads or scope.services or scope.pods):
+            labelled = {r for o in snap.deployments + snap.statefulsets + snap.daemonsets + snap.jobs + snap.services if (r := helm_release(o))}
+            known = [f"{r} ({releases.summary(snap, r) or 'no stored record'})" for r in sorted(set(snap.releases) | labelled)]
+            raise TargetNotFound("Helm release", name, snap.namespace, known)
     _expand(snap, scope)
     return scope
 
@@ -172,6 +177,15 @@ def _all_workloads(snap: Snapshot) -> list[tuple[str, Obj]]:
 
 def _template_spec(workload: Obj) -> Obj:
     return ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def uses_sa(spec: Obj, sa: str) -> bool:
+    return (spec.get("serviceAccountName") or spec.get("serviceAccount") or "default") == sa
+
+
+def template_users(snap: Snapshot, sa: str) -> list[tuple[str, Obj]]:
+    """The workloads whose pod template runs as the ServiceAccount."""
+    return [(kind, w) for kind, w in _all_workloads(snap) if uses_sa(_template_spec(w), sa)]
 
 
 def claims_of(spec: Obj) -> set[str]:

@@ -14,7 +14,8 @@ from typing import Any
 
 from ops_mcp.shaping import parse_time  # re-exported: the analyzers import it from here
 
-Obj = dict[str, Any]
+from .access import Access
+from .objects import Obj, meta, name_of
 
 # kind -> snapshot attribute; also the vocabulary of `ListedKinds`
 KINDS = (
@@ -34,6 +35,7 @@ KINDS = (
     "nodes",
     "events",
     "resourcequotas",
+    "networkpolicies",
 )
 
 KIND_NAMES = {
@@ -49,6 +51,27 @@ KIND_NAMES = {
     "pvcs": "PersistentVolumeClaim",
     "nodes": "Node",
 }
+
+# What a diagnosis snapshot lists: snapshot attribute -> the cluster layer's kind (its path and RBAC resource).
+SNAPSHOT_KINDS = {
+    "pods": "pods",
+    "deployments": "deployments",
+    "replicasets": "replicasets",
+    "statefulsets": "statefulsets",
+    "daemonsets": "daemonsets",
+    "jobs": "jobs",
+    "services": "services",
+    "endpointslices": "endpointslices",
+    "ingresses": "ingresses",
+    "hpas": "horizontalpodautoscalers",
+    "pvcs": "persistentvolumeclaims",
+    "events": "events",
+    "resourcequotas": "resourcequotas",
+    "nodes": "nodes",
+    "storageclasses": "storageclasses",
+    "ingressclasses": "ingressclasses",
+    "networkpolicies": "networkpolicies",
+}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 SHORT = {
     "Deployment": "deploy",
@@ -62,14 +85,6 @@ SHORT = {
     "HorizontalPodAutoscaler": "hpa",
     "PersistentVolumeClaim": "pvc",
 }
-
-
-def meta(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
-
-
-def name_of(obj: Obj) -> str:
-    return meta(obj).get("name", "")
 
 
 def ref(kind: str, obj_or_name: Obj | str) -> str:
@@ -172,6 +187,7 @@ class Snapshot:
     nodes: list[Obj] = field(default_factory=list)
     events: list[Obj] = field(default_factory=list)
     resourcequotas: list[Obj] = field(default_factory=list)
+    networkpolicies: list[Obj] = field(default_factory=list)
     configmaps: dict[str, KeySet] = field(default_factory=dict)
     secrets: dict[str, KeySet] = field(default_factory=dict)
     # "pod/container/previous|current" -> log lines (already redacted by whoever fetched them)
@@ -182,7 +198,9 @@ class Snapshot:
     usage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     # kinds that could not be read: kind -> reason (e.g. RBAC 403); analyzers needing them are skipped
     unreadable: dict[str, str] = field(default_factory=dict)
-    access: Any = None  # access.Access: a ServiceAccount target's bindings, rules and access review
+    access: Access | None = None  # a ServiceAccount target's bindings, rules and access review
+    # Helm release name -> its stored revisions, oldest first: {revision, status, kind, object, record} (see releases.py)
+    releases: dict[str, list[Obj]] = field(default_factory=dict)
     api_requests: int = 0
     api_list_pages: int = 0
     redacted: int = 0
@@ -204,9 +222,8 @@ class Snapshot:
         snap.http = dict(data.get("http") or {})
         snap.usage = {pod: dict(containers) for pod, containers in (data.get("usage") or {}).items()}
         snap.unreadable = dict(data.get("unreadable") or {})
+        snap.releases = {name: [dict(r) for r in revisions] for name, revisions in (data.get("releases") or {}).items()}
         if data.get("access"):
-            from .access import Access
-
             snap.access = Access.from_dict(data["access"])
         return snap
 

@@ -13,7 +13,7 @@ server's mode applies (read-only / disable-destructive tools are simply not regi
     from mcp_types import CallToolResult
     from pydantic import BaseModel
     from ops_mcp.params import Name, NamespaceArg
-    from ops_mcp.server import OpsArg, tool
+    from ops_mcp.toolkit import OpsArg, tool
 
     class Thing(BaseModel):                 # becomes the tool's outputSchema
         name: str
@@ -35,7 +35,7 @@ What `ops` offers:
 - ops.run(fn, *args): run a blocking call in a worker thread
 - ops.result(model, text): CallToolResult with structuredContent + capped, redacted text
 - ops.ask(question, confirm, ctx, risks, diff): a person's consent to a risky write (elicitation, or confirm=true
-  where the consent mode allows it), and server.confirmation(action): that resolver for tools risky whatever they do;
+  where the consent mode allows it), and toolkit.confirmation(action): that resolver for tools risky whatever they do;
   a resolver takes `ops: OpsArg` like a tool
 - ops_mcp.guard.check(writes, settings): the write policy on what a change would write (before, after); every
   change tool calls it before it writes anything

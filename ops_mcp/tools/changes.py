@@ -22,9 +22,9 @@ from ops_mcp.errors import Conflict, NotFound, OpsError, PolicyError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import MASK, is_secret_key, secret_values
-from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.toolkit import Ops, OpsArg, tool
 from ops_mcp.tools.inspect import kind_of
-from ops_mcp.tools.workloads import follow_rollout, pss_level
+from ops_mcp.tools.workloads import ROLLOUT_WAIT_RBAC, follow_rollout, pss_level
 
 WORKLOADS = {"Deployment": "deployment", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kinds whose rollout `wait` follows
 MAX_OBJECTS = 50
@@ -405,7 +405,7 @@ async def approve_patch(
     return await approve(ops, plan, f"Patch {p.label} in namespace {p.namespace!r}?", dry_run, confirm, ctx)
 
 
-@tool(title="Patch an object", kind="write", rbac=PATCH_RBAC, view=patch_view)
+@tool(title="Patch an object", kind="write", rbac=PATCH_RBAC + ROLLOUT_WAIT_RBAC, view=patch_view)
 async def patch_resource(
     ops: OpsArg,
     kind: AnyKind,
@@ -480,7 +480,7 @@ async def approve_apply(
     return await approve(ops, plan, f"Apply {shown}?", dry_run, confirm, ctx)
 
 
-@tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC, view=apply_view)
+@tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC + ROLLOUT_WAIT_RBAC, view=apply_view)
 async def apply_manifest(
     ops: OpsArg,
     manifest: Manifest,

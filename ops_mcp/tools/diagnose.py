@@ -3,6 +3,8 @@
 from datetime import timedelta
 from typing import Annotated, Literal
 
+import anyio.from_thread
+from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import AfterValidator, Field
 
@@ -10,7 +12,7 @@ from ops_mcp.diagnosis import rbac
 from ops_mcp.diagnosis.model import Report  # the outputSchema
 from ops_mcp.errors import OpsError
 from ops_mcp.params import KindChoice, NamespaceArg, check_name
-from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.toolkit import Ops, OpsArg, tool
 
 CrashTarget = Annotated[
     Literal["namespace", "pod", "deployment", "statefulset", "daemonset", "job", "service", "ingress", "helm"],
@@ -56,6 +58,7 @@ async def run_diagnosis(
     max_pods: int,
     log_tail: int,
     since_minutes: int,
+    ctx: Context | None,
     can: str | None = None,
 ) -> CallToolResult:
     from ops_mcp.diagnosis import Options, diagnose_cluster
@@ -74,8 +77,15 @@ async def run_diagnosis(
         container=container,
         can=can,
     )
+
+    def progress(done: float, total: float, message: str) -> None:  # from the diagnosis' worker thread
+        try:
+            anyio.from_thread.run(ctx.report_progress, done, total, message)
+        except Exception:  # noqa: BLE001  (best effort, as Ops.poll: a failed notification changes nothing)
+            pass
+
     try:
-        report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options)
+        report = await ops.run(diagnose_cluster, ops.cluster, ns, kind, name if kind != "namespace" else None, options, progress if ctx else None)
     except ValueError as exc:
         raise OpsError(str(exc), "fix the arguments and retry.") from None
     return ops.result(report, _text(report))
@@ -84,6 +94,7 @@ async def run_diagnosis(
 @tool(title="Diagnose crashing containers", rbac=DIAGNOSIS_RBAC)
 async def diagnose_crashloop(
     ops: OpsArg,
+    ctx: Context,
     name: TargetName = None,
     kind: CrashTarget = "deployment",
     namespace: NamespaceArg = None,
@@ -97,13 +108,14 @@ async def diagnose_crashloop(
     from ops_mcp.diagnosis import CRASHLOOP_CHECKS
 
     return await run_diagnosis(
-        ops, kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs, max_pods, log_tail, since_minutes
+        ops, kind if name else "namespace", name, namespace, CRASHLOOP_CHECKS, container, include_logs, max_pods, log_tail, since_minutes, ctx
     )
 
 
 @tool(title="Diagnose a workload, service or namespace", rbac=DIAGNOSIS_RBAC)
 async def diagnose(
     ops: OpsArg,
+    ctx: Context,
     kind: TargetKind = "namespace",
     name: TargetName = None,
     namespace: NamespaceArg = None,
@@ -115,7 +127,7 @@ async def diagnose(
     since_minutes: Since = 60,
 ) -> Annotated[CallToolResult, Report]:
     """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, caused_by links, exact fixes."""
-    return await run_diagnosis(ops, kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, can)
+    return await run_diagnosis(ops, kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, ctx, can)
 
 
 def _check_can(ops: Ops, kind: str, can: str) -> None:

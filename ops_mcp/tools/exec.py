@@ -19,7 +19,7 @@ from ops_mcp.errors import OpsError
 from ops_mcp.params import Confirm, Name, NamespaceArg
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import redact_obj, scrub_values, secret_env_values
-from ops_mcp.server import OpsArg, tool
+from ops_mcp.toolkit import OpsArg, tool
 
 EXEC_RBAC = ("get pods", "create pods/exec")
 Argv = Annotated[list[str], Field(min_length=1, max_length=64, description='argv, no shell (e.g. ["cat", "/etc/hosts"])')]

@@ -13,7 +13,7 @@ from ops_mcp import shaping
 from ops_mcp.errors import Expired, OpsError
 from ops_mcp.params import AnyKind, Name, NamespaceArg, OptReleaseName, check_release
 from ops_mcp.redact import Scrubber, redact_obj, secret_env_values, secret_refs
-from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.toolkit import Ops, OpsArg, tool
 
 Kind = AnyKind
 Selector = Annotated[str | None, Field(description="e.g. app=web")]

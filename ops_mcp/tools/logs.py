@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from ops_mcp.errors import OpsError
 from ops_mcp.params import KindChoice, Name, NamespaceArg
 from ops_mcp.redact import redact_text, scrub_values, secret_env_values
-from ops_mcp.server import Ops, OpsArg, tool
 from ops_mcp.shaping import fold_repeats
+from ops_mcp.toolkit import Ops, OpsArg, tool
 
 if TYPE_CHECKING:
     import regex

@@ -15,7 +15,7 @@ from ops_mcp.cluster import METRICS_API as METRICS
 from ops_mcp.diagnosis.snapshot import millicores, quantity
 from ops_mcp.errors import NotFound, OpsError
 from ops_mcp.params import NamespaceArg
-from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.toolkit import Ops, OpsArg, tool
 
 NOT_SERVED = OpsError(
     "metrics.k8s.io is not served in this cluster: no metrics-server is installed (or it is not ready yet).",

@@ -5,6 +5,7 @@ import asyncio
 import base64
 import functools
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,12 @@ from pydantic import BaseModel, Field
 from ops_mcp import guard, shaping
 from ops_mcp.cluster import digest
 from ops_mcp.errors import OpsError
-from ops_mcp.helm import check_chart_source, is_local_chart, manifest_objects
+from ops_mcp.helm import check_chart_source, is_local_chart, latest_record, manifest_objects, merge_values, write_chart
 from ops_mcp.params import Confirm, NamespaceArg, OptReleaseName, ReleaseArg, check_release
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import Scrubber, redact_obj, secret_forms
-from ops_mcp.server import Ops, OpsArg, confirmation, tool
 from ops_mcp.settings import base_dir
+from ops_mcp.toolkit import Ops, OpsArg, confirmation, tool
 
 # helm keeps releases in Secrets and applies the chart's objects (the app chart's kinds).
 HELM_WRITE = (
@@ -176,6 +177,8 @@ class ChartPlan:
     old_manifest: str
     result: dict[str, Any]  # helm's dry-run answer (manifest, chart)
     risks: list[str]
+    stalled: bool = False  # a Deployment of the release exceeded its progress deadline (see Helm._wait_flag)
+    workdir: Any = None  # the stored chart's temporary directory, removed with the plan
 
 
 def _unchanged(rendered: Any, live: Any) -> bool:
@@ -222,6 +225,20 @@ async def manifest_writes(ops: Ops, old: str, new: str, namespace: str) -> list[
     return writes
 
 
+async def progress_stalled(ops: Ops, manifest: str, namespace: str) -> bool:
+    """Has a Deployment of this manifest exceeded its progress deadline (its Progressing condition says so now)?"""
+    for obj in manifest_objects(manifest).values():
+        if obj.get("kind") != "Deployment":
+            continue
+        try:
+            live = await ops.run(ops.cluster.get, "deployments", (obj.get("metadata") or {}).get("name"), namespace)
+        except OpsError:
+            continue
+        if any(c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded" for c in (live.get("status") or {}).get("conditions") or []):
+            return True
+    return False
+
+
 async def plan_deploy(
     ops: OpsArg,
     release: str | None,
@@ -235,8 +252,16 @@ async def plan_deploy(
 ) -> ChartPlan:
     """The chart's source allowed, its manifest rendered with the values (helm's server dry run), and every object it
     would write checked by the write policy: a chart may mount any Secret, run as any ServiceAccount or bind any Role,
-    and an upgrade deletes what the new manifest drops."""
+    and an upgrade deletes what the new manifest drops. Without chart= an installed release keeps its own chart (from
+    its release record, the chart it already runs: no source to allow) and its values, with `values` merged over them."""
     ns, rel = ns_release(ops, namespace, release)
+    stored = await ops.run(latest_record, ops.cluster, rel, ns) if chart is None and not repo else None
+    if stored is not None:
+        workdir = tempfile.TemporaryDirectory(prefix="ops-mcp-chart-")
+        ref = str(write_chart(stored, Path(workdir.name) / "chart"))
+        app_chart = Path(ops.settings.chart_path) if ops.settings.chart_path else None  # values files are still looked up beside it
+        app_chart = app_chart if app_chart is None or app_chart.is_absolute() else base_dir() / app_chart
+        return await _plan(ops, rel, ns, ref, stored.get("config") or {}, values, values_files, None, timeout_seconds, app_chart, None, workdir)
     if not (chart or ops.settings.chart_path):
         raise OpsError(
             "No default chart: ops-mcp runs from an installed package (no source checkout beside it) and OPS_MCP_CHART_PATH is not set.",
@@ -263,11 +288,27 @@ async def plan_deploy(
         ref = str(chart_dir)
     elif "://" in ref:
         check_chart_source(ref, "chart")
-    merged = load_values_files(values_files or [], chart_dir) if values_files else {}
-    if values:
-        from pyhelm3.client import mergeconcat
+    return await _plan(ops, rel, ns, ref, {}, values, values_files, version, timeout_seconds, chart_dir, repo)
 
-        merged = mergeconcat(merged, values)
+
+async def _plan(
+    ops: Ops,
+    rel: str,
+    ns: str,
+    ref: str,
+    merged: dict[str, Any],
+    values: dict[str, Any] | None,
+    values_files: list[str] | None,
+    version: str | None,
+    timeout_seconds: int,
+    chart_dir: Path | None,
+    repo: str | None,
+    workdir: Any = None,
+) -> ChartPlan:
+    if values_files:
+        merged = merge_values(merged, load_values_files(values_files, chart_dir))
+    if values:
+        merged = merge_values(merged, values)
     try:
         old_manifest = await ops.helm.get_manifest(rel, ns)
     except OpsError:
@@ -277,7 +318,8 @@ async def plan_deploy(
     )
     writes = await manifest_writes(ops, old_manifest, res.get("manifest") or "", ns)
     guard.check(writes, ops.settings)
-    return ChartPlan(ref=ref, values=merged, old_manifest=old_manifest, result=res, risks=guard.risks(writes))
+    stalled = await progress_stalled(ops, old_manifest, ns)
+    return ChartPlan(ref=ref, values=merged, old_manifest=old_manifest, result=res, risks=guard.risks(writes), stalled=stalled, workdir=workdir)
 
 
 async def confirm_deploy(
@@ -302,7 +344,7 @@ async def deploy_chart(
     plan: Annotated[ChartPlan, Resolve(plan_deploy)],
     approval: Annotated[ElicitationResult[Confirmation], Resolve(confirm_deploy)],
     release: OptRelease = None,
-    chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: the app's")] = None,
+    chart: Annotated[str | None, Field(description="Path, repo chart or oci://; default: an installed release's own, else the app's")] = None,
     namespace: NamespaceArg = None,
     values: dict[str, Any] | None = None,
     values_files: Annotated[list[str] | None, Field(description="In the repo/chart")] = None,
@@ -313,7 +355,8 @@ async def deploy_chart(
     dry_run: Annotated[bool, Field(description="Summarize, apply nothing")] = False,
     confirm: Confirm = False,
 ) -> Annotated[CallToolResult, DeployResult]:
-    """helm upgrade --install, policy-checked; waits for readiness, rolls back on failure; dry_run applies nothing."""
+    """helm upgrade --install, policy-checked; waits, rolls back on failure; dry_run applies nothing. No chart: an installed
+    release keeps its own chart and values, `values` merged in."""
     ns, rel = ns_release(ops, namespace, release)
     ref, merged = plan.ref, plan.values
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
@@ -343,7 +386,17 @@ async def deploy_chart(
     watcher = asyncio.create_task(watch_progress(ops, rel, ns, ctx, done, timeout_seconds))
     try:
         res = await ops.helm.upgrade(
-            rel, ref, ns, merged, version=version, repo=repo, wait=True, timeout_s=timeout_seconds, rollback_on_failure=rollback_on_failure, dry_run=False
+            rel,
+            ref,
+            ns,
+            merged,
+            version=None if plan.workdir else version,
+            repo=repo,
+            wait=True,
+            timeout_s=timeout_seconds,
+            rollback_on_failure=rollback_on_failure,
+            dry_run=False,
+            stalled=plan.stalled,
         )
     except OpsError as exc:
         after = None
@@ -429,15 +482,16 @@ async def get_release_values(
 
 
 async def check_rollback(ops: OpsArg, name: str, namespace: str | None, revision: int | None) -> bool:
-    """The revision rolled back to is a manifest like any other: what it would write is checked by the write policy."""
+    """The revision rolled back to is a manifest like any other: what it would write is checked by the write policy.
+    True when a Deployment of the release has exceeded its progress deadline (how helm must wait, see Helm._wait_flag)."""
     ns, rel = ns_release(ops, namespace, name)
     status = await ops.helm.release_status(rel, ns)
     target = revision or int((status or {}).get("revision") or 0) - 1
     if status is None or target < 1:
-        return True  # the tool body says why there is nothing to roll back
+        return False  # the tool body says why there is nothing to roll back
     current, old = await ops.helm.get_manifest(rel, ns), await ops.helm.get_manifest(rel, ns, revision=target)
     guard.check(await manifest_writes(ops, current, old, ns), ops.settings)
-    return True
+    return await progress_stalled(ops, current, ns)
 
 
 async def check_uninstall(ops: OpsArg, name: str, namespace: str | None) -> bool:
@@ -455,7 +509,7 @@ async def check_uninstall(ops: OpsArg, name: str, namespace: str | None) -> bool
 async def rollback_release(
     ops: OpsArg,
     name: Release,
-    checked: Annotated[bool, Resolve(check_rollback)],
+    stalled: Annotated[bool, Resolve(check_rollback)],
     approval: Annotated[ElicitationResult[Confirmation], Resolve(confirmation("Roll back Helm release"))],
     namespace: NamespaceArg = None,
     revision: Annotated[int | None, Field(ge=1, description="Default: previous")] = None,
@@ -473,7 +527,7 @@ async def rollback_release(
         raise OpsError(f"Release {rel!r} is not installed in {ns!r}.", "list_releases shows the releases there.")
     if revision is None and int(before.get("revision") or 0) <= 1:
         raise OpsError(f"Release {rel!r} has no previous revision to roll back to.", "release_history lists its revisions.")
-    await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds)
+    await ops.helm.rollback(rel, ns, revision, wait=True, timeout_s=timeout_seconds, stalled=stalled)
     after = await ops.helm.release_status(rel, ns) or {}
     detail = f"revision {before.get('revision')} -> {after.get('revision')} (content of {'revision ' + str(revision) if revision else 'the previous revision'}), {after.get('status')}"
     return ops.result(ReleaseChange(release=rel, namespace=ns, applied=True, detail=detail), f"{rel} in {ns} rolled back: {detail}")

@@ -13,7 +13,7 @@ from ops_mcp import guard
 from ops_mcp.errors import Conflict, OpsError
 from ops_mcp.params import Confirm, KindChoice, Name, NamespaceArg, Timeout, Wait
 from ops_mcp.policy import Confirmation
-from ops_mcp.server import Ops, OpsArg, tool
+from ops_mcp.toolkit import Ops, OpsArg, tool
 
 WorkloadKind = Annotated[Literal["deployment", "statefulset"], KindChoice]  # what scales
 RolloutKind = Annotated[Literal["deployment", "statefulset", "daemonset"], KindChoice]  # what rolls out
@@ -130,18 +130,65 @@ def rollout_of(kind: str, obj: dict[str, Any]) -> Rollout:
 
 
 async def follow_rollout(ops: Ops, kind: str, name: str, ns: str, timeout_s: int, ctx: Context | None) -> Rollout:
-    """Poll a deployment/statefulset/daemonset until its rollout completes, fails or times out, with
+    """Poll a deployment/statefulset/daemonset until its rollout completes and no pod of an old revision is left
+    (terminating ones included: a check on the selector right after sees only new pods), fails or times out, with
     ready/desired as MCP progress (the one rollout wait of every tool that starts one)."""
     start = time.monotonic()
 
     async def sample():
-        r = rollout_of(KIND_NAMES[kind], await ops.run(ops.cluster.get, kind, name, ns))
+        obj = await ops.run(ops.cluster.get, kind, name, ns)
+        r = rollout_of(KIND_NAMES[kind], obj)
+        if r.complete:  # the status counts no terminating pod: ask the pods themselves
+            old = await old_pods(ops, kind, obj)
+            if old:
+                r.complete = False
+                r.message = f"new pods ready; waiting for {len(old)} terminating or old-revision pod(s) to be gone: {', '.join(sorted(old)[:3])}"
+            else:
+                r.message += f": {r.ready} pod(s) ready, no terminating or old-revision pod left"
         return r, r.ready, max(r.desired, 1), f"{kind}/{name}: {r.message}", r.complete or r.message.startswith("rollout failed")
 
     r = await ops.poll(ctx, sample, timeout_s=timeout_s)
     if not r.complete and not r.message.startswith("rollout failed") and time.monotonic() - start > timeout_s:
         r.message = f"timed out after {timeout_s}s: {r.message}"
     return r
+
+
+# What follow_rollout reads besides the workload (ROLLOUT_WAIT_RBAC: every tool that waits declares it).
+ROLLOUT_WAIT_RBAC = ("list pods", "list replicasets.apps", "list controllerrevisions.apps")
+
+
+async def old_pods(ops: Ops, kind: str, obj: dict[str, Any]) -> list[str]:
+    """The workload's pods that are terminating or of another revision than its current one (finished pods aside:
+    they run nothing and are not replaced)."""
+    meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    ns, uid = meta["namespace"], meta["uid"]
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(match.items())) or None
+
+    def owned(child: dict[str, Any], uids: set[str]) -> bool:
+        return any(o.get("uid") in uids for o in child["metadata"].get("ownerReferences") or [])
+
+    owners, label, current = {uid}, "controller-revision-hash", None
+    if kind == "deployment":  # pods belong to its ReplicaSets; the current one carries the deployment's revision
+        sets = [rs for rs in await ops.run(ops.cluster.list_all, "replicasets", ns, label_selector=selector) if owned(rs, {uid})]
+        owners = {rs["metadata"]["uid"] for rs in sets}
+        label, revision = "pod-template-hash", (meta.get("annotations") or {}).get(REVISION)
+        current = next((rs["metadata"]["labels"].get(label) for rs in sets if (rs["metadata"].get("annotations") or {}).get(REVISION) == revision), None)
+    elif kind == "statefulset":  # a partitioned rollout keeps the old revision below the partition on purpose
+        partitioned = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+        current = None if partitioned else st.get("updateRevision")
+    else:  # a DaemonSet's revisions are ControllerRevisions; its pods carry the newest one's hash
+        revisions = [cr for cr in await ops.run(ops.cluster.list_all, "controllerrevisions", ns, label_selector=selector) if owned(cr, {uid})]
+        newest = max(revisions, key=lambda cr: int(cr.get("revision") or 0), default=None)
+        current = (newest["metadata"].get("labels") or {}).get(label) if newest else None
+    old = []
+    for pod in await ops.run(ops.cluster.list_all, "pods", ns, label_selector=selector):
+        pmeta = pod["metadata"]
+        if not owned(pod, owners) or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") and not pmeta.get("deletionTimestamp"):
+            continue
+        if pmeta.get("deletionTimestamp") or (current and (pmeta.get("labels") or {}).get(label) != current):
+            old.append(pmeta["name"])
+    return old
 
 
 async def pss_level(ops: Ops, namespace: str) -> str:
@@ -227,6 +274,7 @@ async def approve_scale(
         "patch statefulsets.apps/scale",
         "list horizontalpodautoscalers.autoscaling",
         "patch horizontalpodautoscalers.autoscaling",
+        *ROLLOUT_WAIT_RBAC,
     ),
 )
 async def scale_deployment(
@@ -272,7 +320,7 @@ async def scale_deployment(
     return ops.result(out, text)
 
 
-@tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps"))
+@tool(title="Rollout status", rbac=("get deployments.apps", "get statefulsets.apps", "get daemonsets.apps", *ROLLOUT_WAIT_RBAC))
 async def rollout_status(
     ops: OpsArg,
     name: Name,
@@ -294,7 +342,19 @@ async def rollout_status(
     return ops.result(r, text)
 
 
-@tool(title="Restart a rollout", kind="write", rbac=("patch deployments.apps", "patch statefulsets.apps", "patch daemonsets.apps"))
+@tool(
+    title="Restart a rollout",
+    kind="write",
+    rbac=(
+        "get deployments.apps",
+        "get statefulsets.apps",
+        "get daemonsets.apps",
+        "patch deployments.apps",
+        "patch statefulsets.apps",
+        "patch daemonsets.apps",
+        *ROLLOUT_WAIT_RBAC,
+    ),
+)
 async def rollout_restart(
     ops: OpsArg,
     name: Name,
@@ -419,6 +479,9 @@ async def confirm_undo(
         "patch statefulsets.apps",
         "patch daemonsets.apps",
         "list controllerrevisions.apps",
+        "get statefulsets.apps",
+        "get daemonsets.apps",
+        "list pods",
     ),
 )
 async def rollout_undo(

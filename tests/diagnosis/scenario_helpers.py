@@ -176,6 +176,13 @@ def crashloop_status(container: str, image: str, *, exit_code: int, reason: str 
     }
 
 
+def person_template(fix: dict[str, Any]) -> str:
+    """The command a fix leaves for a person to fill in (what the cluster does not hold: a secret's value, a file)."""
+    note = fix.get("note") or ""
+    assert "kubectl" not in fix and "apply" not in fix, f"a template is not a runnable fix: {fix}"
+    return note.split("(the cluster does not hold it): `", 1)[1].split("`", 1)[0]
+
+
 def run_fix(cluster, command: str, **placeholders: str) -> None:
     """Run a suggested kubectl command exactly as the tool printed it (placeholders filled), as an argument list."""
     for key, value in placeholders.items():

@@ -132,22 +132,6 @@ def test_bad_tag_without_history_uses_the_tag_another_workload_runs():
     assert "runs in this namespace" in f["fix"]["do"]
 
 
-def test_bad_tag_of_a_helm_release_rolls_the_release_back_and_says_what_upgrade_does():
-    c = container("nginx", "nginx:1.27-typo")
-    pods = deploy_pods("app", 1, containers=[c], phase="Pending", statuses=[cstatus("nginx", waiting="ImagePullBackOff")])
-    data = snapshot(
-        deployments=[with_revision(deployment("app", ready=0, containers=[c], helm="shop"))],
-        replicasets=revisions("app", [container("nginx", "nginx:1.27.3")], [c]),
-        pods=pods,
-        events=[event("Pod", pods[0]["metadata"]["name"], r, m, type=t) for r, m, t in NOT_FOUND],
-    )
-    f = by_mode(run(data), "image_pull.tag_not_found")
-    steps = applied(f)
-    assert steps[0] == {"tool": "rollback_release", "args": {"name": "shop", "namespace": NS}}
-    assert steps[1]["tool"] == "patch_resource" and "nginx:1.27.3" in json.dumps(steps[1])
-    assert "rollback_release restores" in f["fix"]["note"] and "next upgrade reverts it" in f["fix"]["note"]
-
-
 # ---------- probes ----------
 
 PORTS = [{"name": "http", "containerPort": 8080}]

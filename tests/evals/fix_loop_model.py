@@ -13,14 +13,17 @@ import os
 import time
 from typing import Any
 
+import anyio
 from support.messages_api import MessagesAPIServer, RecordedRequest, reply, text, tool_block, tool_use
 
-from evals.fix_loop import LoopResult
+from evals.fix_loop import LoopResult, judge, result_for, state
 from evals.fix_scenarios import Env, Scenario
 
 
 def prompt(scenario: Scenario, namespace: str) -> str:
     target = scenario.target
+    if not target:
+        return f"Is anything in namespace {namespace} broken? Find out and fix what is."
     can = f" (it must be able to {target['can']})" if target.get("can") else ""
     return f"The {target['kind']} {target['name']}{can} in namespace {namespace} is not working. Find out why and fix it."
 
@@ -50,7 +53,8 @@ async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], 
 
     from ops_mcp.ask import DEFAULT_MODEL, AskError, ask, server_client
 
-    out = LoopResult(scenario.name, scenario.failure)
+    out = result_for(scenario)
+    before = await anyio.to_thread.run_sync(state, env)
     api = MessagesAPIServer().start() if scripted else None
     model = anthropic.AsyncAnthropic(api_key="scripted", base_url=api.base_url, max_retries=0) if api else anthropic.AsyncAnthropic()
     steps = io.StringIO()
@@ -71,14 +75,14 @@ async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], 
             api.stop()
     out.calls = [s.tool for s in result.steps if not s.skipped]
     out.tokens = result.tool_output_tokens
-    if api and api.remaining:
+    expects_fix = scenario.repairable and not scenario.control
+    if not out.steps and expects_fix:
+        return out  # out.reason: the first finding had no fix.apply
+    if api and api.remaining and out.steps:
         out.reason = out.reason or f"the agent stopped with {api.remaining} scripted turn(s) unused:\n{steps.getvalue()}"
         return out
     failed = [s.tool for s in result.steps if not s.ok]
-    start = time.monotonic()
-    reason = scenario.check(env)
-    out.check_seconds = round(time.monotonic() - start, 1)
-    out.settle_seconds = env.facts.get("settle_s", 0.0)
-    out.passed = reason is None
-    out.reason = reason or (f"repaired (failed calls: {failed})" if failed else "repaired")
+    await judge(scenario, env, out, before)
+    if out.passed and failed:
+        out.reason = f"{out.reason} (failed calls: {failed})"
     return out

@@ -35,6 +35,7 @@ KUBELET = "kwok.todo-chatbot.test/kubelet"  # see tests/cluster/README.md
 def backend_values(**values: Any) -> dict[str, Any]:
     return {"backend": values}
 
+
 Check = Callable[[Cluster, str, str], "str | None"]  # (cluster, namespace, answer) -> failure reason or None
 
 
@@ -42,11 +43,11 @@ Check = Callable[[Cluster, str, str], "str | None"]  # (cluster, namespace, answ
 class Scenario:
     name: str
     prompt: str
-    values: dict[str, Any] = field(default_factory=dict)     # chart values that break the release
+    values: dict[str, Any] = field(default_factory=dict)  # chart values that break the release
     after_install: Callable[[Cluster, str], None] = lambda cluster, ns: None
-    plan: list[Any] = field(default_factory=list)             # scripted model turns
+    plan: list[Any] = field(default_factory=list)  # scripted model turns
     check: Check = lambda cluster, ns, answer: None
-    writes: bool = False                                      # run with --yes
+    writes: bool = False  # run with --yes
 
 
 @dataclass
@@ -61,6 +62,7 @@ class EvalResult:
 
 
 # -- the scripted model's final turn: an answer composed from the last tool result ------------------
+
 
 def answer_from_findings(request: RecordedRequest):
     """Summarise the last diagnosis the way a careful model would: root cause, evidence, fix."""
@@ -79,6 +81,7 @@ def answer_from_status(request: RecordedRequest):
 
 # -- kubelet-only parts of the failures ----------------------------------------------------------
 
+
 def backend_pods(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
     return scheduled_pods(cluster, ns, f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=backend")
 
@@ -87,9 +90,24 @@ def image_pull_fails(cluster: Cluster, ns: str) -> None:
     for pod in backend_pods(cluster, ns):
         image = pod["spec"]["containers"][0]["image"]
         message = f'rpc error: code = NotFound desc = failed to pull and unpack image "docker.io/{image}": not found'
-        patch_status(cluster, ns, pod, {"phase": "Pending", "containerStatuses": [{
-            "name": "backend", "image": image, "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}}]})
+        patch_status(
+            cluster,
+            ns,
+            pod,
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "backend",
+                        "image": image,
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}},
+                    }
+                ],
+            },
+        )
         kubelet_event(cluster, ns, pod, "Failed", f'Failed to pull image "{image}": {message}', count=4)
         kubelet_event(cluster, ns, pod, "BackOff", f'Back-off pulling image "{image}"', type_="Normal", count=6)
 
@@ -97,42 +115,84 @@ def image_pull_fails(cluster: Cluster, ns: str) -> None:
 def readiness_fails(cluster: Cluster, ns: str) -> None:
     for pod in backend_pods(cluster, ns):
         ip = "10.0.0.9"
-        patch_status(cluster, ns, pod, {"phase": "Running", "podIP": ip, "conditions": [
-            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
-            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"}],
-            "containerStatuses": [{"name": "backend", "image": pod["spec"]["containers"][0]["image"], "imageID": "",
-                                   "ready": False, "started": True, "restartCount": 0,
-                                   "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]})
-        kubelet_event(cluster, ns, pod, "Unhealthy",
-                      f"Readiness probe failed: Get \"http://{ip}:8081/ready\": dial tcp {ip}:8081: connect: connection refused",
-                      count=12)
+        patch_status(
+            cluster,
+            ns,
+            pod,
+            {
+                "phase": "Running",
+                "podIP": ip,
+                "conditions": [
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+                    {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+                ],
+                "containerStatuses": [
+                    {
+                        "name": "backend",
+                        "image": pod["spec"]["containers"][0]["image"],
+                        "imageID": "",
+                        "ready": False,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+                    }
+                ],
+            },
+        )
+        kubelet_event(
+            cluster, ns, pod, "Unhealthy", f'Readiness probe failed: Get "http://{ip}:8081/ready": dial tcp {ip}:8081: connect: connection refused', count=12
+        )
 
 
 def secret_without_database_url(cluster: Cluster, ns: str) -> None:
-    cluster.kubectl("create", "secret", "generic", "todo-secrets", "-n", ns,
-                    f"--from-literal=BETTER_AUTH_SECRET={secrets.token_urlsafe(32)}",
-                    f"--from-literal=OPS_MCP_HTTP_TOKEN={secrets.token_urlsafe(32)}")
+    cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "todo-secrets",
+        "-n",
+        ns,
+        f"--from-literal=BETTER_AUTH_SECRET={secrets.token_urlsafe(32)}",
+        f"--from-literal=OPS_MCP_HTTP_TOKEN={secrets.token_urlsafe(32)}",
+    )
 
 
 def config_error(cluster: Cluster, ns: str) -> None:
     for pod in backend_pods(cluster, ns):
-        patch_status(cluster, ns, pod, {"phase": "Pending", "containerStatuses": [{
-            "name": "backend", "image": pod["spec"]["containers"][0]["image"], "imageID": "", "ready": False,
-            "restartCount": 0, "state": {"waiting": {"reason": "CreateContainerConfigError",
-                                                     "message": f"couldn't find key DATABASE_URL in Secret {ns}/todo-secrets"}}}]})
+        patch_status(
+            cluster,
+            ns,
+            pod,
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "backend",
+                        "image": pod["spec"]["containers"][0]["image"],
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {
+                            "waiting": {"reason": "CreateContainerConfigError", "message": f"couldn't find key DATABASE_URL in Secret {ns}/todo-secrets"}
+                        },
+                    }
+                ],
+            },
+        )
 
 
 def break_service_selector(cluster: Cluster, ns: str) -> None:
-    cluster.kubectl("patch", "service", BACKEND, "-n", ns, "--type=merge",
-                    "-p", json.dumps({"spec": {"selector": {"app.kubernetes.io/component": "api"}}}))
+    cluster.kubectl("patch", "service", BACKEND, "-n", ns, "--type=merge", "-p", json.dumps({"spec": {"selector": {"app.kubernetes.io/component": "api"}}}))
 
 
 # -- checks ----------------------------------------------------------------------------------------
+
 
 def mentions(*words: str) -> Check:
     def check(cluster: Cluster, ns: str, answer: str) -> str | None:
         missing = [w for w in words if w.lower() not in answer.lower()]
         return f"the answer does not mention {missing}" if missing else None
+
     return check
 
 
@@ -150,46 +210,52 @@ def backend_available(cluster: Cluster, ns: str, answer: str) -> str | None:
 
 SCENARIOS = [
     Scenario(
-        "missing-secret-key", "Why is the backend failing?",
+        "missing-secret-key",
+        "Why is the backend failing?",
         values={"secrets": {"existingSecret": "todo-secrets"}, **backend_values(podLabels={KUBELET: "manual"})},
         after_install=config_error,
-        plan=[tool_use("get_app_status", {}), tool_use("diagnose", {"kind": "deployment", "name": BACKEND}),
-              answer_from_findings],
+        plan=[tool_use("get_app_status", {}), tool_use("diagnose", {"kind": "deployment", "name": BACKEND}), answer_from_findings],
         check=mentions("DATABASE_URL", "todo-secrets"),
     ),
     Scenario(
-        "image-tag-typo", "The backend pods never start. What is wrong?",
+        "image-tag-typo",
+        "The backend pods never start. What is wrong?",
         values=backend_values(image={"tag": "0.1.O"}, podLabels={KUBELET: "manual"}),
         after_install=image_pull_fails,
         plan=[tool_use("diagnose_crashloop", {"kind": "deployment", "name": BACKEND}), answer_from_findings],
         check=mentions("0.1.O"),
     ),
     Scenario(
-        "readiness-probe-wrong-port", "The backend is running but gets no traffic. Why?",
+        "readiness-probe-wrong-port",
+        "The backend is running but gets no traffic. Why?",
         values=backend_values(readinessProbe={"httpGet": {"port": 8081}}, podLabels={KUBELET: "manual"}),
         after_install=readiness_fails,
         plan=[tool_use("diagnose", {"kind": "deployment", "name": BACKEND}), answer_from_findings],
         check=mentions("8081", "readiness"),
     ),
     Scenario(
-        "crashloop-oom", "Why does the backend keep restarting?",
-        values=backend_values(podLabels={KUBELET: "crashloop"}, podAnnotations={
-            "kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled"}),
+        "crashloop-oom",
+        "Why does the backend keep restarting?",
+        values=backend_values(
+            podLabels={KUBELET: "crashloop"}, podAnnotations={"kwok.todo-chatbot.test/exit-code": "137", "kwok.todo-chatbot.test/reason": "OOMKilled"}
+        ),
         plan=[tool_use("diagnose_crashloop", {"kind": "deployment", "name": BACKEND}), answer_from_findings],
         check=mentions("memory"),
     ),
     Scenario(
-        "service-selector-mismatch", "The frontend cannot reach the backend Service. What is wrong?",
+        "service-selector-mismatch",
+        "The frontend cannot reach the backend Service. What is wrong?",
         after_install=break_service_selector,
         plan=[tool_use("diagnose", {"kind": "service", "name": BACKEND}), answer_from_findings],
         check=mentions("selector"),
     ),
     Scenario(
-        "scaled-to-zero", "The todo app's API is down. Bring it back with one replica.",
+        "scaled-to-zero",
+        "The todo app's API is down. Bring it back with one replica.",
         values=backend_values(replicaCount=0),
-        plan=[tool_use("get_app_status", {}),
-              tool_use("scale_deployment", {"name": BACKEND, "replicas": 1, "wait": True}), answer_from_status],
-        check=backend_available, writes=True,
+        plan=[tool_use("get_app_status", {}), tool_use("scale_deployment", {"name": BACKEND, "replicas": 1, "wait": True}), answer_from_status],
+        check=backend_available,
+        writes=True,
     ),
 ]
 
@@ -214,18 +280,17 @@ async def run(cluster: Cluster, ns: str, scenario: Scenario, workdir: Path, *, s
 
     install(cluster, ns, scenario, workdir)
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
-    env.update(OPS_MCP_NAMESPACE=ns, OPS_MCP_AUDIT_LOG=str(workdir / "audit.jsonl"),
-               OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"))
+    env.update(OPS_MCP_NAMESPACE=ns, OPS_MCP_AUDIT_LOG=str(workdir / "audit.jsonl"), OPS_MCP_HELM_BINARY=str(cluster.bin_dir / "helm"))
     api = MessagesAPIServer().start() if scripted else None
-    model = (anthropic.AsyncAnthropic(api_key="scripted", base_url=api.base_url, max_retries=0) if api
-             else anthropic.AsyncAnthropic())
+    model = anthropic.AsyncAnthropic(api_key="scripted", base_url=api.base_url, max_retries=0) if api else anthropic.AsyncAnthropic()
     steps = io.StringIO()
     try:
         if api:
             api.script(*scenario.plan)
         async with model, server_client(url=None, token=None, serve_flags=[], env=env) as client:
-            result = await ask(scenario.prompt, client=client, anthropic_client=model, yes=scenario.writes, out=steps,
-                               model=os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL))
+            result = await ask(
+                scenario.prompt, client=client, anthropic_client=model, yes=scenario.writes, out=steps, model=os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
+            )
     except AskError as exc:
         return EvalResult(scenario.name, False, str(exc), 0, 0, 0, "")
     finally:
@@ -234,14 +299,20 @@ async def run(cluster: Cluster, ns: str, scenario: Scenario, workdir: Path, *, s
     failure = scenario.check(cluster, ns, result.answer)
     if api and api.remaining:
         failure = failure or f"the agent stopped with {api.remaining} scripted turn(s) unused:\n{steps.getvalue()}"
-    return EvalResult(scenario.name, failure is None, failure or "ok", len([s for s in result.steps if not s.skipped]),
-                      result.tool_output_tokens, result.input_tokens + result.output_tokens, result.answer)
+    return EvalResult(
+        scenario.name,
+        failure is None,
+        failure or "ok",
+        len([s for s in result.steps if not s.skipped]),
+        result.tool_output_tokens,
+        result.input_tokens + result.output_tokens,
+        result.answer,
+    )
 
 
 def report(results: list[EvalResult], out=sys.stdout) -> None:
     out.write(f"{'scenario':<28} {'result':<6} {'tools':>5} {'tool-out tok':>12} {'total tok':>9}\n")
     for r in results:
-        out.write(f"{r.scenario:<28} {'pass' if r.passed else 'FAIL':<6} {r.tool_calls:>5} {r.tool_output_tokens:>12} "
-                  f"{r.total_tokens:>9}\n")
+        out.write(f"{r.scenario:<28} {'pass' if r.passed else 'FAIL':<6} {r.tool_calls:>5} {r.tool_output_tokens:>12} {r.total_tokens:>9}\n")
     passed = sum(r.passed for r in results)
     out.write(f"{passed} passed, {len(results) - passed} failed\n")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from ops_mcp.errors import OpsError
-from ops_mcp.server import TOOL_SPEC, build_server
+from ops_mcp.server import build_server
 from ops_mcp.settings import Settings
+from ops_mcp.toolkit import TOOL_SPEC
 from ops_mcp.tools import inspect, logs, workloads
 
 pytestmark = pytest.mark.anyio

@@ -15,8 +15,8 @@ from ops_mcp.helm import check_chart_source, translate_helm_error
 from ops_mcp.params import check_name, check_namespace, check_release
 from ops_mcp.policy import Policy
 from ops_mcp.redact import MASK, redact_obj, redact_text, secret_env_values
-from ops_mcp.server import slim_schema
 from ops_mcp.settings import load_settings
+from ops_mcp.toolkit import slim_schema
 from ops_mcp.tools.logs import grep_lines
 from ops_mcp.tools.releases import diff_manifests
 from ops_mcp.tools.workloads import rollout_of

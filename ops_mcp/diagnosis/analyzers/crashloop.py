@@ -26,6 +26,8 @@ EXIT_CLASS = {
 }
 # The override names a binary the image does not have: the image's own entrypoint is the fix (issue 14).
 MISSING_BINARY = re.compile(r"(?i)executable file not found|no such file or directory|: not found")
+# An interpreter started on a program file the image does not have (python, node, a shell, java -jar).
+MISSING_SCRIPT = re.compile(r"can't open file '([^']+)'|Cannot find module '([^']+)'|(?:bash|sh): (/[^:\s]+): No such file|Unable to access jarfile (\S+)")
 START_FAILURE = re.compile(
     r"(?i)executable file not found|no such file or directory|permission denied|"
     r"exec format error|no command specified|: not found"
@@ -114,12 +116,13 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         issue.logs_read = 1
     ns, target = ctx.ns, fixes.short_ref(owner)
     liveness = _liveness_events(ctx, pod, cname, last)
+    script = None
     if reason == "OOMKilled":
         limit = ((cspec.get("resources") or {}).get("limits") or {}).get("memory")
         ev.append({"p": f"{sp}.containers[{cname}].resources.limits.memory", "v": limit or "unset"})
         issue.mode = "crashloop.oom_killed"
         if limit:
-            new, basis = _raised_memory(ctx, pod, limit)
+            new, basis = raised_memory(ctx, pod, limit)
             request = ((cspec.get("resources") or {}).get("requests") or {}).get("memory")
             # the request follows when it was the limit (same QoS class) or would exceed the new one
             follow = request is None or quantity(request) >= quantity(limit)
@@ -152,6 +155,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         exit_code in (126, 127, 128)
         or reason == "StartError"
         or (waiting.get("reason") in ("RunContainerError", "CreateContainerError") and START_FAILURE.search(message))
+        or (exit_code and (script := MISSING_SCRIPT.search(log_text)))
     ):
         issue.mode = "crashloop.bad_command"
         for key in ("command", "args"):
@@ -160,12 +164,18 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
         ev.append({"p": f"{sp}.containers[{cname}].image", "v": cspec.get("image")})
         what = EXIT_CLASS.get(exit_code, "the process could not start")
         detail = START_FAILURE.search(message)
+        missing = next((g for g in script.groups() if g), None) if script else None
+        if missing:
+            what = f"the program file {missing} does not exist in the image"
+            if logs:
+                ev.append(logs)
         issue.cause = {
-            "text": f"The container command cannot run ({what})" + (f": {message.strip()[:160]}" if message.strip() else ""),
-            "conf": "high" if detail or exit_code in (126, 127) else "medium",
-            "basis": _basis(ev, "lastState", "command", "args"),
+            "text": f"The container command cannot run ({what})" + (f": {message.strip()[:160]}" if message.strip() and not missing else ""),
+            "conf": "high" if detail or missing or exit_code in (126, 127) else "medium",
+            "basis": _basis(ev, "lastState", "command", "args", "log"),
         }
-        issue.fix = _command_fix(ctx, owner, cname, cspec, _index(spec, cname), sp, bool(MISSING_BINARY.search(message)) or exit_code == 127)
+        missing_binary = bool(missing or MISSING_BINARY.search(message)) or exit_code == 127
+        issue.fix = _command_fix(ctx, owner, cname, cspec, _index(spec, cname), sp, missing_binary, missing)
     elif liveness:
         issue.mode = "crashloop.liveness"
         killer = next(
@@ -225,7 +235,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
     return issue
 
 
-def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, sp: str, missing_binary: bool) -> dict[str, Any]:
+def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, sp: str, missing_binary: bool, missing: str | None = None) -> dict[str, Any]:
     """Restore what ran before (the last healthy revision's command/args, after rolling back to it), else drop the
     override when the image's own entrypoint is seen running elsewhere or the override's binary does not exist in the
     image, else say it is unknown and give the candidates."""
@@ -259,7 +269,7 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
             for c in spec.get("containers") or []
         )
         if not runs and missing_binary and cspec.get("command"):
-            binary = str(cspec["command"][0])
+            binary = missing or str(cspec["command"][0])
             do = (
                 f"Remove the {'/'.join(keys)} override so the image's own entrypoint runs: {binary!r} does not exist in {image} "
                 "(if the entrypoint is not the program you meant, set the command to a binary the image has)"
@@ -373,8 +383,8 @@ def _missing_env(ctx: Context, spec: Obj, cspec: Obj, log_text: str) -> list[str
 
 
 def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[str, Any]:
-    if fixes.healthy_previous(ctx.snap, owner) is not None:
-        fix = fixes.make(
+    if fixes.healthy_previous(ctx.snap, owner) is not None:  # a Helm release's: `make` rolls the release back
+        return fixes.make(
             ctx.snap,
             owner,
             "Roll back to the previous revision, which still serves, then fix the error in the log",
@@ -382,11 +392,6 @@ def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[s
             risk="medium",
             apply=[fixes.undo_step(ctx.snap, owner)],
         )
-        if fix.get("helm"):
-            rel = fix["helm"].split()[2]
-            fix["helm"] = f"helm rollback {rel} -n {ctx.ns}"
-            fix.pop("values", None)
-        return fix
     return fixes.make(ctx.snap, owner, f"Fix the application error shown in the previous logs of {cname}", None, verify=False, mutates=False)
 
 
@@ -398,7 +403,7 @@ def _index(spec: Obj, cname: str) -> int:
     return next((i for i, c in enumerate(spec.get("containers") or []) if c.get("name") == cname), 0)
 
 
-def _raised_memory(ctx: Context, pod: Obj, limit: str) -> tuple[str, str]:
+def raised_memory(ctx: Context, pod: Obj, limit: str) -> tuple[str, str]:
     """(new limit, why): twice the current limit, at least 64Mi, at most the node's allocatable memory."""
     mib = max(int(quantity(limit) * 2 / MIB), 64)
     node = ctx.snap.by_name("nodes", (pod.get("spec") or {}).get("nodeName") or "")

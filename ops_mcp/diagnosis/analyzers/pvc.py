@@ -5,6 +5,7 @@ it again, everything kept from the live object but the class; then the workload'
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import fixes
@@ -124,6 +125,19 @@ def claim_manifest(pvc: Obj, storage_class: str) -> Obj:
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": out_meta, "spec": spec}
 
 
+def statefulset_manifest(sts: Obj, storage_class: str) -> Obj:
+    """The StatefulSet as its author wrote it (no status, no server fields), every claim template on `storage_class`."""
+    spec = copy.deepcopy(sts.get("spec") or {})
+    for template in spec.get("volumeClaimTemplates") or []:
+        template.pop("status", None)
+        template.setdefault("spec", {})["storageClassName"] = storage_class
+        template["metadata"] = {k: v for k, v in (template.get("metadata") or {}).items() if k in ("name", "labels", "annotations")}
+    meta = sts.get("metadata") or {}
+    kept = {k: meta[k] for k in ("name", "labels", "annotations") if meta.get(k)}
+    kept.get("annotations", {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": kept, "spec": spec}
+
+
 def _users(ctx: Context, claim: str) -> list[tuple[str, str]]:
     """(kind, name) of the workloads in scope whose pods mount the claim."""
     out = []
@@ -149,6 +163,24 @@ def recreate_fix(ctx: Context, pvc: Obj, classes: dict[str, Obj], default: str |
     owner = f"PersistentVolumeClaim/{name}"
     pick = default or (next(iter(classes)) if len(classes) == 1 else None)
     sts = _statefulset_of(ctx, name)
+    if sts and pick and ((pvc.get("status") or {}).get("phase")) == "Pending" and not (pvc.get("spec") or {}).get("volumeName"):
+        # the claim template is immutable: the StatefulSet goes (its pods cannot have started without the claim) and
+        # comes back from its own spec with the class; the never-bound claim goes too, or the new pod would reuse it
+        apply = [
+            fixes.step("delete_resource", kind="statefulset", name=sts, namespace=ns),
+            fixes.step("delete_resource", kind="persistentvolumeclaim", name=name, namespace=ns),
+            fixes.step("apply_manifest", manifest=[statefulset_manifest(ctx.snap.by_name("statefulsets", sts), pick)], namespace=ns, wait=True),
+        ]
+        return fixes.make(
+            ctx.snap,
+            f"StatefulSet/{sts}",
+            f"{why}: StatefulSet {sts} makes this claim from its volumeClaimTemplates, which are immutable: recreate it from its own spec with "
+            f"storageClassName {pick}{' (the default)' if pick == default else ''}, and the never-bound claim with it (it holds no data)",
+            None,
+            apply=apply,
+            risk="medium",
+            verify=False,
+        )
     if sts:
         return fixes.make(
             ctx.snap,

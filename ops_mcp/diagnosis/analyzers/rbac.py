@@ -10,7 +10,7 @@ from typing import Any
 from .. import fixes
 from ..access import Ask, rule_grants
 from ..base import Context, Issue
-from ..snapshot import WORKLOAD_KINDS, Obj, Snapshot, name_of
+from ..snapshot import Obj, Snapshot, name_of
 
 check = "rbac"
 needs = ()
@@ -98,20 +98,6 @@ def granting(access, ask: Ask) -> list[str]:
         if any(rule_grants(r, ask) for r in rules):
             out.append(f"{b['obj']} ({short_role(b['role'])})")
     return out
-
-
-def uses_sa(spec: Obj, sa: str) -> bool:
-    return (spec.get("serviceAccountName") or spec.get("serviceAccount") or "default") == sa
-
-
-def template_users(snap: Snapshot, sa: str) -> list[tuple[str, Obj]]:
-    attrs = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets", "Job": "jobs"}
-    return [
-        (kind, w)
-        for kind in WORKLOAD_KINDS
-        for w in getattr(snap, attrs[kind])
-        if uses_sa((((w.get("spec") or {}).get("template") or {}).get("spec") or {}), sa)
-    ]
 
 
 # ---- fixes ----

@@ -3,17 +3,22 @@ PodSecurity, missing ServiceAccount), failed Jobs."""
 
 from __future__ import annotations
 
+import copy
 import re
+from decimal import Decimal
 
 from .. import fixes
 from ..base import Context, Issue, condition, key_line
-from ..snapshot import Obj, name_of
+from ..snapshot import Obj, name_of, quantity
 from . import rbac
+from .crashloop import raised_memory
 
 check = "rollout"
 needs = ("pods",)
 
 QUOTA = re.compile(r"exceeded quota: ([\w.-]+)")
+LIMIT_RANGE = re.compile(r"(maximum|minimum) (cpu|memory|ephemeral-storage) usage per (Container|Pod) is ([\w.]+), but (limit|request) is ([\w.]+)")
+MIB = 1024 * 1024
 SA = re.compile(r'serviceaccount "([^"]+)" not found')
 
 
@@ -32,16 +37,25 @@ def analyze(ctx: Context) -> list[Issue]:
         if kind == "Job":
             issues += _job(ctx, workload, ref, pods)
             continue
-        if kind == "Deployment" and spec.get("paused"):
+        paused = kind == "Deployment" and bool(spec.get("paused"))
+        if paused:
+            # paused with a change not rolled out (or nothing running at all): the pause is what holds it
+            held = (status.get("updatedReplicas") or 0) < spec.get("replicas", 1) or (status.get("readyReplicas") or 0) < spec.get("replicas", 1)
             issues.append(
                 Issue(
                     mode="rollout.paused",
                     obj=ref,
-                    ev=[{"p": "spec.paused", "v": True}],
-                    sev="low",
-                    subjects={ref},
+                    ev=[{"p": "spec.paused", "v": True}, {"p": "status", "v": _replica_counts(kind, status, spec)}],
+                    sev="high" if held else "low",
+                    subjects={ref, f"{ref}#paused"},
                     cause={"text": "The rollout is paused; template changes are not rolled out", "conf": "high", "basis": [0]},
-                    fix=fixes.make(ctx.snap, ref, "Resume the rollout", fixes.kubectl(ctx.ns, "rollout", "resume", fixes.short_ref(ref))),
+                    fix=fixes.make(
+                        ctx.snap,
+                        ref,
+                        "Resume the rollout",
+                        fixes.kubectl(ctx.ns, "rollout", "resume", fixes.short_ref(ref)),
+                        apply=[fixes.patch_step(ctx.snap, ref, {"spec": {"paused": False}})],
+                    ),
                 )
             )
         progressing = condition(workload, "Progressing")
@@ -71,7 +85,7 @@ def analyze(ctx: Context) -> list[Issue]:
                     obj=ref,
                     sev="high" if ready else "critical",
                     symptom=True,
-                    links=pods,
+                    links=pods | ({f"{ref}#paused"} if paused else set()),
                     subjects={ref},
                     detail="redundant",
                     ev=[{"p": "status", "v": _replica_counts(kind, status, spec)}],
@@ -157,20 +171,15 @@ def _failed_create(ctx: Context, kind: str, workload: Obj, ref: str) -> Issue | 
             "conf": "high",
             "basis": list(range(len(issue.ev))),
         }
-        limited = re.findall(r"limited: ([^,]+)", message)
-        resource = limited[0].split("=", 1)[0].strip() if limited else "<resource>"
-        issue.fix = fixes.make(
-            ctx.snap,
-            ref,
-            f"Raise ResourceQuota {quota.group(1)} ({resource}) or lower the pods' requests/replicas to fit it",
-            fixes.kubectl(ctx.ns, "patch", "resourcequota", quota.group(1), fixes.merge_patch({"spec": {"hard": {resource: "<higher>"}}})),
-            verify=False,
-            risk="medium",
-        )
+        issue.fix = _fit_quota(ctx, kind, workload, ref, message, quota.group(1))
     elif sa:
         issue.detail = sa.group(1)
         issue.cause = {"text": f"ServiceAccount {sa.group(1)} does not exist", "conf": "high", "basis": [0]}
         rbac.missing_serviceaccount(ctx, issue, sa.group(1))
+    elif bounds := LIMIT_RANGE.findall(message):
+        issue.detail = "limitrange"
+        issue.cause = {"text": f"A LimitRange of {ctx.ns} rejects the pods: {message[-200:]}", "conf": "high", "basis": [0]}
+        issue.fix = _fit_limit_range(ctx, workload, ref, bounds)
     else:
         issue.cause = {
             "text": f"Pods cannot be created: {message[:200]}",
@@ -201,35 +210,203 @@ def _job(ctx: Context, job: Obj, ref: str, pods: set[str]) -> list[Issue]:
     issue = Issue(mode="job.failed", obj=ref, ev=ev, sev="high", subjects={ref} | pods)
     pod_objs = [p for p in ctx.scope.pods if f"Pod/{name_of(p)}" in pods]
     pod_objs.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
-    for pod in pod_objs:
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            term = (cs.get("state") or {}).get("terminated") or {}
-            if term.get("exitCode", 0) != 0:
-                issue.ev.append(
-                    {
-                        "p": f"Pod/{name_of(pod)}.status.containerStatuses[{cs['name']}].state.terminated",
-                        "v": {k: term[k] for k in ("reason", "exitCode") if k in term},
-                    }
-                )
-                logs = ctx.log_ev(name_of(pod), cs["name"], previous=False)
-                if logs:
-                    issue.ev.append(logs)
-                    issue.logs_read = 1
-                    text += f": {key_line(logs['log']['lines'])[:160]}"
-                else:
-                    issue.next.append(fixes.kubectl(ctx.ns, "logs", name_of(pod), "-c", cs["name"], "--tail=50"))
-                text += f"; its last pod exited {term.get('exitCode')} ({term.get('reason', 'Error')})" if not logs else ""
-                break
+    failed_pod, failed_cs = next(
+        (
+            (pod, cs)
+            for pod in pod_objs
+            for cs in (pod.get("status") or {}).get("containerStatuses") or []
+            if ((cs.get("state") or {}).get("terminated") or {}).get("exitCode", 0) != 0
+        ),
+        (None, None),
+    )
+    term = ((failed_cs or {}).get("state") or {}).get("terminated") or {}
+    if failed_pod is not None:
+        pname, cname = name_of(failed_pod), failed_cs["name"]
+        issue.ev.append(
+            {"p": f"Pod/{pname}.status.containerStatuses[{cname}].state.terminated", "v": {k: term[k] for k in ("reason", "exitCode") if k in term}}
+        )
+        logs = ctx.log_ev(pname, cname, previous=False)
+        if logs:
+            issue.ev.append(logs)
+            issue.logs_read = 1
+            text += f": {key_line(logs['log']['lines'])[:160]}"
         else:
-            continue
-        break
-    issue.cause = {"text": text, "conf": "high" if issue.logs_read else "medium", "basis": list(range(len(issue.ev)))}
-    issue.fix = fixes.make(
+            issue.next.append(fixes.kubectl(ctx.ns, "logs", pname, "-c", cname, "--tail=50"))
+        text += f"; its last pod exited {term.get('exitCode')} ({term.get('reason', 'Error')})"
+    issue.cause = {"text": text, "conf": "high" if issue.logs_read or term.get("reason") == "OOMKilled" else "medium", "basis": list(range(len(issue.ev)))}
+    change = _job_change(ctx, job, failed_pod, failed_cs, term) if failed_pod is not None else None
+    issue.fix = (
+        _rerun(ctx, job, ref, change)
+        if change
+        else fixes.make(
+            ctx.snap,
+            ref,
+            "Fix the error in the pod's log, then delete and re-create the Job (its pod template is immutable)",
+            None,
+            verify=False,
+            mutates=False,
+        )
+    )
+    return [issue]
+
+
+# ---- pods that admission refuses for their resources: the change that fits, from the quota's or range's numbers ----
+
+
+def _amounts(message: str, label: str) -> dict[str, Decimal]:
+    found = re.search(rf"{label}: ((?:[\w./-]+=[\w.]+,?)+)", message)
+    return {k: quantity(v) for k, v in re.findall(r"([\w./-]+)=([\w.]+)", found.group(1))} if found else {}
+
+
+def _format(resource: str, amount: Decimal) -> str:
+    if resource.endswith("memory") or resource.endswith("storage"):
+        return f"{int(amount // MIB)}Mi"
+    if resource.endswith("cpu"):
+        return f"{int(amount * 1000)}m"
+    return str(int(amount))  # pods, count/...
+
+
+def _single_container(workload: Obj) -> str | None:
+    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = spec.get("containers") or []
+    return containers[0].get("name") if len(containers) == 1 else None
+
+
+def _resources_fix(ctx: Context, workload: Obj, ref: str, cname: str, changes: dict[str, str], do: str) -> dict:
+    """One container's requests/limits set as `changes` says ("limits.memory": "128Mi"); a request above its new
+    limit comes down with it."""
+    resources: dict[str, dict[str, str]] = {}
+    for field, value in changes.items():
+        kind, _, resource = field.partition(".")
+        resources.setdefault(kind, {})[resource] = value
+    spec = ((workload.get("spec") or {}).get("template") or {}).get("spec") or {}
+    current = ((spec.get("containers") or [{}])[0].get("resources") or {}).get("requests") or {}
+    for resource, value in (resources.get("limits") or {}).items():
+        if resource in current and quantity(current[resource]) > quantity(value):
+            resources.setdefault("requests", {}).setdefault(resource, value)
+    sets = [f"--{kind}=" + ",".join(f"{r}={v}" for r, v in values.items()) for kind, values in resources.items()]
+    return fixes.make(
         ctx.snap,
         ref,
-        "Fix the error in the pod's log, then delete and re-create the Job (its pod template is immutable)",
-        fixes.kubectl(ctx.ns, "delete", "job", name_of(job)) + "  # then re-apply the fixed manifest",
+        do,
+        fixes.kubectl(ctx.ns, "set", "resources", fixes.short_ref(ref), "-c", cname, *sets),
+        apply=[fixes.patch_step(ctx.snap, ref, fixes.container_patch(ref, cname, resources=resources))],
+    )
+
+
+def _fit_quota(ctx: Context, kind: str, workload: Obj, ref: str, message: str, name: str) -> dict:
+    """Per-pod requests/limits that let every replica fit the quota beside what others use; the quota itself is the
+    cluster admin's to raise."""
+    requested, used, limited = _amounts(message, "requested"), _amounts(message, "used"), _amounts(message, "limited")
+    cname = _single_container(workload)
+    replicas = 1 if kind == "Job" else int((workload.get("spec") or {}).get("replicas", 1))
+    running = sum(1 for p in ctx.scope.pods if ctx.owner(p) == ref and (p.get("status") or {}).get("phase") in ("Pending", "Running"))
+    changes: dict[str, str] = {}
+    for resource, hard in limited.items():
+        field = "requests." + resource if resource in ("cpu", "memory") else resource
+        if not field.startswith(("requests.", "limits.")) or resource not in requested:
+            changes = {}
+            break
+        others = used.get(resource, Decimal(0)) - running * requested[resource]
+        per_pod = (hard - others) / replicas
+        if per_pod < (16 * MIB if resource.endswith("memory") else Decimal("0.01")):
+            changes = {}
+            break
+        changes[field] = _format(resource, per_pod)
+    if not cname or not changes:
+        return fixes.make(
+            ctx.snap,
+            ref,
+            f"The pods do not fit ResourceQuota {name} ({', '.join(f'{k}={_format(k, v)}' for k, v in limited.items())}); lower their requests/limits "
+            "or replicas, or ask the cluster admin to raise the quota",
+            None,
+            verify=False,
+            mutates=False,
+        )
+    return _resources_fix(
+        ctx,
+        workload,
+        ref,
+        cname,
+        changes,
+        f"Set {cname}'s {', '.join(f'{k}={v}' for k, v in changes.items())} so {replicas} replica(s) fit ResourceQuota {name}; "
+        "raising the quota instead is the cluster admin's call",
+    )
+
+
+def _fit_limit_range(ctx: Context, workload: Obj, ref: str, bounds: list[tuple[str, ...]]) -> dict:
+    cname = _single_container(workload)
+    changes = {("limits." if which == "limit" else "requests.") + resource: bound for _, resource, _, bound, which, _ in bounds}
+    if not cname:
+        return fixes.make(ctx.snap, ref, "Bring each container's requests/limits inside the LimitRange's bounds", None, verify=False, mutates=False)
+    return _resources_fix(ctx, workload, ref, cname, changes, f"Set {cname}'s {', '.join(f'{k}={v}' for k, v in changes.items())}: the LimitRange's bound")
+
+
+# ---- a failed Job: re-run it with its cause fixed ----
+
+JOB_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid", "job-name", "batch.kubernetes.io/job-name")
+
+
+def _job_change(ctx: Context, job: Obj, pod: Obj, cs: Obj, term: Obj) -> tuple[str, dict, str] | None:
+    """(container, its changed fields, why) for a cause the pod's state explains; None when only the log can say."""
+    if term.get("reason") != "OOMKilled":
+        return None
+    spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    cspec = next((c for c in spec.get("containers") or [] if c.get("name") == cs["name"]), {})
+    resources = cspec.get("resources") or {}
+    limit = (resources.get("limits") or {}).get("memory")
+    if not limit:
+        return None
+    new, why = raised_memory(ctx, pod, limit)
+    changed = {"limits": {"memory": new}}
+    request = (resources.get("requests") or {}).get("memory")
+    if request is None or quantity(request) >= quantity(limit):
+        changed["requests"] = {"memory": new}
+    return cs["name"], {"resources": changed}, f"memory limit {limit} -> {new} ({why}): its pod was OOM-killed"
+
+
+def _rerun(ctx: Context, job: Obj, ref: str, change: tuple[str, dict, str]) -> dict:
+    """A CronJob's Job: the CronJob's template gets the change (its next run has it). A Job of its own: deleted and
+    created again from its own spec with the change (a Job's template is immutable)."""
+    cname, fields, why = change
+    owner = next((o for o in (job.get("metadata") or {}).get("ownerReferences") or [] if o.get("kind") == "CronJob"), None)
+    if owner:
+        patch = {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": cname, **fields}]}}}}}}
+        return fixes.make(
+            ctx.snap,
+            f"CronJob/{owner['name']}",
+            f"Change CronJob {owner['name']}'s template, {why}; its next run (or `kubectl create job --from=cronjob/{owner['name']}`) has it",
+            fixes.kubectl(ctx.ns, "patch", "cronjob", owner["name"], fixes.merge_patch(patch)),
+            apply=[fixes.step("patch_resource", kind="cronjob", name=owner["name"], namespace=ctx.ns, patch=patch)],
+            verify=False,
+        )
+    manifest = _job_manifest(job, cname, fields)
+    return fixes.make(
+        ctx.snap,
+        ref,
+        f"Re-run Job {name_of(job)} with {why}: delete it, then create it again from its own spec with the change",
+        fixes.kubectl(ctx.ns, "delete", "job", name_of(job)) + " && kubectl apply -f JOB.yaml  # the spec in fix.apply",
+        apply=[
+            fixes.step("delete_resource", kind="job", name=name_of(job), namespace=ctx.ns),
+            fixes.step("apply_manifest", manifest=[manifest], namespace=ctx.ns),
+        ],
         verify=False,
         risk="medium",
     )
-    return [issue]
+
+
+def _job_manifest(job: Obj, cname: str, fields: dict) -> dict:
+    """The Job as its author wrote it (no selector, no controller labels, no status), with one container changed."""
+    spec = copy.deepcopy(job.get("spec") or {})
+    spec.pop("selector", None)
+    spec.pop("manualSelector", None)
+    template = spec.setdefault("template", {})
+    labels = {k: v for k, v in ((template.get("metadata") or {}).get("labels") or {}).items() if k not in JOB_LABELS}
+    template["metadata"] = {"labels": labels} if labels else {}
+    for container in (template.get("spec") or {}).get("containers") or []:
+        if container.get("name") == cname:
+            for kind, values in fields.get("resources", {}).items():
+                container.setdefault("resources", {}).setdefault(kind, {}).update(values)
+    meta = job.get("metadata") or {}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in JOB_LABELS}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": meta.get("name"), **({"labels": labels} if labels else {})}, "spec": spec}

@@ -70,10 +70,31 @@ def _mode(message: str, pod: Obj, nodes: list[Obj]) -> str:
             number = re.search(r"(\d+)\s+" + re.escape(match.group(0)), message)
             counts.append((int(number.group(1)) if number else 0, -PATTERNS.index((mode, rx)), mode))
     if counts:
-        return max(counts)[2]
+        mode = max(counts)[2]
+        named = {m for _, _, m in counts}
+        # only the nodes the pod could use matter: a taint on a node its selector excludes explains nothing, and a
+        # selector that matches only tainted nodes is a taint problem
+        wanted = [n for n in nodes if _selected(pod, n)]
+        if mode == "scheduling.untolerated_taint" and len(named) > 1 and (not wanted or any(not _untolerated(pod, n) for n in wanted)):
+            # some node the pod may use carries no taint against it: what keeps it off that node is the cause
+            return max(c for c in counts if c[2] != "scheduling.untolerated_taint")[2]
+        if mode == "scheduling.selector_mismatch" and "scheduling.untolerated_taint" in named and wanted and all(_untolerated(pod, n) for n in wanted):
+            return "scheduling.untolerated_taint"
+        return mode
     if (pod.get("spec") or {}).get("nodeSelector"):
         return "scheduling.selector_mismatch"
     return "scheduling.insufficient_resources"
+
+
+def _selected(pod: Obj, node: Obj) -> bool:
+    labels = meta(node).get("labels") or {}
+    return all(labels.get(k) == v for k, v in ((pod.get("spec") or {}).get("nodeSelector") or {}).items())
+
+
+def _untolerated(pod: Obj, node: Obj) -> list[Obj]:
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
+    taints = (node.get("spec") or {}).get("taints") or []
+    return [t for t in taints if t.get("effect") in ("NoSchedule", "NoExecute") and not _tolerated(t, tolerations)]
 
 
 def pod_requests(spec: Obj) -> dict[str, Decimal]:
@@ -153,17 +174,14 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
                 "conf": "high",
                 "basis": [1, 2],
             }
+            remove = [{"op": "remove", "path": f"/{sp.replace('.', '/')}/nodeSelector/{key.replace('~', '~0').replace('/', '~1')}"}]
             issue.fix = fixes.make(
                 ctx.snap,
                 owner,
-                f"Remove or correct nodeSelector {key}, or label a node {key}={value}",
-                fixes.kubectl(
-                    ctx.ns,
-                    "patch",
-                    target,
-                    fixes.json_patch([{"op": "remove", "path": f"/{sp.replace('.', '/')}/nodeSelector/{key.replace('~', '~0').replace('/', '~1')}"}]),
-                ),
+                f"Remove nodeSelector {key}={value}, which no node carries (or label a node {key}={value} if one should)",
+                fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch(remove)),
                 helm_set={f"nodeSelector.{key}": "null"},
+                apply=[fixes.patch_step(ctx.snap, owner, remove, "json")] if okind != "Pod" else None,
             )
             issue.alt = [{"text": f"kubectl label node <node> {key}={value} if a node should carry it", "conf": "medium"}]
         else:
@@ -173,10 +191,9 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
     elif mode == "scheduling.untolerated_taint":
         tolerations = spec.get("tolerations") or []
         taints = []
-        for node in nodes:
-            for taint in (node.get("spec") or {}).get("taints") or []:
-                if taint.get("effect") in ("NoSchedule", "NoExecute") and not _tolerated(taint, tolerations):
-                    taints.append(f"{name_of(node)}: {taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
+        for node in [n for n in nodes if _selected(pod, n)] or nodes:  # the nodes its selector allows
+            for taint in _untolerated(pod, node):
+                taints.append(f"{name_of(node)}: {taint.get('key')}={taint.get('value', '')}:{taint.get('effect')}")
         ev.append({"p": "Node[*].spec.taints (untolerated)", "v": taints[:4] or "see message"})
         issue.detail = taints[0].split(": ", 1)[1] if taints else ""
         issue.cause = {
@@ -188,17 +205,20 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
             key, rest = taints[0].split(": ", 1)[1].split("=", 1)
             value, effect = rest.rsplit(":", 1)
             toleration = {"key": key, "operator": "Equal", "value": value, "effect": effect}
+            ops = [{"op": "add", "path": f"/{sp.replace('.', '/')}/tolerations", "value": tolerations + [toleration]}]
+            # a node condition (not-ready, pressure, unreachable) or the control plane's taint is not to be tolerated
+            system = key.startswith(("node.kubernetes.io/", "node-role.kubernetes.io/", "node.cloudprovider.kubernetes.io/"))
             issue.fix = fixes.make(
                 ctx.snap,
                 owner,
-                f"Add a toleration for {key} (or remove the taint from a node)",
-                fixes.kubectl(
-                    ctx.ns,
-                    "patch",
-                    target,
-                    fixes.json_patch([{"op": "add", "path": f"/{sp.replace('.', '/')}/tolerations", "value": tolerations + [toleration]}]),
-                ),
-                helm_set={"tolerations[0].key": key, "tolerations[0].value": value, "tolerations[0].effect": effect},
+                f"The node's {key} taint is a node condition or the control plane's: fix the node, not the pod"
+                if system
+                else f"Add a toleration for {key}={value}:{effect}, if this workload belongs on those nodes (else remove the taint from a node)",
+                None if system else fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch(ops)),
+                helm_set=None if system else {"tolerations[0].key": key, "tolerations[0].value": value, "tolerations[0].effect": effect},
+                apply=None if system or okind == "Pod" else [fixes.patch_step(ctx.snap, owner, ops, "json")],
+                mutates=not system,
+                risk="medium",
             )
     elif mode == "scheduling.unbound_pvc":
         claims = [(v.get("persistentVolumeClaim") or {}).get("claimName") for v in spec.get("volumes") or []]
@@ -230,7 +250,63 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
     else:  # affinity
         ev.append({"p": f"{sp}.affinity", "v": list((spec.get("affinity") or {}).keys()) or "unset"})
         issue.cause = {"text": f"Pod (anti-)affinity or topology spread rules cannot be met: {message[:160]}", "conf": "medium", "basis": [0, 1]}
+        issue.fix = _soften(ctx, owner, okind, sp, spec, message)
     return issue
+
+
+def _soften(ctx: Context, owner: str, okind: str, sp: str, spec: Obj, message: str) -> dict | None:
+    """The hard placement rules the scheduler names, made preferences: required (anti-)affinity terms become
+    preferred ones (weight 100), DoNotSchedule spreads ScheduleAnyway. The pods then spread where they can."""
+    if okind == "Pod":
+        return None
+    path = "/" + sp.replace(".", "/")
+    ops: list[dict] = []
+    changed: list[str] = []
+    affinity = spec.get("affinity") or {}
+    for kind, words in (("podAntiAffinity", "anti-affinity"), ("podAffinity", "pod affinity")):
+        required = (affinity.get(kind) or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+        if required and (words in message or "affinity" in message):
+            preferred = (affinity.get(kind) or {}).get("preferredDuringSchedulingIgnoredDuringExecution") or []
+            value = {"preferredDuringSchedulingIgnoredDuringExecution": preferred + [{"weight": 100, "podAffinityTerm": t} for t in required]}
+            ops.append({"op": "replace", "path": f"{path}/affinity/{kind}", "value": value})
+            changed.append(f"required {kind} -> preferred")
+    kind, name = owner.split("/", 1)
+    workload = ctx.snap.workload(kind, name) or {}
+    replicas = int((workload.get("spec") or {}).get("replicas", 1))
+    ready = int((workload.get("status") or {}).get("readyReplicas") or 0)
+    room = min(replicas, replicas - ready + 1)  # below this, no running pod may go while no new one can start
+    current = _max_unavailable(workload) if kind == "Deployment" else None
+    if changed and current is not None and current < room and "podAntiAffinity" in changed[0]:
+        # the running pods keep their required anti-affinity and so keep every new pod off their nodes: one of them
+        # must go first, or the rollout waits forever
+        ops.append({"op": "add", "path": "/spec/strategy/rollingUpdate/maxUnavailable", "value": room})
+        changed.append(f"rollout maxUnavailable {room}, so a running pod makes room for the new ones")
+    spreads = spec.get("topologySpreadConstraints") or []
+    if "topology spread" in message and any(c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule" for c in spreads):
+        ops.append({"op": "replace", "path": f"{path}/topologySpreadConstraints", "value": [{**c, "whenUnsatisfiable": "ScheduleAnyway"} for c in spreads]})
+        changed.append("topologySpreadConstraints DoNotSchedule -> ScheduleAnyway")
+    if not ops:
+        return None
+    return fixes.make(
+        ctx.snap,
+        owner,
+        f"Make the placement rules preferences ({'; '.join(changed)}): the nodes this cluster has cannot meet them as requirements",
+        fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch(ops)),
+        apply=[fixes.patch_step(ctx.snap, owner, ops, "json")],
+        risk="medium",
+    )
+
+
+def _max_unavailable(workload: Obj) -> int | None:
+    """A RollingUpdate Deployment's maxUnavailable in pods (None: another strategy)."""
+    spec = workload.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return None
+    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
+    if isinstance(value, str) and value.endswith("%"):
+        return int(int(value[:-1]) * int(spec.get("replicas", 1)) / 100)
+    return int(value)
 
 
 def _tolerated(taint: Obj, tolerations: list[Obj]) -> bool:
