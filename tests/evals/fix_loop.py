@@ -175,8 +175,13 @@ def table(results: list[LoopResult], out: TextIO) -> None:
 def family_table(results: list[LoopResult]) -> str:
     """Per fault family and in total: cause named, repaired (of the repairable faults; a control or an application's
     own fault passes when nothing changed), calls, tokens of the whole loop and of diagnose alone, seconds."""
-    before = any(r.before_tokens for r in results)
-    head = "| family | scenarios | cause named | repaired | max calls | loop tokens | diagnose tokens |" + (" before |" if before else "") + " seconds |"
+    before, diagnose = any(r.before_tokens for r in results), any(r.diagnose_tokens for r in results)
+    head = (
+        "| family | scenarios | cause named | repaired | max calls | loop tokens |"
+        + (" diagnose tokens |" if diagnose else "")
+        + (" before |" if before else "")
+        + " seconds |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     groups: dict[str, list[LoopResult]] = {}
     for r in results:
@@ -193,7 +198,7 @@ def family_table(results: list[LoopResult]) -> str:
         if left:
             repaired += f" (+{sum(r.ok for r in left)}/{len(left)} unchanged)"
         cells = [name, len(rows), f"{sum(r.named for r in rows)}/{len(rows)}", repaired, max((len(r.calls) for r in rows), default=0)]
-        cells += [median([r.tokens for r in rows]), median([r.diagnose_tokens for r in rows])]
+        cells += [median([r.tokens for r in rows])] + ([median([r.diagnose_tokens for r in rows])] if diagnose else [])
         cells += [median([r.before_tokens for r in rows])] if before else []
         cells += [median([r.seconds for r in rows])]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
