@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ops_mcp import tainted
-from ops_mcp.errors import Conflict, Expired, Forbidden, NotFound, OpsError, Unreachable
+from ops_mcp.errors import Conflict, Expired, Forbidden, Invalid, NotFound, OpsError, Unreachable
 from ops_mcp.redact import MASK, Scrubber, redact_obj, secret_forms, secret_refs
 from ops_mcp.settings import Settings
 
@@ -329,7 +329,7 @@ class Cluster:
         if status == 410:
             raise Expired(f"Expired: {message}.", "repeat the list from its first page.")
         if status == 422 or status == 400:
-            raise OpsError(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
+            raise Invalid(f"The API server rejected the request as invalid: {message}.", "fix the arguments and retry.")
         if status == 429 or status >= 500:
             raise Unreachable(f"The API server is unavailable or overloaded ({status}): {message}.", "wait a few seconds and retry.")
         raise OpsError(f"Kubernetes API error {status}: {message}.")
@@ -546,10 +546,12 @@ class Cluster:
             raise self._not_found(k, name, ns) from None
         return _scrub(obj)
 
-    def create(self, kind: Kind | str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, kind: Kind | str, namespace: str | None, body: dict[str, Any], *, dry_run: bool = False, digests: bool = False) -> dict[str, Any]:
+        """dry_run: validated and admitted, returned as it would be stored, not persisted."""
         k = self.kind(kind)
         ns = namespace if k.namespaced else None
-        return _scrub(self.request("POST", k.path(ns), body=body, verb="create", resource=k.resource, namespace=ns))
+        query = {"dryRun": "All" if dry_run else None, "fieldManager": FIELD_MANAGER}
+        return _scrub(self.request("POST", k.path(ns), query=query, body=body, verb="create", resource=k.resource, namespace=ns), digests)
 
     def logs(
         self,

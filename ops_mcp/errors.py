@@ -39,6 +39,10 @@ class PolicyError(OpsError):
         self.rules = rules  # the write-policy rule ids that refused it (for the audit record)
 
 
+class Invalid(OpsError):
+    """The API server refused the request as invalid (422, 400): a field it does not accept, or cannot change."""
+
+
 class Conflict(OpsError):
     """The object changed since it was read (409: a resourceVersion precondition failed)."""
 

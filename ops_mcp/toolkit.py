@@ -109,7 +109,8 @@ class Ops:
             idempotent_hint=(kind == "read") if spec.idempotent is None else spec.idempotent,
             open_world_hint=spec.open_world,
         )
-        self.mcp.add_tool(fn, name=tool_name, title=spec.title, annotations=annotations)
+        # a docstring's line breaks and indentation are tokens the model pays on every turn
+        self.mcp.add_tool(fn, name=tool_name, title=spec.title, description=" ".join((fn.__doc__ or "").split()), annotations=annotations)
         self.kinds[tool_name] = kind
         self.rbac[tool_name] = [tuple(need.split(" ", 1)) for need in spec.rbac]
         if spec.view is not None:

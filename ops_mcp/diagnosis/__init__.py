@@ -36,8 +36,8 @@ _LAZY = {
 def rbac() -> list[tuple[str, str]]:
     """(verb, resource) a diagnosis uses: the snapshot's lists, the GETs of the target and of referenced
     ConfigMaps/Secrets (key names only; all of them listed when a log names a variable the spec may lack), the logs of failing containers,
-    GETs of health paths through the pod proxy for failing probes, a ServiceAccount target's RBAC, and metrics-server's
-    pod usage."""
+    GETs of health paths through the pod proxy for failing probes, a ServiceAccount target's RBAC, metrics-server's
+    pod usage, a CronJob target's CronJobs and the PersistentVolume a Pending claim names."""
     from ops_mcp.cluster import KINDS
 
     from .snapshot import SNAPSHOT_KINDS
@@ -49,7 +49,9 @@ def rbac() -> list[tuple[str, str]]:
     access += [("get", f"roles.{rbac}"), ("get", f"clusterroles.{rbac}"), ("create", "localsubjectaccessreviews.authorization.k8s.io")]
     gets = ("deployments.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch", "services", "configmaps", "secrets", "pods/log", "pods/proxy")
     usage = [("list", "pods.metrics.k8s.io")]  # usage against limits, when metrics-server serves it
-    return lists + access + usage + [("get", r) for r in gets]
+    # a CronJob target (its Jobs are in the lists), and the PersistentVolume a Pending claim names (cluster-scoped)
+    named = [("list", "cronjobs.batch"), ("get", "persistentvolumes")]
+    return lists + access + usage + named + [("get", r) for r in gets]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,7 @@ CHECK_LISTS = {
     "service": ("services", "endpointslices"),
     "ingress": ("ingresses", "ingressclasses", "services", "endpointslices"),
     "hpa": ("hpas",),
+    "pdb": ("pdbs",),
 }
 TARGET_LISTS = {
     "Service": ("services", "endpointslices"),
@@ -78,7 +79,7 @@ class Reader:
             self.list_pages += page
 
     def list(self, attr: str, label_selector: str | None = None, field_selector: str | None = None) -> list[Obj]:
-        kind = LISTS[attr]
+        kind = LISTS.get(attr) or KINDS[attr]  # cronjobs: listed for a CronJob target only
         namespaced = kind.namespaced
         path, resource = kind.path(self.namespace), kind.resource
         items: list[Obj] = []
@@ -160,6 +161,8 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
         snap.access = access.fetch(reader, namespace, name, access.parse_can(options.can) if options.can else None)
     if target_kind == "HelmRelease":  # the release's stored records: it exists whatever objects it has
         releases.fetch(reader, snap, [name or ""])
+    if target_kind == "CronJob":  # its Jobs are in the snapshot; the CronJob itself (and near names) from one list
+        snap.cronjobs = reader.list("cronjobs")
     try:
         scope = resolve(snap, target_kind, name)
     except TargetNotFound as exc:
@@ -170,6 +173,8 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
     if target_kind != "HelmRelease" and (owners or target_kind == "Namespace"):  # fixes of their objects (see releases.py)
         releases.fetch(reader, snap, owners)
     _fetch_keysets(reader, snap, scope)
+    if options.checks is None or "pvc" in options.checks:
+        _fetch_volumes(reader, snap, scope)
     if options.include_logs:
         _fetch_logs(reader, snap, scope, options)
         _fetch_env_sources(reader, snap)
@@ -233,6 +238,23 @@ def _referenced(scope: Scope) -> tuple[set[str], set[str]]:
     for ing in scope.ingresses:
         secrets |= {t.get("secretName") for t in (ing.get("spec") or {}).get("tls") or []}
     return {c for c in configmaps if c}, {s for s in secrets if s}
+
+
+def _fetch_volumes(reader: Reader, snap: Snapshot, scope: Scope) -> None:
+    """The PersistentVolume each Pending claim in scope names (spec.volumeName): one cluster-scoped GET each, to
+    tell why the claim does not bind to it (released with a stale claimRef, bound to another claim, missing)."""
+    kind = KINDS["persistentvolumes"]
+    names = {v for p in scope.pvcs if (p.get("status") or {}).get("phase") == "Pending" and (v := (p.get("spec") or {}).get("volumeName"))}
+    for volume in sorted(names):
+        try:
+            reader._count()
+            pv = reader.cluster.request("GET", kind.path(None, volume), verb="get", resource=kind.resource)
+            snap.persistentvolumes[volume] = {k: pv.get(k) for k in ("metadata", "spec", "status")}
+        except NotFound:
+            snap.persistentvolumes[volume] = None
+        except Forbidden as exc:
+            snap.unreadable["persistentvolumes"] = f"RBAC: {exc.what[:160]}"
+            return
 
 
 def _fetch_usage(reader: Reader, snap: Snapshot, scope: Scope) -> None:

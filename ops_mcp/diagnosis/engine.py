@@ -11,6 +11,7 @@ from .analyzers import (
     config,
     crashloop,
     dependency,
+    disruption,
     eviction,
     hpa,
     image_pull,
@@ -32,7 +33,26 @@ from .releases import summary as release_summary
 from .scope import Scope, owner_of
 from .snapshot import Snapshot, helm_release, name_of
 
-ALL = (dependency, crashloop, image_pull, config, mount, init, scheduling, pvc, readiness, eviction, rollout, service, ingress, hpa, resources, rbac, release)
+ALL = (
+    dependency,
+    crashloop,
+    image_pull,
+    config,
+    mount,
+    init,
+    scheduling,
+    pvc,
+    readiness,
+    eviction,
+    rollout,
+    service,
+    ingress,
+    hpa,
+    resources,
+    rbac,
+    release,
+    disruption,
+)
 CRASHLOOP_CHECKS = ("dependency", "crashloop", "init", "image_pull", "config", "mount")
 CHECKS = tuple(a.check for a in ALL)
 MAX_FINDINGS = 5

@@ -1,4 +1,5 @@
-"""Fix suggestions: an exact kubectl command, the ops-mcp calls that apply it (`apply`) and, for Helm-managed
+"""Fix suggestions, built by one builder (`make`) from a structured remedy: the ops-mcp calls that apply it (`apply`),
+their command line (`kubectl`, derived from those calls by `kubectl_of`: never written by hand) and, for Helm-managed
 objects, the helm/values variant.
 
 Diagnosis never applies them (`mutates` says whether running the command changes the cluster).
@@ -126,38 +127,152 @@ def running_templates(snap: Snapshot) -> list[Obj]:
     return specs
 
 
+# a step's kind -> kubectl's short name (the same object, fewer tokens)
+_KUBECTL_KIND = {
+    "deployment": "deploy",
+    "service": "svc",
+    "horizontalpodautoscaler": "hpa",
+    "persistentvolumeclaim": "pvc",
+    "serviceaccount": "sa",
+    "configmap": "cm",
+}
+
+
+def _ref(kind: str, name: str) -> str:
+    return f"{_KUBECTL_KIND.get(kind.lower(), kind.lower())}/{name}"
+
+
+def _quote_json(body: Any) -> str:
+    return shlex.quote(json.dumps(body, separators=(",", ":")))
+
+
+def _container_change(a: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(container, its fields) when a strategic patch changes exactly one app container of a template or a pod."""
+    body = a.get("patch")
+    if a.get("patch_type") or not isinstance(body, dict) or list(body) != ["spec"] or not isinstance(body["spec"], dict):
+        return None
+    spec = body["spec"]
+    if a.get("kind") != "pod":
+        template = spec.get("template") if list(spec) == ["template"] else None
+        spec = template.get("spec") if isinstance(template, dict) and list(template) == ["spec"] else None
+    if not isinstance(spec, dict) or list(spec) != ["containers"] or not isinstance(spec["containers"], list) or len(spec["containers"]) != 1:
+        return None
+    fields = dict(spec["containers"][0])
+    return (fields.pop("name"), fields) if isinstance(fields.get("name"), str) else None
+
+
+def _set_form(ns: str, ref: str, cname: str, fields: dict[str, Any]) -> str | None:
+    """kubectl's `set image|resources|env` for a container change it can express exactly, else None."""
+    if list(fields) == ["image"]:
+        return kubectl(ns, "set", "image", ref, shlex.quote(f"{cname}={fields['image']}"))
+    if list(fields) == ["resources"] and isinstance(fields["resources"], dict) and set(fields["resources"]) <= {"limits", "requests"}:
+        sets = []
+        for which, values in fields["resources"].items():
+            if not isinstance(values, dict) or not values:
+                return None
+            sets.append(shlex.quote(f"--{which}=" + ",".join(f"{r}={v}" for r, v in values.items())))
+        return kubectl(ns, "set", "resources", ref, "-c", shlex.quote(cname), *sets)
+    env = fields.get("env") if list(fields) == ["env"] else None
+    if not isinstance(env, list) or not env:
+        return None
+    if all(set(e) == {"name", "value"} for e in env):
+        return kubectl(ns, "set", "env", ref, "-c", shlex.quote(cname), *(shlex.quote(f"{e['name']}={e['value']}") for e in env))
+    sources = set()
+    for e in env:  # --from=secret/S --keys=K sets variable K from key K of S
+        ref_kind, ref_obj = next(iter((e.get("valueFrom") or {}).items()), (None, {}))
+        if set(e) != {"name", "valueFrom"} or ref_kind not in ("secretKeyRef", "configMapKeyRef") or set(ref_obj) != {"name", "key"}:
+            return None
+        if ref_obj["key"] != e["name"]:
+            return None
+        sources.add(("secret" if ref_kind == "secretKeyRef" else "configmap", ref_obj["name"]))
+    if len(sources) != 1:
+        return None
+    (skind, sname) = sources.pop()
+    keys = ",".join(e["name"] for e in env)
+    return kubectl(ns, "set", "env", ref, "-c", shlex.quote(cname), shlex.quote(f"--from={skind}/{sname}"), shlex.quote(f"--keys={keys}"))
+
+
+def _command(call: dict[str, Any], index: int) -> str | None:
+    a, tool = call["args"], call["tool"]
+    ns = a.get("namespace") or ""
+    if tool == "patch_resource":
+        ref = _ref(a["kind"], a["name"])
+        change = _container_change(a)
+        short = _set_form(ns, ref, *change) if change else None
+        if short:
+            return short
+        if a["kind"] == "deployment" and a.get("patch") == {"spec": {"paused": False}}:
+            return kubectl(ns, "rollout", "resume", ref)
+        kind = a.get("patch_type")
+        return kubectl(ns, "patch", ref, *([f"--type={kind}"] if kind else []), "-p", _quote_json(a["patch"]))
+    if tool == "apply_manifest":  # the manifest is in the call's arguments: not repeated (tokens)
+        how = ("replace", "--force") if a.get("replace") else ("apply",)
+        return kubectl(ns, *how, "-f", f"MANIFEST.yaml#{index}")  # the file is named in `kubectl_of`
+    if tool == "delete_resource":
+        return kubectl(ns, "delete", _ref(a["kind"], a["name"]))
+    if tool == "scale_deployment":
+        return kubectl(ns, "scale", _ref(a.get("kind") or "deployment", a["name"]), f"--replicas={a['replicas']}")
+    if tool == "rollout_undo":
+        to = [f"--to-revision={a['revision']}"] if a.get("revision") else []
+        return kubectl(ns, "rollout", "undo", _ref(a.get("kind") or "deployment", a["name"]), *to)
+    if tool == "rollout_restart":
+        return kubectl(ns, "rollout", "restart", _ref(a.get("kind") or "deployment", a["name"]))
+    if tool == "rollback_release":
+        return " ".join(["helm", "rollback", shlex.quote(a["name"]), *([str(a["revision"])] if a.get("revision") else []), "-n", shlex.quote(ns)])
+    # deploy_chart upgrades with the chart stored in the release's record, which helm's command line cannot name:
+    # its command-line form is the fix's `helm` (built by releases.repair from the same values); other tools: none
+    return None
+
+
 def kubectl_of(apply: list[dict[str, Any]]) -> str | None:
-    """The command-line form of a fix's calls, built from the same arguments (`&&`-joined)."""
-    out = []
-    for call in apply:
-        a, tool = call["args"], call["tool"]
-        ns = a.get("namespace") or ""
-        if tool == "patch_resource":
-            body = a["patch"]
-            kind = a.get("patch_type") or "strategic"
-            out.append(kubectl(ns, "patch", f"{a['kind']}/{a['name']}", f"--type={kind}", "-p", shlex.quote(json.dumps(body, separators=(",", ":")))))
-        elif tool == "apply_manifest":  # the manifest is in the call's arguments: not repeated (tokens)
-            out.append(kubectl(ns, "apply", "-f", "MANIFEST.yaml") + f"  # fix.apply[{len(out)}].args.manifest")
-        elif tool == "delete_resource":
-            out.append(kubectl(ns, "delete", a["kind"], a["name"]))
-        elif tool == "scale_deployment":
-            out.append(kubectl(ns, "scale", f"{a.get('kind') or 'deployment'}/{a['name']}", f"--replicas={a['replicas']}"))
-        elif tool == "rollout_undo":
-            out.append(kubectl(ns, "rollout", "undo", f"{a.get('kind') or 'deployment'}/{a['name']}"))
-        elif tool == "rollout_restart":
-            out.append(kubectl(ns, "rollout", "restart", f"{a.get('kind') or 'deployment'}/{a['name']}"))
-        elif tool == "rollback_release":
-            out.append(" ".join(["helm", "rollback", shlex.quote(a["name"]), *([str(a["revision"])] if a.get("revision") else []), "-n", shlex.quote(ns)]))
-        else:
-            return None  # a call without a command-line twin: apply is the fix
-    return " && ".join(out)
+    """The command-line form of a fix's calls, built from their arguments (`&&`-joined); None when a call has none
+    (then `apply` alone is the fix). The only source of a fix's `kubectl`: see `make`."""
+    out, files = [], []
+    for i, call in enumerate(apply):
+        command = _command(call, i)
+        if command is None:
+            return None
+        out.append(command)
+        if call["tool"] == "apply_manifest":  # a manifest's file is named once, after the whole chain (a # ends it)
+            files.append(i)
+    text = " && ".join(out)
+    for i in files:
+        name = "MANIFEST.yaml" if len(files) == 1 else f"MANIFEST-{i}.yaml"
+        text = text.replace(f"MANIFEST.yaml#{i}", name, 1)
+    if files:
+        text += "  # " + ", ".join(("" if len(files) == 1 else f"MANIFEST-{i}.yaml: ") + f"fix.apply[{i}].args.manifest" for i in files)
+    return text or None
+
+
+def _in_place(step: dict[str, Any]) -> bool:
+    """Can the API server make this change in place? A pod's spec changes only in its containers' images and added
+    tolerations; a Job's pod template not at all."""
+    a = step.get("args") or {}
+    if step.get("tool") != "patch_resource" or a.get("kind") not in ("pod", "job"):
+        return True
+    body = a.get("patch")
+    if a.get("kind") == "job":
+        paths = [str(op.get("path", "")) for op in body or []] if a.get("patch_type") == "json" else []
+        return not (any(p.startswith("/spec/template") for p in paths) or (isinstance(body, dict) and "template" in (body.get("spec") or {})))
+    if a.get("patch_type") == "json":
+        return all(str(op.get("path", "")).endswith("/image") or str(op.get("path", "")).startswith("/spec/tolerations") for op in body or [])
+    spec = body.get("spec") if isinstance(body, dict) else None
+    if not isinstance(spec, dict):
+        return True  # metadata only
+    for key, value in spec.items():
+        if key in ("containers", "initContainers") and isinstance(value, list):
+            if any(set(c) - {"name", "image"} for c in value if isinstance(c, dict)):
+                return False
+        elif key != "tolerations":
+            return False
+    return True
 
 
 def make(
     snap: Snapshot,
     owner: str,
     do: str,
-    command: str | None,
+    person: str | None = None,
     *,
     helm_set: dict[str, str] | None = None,
     values: str | None = None,
@@ -167,21 +282,37 @@ def make(
     note: str | None = None,
     apply: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Assemble a fix; adds the Helm variant when `owner` is Helm-managed and a rollout check for workloads.
-    apply: the ordered ops-mcp calls (see `step`) that make the change, each complete and applicable as given."""
-    if command and not apply and PLACEHOLDER.search(command):
-        # a command to fill in is not a fix an agent can run: it becomes a person's template, `do` says what is unknown
-        note = f"For a person to fill in (the cluster does not hold it): `{command}`." + (f" {note}" if note else "")
-        command = None
-    fix: dict[str, Any] = {"do": do, "kubectl": command or (kubectl_of(apply) if apply else None), "mutates": mutates, "risk": risk}
+    """Assemble a fix from its structured remedy: `apply`, the ordered ops-mcp calls (see `step`) that make the change,
+    each complete as given. Its `kubectl` is always `kubectl_of` the final calls (after a Helm release's repair too),
+    never written by hand; the Helm variant is added when `owner` is Helm-managed, a rollout check for workloads.
+
+    person: a command for a person, not an agent: with a `<placeholder>` for what the cluster does not hold (`do`
+    names the candidates it has), or one no ops-mcp call makes (outside the cluster). It goes to `note`. A command
+    without a placeholder beside `apply` is that apply's twin: dropped (kubectl_of derives it)."""
+    apply = list(apply or [])
+    kind = owner.split("/", 1)[0]
+    obj = owner_obj(snap, owner)
+    for i, call in enumerate(apply):
+        if PLACEHOLDER.search(json.dumps(call.get("args"))):  # a call to fill in is no call: a person's template
+            person = person or kubectl_of(apply[i:]) or kubectl_of([call])
+            apply = apply[:i]
+            break
+    if not all(map(_in_place, apply)):  # a bare pod's spec, a Job's template: recreated with the change, by hand
+        shown = kubectl_of(apply)
+        apply = [s for s in apply if _in_place(s)]
+        what = "its pod template" if kind == "Job" else "its spec"
+        note = (note + " " if note else "") + (
+            f"{kind} {owner.split('/', 1)[1]}: {what} is immutable; edit its manifest and recreate it (kubectl replace --force -f FILE.yaml)"
+            + (f" with the change of `{shown}`." if shown else ".")
+        )
+    if person and apply and not PLACEHOLDER.search(person):
+        person = None
+    if person:
+        lead = "For a person to fill in (the cluster does not hold it)" if PLACEHOLDER.search(person) else "For a person to run"
+        note = f"{lead}: `{person}`." + (f" {note}" if note else "")
+    fix: dict[str, Any] = {"do": do, "kubectl": None, "mutates": mutates, "risk": risk}
     if apply:
         fix["apply"] = apply
-    obj = owner_obj(snap, owner)
-    kind = owner.split("/", 1)[0]
-    if kind == "Pod" and obj is not None and not meta(obj).get("ownerReferences") and command and " set " in command:
-        note = (
-            note + " " if note else ""
-        ) + "Bare pod: most pod spec fields are immutable; edit the manifest and recreate it (kubectl replace --force -f POD.yaml)."
     release = helm_release(obj) if obj is not None else None
     if release:
         labels = meta(obj).get("labels") or {}
@@ -216,6 +347,10 @@ def make(
         fix["note"] = ((note + " ") if note else "") + f"Helm-managed: {how}" + ("." if own else f"; {keys}.")
     elif note:
         fix["note"] = note
+    # the invariant: a fix's command line is its final calls' (a Helm repair's included), never a second source
+    fix["kubectl"] = kubectl_of(fix["apply"]) if fix.get("apply") else None
+    if fix.get("helm") and fix["helm"] == fix["kubectl"]:  # a release rollback: the same command once (tokens)
+        del fix["helm"]
     if verify and kind in ("Deployment", "StatefulSet", "DaemonSet"):
         fix["verify"] = kubectl(snap.namespace, "rollout", "status", short_ref(owner), "--timeout=120s")
     return fix

@@ -211,13 +211,10 @@ def fix(snap: Snapshot, owner: str, pod: Obj, cspec: Obj, base: str, wrong: dict
         if changes:
             what = ", ".join(f"{field.split('/')[-1]} at {value}" for field, value in changes.items())
             whys.append(f"the {name}'s {what}" + (f" ({why})" if why else ""))
-    ns, target = snap.namespace, fixes.short_ref(owner)
     if unknown or not ops:
         known = f"; known: {'; '.join(whys)}" if whys else ""
         return fixes.make(
             snap, owner, "Unknown what the container answers: " + "; ".join(unknown or ["no probe change found"]) + known, None, verify=False, mutates=False
         )
     do = "Point " + "; ".join(whys) + (f"; {', '.join(sorted(asked))} (asked through the pod proxy)" if asked else "") + "; do not just remove the probes"
-    return fixes.make(
-        snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), helm_set=helm_set, apply=[fixes.patch_step(snap, owner, ops, "json")]
-    )
+    return fixes.make(snap, owner, do, helm_set=helm_set, apply=[fixes.patch_step(snap, owner, ops, "json")])

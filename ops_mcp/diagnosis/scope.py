@@ -22,6 +22,9 @@ TARGET_KINDS = {
     "daemonsets": "DaemonSet",
     "job": "Job",
     "jobs": "Job",
+    "cronjob": "CronJob",
+    "cj": "CronJob",
+    "cronjobs": "CronJob",
     "service": "Service",
     "svc": "Service",
     "services": "Service",
@@ -61,7 +64,7 @@ def normalize_kind(kind: str | None) -> str:
     resolved = TARGET_KINDS.get(kind.strip().lower())
     if resolved is None:
         raise ValueError(
-            f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, service, ingress, pvc, hpa, serviceaccount, "
+            f"unknown target kind {kind!r}; use one of: pod, deployment, statefulset, daemonset, job, cronjob, service, ingress, pvc, hpa, serviceaccount, "
             "helm (a release name), namespace"
         )
     return resolved
@@ -90,6 +93,7 @@ class Scope:
     ingresses: list[Obj] = field(default_factory=list)
     hpas: list[Obj] = field(default_factory=list)
     pvcs: list[Obj] = field(default_factory=list)
+    pdbs: list[Obj] = field(default_factory=list)  # PodDisruptionBudgets that select the pods or templates in scope
     helm: str | None = None
 
     def template_for(self, owner: str) -> Template | None:
@@ -111,7 +115,13 @@ def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:
             scope.workloads += [(wkind, w) for w in getattr(snap, WORKLOAD_ATTR[wkind])]
         scope.pods = list(snap.pods)
         scope.services, scope.ingresses = list(snap.services), list(snap.ingresses)
-        scope.hpas, scope.pvcs = list(snap.hpas), list(snap.pvcs)
+        scope.hpas, scope.pvcs, scope.pdbs = list(snap.hpas), list(snap.pvcs), list(snap.pdbs)
+    elif kind == "CronJob":  # the Jobs it made (ownerReferences), then their pods (_expand)
+        cron = _find(snap, "cronjobs", "CronJob", name)
+        scope.workloads = [
+            ("Job", j) for j in snap.jobs if any(o.get("kind") == "CronJob" and o.get("name") == name for o in meta(j).get("ownerReferences") or [])
+        ]
+        scope.helm = helm_release(cron)
     elif kind in WORKLOAD_KINDS:
         workload = _find(snap, WORKLOAD_ATTR[kind], kind, name)
         scope.workloads = [(kind, workload)]
@@ -287,12 +297,21 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
             if h not in scope.hpas
             and f"{(h.get('spec') or {}).get('scaleTargetRef', {}).get('kind')}/{(h.get('spec') or {}).get('scaleTargetRef', {}).get('name')}" in workload_refs
         ]
+        scope.pdbs += [b for b in snap.pdbs if b not in scope.pdbs and any(pdb_selects(b, t.labels) for t in scope.templates)]
         claims = referenced_claims(scope)
         scope.pvcs += [
             p
             for p in snap.pvcs
             if p not in scope.pvcs and (name_of(p) in claims or any(name_of(p).startswith(prefix) for prefix in _sts_claim_prefixes(scope)))
         ]
+
+
+def pdb_selects(pdb: Obj, labels: dict[str, str]) -> bool:
+    """policy/v1: a null selector selects no pod, an empty one every pod of the namespace."""
+    selector = (pdb.get("spec") or {}).get("selector")
+    if selector is None:
+        return False
+    return not (selector.get("matchLabels") or selector.get("matchExpressions")) or selector_matches(selector, labels)
 
 
 def referenced_claims(scope: Scope) -> set[str]:

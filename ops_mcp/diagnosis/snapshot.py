@@ -36,6 +36,8 @@ KINDS = (
     "events",
     "resourcequotas",
     "networkpolicies",
+    "pdbs",
+    "cronjobs",
 )
 
 KIND_NAMES = {
@@ -50,6 +52,8 @@ KIND_NAMES = {
     "hpas": "HorizontalPodAutoscaler",
     "pvcs": "PersistentVolumeClaim",
     "nodes": "Node",
+    "pdbs": "PodDisruptionBudget",
+    "cronjobs": "CronJob",
 }
 
 # What a diagnosis snapshot lists: snapshot attribute -> the cluster layer's kind (its path and RBAC resource).
@@ -71,6 +75,7 @@ SNAPSHOT_KINDS = {
     "storageclasses": "storageclasses",
     "ingressclasses": "ingressclasses",
     "networkpolicies": "networkpolicies",
+    "pdbs": "poddisruptionbudgets",
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 SHORT = {
@@ -84,6 +89,8 @@ SHORT = {
     "Ingress": "ingress",
     "HorizontalPodAutoscaler": "hpa",
     "PersistentVolumeClaim": "pvc",
+    "PodDisruptionBudget": "pdb",
+    "CronJob": "cronjob",
 }
 
 
@@ -188,6 +195,10 @@ class Snapshot:
     events: list[Obj] = field(default_factory=list)
     resourcequotas: list[Obj] = field(default_factory=list)
     networkpolicies: list[Obj] = field(default_factory=list)
+    pdbs: list[Obj] = field(default_factory=list)
+    cronjobs: list[Obj] = field(default_factory=list)  # listed only for a CronJob target
+    # PersistentVolumes by name: only those a Pending claim in scope names in spec.volumeName (one GET each; None: 404)
+    persistentvolumes: dict[str, Obj | None] = field(default_factory=dict)
     configmaps: dict[str, KeySet] = field(default_factory=dict)
     secrets: dict[str, KeySet] = field(default_factory=dict)
     # "pod/container/previous|current" -> log lines (already redacted by whoever fetched them)
@@ -218,6 +229,7 @@ class Snapshot:
         for attr in ("configmaps", "secrets"):
             for name, keys in (data.get(attr) or {}).items():
                 getattr(snap, attr)[name] = KeySet(exists=keys is not None, keys=list(keys or []))
+        snap.persistentvolumes = dict(data.get("persistentvolumes") or {})
         snap.logs = dict(data.get("logs") or {})
         snap.http = dict(data.get("http") or {})
         snap.usage = {pod: dict(containers) for pod, containers in (data.get("usage") or {}).items()}

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from ops_mcp import guard, tainted
 from ops_mcp.cluster import KINDS, NO_STRATEGIC, Kind
 from ops_mcp.diff import diff_text, object_diff
-from ops_mcp.errors import Conflict, NotFound, OpsError, PolicyError
+from ops_mcp.errors import Conflict, Invalid, NotFound, OpsError, PolicyError
 from ops_mcp.params import AnyKind, Confirm, DryRun, Name, NamespaceArg, Timeout, Wait, check_name
 from ops_mcp.policy import Confirmation
 from ops_mcp.redact import MASK, is_secret_key, secret_values
@@ -50,12 +50,16 @@ PATCH_RBAC = _needs(
         "persistentvolumeclaims",
         "serviceaccounts",
         "horizontalpodautoscalers.autoscaling",
+        "cronjobs.batch",  # a failing CronJob's template (diagnose's job.failed fix)
+        "poddisruptionbudgets.policy",  # a budget that allows no eviction, relaxed (pdb.blocks_eviction)
     ),
 )
 APPLY_RBAC = _needs(
-    ("get", "create", "patch"),  # server-side apply is a PATCH; one that creates is authorized as a create too
+    # server-side apply is a PATCH; one that creates is authorized as a create too; replace=true deletes first
+    ("get", "create", "patch", "delete"),
     (
         "deployments.apps",
+        "statefulsets.apps",
         "services",
         "configmaps",
         "persistentvolumeclaims",
@@ -80,7 +84,7 @@ Manifest = Annotated[str | list[dict[str, Any]], WithJsonSchema({"type": ["strin
 
 class Change(BaseModel):
     obj: str  # kind/name
-    action: Literal["patched", "created", "configured", "unchanged", "deleted"]
+    action: Literal["patched", "created", "configured", "replaced", "unchanged", "deleted"]
     diff: list[dict[str, Any]] = []  # {"p": field path, "was": ..., "now": ...}
 
 
@@ -115,9 +119,15 @@ def namespaced(k: Kind) -> None:
 def refused_in_dry_run(label: str, exc: OpsError, nothing: str) -> OpsError:
     """A dry run's refusal: which object, the API server's reason, and that nothing changed."""
     step = exc.next_step
-    if "immutable" in exc.what:
-        step = "the field cannot change in place: delete_resource the object, then apply_manifest its full manifest."
+    if in_place_refused(exc):
+        step = "if the field cannot change in place, apply_manifest the full manifest with replace=true (deletes and recreates it)."
     return OpsError(f"{label}: refused by the API server's dry run, so {nothing}. {exc.what}", step)
+
+
+def in_place_refused(exc: OpsError) -> bool:
+    """The API server's 422 for a change an existing object cannot take (an immutable field, a StatefulSet's claim
+    templates, a pod's spec): the object as a whole may still be valid, created anew."""
+    return isinstance(exc, Invalid) and ("immutable" in exc.what or "Forbidden" in exc.what)
 
 
 def helm_note(objects: list[tuple[str, dict[str, Any] | None]]) -> str | None:
@@ -290,10 +300,11 @@ class Step:
     result: dict[str, Any]  # as the API server would store it (its dry run)
     patch: Any  # what is sent (a patch, or the object for server-side apply)
     patch_type: str
+    replace: bool = False  # deleted and created again: the change cannot be made in place
 
     @property
     def changes(self) -> bool:
-        return self.live is None or bool(object_diff(self.live, self.result))
+        return self.live is None or self.replace or bool(object_diff(self.live, self.result))
 
 
 @dataclass
@@ -314,6 +325,7 @@ async def checked(ops: Ops, steps: list[Step], notes: list[str]) -> Plan:
     """The write policy on every object that would change (a refusal raises: nothing applied), and the risks."""
     levels = {ns: await pss_level(ops, ns) for ns in {s.planned.namespace for s in steps}}
     writes = [guard.Write(s.planned.kind.kind, s.planned.name, s.planned.namespace, s.live, s.result, levels[s.planned.namespace]) for s in steps if s.changes]
+    writes += [guard.Write(s.planned.kind.kind, s.planned.name, s.planned.namespace, s.live, None) for s in steps if s.replace]  # its delete
     guard.check(writes, ops.settings)
     shown = ChangeSet(applied=False, dry_run=True, changes=change_list(steps))
     diff = tainted.scrub(summary(shown, ", ".join(sorted(levels))), tainted.current() | secret_values([s.live for s in steps] + [s.result for s in steps]))
@@ -328,7 +340,7 @@ def change_list(steps: list[Step]) -> list[Change]:
         elif s.live is None:
             out.append(Change(obj=s.planned.label, action="created"))
         else:
-            action = "patched" if s.patch_type != "apply" else "configured"
+            action = "replaced" if s.replace else "patched" if s.patch_type != "apply" else "configured"
             out.append(Change(obj=s.planned.label, action=action, diff=object_diff(s.live, s.result)))
     return out
 
@@ -421,7 +433,7 @@ async def patch_resource(
     timeout_seconds: Timeout = 120,
     confirm: Confirm = False,
 ) -> Annotated[CallToolResult, ChangeSet]:
-    """Patch an object: a server dry run's field diff, checked by the write policy, applied unless dry_run."""
+    """Patch an object: server dry-run diff, write-policy check, applied unless dry_run."""
     step = plan.steps[0]
     p, notes = step.planned, list(plan.notes)
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
@@ -458,17 +470,96 @@ async def plan_manifest(ops: Ops, manifest: str | list[dict[str, Any]], namespac
     return planned
 
 
-async def plan_apply(ops: OpsArg, manifest: Any, namespace: str | None) -> Plan:
-    """Every object dry-run (a refusal of one and nothing is applied), then the write policy on all of them."""
+async def plan_apply(ops: OpsArg, manifest: Any, namespace: str | None, replace: bool = False) -> Plan:
+    """Every object dry-run (a refusal of one and nothing is applied), then the write policy on all of them.
+    replace: an existing object the change cannot be made to in place is planned as deleted and created again."""
     steps = []
     for p in await plan_manifest(ops, manifest, namespace):
         live = await live_or_none(ops, p.kind, p.name, p.namespace)
         try:
             result = await ops.run(ops.cluster.patch, p.kind, p.name, p.namespace, p.body, patch_type="apply", dry_run=True, digests=True)
         except OpsError as exc:
-            raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
+            if not (replace and live is not None and in_place_refused(exc)):
+                raise refused_in_dry_run(p.label, exc, "nothing was applied") from None
+            steps.append(Step(p, live, await as_created(ops, p, live), p.body, "apply", replace=True))
+            continue
         steps.append(Step(p, live, result, p.body, "apply"))
     return await checked(ops, steps, [])
+
+
+async def as_created(ops: Ops, p: Planned, live: dict[str, Any]) -> dict[str, Any]:
+    """The object as creating the manifest would store it, for the write policy and the diff: a dry-run create under a
+    generated name (the API server's validation and admission, nothing persisted); the status stays the live one's."""
+    if p.kind.kind == "Secret":
+        raise OpsError(
+            f"{p.label} cannot change in place, and ops-mcp does not delete Secrets: it never reads their values, so it could not put one back.",
+            "ask the Secret's owner to recreate it.",
+        )
+    meta = {k: v for k, v in p.body["metadata"].items() if k != "name"}
+    body = {**p.body, "metadata": {**meta, "generateName": f"{p.name[:50]}-"}}
+    try:
+        result = await ops.run(ops.cluster.create, p.kind, p.namespace, body, dry_run=True, digests=True)
+    except OpsError as exc:
+        raise refused_in_dry_run(p.label, exc, "nothing was applied (created anew it is refused too)") from None
+    out = {**result, "metadata": {**{k: v for k, v in result["metadata"].items() if k != "generateName"}, "name": p.name}}
+    out.pop("status", None)
+    return {**out, "status": live["status"]} if "status" in live else out
+
+
+async def wait_gone(ops: Ops, ctx: Context, k: Kind, name: str, ns: str, uid: str | None, timeout_s: int) -> dict[str, Any] | None:
+    """Until the object is gone (or a controller made a new one under its name); what is still terminating at the
+    deadline, else None."""
+    label = f"{k.kind.lower()}/{name}"
+
+    async def sample():
+        try:
+            now = await ops.run(ops.cluster.get, k, name, ns)
+        except NotFound:
+            return None, 1, 1, f"{label}: gone", True
+        if now["metadata"].get("uid") != uid:
+            return None, 1, 1, f"{label}: gone (recreated by its controller)", True
+        return now, 0, 1, f"{label}: terminating", False
+
+    return await ops.poll(ctx, sample, timeout_s=timeout_s)
+
+
+def terminating(obj: dict[str, Any]) -> str:
+    finalizers = (obj.get("metadata") or {}).get("finalizers") or []
+    return "still terminating" + (f", waiting for finalizers {', '.join(finalizers)}" if finalizers else "")
+
+
+CONTROLLERS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")  # they make objects by name
+
+
+async def remove_replaced(ops: Ops, steps: list[Step], ctx: Context, timeout_s: int) -> None:
+    """Delete every object to be replaced, controllers first (a StatefulSet would make its claims again), each until
+    it is gone; one left terminating: those already gone are created again as they were, and the call fails."""
+    gone: list[Step] = []
+    for step in sorted(steps, key=lambda s: s.planned.kind.kind not in CONTROLLERS):
+        p = step.planned
+        await ops.run(ops.cluster.delete, p.kind, p.name, p.namespace)
+        if (left := await wait_gone(ops, ctx, p.kind, p.name, p.namespace, (step.live or {})["metadata"].get("uid"), timeout_s)) is not None:
+            back = await restore(ops, gone)
+            raise OpsError(f"{p.label} was deleted but is {terminating(left)}, so nothing was created again{back}.", "once it is gone, apply_manifest again.")
+        gone.append(step)
+
+
+async def restore(ops: Ops, steps: list[Step]) -> str:
+    """Create the deleted objects again as they were (without their server fields): what happened, for the error."""
+    failed = []
+    for step in steps:
+        live, p = step.live or {}, step.planned
+        meta = {k: v for k, v in live["metadata"].items() if k not in (*SERVER_FIELDS, "deletionTimestamp", "deletionGracePeriodSeconds")}
+        try:
+            await ops.run(
+                ops.cluster.patch, p.kind, p.name, p.namespace, {**{k: v for k, v in live.items() if k != "status"}, "metadata": meta}, patch_type="apply"
+            )
+        except OpsError as exc:
+            failed.append(f"{p.label} ({exc.what})")
+    if not steps:
+        return ""
+    restored = ", ".join(s.planned.label for s in steps)
+    return f"; {restored} created again as before" if not failed else f"; creating these again as before failed: {', '.join(failed)}"
 
 
 async def approve_apply(
@@ -489,23 +580,32 @@ async def apply_manifest(
     ctx: Context,
     namespace: NamespaceArg = None,
     dry_run: DryRun = False,
+    replace: Annotated[bool, Field(description="Recreate if immutable")] = False,
     wait: Wait = False,
     timeout_seconds: Timeout = 120,
     confirm: Confirm = False,
 ) -> Annotated[CallToolResult, ChangeSet]:
-    """Server-side apply; every object dry-run, diffed and policy-checked before any is applied."""
+    """Server-side apply; each object dry-run, diffed and policy-checked first."""
     where = ", ".join(sorted({s.planned.namespace for s in plan.steps}))
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
         return cancelled(where)
     steps: list[Step] = []
-    for step in plan.steps:
+    replaced = [s for s in plan.steps if s.replace and not dry_run]
+    await remove_replaced(ops, replaced, ctx, min(timeout_seconds, 120))
+    for i, step in enumerate(plan.steps):
         if step.changes and not dry_run:
             try:
-                step = Step(step.planned, step.live, await apply_step(ops, step), step.patch, step.patch_type)
+                written = await (
+                    ops.run(ops.cluster.patch, step.planned.kind, step.planned.name, step.planned.namespace, step.patch, patch_type="apply", digests=True)
+                    if step.replace
+                    else apply_step(ops, step)
+                )
+                step = Step(step.planned, step.live, written, step.patch, step.patch_type, step.replace)
             except OpsError as exc:
                 done = ", ".join(s.planned.label for s in steps if s.changes) or "none"
+                back = await restore(ops, [s for s in plan.steps[i:] if s.replace and not dry_run])
                 raise OpsError(
-                    f"{step.planned.label}: the apply failed after its dry run passed (already applied: {done}). {exc.what}", exc.next_step
+                    f"{step.planned.label}: the apply failed after its dry run passed (already applied: {done}{back}). {exc.what}", exc.next_step
                 ) from None
         steps.append(step)
     touched = [s for s in steps if s.changes]
@@ -568,23 +668,10 @@ async def delete_resource(
     label = f"{k.kind.lower()}/{name}"
     if not isinstance(approval, AcceptedElicitation) or not approval.data.confirm:
         return cancelled(ns)
-    uid = live["metadata"].get("uid")
     await ops.run(ops.cluster.delete, k, name, ns, grace_period=grace_period)
-
-    async def sample():
-        try:
-            now = await ops.run(ops.cluster.get, k, name, ns)
-        except NotFound:
-            return None, 1, 1, f"{label}: gone", True
-        if now["metadata"].get("uid") != uid:  # a controller made a new one with the same name
-            return None, 1, 1, f"{label}: gone (recreated by its controller)", True
-        return now, 0, 1, f"{label}: terminating", False
-
-    remaining = await ops.poll(ctx, sample, timeout_s=min((grace_period if grace_period is not None else 30) + 30, 300))
-    notes = []
-    if remaining is not None:
-        finalizers = (remaining.get("metadata") or {}).get("finalizers") or []
-        notes.append("still terminating" + (f", waiting for finalizers {', '.join(finalizers)}" if finalizers else ""))
+    timeout = min((grace_period if grace_period is not None else 30) + 30, 300)
+    remaining = await wait_gone(ops, ctx, k, name, ns, live["metadata"].get("uid"), timeout)
+    notes = [terminating(remaining)] if remaining is not None else []
     if note := helm_note([(label, live)]):
         notes.append(note.replace("overwrite this change", "create it again"))
     out = ChangeSet(applied=True, dry_run=False, changes=[Change(obj=label, action="deleted")], note="; ".join(notes) or None)

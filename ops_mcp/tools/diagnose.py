@@ -27,6 +27,7 @@ TargetKind = Annotated[
         "statefulset",
         "daemonset",
         "job",
+        "cronjob",
         "service",
         "ingress",
         "persistentvolumeclaim",
@@ -126,7 +127,7 @@ async def diagnose(
     log_tail: LogTail = 100,
     since_minutes: Since = 60,
 ) -> Annotated[CallToolResult, Report]:
-    """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, caused_by links, exact fixes."""
+    """What is failing and why (pods, scheduling, volumes, rollouts, Services, Ingress, HPA, RBAC): root causes, evidence, links, exact fixes."""
     return await run_diagnosis(ops, kind, name, namespace, None, container, include_logs, max_pods, log_tail, since_minutes, ctx, can)
 
 

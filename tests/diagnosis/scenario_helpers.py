@@ -15,6 +15,8 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
+from .fix_invariant import check_report
+
 ROOT = Path(__file__).resolve().parents[2]
 KUBELET = "kwok.todo-chatbot.test/kubelet"
 
@@ -39,6 +41,7 @@ class Diagnoser:
         out = result.structured_content
         assert out is not None and out["verdict"] in ("healthy", "degraded", "failing", "unknown")
         assert len(json.dumps(out)) / 4 < 2000, f"over the token budget: {len(json.dumps(out)) / 4:.0f}"
+        check_report(out)  # the fix invariant holds on the wire too
         return out
 
     async def error(self, tool: str = "diagnose", **args: Any) -> str:

@@ -10,6 +10,7 @@ from ops_mcp.diagnosis import CRASHLOOP_CHECKS, MODES, Options, Report, TargetNo
 from ops_mcp.diagnosis.base import select_log_lines
 
 from .factories import NS, container, cstatus, deploy_pods, deployment, endpointslice, event, node, pod, replicaset, service, snapshot, ts
+from .scenario_helpers import person_template
 
 
 def run(data, kind=None, name=None, **options):
@@ -61,7 +62,8 @@ def test_app_error_names_the_missing_env_var_from_logs_and_spec():
     f = by_mode(out, "crashloop.app_error")
     assert out["verdict"] == "failing" and f["sev"] == "critical"
     assert f["cause"]["conf"] == "high" and "DATABASE_URL" in f["cause"]["text"]
-    assert f"`kubectl -n {NS} set env deploy/api -c app DATABASE_URL=<value>`" in f["fix"]["note"] and "kubectl" not in f["fix"]
+    template = person_template(f["fix"])  # the value is not in the cluster: a person's command, no apply
+    assert template.startswith(f"kubectl -n {NS} set env deploy/api -c app ") and "DATABASE_URL=<value>" in template
     log = next(e["log"] for e in f["ev"] if "log" in e)
     assert log["src"] == "previous" and "KeyError: 'DATABASE_URL'" in log["lines"]
     assert all(not line.startswith("2026") for line in log["lines"]), "timestamps are stripped"
@@ -205,7 +207,7 @@ def test_exit_zero_loop_with_undefined_variable_is_never_app_error():
     f = by_mode(out, "crashloop.exit_zero")
     assert not any(x["mode"] == "crashloop.app_error" for x in out["findings"])
     assert f["cause"]["conf"] == "medium" and "DEPLOY_ENV" in f["cause"]["text"]
-    assert "set env deploy/crashpod -c app DEPLOY_ENV=<value>" in f["fix"]["note"]
+    assert "set env deploy/crashpod -c app" in person_template(f["fix"]) and "DEPLOY_ENV=<value>" in f["fix"]["note"]
 
 
 def test_recovered_container_produces_no_finding():
@@ -299,7 +301,8 @@ def test_minikube_local_image_not_loaded():
     )
     data["nodes"] = [node("minikube", labels={"minikube.k8s.io/name": "minikube"})]
     f = by_mode(run(data), "image_pull.local_image_not_loaded")
-    assert "minikube image load myapp:dev" in f["fix"]["do"] and f["fix"]["kubectl"] == "minikube image load myapp:dev"  # IfNotPresent already
+    # IfNotPresent already: loading the image is the whole fix, outside the cluster (a person's, no apply)
+    assert "minikube image load myapp:dev" in f["fix"]["do"] and "apply" not in f["fix"] and "kubectl" not in f["fix"]
 
 
 def test_never_pull_and_invalid_name():
@@ -346,7 +349,8 @@ def test_missing_secret_key_found_by_spec_check_even_while_pods_run():
     f = by_mode(out, "config.missing_secret_key")
     assert f["sev"] == "high" and f["cause"]["conf"] == "high"  # pods still run; the next start fails
     assert ev_value(f, "Secret/db-creds.keys") == ["password"]
-    assert "kubectl -n shop patch secret db-creds" in f["fix"]["note"] and "DB_PASSWORD" in f["fix"]["note"]
+    template = person_template(f["fix"])
+    assert template.startswith("kubectl -n shop patch secret/db-creds --type=merge") and '"DB_PASSWORD":"<value>"' in template
     assert "prod" not in json.dumps(out), "env literal values never appear"
 
 
@@ -466,7 +470,7 @@ def test_run_as_root():
         "api", 1, phase="Pending", statuses=[cstatus(waiting="CreateContainerConfigError", wmsg="container has runAsNonRoot and image will run as root")]
     )
     f = by_mode(run(snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)), "config.run_as_root")
-    assert "runAsUser" in f["fix"]["kubectl"]
+    assert "apply" not in f["fix"] and "runAsUser" in f["fix"]["note"] and "<uid>" in f["fix"]["note"]  # which uid: the image knows, not the cluster
 
 
 def test_failed_mount_of_missing_configmap():
@@ -565,7 +569,8 @@ def test_cordoned_nodes():
     pods = pending(message="0/2 nodes are available: 2 node(s) were unschedulable.")
     data = snapshot(deployments=[deployment("api", ready=0)], replicasets=[replicaset("api-7d9c", "api")], pods=pods)
     data["nodes"] = [node("n1", unschedulable=True), node("n2", unschedulable=True)]
-    assert by_mode(run(data), "scheduling.cordoned")["fix"]["kubectl"] == "kubectl uncordon n1"
+    fix = by_mode(run(data), "scheduling.cordoned")["fix"]
+    assert "Uncordon n1" in fix["do"] and "`kubectl uncordon n1`" in fix["note"] and "apply" not in fix  # a node: a person's call
 
 
 def test_unbound_pvc_is_caused_by_missing_storage_class():
@@ -758,7 +763,13 @@ def test_service_selector_mismatch_prints_the_diff_and_fix():
     )
     f = by_mode(out, "service.selector_mismatch")
     assert f["cause"]["conf"] == "high" and "app: web ≠ app: nginx" in f["cause"]["text"]
-    assert f["fix"]["kubectl"] == """kubectl -n shop patch svc nginx -p '{"spec":{"selector":{"app":"nginx"}}}'"""
+    assert f["fix"]["apply"][0]["args"] == {
+        "kind": "service",
+        "name": "nginx",
+        "namespace": NS,
+        "patch": {"spec": {"selector": {"app": "nginx"}}},
+        "patch_type": "merge",
+    }
 
 
 def test_named_target_port_missing_on_pods():
@@ -775,7 +786,8 @@ def test_named_target_port_missing_on_pods():
         "web",
     )
     f = by_mode(out, "service.target_port_mismatch")
-    assert f["fix"]["kubectl"].endswith("""'[{"op":"replace","path":"/spec/ports/0/targetPort","value":"http"}]'""")  # by name: the container names it
+    ops = f["fix"]["apply"][0]["args"]["patch"]
+    assert ops[-1] == {"op": "replace", "path": "/spec/ports/0/targetPort", "value": "http"}  # by name: the container names it
 
 
 def ingress(name, backend="web", port=None, cls="nginx", tls=None, age=30, address=False):
@@ -856,7 +868,8 @@ def hpa(target="web", metrics=None, conditions=None, **status):
 def test_hpa_modes():
     out = run(web_data(hpas=[hpa()]), "deployment", "web")
     f = by_mode(out, "hpa.missing_requests")
-    assert f["fix"]["kubectl"] == "kubectl -n shop set resources deploy/web -c app --requests=cpu=100m"
+    # how much cpu it needs the cluster does not say: a person's template, no apply
+    assert "apply" not in f["fix"] and "kubectl -n shop set resources deploy/web -c app '--requests=cpu=<cpu-request>'" in f["fix"]["note"]
     assert by_mode(run(web_data(hpas=[hpa(target="gone")])), "hpa.bad_target")
     nometrics = hpa(
         metrics=[],
@@ -1026,11 +1039,14 @@ def test_pod_target_reports_on_the_pod_and_fixes_its_workload():
     out = run(data, "pod", "api-7d9c-1")
     f = by_mode(out, "crashloop.oom_killed")
     assert f["objs"] == ["Pod/api-7d9c-1"] and out["target"] == {"kind": "Pod", "ns": NS, "name": "api-7d9c-1"}
-    assert "set resources deploy/api -c app --limits=memory=2048Mi" in f["fix"]["kubectl"]
+    step = f["fix"]["apply"][0]["args"]
+    assert (step["kind"], step["name"]) == ("deployment", "api")
+    assert step["patch"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {"memory": "2048Mi"}
     bare = pod(
         "solo",
         statuses=[cstatus(waiting="CrashLoopBackOff", last={"exitCode": 137, "reason": "OOMKilled"}, restarts=1)],
         containers=[container(resources={"limits": {"memory": "64Mi"}})],
     )
     f = by_mode(run(snapshot(pods=[bare]), "pod", "solo"), "crashloop.oom_killed")
-    assert f["fix"]["kubectl"].startswith("kubectl -n shop set resources pod/solo") and "Bare pod" in f["fix"]["note"]
+    # a bare pod's resources cannot change in place: nothing to apply, the note says it is recreated with the change
+    assert "apply" not in f["fix"] and "Pod solo: its spec is immutable" in f["fix"]["note"] and "set resources pod/solo" in f["fix"]["note"]

@@ -117,7 +117,7 @@ def test_bad_tag_after_a_healthy_revision_rolls_back_first_then_sets_its_image()
             },
         },
     ]
-    assert f["fix"]["kubectl"] == f"kubectl -n {NS} set image deploy/app nginx=nginx:1.27.3"
+    assert f["fix"]["kubectl"] == f"kubectl -n {NS} rollout undo deploy/app && kubectl -n {NS} set image deploy/app nginx=nginx:1.27.3"
     assert f["fix"]["do"].startswith("Roll back to the last healthy revision") and "last healthy revision" in f["fix"]["do"]
 
 

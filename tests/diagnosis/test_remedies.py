@@ -198,9 +198,14 @@ def test_unsatisfiable_anti_affinity_and_spread_become_preferences():
     f = by_mode(run(data, "deployment", "fe"), "scheduling.affinity")
     ops = f["fix"]["apply"][0]["args"]["patch"]
     assert ops[0]["value"] == {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
-    # the running pods' own required anti-affinity would keep the new ones off their nodes: one goes first
-    assert ops[1] == {"op": "add", "path": "/spec/strategy/rollingUpdate/maxUnavailable", "value": 1}
-    assert ops[2]["value"][0]["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert ops[1]["value"][0]["whenUnsatisfiable"] == "ScheduleAnyway" and len(ops) == 2  # no pod placed: the rollout is free
+
+    # one pod runs, with the required rule: the new pods would be refused while it stops, and not tried again for
+    # minutes (kube-scheduler); Recreate stops it first
+    running = [pod("fe-7d9c-run", owner=("ReplicaSet", "fe-7d9c"), labels={"app": "fe"}, spec=pod_spec)]
+    data = snapshot(deployments=[deployment("fe", ready=1, pod_spec=pod_spec)], replicasets=[replicaset("fe-7d9c", "fe")], pods=running + pending)
+    ops = by_mode(run(data, "deployment", "fe"), "scheduling.affinity")["fix"]["apply"][0]["args"]["patch"]
+    assert {"op": "replace", "path": "/spec/strategy", "value": {"type": "Recreate"}} in ops
 
 
 def test_a_missing_program_file_is_a_bad_command_whose_fix_drops_the_override():

@@ -60,7 +60,7 @@ def result_for(scenario: Scenario) -> LoopResult:
 
 def state(env: Env) -> dict[str, Any]:
     """What an operator's change would move: each object's generation (spec), or its data for those without one."""
-    items = env.cluster.kubectl_json("get", "deploy,statefulset,daemonset,job,cronjob,service,configmap,secret,pvc,networkpolicy", "-n", env.ns)["items"]
+    items = env.cluster.kubectl_json("get", "deploy,statefulset,daemonset,job,cronjob,service,configmap,secret,pvc,networkpolicy,pdb", "-n", env.ns)["items"]
     out = {}
     for item in items:
         meta = item["metadata"]

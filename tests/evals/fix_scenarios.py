@@ -102,7 +102,9 @@ class Scenario:
     family: str = ""  # the fault family (the per-family table's row); the name's stem when empty
     cause: tuple[str, ...] = ()  # findings[0].mode names the cause when it starts with one of these
     control: bool = False  # healthy: nothing may be found to fix, nothing may change
-    repairable: bool = True  # False: the cause is the application's own; naming it (and changing nothing) is the pass
+    # False: no ops-mcp call may repair it (the application's own fault, or a cluster-scoped write that is a person's:
+    # fix.note); naming it and changing nothing is the pass
+    repairable: bool = True
 
     @property
     def group(self) -> str:
@@ -911,6 +913,8 @@ def missing_script(env: Env) -> None:
         env.ns,
     )
     wait_pods(env, "gateway", any_pod(lambda p: status_of(p).get("restartCount", 0) >= 1), "exit 2 and a restart")
+    previous = lambda: env.cluster.kubectl("logs", "deploy/gateway", "-n", env.ns, "--previous", check=False).stdout  # noqa: E731
+    env.cluster.wait_for(lambda: "can't open file" in previous(), timeout=60, interval=1, message="the missing file in the last run's log")
 
 
 def app_errors(env: Env) -> None:
@@ -947,6 +951,117 @@ def healthy_batch(env: Env) -> None:
 def sts_ready_named(env: Env, name: str) -> str | None:
     s = env.cluster.kubectl_json("get", "statefulset", name, "-n", env.ns)
     return None if (s.get("status") or {}).get("readyReplicas", 0) >= 1 else f"statefulset {name} not ready"
+
+
+# ---- disruption budgets and released volumes (issue 24: causes never considered) ----------------------------------
+
+
+def replicated(env: Env, name: str, replicas: int) -> dict:
+    d = server(env, name)
+    d["spec"]["replicas"] = replicas
+    return d
+
+
+def budget(name: str, **rule: Any) -> dict:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name}, "spec": {"selector": {"matchLabels": {"app": name}}, **rule}}
+
+
+def evict(env: Env, pod: str) -> str | None:
+    """A dry-run eviction of the pod through the Eviction API (the loopback API server): None when allowed, else the
+    API server's refusal. Nothing is evicted (dryRun=All)."""
+    body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": env.ns}, "deleteOptions": {"dryRun": ["All"]}}
+    path = f"/api/v1/namespaces/{env.ns}/pods/{pod}/eviction?dryRun=All"
+    out = env.cluster.kubectl("create", "--raw", path, "-f", "-", input=json.dumps(body), check=False)
+    return None if out.returncode == 0 else (out.stderr or out.stdout).strip()[:300] or f"exit {out.returncode}"
+
+
+def evictable(app: str) -> Callable[[Env], str | None]:
+    """One of the app's Ready pods may be evicted now (a node drain would proceed)."""
+
+    def check(env: Env) -> str | None:
+        ready = [p["metadata"]["name"] for p in live_pods(env, app) if status_of(p).get("ready")]
+        if not ready:
+            return f"no Ready pod of {app} to evict"
+        refused = evict(env, ready[0])
+        return None if refused is None else f"eviction of {ready[0]} (dry run) refused: {refused}"
+
+    return eventually(check)
+
+
+def blocking_budget(app: str, replicas: int, **rule: Any) -> Callable[[Env], None]:
+    """The app's pods all Ready, its budget's own numbers allowing no disruption: the disruption controller's status
+    says 0 allowed with every expected pod healthy, and the Eviction API really refuses a (dry-run) eviction."""
+
+    def setup(env: Env) -> None:
+        env.cluster.apply([replicated(env, app, replicas), budget(app, **rule)], env.ns)
+        wait_pods(env, app, lambda pods: len(pods) == replicas and all(status_of(p).get("ready") for p in pods), f"{replicas} Ready pods of {app}")
+
+        def counted() -> bool:
+            st = env.cluster.kubectl_json("get", "pdb", app, "-n", env.ns).get("status") or {}
+            return st.get("expectedPods") == replicas and st.get("currentHealthy") == replicas and st.get("disruptionsAllowed") == 0
+
+        env.cluster.wait_for(counted, 60, interval=1, message=f"pdb/{app}: {replicas} healthy, 0 disruptions allowed")
+        refused = evict(env, live_pods(env, app)[0]["metadata"]["name"])
+        assert refused and "disruption budget" in refused, f"{env.ns}: the eviction was not refused by the budget: {refused}"
+
+    return setup
+
+
+def sane_budget(env: Env) -> None:
+    """Two Ready replicas under a budget that lets one go at a time: nothing to fix."""
+    env.cluster.apply([replicated(env, "quotes", 2), budget("quotes", maxUnavailable=1), service("quotes", {"app": "quotes"})], env.ns)
+    wait_pods(env, "quotes", lambda pods: len(pods) == 2 and all(status_of(p).get("ready") for p in pods), "2 Ready pods of quotes")
+    env.cluster.wait_for(
+        lambda: (env.cluster.kubectl_json("get", "pdb", "quotes", "-n", env.ns).get("status") or {}).get("disruptionsAllowed") == 1, 60, interval=1
+    )
+
+
+def claim(name: str, volume: str) -> dict:
+    spec = {"storageClassName": "", "volumeName": volume, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec}
+
+
+def phase(env: Env, *what: str) -> str | None:
+    got = env.cluster.kubectl("get", *what, "-o", "jsonpath={.status.phase}", check=False)
+    return got.stdout.strip() if got.returncode == 0 else None
+
+
+def released_volume(old: str, new: str, user: str | None = None) -> Callable[[Env], None]:
+    """A static volume (Retain; nothing mounts it) bound to claim `old`; `old` deleted, so the volume is Released with
+    the old claim's uid in its claimRef; then claim `new` names the volume: the PV controller's FailedBinding, the
+    claim Pending. `user`: a Deployment whose pod mounts `new` and stays unscheduled."""
+
+    def setup(env: Env) -> None:
+        pv = f"{old}-{env.ns}"[:63]
+        env.facts["volume"] = pv
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv, "labels": {"todo-chatbot/eval": env.ns}},
+            "spec": {
+                "capacity": {"storage": "64Mi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": f"/tmp/todo-chatbot-eval/{pv}", "type": "DirectoryOrCreate"},
+            },
+        }
+        env.cluster.apply(volume)
+        env.cluster.apply(claim(old, pv), env.ns)
+        env.cluster.wait_for(lambda: phase(env, "pvc", old, "-n", env.ns) == "Bound", 60, interval=1, message=f"pvc/{old} Bound to {pv}")
+        env.cluster.kubectl("delete", "pvc", old, "-n", env.ns)
+        env.cluster.wait_for(lambda: phase(env, "pv", pv) == "Released", 60, interval=1, message=f"pv/{pv} Released")
+        env.cluster.apply(claim(new, pv), env.ns)
+        if user:
+            mount = {"volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+            workload = server(env, user, **mount)
+            workload["spec"]["template"]["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": new}}]
+            env.cluster.apply(workload, env.ns)
+        wait_event(env, "FailedBinding", "already bound to a different claim")
+        if user:
+            wait_pods(env, user, any_pod(lambda p: "unbound" in json.dumps(p.get("status", {}).get("conditions"))), f"{user}'s pod unscheduled")
+
+    return setup
 
 
 SCENARIOS = [
@@ -1273,7 +1388,7 @@ SCENARIOS = [
         "cronjob-failing",
         "CronJob whose runs are OOM-killed",
         cronjob_failing,
-        {},  # the namespace: its Jobs are named by the schedule
+        {"kind": "cronjob", "name": "rollup"},  # its Jobs (named by the schedule) and their pods
         cronjob_runs,
         family="failing Job or CronJob",
         cause=("job.failed", "crashloop.oom_killed"),
@@ -1288,6 +1403,45 @@ SCENARIOS = [
         cause=("app.log_errors",),
         repairable=False,
     ),
+    Scenario(
+        "pdb-min-available-percent",
+        "minAvailable 60% of 2 pods rounds up to both",
+        blocking_budget("ledger", 2, minAvailable="60%"),
+        {"kind": "deployment", "name": "ledger"},
+        both(stays_healthy("ledger"), evictable("ledger")),
+        family="disruption budget blocks eviction",
+        cause=("pdb.blocks_eviction",),
+    ),
+    Scenario(
+        "pdb-max-unavailable-zero",
+        "maxUnavailable 0 over 1 pod",
+        blocking_budget("catalog", 1, maxUnavailable=0),
+        {},  # the namespace: nothing else is wrong in it
+        both(stays_healthy("catalog"), evictable("catalog")),
+        family="disruption budget blocks eviction",
+        cause=("pdb.blocks_eviction",),
+    ),
+    Scenario(
+        "pv-released-same-claim",
+        "claim re-created on its Released volume (stale claimRef uid)",
+        released_volume("archive", "archive"),
+        {"kind": "pvc", "name": "archive"},
+        lambda env: None,
+        family="released volume, stale claim",
+        cause=("pvc.volume_released",),
+        repairable=False,  # a PersistentVolume is cluster-scoped: the fix is a cluster admin's command (fix.note)
+    ),
+    Scenario(
+        "pv-released-new-claim",
+        "a new claim names a Released volume; its Deployment waits",
+        released_volume("reports-2025", "reports-2026", user="reports"),
+        {"kind": "deployment", "name": "reports"},
+        lambda env: None,
+        family="released volume, stale claim",
+        cause=("pvc.volume_released",),
+        repairable=False,
+    ),
     Scenario("healthy-pair", "API + client, chatty but healthy", healthy_pair, {}, lambda env: None, family="healthy control", control=True),
     Scenario("healthy-batch", "completed Job + Ready StatefulSet", healthy_batch, {}, lambda env: None, family="healthy control", control=True),
+    Scenario("healthy-budget", "2 Ready pods, a budget allowing 1 eviction", sane_budget, {}, lambda env: None, family="healthy control", control=True),
 ]

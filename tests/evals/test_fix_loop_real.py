@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import shlex
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +22,7 @@ from ops.ops_helpers import ops_env, stdio_client
 from evals.conftest import FIX_LOOP_RESULTS
 from evals.fix_loop import MAX_CALLS, LoopResult, result_for, run_loop, table, write_json
 from evals.fix_loop_model import run_with_model
-from evals.fix_scenarios import SCENARIOS, Env, Scenario
+from evals.fix_scenarios import SCENARIOS, Env, Scenario, stays_healthy
 from evals.loopback_registry import LoopbackRegistry
 
 WAIT = float(os.environ.get("TODO_CHATBOT_NODE_WAIT", "0"))
@@ -118,3 +120,27 @@ async def test_scripted_model_fix_loop_repairs_real_failures(
     """The same scenarios through `ops-mcp ask --yes` with a scripted model whose plan is composed from the real
     diagnose output (diagnose, then the fix's calls): the agent loop, its confirmation and its token count."""
     await run_all(real_cluster, app_images, registry, tmp_path, "ask", scripted=True)
+
+
+async def test_a_released_volumes_admin_command_binds_the_waiting_claim(
+    real_cluster: Cluster, app_images: dict[str, str], registry: LoopbackRegistry, tmp_path: Path
+) -> None:
+    """pv-released-new-claim is named only: its fix is a cluster admin's command (fix.note), a write of a cluster-scoped
+    PersistentVolume that ops-mcp's change tools never make. Run as the note gives it, by a person with the cluster's
+    admin kubeconfig, it binds the waiting claim and the Deployment mounting it rolls out."""
+    scenario = next(s for s in SCENARIOS if s.name == "pv-released-new-claim")
+    env = Env(real_cluster, namespace(real_cluster, "admin-pv-released"), app_images, registry)
+    try:
+        await anyio.to_thread.run_sync(scenario.setup, env)
+        async with stdio_client(ops_env(real_cluster, env.ns, tmp_path / "audit.jsonl")) as client:
+            result = await client.call_tool("diagnose", {**scenario.target, "namespace": env.ns})
+        first = (result.structured_content or {}).get("findings", [{}])[0]
+        assert first.get("mode") == "pvc.volume_released" and not first["fix"].get("apply"), first
+        command = re.search(r"`(kubectl patch pv [^`]+)`", first["fix"]["note"])
+        assert command, first["fix"]
+        argv = shlex.split(command.group(1))[1:]
+        await anyio.to_thread.run_sync(lambda: real_cluster.kubectl(*argv))
+        reason = await anyio.to_thread.run_sync(stays_healthy("reports"), env)
+        assert reason is None, reason
+    finally:
+        real_cluster.kubectl("delete", "namespace", env.ns, "--wait=false", check=False)

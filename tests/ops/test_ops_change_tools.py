@@ -85,7 +85,7 @@ async def test_patch_dry_run_diff_apply_wait_and_patch_types(cluster, namespace,
         )
         assert "nothing changed" in msg
         msg = err(await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"spec": {"selector": {"matchLabels": {"app": "other"}}}}}))
-        assert "immutable" in msg and "delete_resource the object, then apply_manifest" in msg
+        assert "immutable" in msg and "apply_manifest the full manifest with replace=true" in msg
         assert "takes a list of JSON-patch operations" in err(
             await call(c, "patch_resource", {"kind": "deployment", "name": "web", "patch": {"a": 1}, "patch_type": "json"})
         )
@@ -215,6 +215,53 @@ async def test_apply_manifest_dry_run_confirm_all_or_nothing_and_wait(cluster, n
         ("apply_manifest", "applied"),
         ("apply_manifest", "not_applied"),
     ]
+
+
+async def test_apply_manifest_replace_recreates_what_cannot_change_in_place_with_consent(cluster, namespace, audit_log):
+    """An immutable change (a Deployment's selector, a claim's storageClassName): refused in place with the way out;
+    with replace=true it is dry-run created (validated, admitted, policy-checked), a person's consent asked for the
+    delete, then the object is deleted and created again; a Secret is never replaced."""
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data", "labels": {"app": "db"}},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}, "storageClassName": "missing-class"},
+    }
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "type": "Opaque", "stringData": {"k": "v"}}
+    cluster.apply([deployment("web", 2), claim, secret], namespace)
+    wait_ready(cluster, namespace, "web", 2)
+    uid = jsonpath(cluster, namespace, "deploy/web", "{.metadata.uid}")
+    moved = deployment("web", 2, labels={"app": "web", "tier": "front"})
+    fixed = {**claim, "spec": {**claim["spec"], "storageClassName": "standard"}}
+    env = ops_env(cluster, namespace, audit_log, OPS_MCP_NAMESPACES=namespace)
+    async with stdio_client(env) as c:
+        msg = err(await call(c, "apply_manifest", {"manifest": [moved], "confirm": True}))
+        assert "refused by the API server's dry run, so nothing was applied" in msg and "replace=true" in msg
+        dry = ok(await call(c, "apply_manifest", {"manifest": [moved, fixed], "replace": True, "dry_run": True}))
+        assert [(x["obj"], x["action"]) for x in dry["changes"]] == [("deployment/web", "replaced"), ("persistentvolumeclaim/data", "replaced")]
+        assert {"p": "spec.storageClassName", "was": "missing-class", "now": "standard"} in dry["changes"][1]["diff"]
+        assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.uid}") == uid  # a dry run deletes nothing
+        invalid = {**moved, "spec": {**moved["spec"], "replicas": -1}}
+        msg = err(await call(c, "apply_manifest", {"manifest": [invalid], "replace": True, "confirm": True}))
+        assert "created anew it is refused too" in msg and jsonpath(cluster, namespace, "deploy/web", "{.metadata.uid}") == uid
+        changed_secret = {**secret, "type": "kubernetes.io/basic-auth", "stringData": {"username": "u", "password": "p"}}
+        msg = err(await call(c, "apply_manifest", {"manifest": [changed_secret], "replace": True, "confirm": True}))
+        assert "does not delete Secrets" in msg and jsonpath(cluster, namespace, "secret/token", "{.type}") == "Opaque"
+
+    asked: list[str] = []
+
+    async def accept(context, params):
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with stdio_client(env, elicitation_callback=accept) as c:
+        done = ok(await call(c, "apply_manifest", {"manifest": [moved, fixed], "replace": True, "wait": True, "timeout_seconds": 90}))
+    assert asked and "deletes Deployment/web" in asked[0] and "deletes PersistentVolumeClaim/data" in asked[0], asked
+    assert done["applied"] and done["rollout"]["complete"], done
+    assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.uid}") != uid
+    assert jsonpath(cluster, namespace, "deploy/web", "{.spec.selector.matchLabels.tier}") == "front"
+    assert jsonpath(cluster, namespace, "pvc/data", "{.spec.storageClassName}") == "standard"
+    assert "ops-mcp" in jsonpath(cluster, namespace, "deploy/web", "{.metadata.managedFields[*].manager}").split()
 
 
 async def test_delete_resource_confirmation_grace_period_and_secrets_refused(cluster, namespace, audit_log):

@@ -91,18 +91,14 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
             subjects={f"Pod/{pname}", owner},
             cause={"text": "runAsNonRoot is set but the image runs as root", "conf": "high", "basis": [0]},
         )
-        sp = spec_path(owner.split("/", 1)[0])
+        patch = {"spec": {"securityContext": {"runAsUser": "<uid>"}}}  # one the image's files allow: the cluster does not say
         issue.fix = fixes.make(
             ctx.snap,
             owner,
-            "Run as a non-root user id (or use an image whose USER is non-root)",
-            fixes.kubectl(
-                ctx.ns,
-                "patch",
-                fixes.short_ref(owner),
-                fixes.json_patch([{"op": "add", "path": f"/{sp.replace('.', '/')}/securityContext/runAsUser", "value": 10001}]),
-            ),
-            helm_set={"podSecurityContext.runAsUser": "10001"},
+            "Run as a non-root user id the image's files allow (e.g. 10001), or use an image whose USER is non-root",
+            apply=[fixes.patch_step(ctx.snap, owner, patch if owner.startswith("Pod/") else {"spec": {"template": patch}})],
+            risk="medium",
+            helm_set={"podSecurityContext.runAsUser": "<uid>"},
         )
         return issue
     for pattern, mode in MESSAGES:
@@ -147,21 +143,25 @@ def _env_names(spec: dict, cname: str, attr: str, name: str, key: str) -> list[s
     return [e["name"] for e in env if ((e.get("valueFrom") or {}).get(attr) or {}).get("name") == name and e["valueFrom"][attr].get("key") == key]
 
 
-def _key_fix(ctx: Context, owner: str, cname: str, label: str, name: str, key: str, meant: str, spec: dict) -> dict | None:
-    """Point the env references at the existing key `meant` (the live template's container, matched by name)."""
+def _key_fix(ctx: Context, owner: str, cname: str, label: str, name: str, key: str, meant: str, spec: dict, to: str | None = None) -> dict | None:
+    """Point the env references at the existing key `meant` (of object `to`, default the same; the live template's
+    container, matched by name)."""
     attr = "secretKeyRef" if label == "Secret" else "configMapKeyRef"
     names = _env_names(spec, cname, attr, name, key)
     if not names or owner.startswith("Pod/"):  # a bare pod's env is immutable: recreated by hand
         return None
     init = any(c.get("name") == cname for c in spec.get("initContainers") or [])
-    env = [{"name": n, "valueFrom": {attr: {"name": name, "key": meant}}} for n in names]
+    env = [{"name": n, "valueFrom": {attr: {"name": to or name, "key": meant}}} for n in names]
     patch = fixes.container_patch(owner, cname, init, env=env)
-    do = f"Point {', '.join(names)} at key {meant} of {label} {name}: it has {meant}, not {key}"
+    do = (
+        f"Point {', '.join(names)} at key {meant} of {label} {to}: {name} does not exist, {to} is the only {label} with that key"
+        if to
+        else f"Point {', '.join(names)} at key {meant} of {label} {name}: it has {meant}, not {key}"
+    )
     undo = [fixes.undo_step(ctx.snap, owner)] if fixes.healthy_previous(ctx.snap, owner) else []
     if undo:
         do = "Roll back to the last healthy revision, then " + do[0].lower() + do[1:]
-    command = fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.merge_patch(patch))  # kubectl's default: strategic
-    return fixes.make(ctx.snap, owner, do, command, apply=undo + [fixes.patch_step(ctx.snap, owner, patch)])
+    return fixes.make(ctx.snap, owner, do, apply=undo + [fixes.patch_step(ctx.snap, owner, patch)])
 
 
 def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: str, name: str, key: str | None, ev, spec: dict) -> Issue:
@@ -172,22 +172,24 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
     fix = _key_fix(ctx, owner, cname, label, name, key, meant, spec) if meant else None
     if mode.endswith("_key"):
         text = f"{label} {name} has no key {key}" + (f" (it has: {', '.join(existing)})" if existing else "")
-        if kind == "secret":
-            command = fixes.kubectl(ctx.ns, "patch", "secret", name, fixes.merge_patch({"stringData": {key: "<value>"}}))
-        else:
-            command = fixes.kubectl(ctx.ns, "patch", "configmap", name, fixes.merge_patch({"data": {key: "<value>"}}))
+        body = {"stringData" if kind == "secret" else "data": {key: "<value>"}}  # the value is not known here
+        command = fixes.kubectl_of([fixes.step("patch_resource", kind=kind, name=name, namespace=ctx.ns, patch=body, patch_type="merge")])
         do = f"Add key {key} to {label} {name} (its value is not known here), or point the reference at an existing key" + (
             f" (candidates: {', '.join(existing)})" if existing else ""
         )
     else:  # the object itself is missing: a key the reference names is the one to create it with
         text = f"{label} {name} does not exist" + (f" (the reference wants its key {key})" if key else "")
-        literal = f"--from-literal={key or '<KEY>'}=<value>"
-        command = (
-            fixes.kubectl(ctx.ns, "create", "secret", "generic", name, literal)
-            if kind == "secret"
-            else fixes.kubectl(ctx.ns, "create", "configmap", name, literal)
+        command = fixes.kubectl(
+            ctx.ns, "create", *(("secret", "generic") if kind == "secret" else ("configmap",)), name, f"--from-literal={key or '<key>'}=<value>"
         )
-        do = f"Create {label} {name}, fix the name in the template, or mark the reference optional: true"
+        store = ctx.snap.secrets if kind == "secret" else ctx.snap.configmaps
+        holders = sorted(n for n, k in store.items() if k.exists and key and key in k.keys)
+        if len(holders) == 1:
+            fix = fix or _key_fix(ctx, owner, cname, label, name, key, key, spec, to=holders[0])
+        near = difflib.get_close_matches(name, [n for n, k in store.items() if k.exists], n=3, cutoff=0.6)
+        do = f"Create {label} {name}, fix the name in the template, or mark the reference optional: true" + (
+            f" ({label}s with key {key}: {', '.join(holders[:4])})" if holders else f" ({label}s named like it: {', '.join(near)})" if near else ""
+        )
     if _running(ctx, obj, owner, cname):
         # Removed or renamed after the container started: it runs on what it read then; its next start fails.
         text += f"; container {cname} runs on what it read at start, and its next start (a restart, a new pod) fails"

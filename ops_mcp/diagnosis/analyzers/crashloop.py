@@ -114,7 +114,7 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
     log_text = "\n".join(ctx.snap.log(name_of(pod), cname, restarts > 0) or [])
     if logs:
         issue.logs_read = 1
-    ns, target = ctx.ns, fixes.short_ref(owner)
+    ns = ctx.ns
     liveness = _liveness_events(ctx, pod, cname, last)
     script = None
     if reason == "OOMKilled":
@@ -136,7 +136,6 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
                 ctx.snap,
                 owner,
                 f"Raise the memory limit{'/request' if follow else ''} of {cname} to {new} ({basis}; its real usage is not known here)",
-                fixes.kubectl(ns, "set", "resources", target, "-c", cname, f"--limits=memory={new}", *([f"--requests=memory={new}"] if follow else [])),
                 helm_set={"resources.limits.memory": new, **({"resources.requests.memory": new} if follow else {})},
                 values=f"resources:\n  limits:\n    memory: {new}" + (f"\n  requests:\n    memory: {new}" if follow else ""),
                 apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, resources=memory))],
@@ -144,12 +143,14 @@ def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
             issue.alt = [{"text": "Memory leak (run time shrinking across restarts)", "conf": "low"}]
         else:
             issue.cause = {"text": "OOM-killed without a memory limit: the node ran out of memory", "conf": "medium", "basis": _basis(ev, "lastState")}
+            # its need is not known here (no limit was hit): a person picks it
+            memory = {"limits": {"memory": "<limit>"}, "requests": {"memory": "<limit>"}}
             issue.fix = fixes.make(
                 ctx.snap,
                 owner,
-                f"Set a memory request and limit on {cname}",
-                fixes.kubectl(ns, "set", "resources", target, "-c", cname, "--limits=memory=512Mi", "--requests=memory=512Mi"),
-                helm_set={"resources.limits.memory": "512Mi"},
+                f"Set a memory request and limit on {cname}: its need is unknown here (no limit to raise); the node ran out of memory",
+                fixes.kubectl_of([fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, resources=memory))]),
+                helm_set={"resources.limits.memory": "<limit>"},
             )
     elif (
         exit_code in (126, 127, 128)
@@ -243,7 +244,7 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
     healthy = fixes.healthy_previous(ctx.snap, owner)
     old = container_spec(healthy.get("spec") or {}, cname) if healthy else None
     keys = [k for k in ("command", "args") if cspec.get(k)]
-    ns, target, undo = ctx.ns, fixes.short_ref(owner), [fixes.undo_step(ctx.snap, owner)] if healthy else []
+    undo = [fixes.undo_step(ctx.snap, owner)] if healthy else []
     if old is not None and any(old.get(k) != cspec.get(k) for k in ("command", "args")):
         # strategic, not JSON: it must also apply (unchanged) to the template the rollback restores
         kept = {k: old[k] for k in ("command", "args") if old.get(k)}
@@ -254,11 +255,10 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
             else "Roll back to the last healthy revision"
         )
         root = [fixes.patch_step(ctx.snap, owner, patch)] if kept else []
-        # kubectl: the rollback alone (it restores that command; the patch only keeps it, and repeats it)
-        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target), apply=undo + root, risk="medium")
+        return fixes.make(ctx.snap, owner, do, apply=undo + root, risk="medium")
     elif not keys:
         do = "The image's own entrypoint cannot run: use an image that works" + (" (roll back to the last healthy revision)" if undo else "")
-        return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "rollout", "undo", target) if undo else None, apply=undo, mutates=bool(undo))
+        return fixes.make(ctx.snap, owner, do, apply=undo, mutates=bool(undo))
     else:
         # args belong to a command override; with args alone they go to the image's entrypoint, which is what fails
         ops = [{"op": "remove", "path": f"{path}/{k}"} for k in keys]
@@ -275,16 +275,17 @@ def _command_fix(ctx: Context, owner: str, cname: str, cspec: Obj, index: int, s
                 "(if the entrypoint is not the program you meant, set the command to a binary the image has)"
             )
             apply = undo + [fixes.patch_step(ctx.snap, owner, ops, "json")]
-            return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=apply, risk="medium")
+            return fixes.make(ctx.snap, owner, do, apply=apply, risk="medium")
         if not runs:
             do = (
                 f"Unknown which command is right: {image} is not seen running here without an override. Candidates: remove the "
-                f"{'/'.join(keys)} override so the image's own entrypoint runs (the kubectl below), correct the binary name, or use an image that has it"
+                f"{'/'.join(keys)} override so the image's own entrypoint runs (the command in the note), correct the binary name, or use an image that has it"
             )
-            return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=undo, risk="medium")
+            candidate = fixes.kubectl_of([fixes.patch_step(ctx.snap, owner, ops, "json")])
+            return fixes.make(ctx.snap, owner, do, candidate, apply=undo, risk="medium")
         do = f"Remove the {'/'.join(keys)} override so the image's own entrypoint runs ({image} runs so in this namespace)"
     apply = undo + [fixes.patch_step(ctx.snap, owner, ops, "json")]
-    return fixes.make(ctx.snap, owner, do, fixes.kubectl(ns, "patch", target, fixes.json_patch(ops)), apply=apply)
+    return fixes.make(ctx.snap, owner, do, apply=apply)
 
 
 def _wrong_probes(ctx: Context, pod: Obj, status: Obj, cspec: Obj, last: Obj) -> dict[str, str]:
@@ -332,7 +333,6 @@ def _liveness_events(ctx: Context, pod: Obj, cname: str, last: Obj) -> list[dict
 def _env_fix(ctx: Context, owner: str, cname: str, var: str) -> dict[str, Any]:
     """Set the variable from the Secret (or ConfigMap) of the namespace that holds a key of that name; with no such
     key the value is unknown: the fix says so (and rolls back first when the previous revision is healthy)."""
-    ns, target = ctx.ns, fixes.short_ref(owner)
     for ref, store in (("secretKeyRef", ctx.snap.secrets), ("configMapKeyRef", ctx.snap.configmaps)):
         source = next((name for name, keys in sorted(store.items()) if keys.exists and var in keys.keys), None)
         if source:
@@ -342,7 +342,6 @@ def _env_fix(ctx: Context, owner: str, cname: str, var: str) -> dict[str, Any]:
                 ctx.snap,
                 owner,
                 f"Set {var} from {kind} {source}, which has a key {var}",
-                fixes.kubectl(ns, "set", "env", target, "-c", cname, f"--from={kind}/{source}", f"--keys={var}"),
                 apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, env=env))],
             )
     undo = [fixes.undo_step(ctx.snap, owner)] if fixes.healthy_previous(ctx.snap, owner) is not None else []
@@ -351,7 +350,7 @@ def _env_fix(ctx: Context, owner: str, cname: str, var: str) -> dict[str, Any]:
         owner,
         ("Roll back to the previous revision, which still serves; then set " if undo else "Set ")
         + f"{var}: its value is unknown here (no Secret or ConfigMap of the namespace has a key {var}); a literal, or --from=secret/NAME",
-        fixes.kubectl(ns, "set", "env", target, "-c", cname, f"{var}=<value>"),
+        fixes.kubectl_of([fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, env=[{"name": var, "value": "<value>"}]))]),
         helm_set={f"env.{var}": "<value>"},
         values=f"env:\n  {var}: <value>",
         apply=undo,
@@ -388,7 +387,6 @@ def _rollback_or_logs(ctx: Context, owner: str, cname: str, mode: str) -> dict[s
             ctx.snap,
             owner,
             "Roll back to the previous revision, which still serves, then fix the error in the log",
-            fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(owner)),
             risk="medium",
             apply=[fixes.undo_step(ctx.snap, owner)],
         )

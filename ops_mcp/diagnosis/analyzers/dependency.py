@@ -268,8 +268,7 @@ def _dns_issue(ctx: Context, pod: Obj, cspec: Obj, init: bool, addr: Address, li
         ctx.snap,
         owner,
         f"Resolve through the cluster's DNS: dnsPolicy {ops[0]['value']}" + (" and no custom dnsConfig" if len(ops) > 1 else ""),
-        fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch(ops)),
-        apply=[fixes.patch_step(ctx.snap, owner, ops, "json")] if okind != "Pod" else None,
+        apply=[fixes.patch_step(ctx.snap, owner, ops, "json")],  # a bare pod's: `make` says it is recreated by hand
     )
     return issue
 
@@ -346,7 +345,6 @@ def _env_fix(ctx: Context, owner: str, cname: str, init: bool, addr: Address, ho
         ctx.snap,
         owner,
         f"Set {addr.var} to {value}: {why}",
-        fixes.kubectl(ctx.ns, "set", "env", fixes.short_ref(owner), "-c", cname, f"{addr.var}={value}"),
         apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, init=init, env=env))],
     )
 
@@ -395,7 +393,6 @@ def _service_fix(ctx: Context, owner: str, addr: Address, kind: str, workload: O
         ctx.snap,
         f"{kind}/{addr.host}",
         f"Create Service {addr.host} (port {port} -> {target}) for {kind} {addr.host}, whose pods are Ready but no Service selects them",
-        fixes.kubectl(ctx.ns, "expose", f"{fixes.short_ref(f'{kind}/{addr.host}')}", f"--name={addr.host}", f"--port={port}", f"--target-port={target}"),
         apply=[fixes.step("apply_manifest", manifest=[manifest], namespace=ctx.ns)],
         verify=False,
     )

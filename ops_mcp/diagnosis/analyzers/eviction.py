@@ -43,8 +43,10 @@ def analyze(ctx: Context) -> list[Issue]:
                 fix=fixes.make(
                     ctx.snap,
                     owner,
-                    "Set requests close to real usage (and an ephemeral-storage limit or emptyDir.sizeLimit), then delete the evicted pods",
-                    fixes.kubectl(ctx.ns, "delete", "pod", "--field-selector=status.phase=Failed"),
+                    f"Delete evicted pod {pname}; set requests close to real usage (and an ephemeral-storage limit or "
+                    "emptyDir.sizeLimit) so the kubelet spares its successors",
+                    # a bare pod is not made again: deleting it is a person's call (its spec is all that is left)
+                    apply=[fixes.step("delete_resource", kind="pod", name=pname, namespace=ctx.ns)] if owner != f"Pod/{pname}" else None,
                     verify=False,
                     risk="low",
                 ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from .. import fixes
 from ..base import Context, Issue, condition
 from ..snapshot import name_of, parse_time
@@ -27,7 +29,7 @@ def analyze(ctx: Context) -> list[Issue]:
                     subjects={ref},
                     ev=[{"p": "spec.scaleTargetRef", "v": tref}, {"p": tref, "v": "not found"}],
                     cause={"text": f"scaleTargetRef {tref} does not exist", "conf": "high", "basis": [1]},
-                    fix=fixes.make(ctx.snap, ref, "Point scaleTargetRef at the workload to scale", fixes.kubectl(ctx.ns, "edit", "hpa", name), verify=False),
+                    fix=_target_fix(ctx, ref, name, target),
                 )
             )
             continue
@@ -41,6 +43,7 @@ def analyze(ctx: Context) -> list[Issue]:
         active = condition(hpa, "ScalingActive")
         if missing:
             cname, res = missing[0]
+            request, example = f"<{res}-request>", "100m" if res == "cpu" else "128Mi"  # how much it uses: the cluster does not say
             issues.append(
                 Issue(
                     mode="hpa.missing_requests",
@@ -60,11 +63,9 @@ def analyze(ctx: Context) -> list[Issue]:
                     fix=fixes.make(
                         ctx.snap,
                         tref,
-                        f"Add a {res} request to {cname}",
-                        fixes.kubectl(
-                            ctx.ns, "set", "resources", fixes.short_ref(tref), "-c", cname, f"--requests={res}={'100m' if res == 'cpu' else '128Mi'}"
-                        ),
-                        helm_set={f"resources.requests.{res}": "100m" if res == "cpu" else "128Mi"},
+                        f"Add a {res} request to {cname} from its real usage (e.g. {example})",
+                        helm_set={f"resources.requests.{res}": request},
+                        apply=[fixes.patch_step(ctx.snap, tref, fixes.container_patch(tref, cname, resources={"requests": {res: request}}))],
                     ),
                 )
             )
@@ -104,11 +105,35 @@ def analyze(ctx: Context) -> list[Issue]:
                     fix=fixes.make(
                         ctx.snap,
                         ref,
-                        "Raise maxReplicas if the nodes have room",
-                        fixes.kubectl(ctx.ns, "patch", "hpa", name, fixes.merge_patch({"spec": {"maxReplicas": (spec.get("maxReplicas") or 1) * 2}})),
-                        helm_set={"autoscaling.maxReplicas": str((spec.get("maxReplicas") or 1) * 2)},
+                        f"Raise maxReplicas above {spec.get('maxReplicas')} if the nodes have room (a capacity decision)",
+                        apply=[fixes.patch_step(ctx.snap, ref, {"spec": {"maxReplicas": "<max-replicas>"}}, "merge")],
+                        helm_set={"autoscaling.maxReplicas": "<max-replicas>"},
                         verify=False,
                     ),
                 )
             )
     return issues
+
+
+def _target_fix(ctx: Context, ref: str, name: str, target: dict) -> dict:
+    """Point scaleTargetRef at the one workload of that kind named like the missing one; else name the candidates."""
+    kind = target.get("kind") or "Deployment"
+    attr = {"Deployment": "deployments", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}.get(kind)
+    names = [name_of(o) for o in getattr(ctx.snap, attr)] if attr else []
+    near = difflib.get_close_matches(target.get("name") or "", names, n=2, cutoff=0.6)
+    if len(near) == 1:
+        patch = {"spec": {"scaleTargetRef": {"apiVersion": target.get("apiVersion") or "apps/v1", "kind": kind, "name": near[0]}}}
+        return fixes.make(
+            ctx.snap,
+            ref,
+            f"Point scaleTargetRef at {kind} {near[0]}, the one named like it",
+            apply=[fixes.patch_step(ctx.snap, ref, patch, "merge")],
+            verify=False,
+        )
+    return fixes.make(
+        ctx.snap,
+        ref,
+        f"Point scaleTargetRef at the workload to scale ({kind}s here: {', '.join(sorted(names)[:6]) or 'none'})",
+        fixes.kubectl_of([fixes.patch_step(ctx.snap, ref, {"spec": {"scaleTargetRef": {"name": "<workload>"}}}, "merge")]),
+        verify=False,
+    )

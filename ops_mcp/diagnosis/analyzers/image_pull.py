@@ -85,7 +85,7 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         mode = "image_pull.local_image_not_loaded"
     if mode is None:
         mode, conf = "image_pull.tag_not_found", "low"
-    ns, target = ctx.ns, fixes.short_ref(owner)
+    ns = ctx.ns
     tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else "latest (implied)"
     issue = Issue(mode=mode, obj=f"Pod/{name_of(pod)}", owner=owner, container=cname, ev=ev, detail=image, subjects={f"Pod/{name_of(pod)}", owner})
     named = image.split("@", 1)[0]
@@ -95,7 +95,7 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
     if on_node:
         ev.append({"p": f"Node/{node_name}.status.images[{repository}]", "v": [f"{repository}:{t}" for t in on_node]})
     basis = list(range(len(ev)))
-    set_image = fixes.kubectl(ns, "set", "image", target, f"{cname}={repository}:<valid-tag>")
+    set_image = fixes.kubectl_of([fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, init, image=f"{repository}:<valid-tag>"))])
     node_fix = None
     healthy = fixes.healthy_previous(ctx.snap, owner)
     known = (
@@ -118,7 +118,6 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
             owner,
             ("Roll back to the last healthy revision, then run " if healthy else "Run ")
             + f"{new_image} ({why}); or push/load {image} ({load}): pulling it needs a registry that has it",
-            fixes.kubectl(ns, "set", "image", target, f"{cname}={new_image}"),
             helm_set={"image.tag": new_tag} if new_tag else None,
             values=f"image:\n  tag: {new_tag}" if new_tag else None,
             apply=apply,
@@ -133,21 +132,18 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         }
         secrets = [s.get("name") for s in (pod.get("spec") or {}).get("imagePullSecrets") or []]
         ev.append({"p": "spec.imagePullSecrets", "v": secrets or "none"})
+        sa = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        pulls = sorted(n for n, k in ctx.snap.secrets.items() if k.exists and (k.type == "kubernetes.io/dockerconfigjson" or ".dockerconfigjson" in k.keys))
         issue.fix = fixes.make(
             ctx.snap,
             owner,
-            "Check the image name; for a private registry create a pull secret and reference it",
+            "Check the image name; for a private registry create a pull secret and reference it"
+            + (f" (pull secrets here: {', '.join(pulls[:4])})" if pulls else ""),
             fixes.kubectl(
                 ns, "create", "secret", "docker-registry", "regcred", "--docker-server=<registry>", "--docker-username=<user>", "--docker-password=<password>"
             )
             + " && "
-            + fixes.kubectl(
-                ns,
-                "patch",
-                "serviceaccount",
-                (pod.get("spec") or {}).get("serviceAccountName") or "default",
-                fixes.merge_patch({"imagePullSecrets": [{"name": "regcred"}]}),
-            ),
+            + fixes.kubectl_of([fixes.step("patch_resource", kind="serviceaccount", name=sa, namespace=ns, patch={"imagePullSecrets": [{"name": "regcred"}]})]),
             helm_set={"imagePullSecrets[0].name": "regcred"},
         )
     elif mode == "image_pull.local_image_not_loaded":
@@ -158,18 +154,12 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
             "conf": "medium",
             "basis": basis,
         }
+        pull = [fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, init, imagePullPolicy="IfNotPresent"))]
         issue.fix = fixes.make(
             ctx.snap,
             owner,
             f"Load the image into the node and stop pulling it: {load}, then set imagePullPolicy IfNotPresent",
-            fixes.kubectl(
-                ns,
-                "patch",
-                target,
-                fixes.json_patch(
-                    [{"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy", "value": "IfNotPresent"}]
-                ),
-            ),
+            f"{load} && {fixes.kubectl_of(pull)}",  # the load runs where the image was built: no ops-mcp call does it
             helm_set={"image.pullPolicy": "IfNotPresent"},
             values="image:\n  pullPolicy: IfNotPresent",
         )
@@ -178,21 +168,18 @@ def _issue(ctx: Context, pod: Obj, cs: Obj, waiting: Obj, init: bool, local_clus
         issue.fix = fixes.make(
             ctx.snap,
             owner,
-            "Load the image on the node, or allow pulls with IfNotPresent",
-            fixes.kubectl(
-                ns,
-                "patch",
-                target,
-                fixes.json_patch(
-                    [{"op": "replace", "path": f"/{sp.replace('.', '/')}/{key}/{_index(pod, cname, key)}/imagePullPolicy", "value": "IfNotPresent"}]
-                ),
-            ),
+            "Allow pulls with IfNotPresent (or load the image on the node)",
             helm_set={"image.pullPolicy": "IfNotPresent"},
+            apply=[fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, init, imagePullPolicy="IfNotPresent"))],
         )
     elif mode == "image_pull.invalid_name":
         issue.cause = {"text": f"{image!r} is not a valid image reference (e.g. upper case, bad characters)", "conf": "high", "basis": basis}
         issue.fix = fixes.make(
-            ctx.snap, owner, "Use a valid lower-case image reference", set_image, helm_set={"image.repository": "<repo>", "image.tag": "<tag>"}
+            ctx.snap,
+            owner,
+            "Use a valid lower-case image reference",
+            set_image,
+            helm_set={"image.repository": "<repo>", "image.tag": "<tag>"},
         )
     else:
         issue.cause = {"text": f"The registry for {image} cannot be reached (network, DNS, TLS or rate limit)", "conf": conf, "basis": basis}
@@ -242,26 +229,18 @@ def minikube_fix(ctx: Context, pod: Obj, owner: str, image: str, cspec: Obj, ini
     """A local image on Minikube: load it into the node (`minikube image load`, outside the cluster: no ops-mcp tool
     can); a pull policy only changes when Always would pull it again, never to one that sends the kubelet to a
     registry that lacks it. Already on the node and Always: IfNotPresent is the whole fix."""
-    key = "initContainers" if init else "containers"
-    sp = spec_path(owner.split("/", 1)[0])
     policy = cspec.get("imagePullPolicy") or ("Always" if image.endswith(":latest") or ":" not in image.split("/")[-1] else "IfNotPresent")
     node_name = (pod.get("spec") or {}).get("nodeName")
     node = ctx.snap.by_name("nodes", node_name) if node_name else None
     on_node = any(_canonical(n) == _canonical(image) for e in ((node or {}).get("status") or {}).get("images") or [] for n in e.get("names") or [])
-    path = f"/{sp.replace('.', '/')}/{key}/{_index(pod, cspec.get('name', ''), key)}/imagePullPolicy"
-    ops = [{"op": "replace", "path": path, "value": "IfNotPresent"}]
-    patch = fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch(ops))
-    kind, name = owner.split("/", 1)
+    pull = [fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cspec.get("name", ""), init, imagePullPolicy="IfNotPresent"))]
     if on_node and policy == "Always":
         return fixes.make(
             ctx.snap,
             owner,
             f"{image} is on the Minikube node; imagePullPolicy Always makes the kubelet pull it from a registry that lacks it: use IfNotPresent",
-            patch,
             helm_set={"image.pullPolicy": "IfNotPresent"},
-            apply=[fixes.step("patch_resource", kind=kind.lower(), name=name, namespace=ctx.ns, patch=ops, patch_type="json", wait=True)]
-            if kind in ("Deployment", "StatefulSet", "DaemonSet")
-            else None,
+            apply=pull,
         )
     load = f"minikube image load {image}"
     return fixes.make(
@@ -269,9 +248,9 @@ def minikube_fix(ctx: Context, pod: Obj, owner: str, image: str, cspec: Obj, ini
         owner,
         f"Load the locally built image into the Minikube node: {load}"
         + (" and set imagePullPolicy IfNotPresent (Always would pull it again)" if policy == "Always" else "; the kubelet's next retry finds it"),
-        load + (f" && {patch}" if policy == "Always" else ""),
+        f"{load} && {fixes.kubectl_of(pull)}" if policy == "Always" else None,  # the load alone: `do` says it
         helm_set={"image.pullPolicy": "IfNotPresent"} if policy == "Always" else None,
-        note="Run it where the image was built (minikube image load reads the local Docker/Podman); no ops-mcp tool loads images.",
+        note="Load it where the image was built (it reads the local Docker/Podman): no ops-mcp tool loads images.",
     )
 
 
@@ -297,7 +276,3 @@ def node_tags(ctx: Context, node_name: str | None, repository: str, image: str) 
             if _canonical(repo) == want and f"{repository}:{tag}" != image and tag not in tags:
                 tags.append(tag)
     return tags
-
-
-def _index(pod: Obj, cname: str, key: str) -> int:
-    return next((i for i, c in enumerate((pod.get("spec") or {}).get(key) or []) if c.get("name") == cname), 0)

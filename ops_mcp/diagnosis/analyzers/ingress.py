@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 
 from .. import fixes
@@ -23,12 +24,13 @@ def analyze(ctx: Context) -> list[Issue]:
 def _backends(ing: Obj):
     spec = ing.get("spec") or {}
     if (spec.get("defaultBackend") or {}).get("service"):
-        yield "spec.defaultBackend.service", spec["defaultBackend"]["service"]
-    for rule in spec.get("rules") or []:
-        for path in (rule.get("http") or {}).get("paths") or []:
+        yield "spec.defaultBackend.service", spec["defaultBackend"]["service"], "/spec/defaultBackend/service"
+    for r, rule in enumerate(spec.get("rules") or []):
+        for n, path in enumerate((rule.get("http") or {}).get("paths") or []):
             svc = (path.get("backend") or {}).get("service")
             if svc:
-                yield f"spec.rules[{rule.get('host', '*')}].http.paths[{path.get('path', '/')}].backend.service", svc
+                where = f"spec.rules[{rule.get('host', '*')}].http.paths[{path.get('path', '/')}].backend.service"
+                yield where, svc, f"/spec/rules/{r}/http/paths/{n}/backend/service"
 
 
 def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
@@ -50,11 +52,12 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
                     "",
                     [{"p": "spec.ingressClassName", "v": None}, {"p": "IngressClass[*]", "v": sorted(classes)}],
                     "No ingressClassName and no default IngressClass: no controller will serve it",
-                    "Set ingressClassName (install a controller first if none exists, e.g. minikube addons enable ingress)",
-                    fixes.kubectl(
-                        ctx.ns, "patch", "ingress", name, fixes.merge_patch({"spec": {"ingressClassName": sorted(classes)[0] if classes else "nginx"}})
-                    ),
-                    {"ingress.className": sorted(classes)[0] if classes else "nginx"},
+                    "Set ingressClassName"
+                    + (f" to {sorted(classes)[0]}, the only IngressClass" if len(classes) == 1 else f" (IngressClasses: {', '.join(sorted(classes))})")
+                    if classes
+                    else "Install an ingress controller (e.g. minikube addons enable ingress), then set ingressClassName to its class",
+                    _class_patch(ctx, ref, classes),
+                    {"ingress.className": sorted(classes)[0] if len(classes) == 1 else "<class>"},
                 )
             )
         elif cls and cls not in classes:
@@ -67,18 +70,22 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
                     cls,
                     [{"p": "spec.ingressClassName", "v": cls}, {"p": "IngressClass[*]", "v": sorted(classes)}],
                     f"IngressClass {cls} does not exist" + (f" (existing: {', '.join(sorted(classes))})" if classes else " (none installed)"),
-                    "Use an existing IngressClass or install its controller",
-                    fixes.kubectl(
-                        ctx.ns, "patch", "ingress", name, fixes.merge_patch({"spec": {"ingressClassName": sorted(classes)[0] if classes else "<class>"}})
-                    ),
-                    {"ingress.className": sorted(classes)[0] if classes else "<class>"},
+                    f"Use the only IngressClass, {sorted(classes)[0]}"
+                    if len(classes) == 1
+                    else f"Use an existing IngressClass ({', '.join(sorted(classes))}) or install {cls}'s controller"
+                    if classes
+                    else f"Install the controller of IngressClass {cls}",
+                    _class_patch(ctx, ref, classes),
+                    {"ingress.className": sorted(classes)[0] if len(classes) == 1 else "<class>"},
                 )
             )
-    for path, backend in _backends(ing):
+    for path, backend, pointer in _backends(ing):
         svc_name, port = backend.get("name"), backend.get("port") or {}
         svc = ctx.snap.by_name("services", svc_name)
         if svc is None:
             near = sorted(name_of(s) for s in ctx.snap.services)
+            close = difflib.get_close_matches(svc_name or "", near, n=3, cutoff=0.6)
+            repoint = _service_patch(ctx, ref, pointer, svc_name, port, close)
             issues.append(
                 _issue(
                     ctx,
@@ -87,8 +94,10 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
                     svc_name,
                     [{"p": f"{path}.name", "v": svc_name}, {"p": f"Service/{svc_name}", "v": "not found"}],
                     f"Backend Service {svc_name} does not exist" + (f" (Services: {', '.join(near[:5])})" if near else ""),
-                    "Point the backend at an existing Service (or create it)",
-                    fixes.kubectl(ctx.ns, "edit", "ingress", name),
+                    f"Point the backend at Service {close[0]}, the one named like it"
+                    if repoint
+                    else "Point the backend at an existing Service (or create it)" + (f"; named like it: {', '.join(close)}" if close else ""),
+                    repoint,
                     None,
                 )
             )
@@ -105,15 +114,16 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
                     f"{svc_name}:{wanted}",
                     [{"p": f"{path}.port", "v": port}, {"p": f"Service/{svc_name}.spec.ports[*].port", "v": have}],
                     f"Backend port {wanted} is not a port of Service {svc_name} (it has {have})",
-                    "Use one of the Service's ports",
-                    fixes.kubectl(ctx.ns, "edit", "ingress", name),
-                    {"ingress.servicePort": str(have[0]) if have else "<port>"},
+                    f"Use {'the' if len(have) == 1 else 'one of the'} Service's port{'' if len(have) == 1 else 's'} ({', '.join(map(str, have))})",
+                    _port_patch(ctx, ref, pointer, svc_name, have),
+                    {"ingress.servicePort": str(have[0]) if len(have) == 1 else "<port>"},
                 )
             )
     for i, tls in enumerate(spec.get("tls") or []):
         secret = tls.get("secretName")
         known = ctx.snap.secrets.get(secret or "")
         if secret and known is not None and not known.exists:
+            tls_secrets = sorted(n for n, k in ctx.snap.secrets.items() if k.exists and (k.type == "kubernetes.io/tls" or "tls.crt" in k.keys))
             issues.append(
                 _issue(
                     ctx,
@@ -122,8 +132,8 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
                     secret,
                     [{"p": f"spec.tls[{i}].secretName", "v": secret}, {"p": f"Secret/{secret}", "v": "not found (GET 404)"}],
                     f"TLS Secret {secret} does not exist, so the controller serves a default certificate (or rejects the host)",
-                    "Create the TLS Secret",
-                    fixes.kubectl(ctx.ns, "create", "secret", "tls", secret, "--cert=<cert.pem>", "--key=<key.pem>"),
+                    "Create the TLS Secret" + (f" (TLS Secrets here: {', '.join(tls_secrets[:4])})" if tls_secrets else ""),
+                    fixes.kubectl(ctx.ns, "create", "secret", "tls", secret, "--cert=<cert-file>", "--key=<key-file>"),
                     None,
                 )
             )
@@ -146,6 +156,36 @@ def _ingress(ctx: Context, ing: Obj) -> list[Issue]:
     return issues
 
 
+def _class_patch(ctx: Context, ref: str, classes: dict) -> list[dict] | str | None:
+    """The only IngressClass set as the Ingress's class (apply); with several, a person's template."""
+    if not classes:
+        return []
+    pick = sorted(classes)[0] if len(classes) == 1 else "<class>"
+    steps = [fixes.patch_step(ctx.snap, ref, {"spec": {"ingressClassName": pick}}, "merge")]
+    return steps if len(classes) == 1 else fixes.kubectl_of(steps)
+
+
+def _service_patch(ctx: Context, ref: str, base: str, svc_name: str, port: Obj, close: list[str]) -> list[dict]:
+    """The backend pointed at the one Service named like the missing one, when it serves the backend's port (or a
+    single port, which the backend then takes); else nothing to apply (`do` names the candidates)."""
+    svc = ctx.snap.by_name("services", close[0]) if len(close) == 1 else None
+    ports = ((svc or {}).get("spec") or {}).get("ports") or []
+    wanted = port.get("number") if port.get("number") is not None else port.get("name")
+    if svc is None or not (wanted in {p.get("port") for p in ports} | {p.get("name") for p in ports} or len(ports) == 1):
+        return []
+    value = {"name": close[0], "port": port if wanted in {p.get("port") for p in ports} | {p.get("name") for p in ports} else {"number": ports[0]["port"]}}
+    ops = [{"op": "test", "path": f"{base}/name", "value": svc_name}, {"op": "replace", "path": base, "value": value}]
+    return [fixes.patch_step(ctx.snap, ref, ops, "json")]
+
+
+def _port_patch(ctx: Context, ref: str, base: str, svc_name: str, have: list) -> list[dict] | str:
+    """The backend's port set to the Service's only port (a JSON patch at the backend's place), else a template."""
+    value = have[0] if len(have) == 1 else "<port>"
+    ops = [{"op": "test", "path": f"{base}/name", "value": svc_name}, {"op": "replace", "path": f"{base}/port", "value": {"number": value}}]
+    steps = [fixes.patch_step(ctx.snap, ref, ops, "json")]
+    return steps if len(have) == 1 else fixes.kubectl_of(steps)
+
+
 def _issue(ctx, ref, mode, detail, ev, text, do, command, helm_set) -> Issue:
     return Issue(
         mode=mode,
@@ -155,5 +195,17 @@ def _issue(ctx, ref, mode, detail, ev, text, do, command, helm_set) -> Issue:
         subjects={ref},
         detail=detail,
         cause={"text": text, "conf": "high", "basis": list(range(len(ev)))},
-        fix=fixes.make(ctx.snap, ref, do, command, helm_set=helm_set, verify=False) if command else None,
+        # command: the calls that fix it, or a person's template (str), or [] for `do` alone
+        fix=fixes.make(
+            ctx.snap,
+            ref,
+            do,
+            command if isinstance(command, str) else None,
+            helm_set=helm_set,
+            verify=False,
+            apply=command if isinstance(command, list) else None,
+            mutates=bool(command),  # [] : `do` alone
+        )
+        if command is not None
+        else None,
     )

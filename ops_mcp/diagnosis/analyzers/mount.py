@@ -3,6 +3,7 @@ creation failures. The spec cross-check finds volumes whose ConfigMap/Secret doe
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from .. import fixes
@@ -47,11 +48,14 @@ def analyze(ctx: Context) -> list[Issue]:
             if missing:
                 issue.fix = _create_fix(ctx, owner, missing.group(1).lower(), missing.group(2))
             elif "Multi-Attach" in event["msg"]:
+                kind, wname = owner.split("/", 1)
+                scalable = kind in ("Deployment", "StatefulSet")
                 issue.fix = fixes.make(
                     ctx.snap,
                     owner,
-                    "A ReadWriteOnce volume is attached elsewhere: scale to one replica or use per-pod claims (StatefulSet)",
-                    fixes.kubectl(ctx.ns, "scale", fixes.short_ref(owner), "--replicas=1"),
+                    ("Scale to one replica: " if scalable else "") + "a ReadWriteOnce volume is attached elsewhere (or use per-pod claims: a StatefulSet)",
+                    apply=[fixes.step("scale_deployment", name=wname, replicas=1, namespace=ctx.ns, kind=kind.lower(), wait=True)] if scalable else None,
+                    mutates=scalable,
                     risk="medium",
                 )
             issues.append(issue)
@@ -105,4 +109,7 @@ def _create_fix(ctx: Context, owner: str, word: str, name: str) -> dict:
         command = fixes.kubectl(ctx.ns, "create", "configmap", name, "--from-file=<file>")
     else:
         command = fixes.kubectl(ctx.ns, "create", "secret", "generic", name, "--from-literal=<key>=<value>")
-    return fixes.make(ctx.snap, owner, f"Create {word} {name} (or mark the volume source optional: true)", command, verify=False)
+    store = ctx.snap.configmaps if word == "configmap" else ctx.snap.secrets
+    near = difflib.get_close_matches(name, [n for n, k in store.items() if k.exists], n=3, cutoff=0.6)
+    do = f"Create {word} {name} (or mark the volume source optional: true)" + (f"; named like it here: {', '.join(near)}" if near else "")
+    return fixes.make(ctx.snap, owner, do, command, verify=False)

@@ -11,6 +11,7 @@ from typing import Any
 from .. import fixes
 from ..base import Context, Issue
 from ..snapshot import Obj, age, event_time, meta, name_of
+from . import volume
 
 check = "pvc"
 needs = ("pvcs",)
@@ -29,6 +30,9 @@ def analyze(ctx: Context) -> list[Issue]:
     default = next((n for n, sc in classes.items() if (meta(sc).get("annotations") or {}).get(DEFAULT_CLASS) == "true"), None)
     for pvc in ctx.scope.pvcs:
         if ((pvc.get("status") or {}).get("phase")) != "Pending":
+            continue
+        if taken := volume.claim_issue(ctx, pvc):  # the volume it names is another claim's (volume.py)
+            issues.append(taken)
             continue
         spec, name = pvc.get("spec") or {}, name_of(pvc)
         sc_name = spec.get("storageClassName")
@@ -148,6 +152,16 @@ def _users(ctx: Context, claim: str) -> list[tuple[str, str]]:
     return out
 
 
+def _never_bound(ctx: Context, sts: str) -> list[Obj]:
+    """The StatefulSet's claims (by the template-sts-ordinal name) that are Pending with no volume: nothing in them."""
+    out = []
+    for pvc in ctx.snap.pvcs:
+        if _statefulset_of(ctx, name_of(pvc)) == sts and (pvc.get("status") or {}).get("phase") == "Pending":
+            if not (pvc.get("spec") or {}).get("volumeName"):
+                out.append(pvc)
+    return out
+
+
 def _statefulset_of(ctx: Context, claim: str) -> str | None:
     for sts in ctx.snap.statefulsets:
         for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
@@ -164,20 +178,17 @@ def recreate_fix(ctx: Context, pvc: Obj, classes: dict[str, Obj], default: str |
     pick = default or (next(iter(classes)) if len(classes) == 1 else None)
     sts = _statefulset_of(ctx, name)
     if sts and pick and ((pvc.get("status") or {}).get("phase")) == "Pending" and not (pvc.get("spec") or {}).get("volumeName"):
-        # the claim template is immutable: the StatefulSet goes (its pods cannot have started without the claim) and
-        # comes back from its own spec with the class; the never-bound claim goes too, or the new pod would reuse it
-        apply = [
-            fixes.step("delete_resource", kind="statefulset", name=sts, namespace=ns),
-            fixes.step("delete_resource", kind="persistentvolumeclaim", name=name, namespace=ns),
-            fixes.step("apply_manifest", manifest=[statefulset_manifest(ctx.snap.by_name("statefulsets", sts), pick)], namespace=ns, wait=True),
-        ]
+        # the claim template is immutable: the StatefulSet is created again from its own spec with the class (its pods
+        # cannot have started without the claim), and so are its never-bound claims, or its new pods would reuse them
+        claims = [claim_manifest(c, pick) for c in _never_bound(ctx, sts)]
+        manifest = [*claims, statefulset_manifest(ctx.snap.by_name("statefulsets", sts), pick)]
         return fixes.make(
             ctx.snap,
             f"StatefulSet/{sts}",
             f"{why}: StatefulSet {sts} makes this claim from its volumeClaimTemplates, which are immutable: recreate it from its own spec with "
-            f"storageClassName {pick}{' (the default)' if pick == default else ''}, and the never-bound claim with it (it holds no data)",
+            f"storageClassName {pick}{' (the default)' if pick == default else ''}, and its never-bound claims with it (they hold no data)",
             None,
-            apply=apply,
+            apply=[fixes.step("apply_manifest", manifest=manifest, namespace=ns, replace=True, wait=True)],
             risk="medium",
             verify=False,
         )
@@ -208,12 +219,9 @@ def recreate_fix(ctx: Context, pvc: Obj, classes: dict[str, Obj], default: str |
         )
     if ((pvc.get("status") or {}).get("phase")) != "Pending" or (pvc.get("spec") or {}).get("volumeName"):
         return fixes.make(ctx.snap, owner, f"{why}; the claim is bound to a volume: move its data before recreating it", None, verify=False, mutates=False)
-    manifest = claim_manifest(pvc, pick)
-    # wait: until the new claim is Bound (its pending pods are scheduled again and start; `verify` checks their rollout)
-    apply = [
-        fixes.step("delete_resource", kind="persistentvolumeclaim", name=name, namespace=ns),
-        fixes.step("apply_manifest", manifest=[manifest], namespace=ns, wait=True),
-    ]
+    # replace: storageClassName is immutable, the claim is deleted and created again; wait: until it is Bound (its
+    # pending pods are scheduled again and start)
+    apply = [fixes.step("apply_manifest", manifest=[claim_manifest(pvc, pick)], namespace=ns, replace=True, wait=True)]
     users = _users(ctx, name)
     return fixes.make(
         ctx.snap,
@@ -221,11 +229,7 @@ def recreate_fix(ctx: Context, pvc: Obj, classes: dict[str, Obj], default: str |
         f"Recreate claim {name} with StorageClass {pick}{' (the default)' if pick == default else ''}: storageClassName is immutable; "
         "the claim never bound, so it holds no data"
         + (f"; the pending pods of {', '.join(f'{k}/{n}' for k, n in users)} then bind and start" if users else ""),
-        fixes.kubectl(ns, "get", "pvc", name, "-o", "json")
-        + f" | jq '.spec.storageClassName=\"{pick}\" | del(.metadata.resourceVersion,.metadata.uid,.spec.volumeName,.status)' > {name}.json && "
-        + fixes.kubectl(ns, "delete", "pvc", name)
-        + " && "
-        + fixes.kubectl(ns, "apply", "-f", f"{name}.json"),
+        None,
         helm_set={"persistence.storageClass": pick},
         risk="medium",
         verify=False,

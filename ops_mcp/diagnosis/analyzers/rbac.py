@@ -134,17 +134,6 @@ def role_fix(snap: Snapshot, owner: str, sa_ns: str, sa: str, ask: Ask, where: s
     """Grant exactly the missing rule; `restart`: a workload ("Deployment/api") whose crashed pods should start now
     instead of after their back-off."""
     name, cluster = object_name(sa, ask), not ask.namespaced
-    resource = ask.rbac_resource + (f".{ask.group}" if ask.group else "")
-    names = [f"--resource-name={ask.name}"] if ask.name else []
-    if cluster:
-        command = (
-            f"kubectl create clusterrole {name} --verb={ask.verb} --resource={resource} {' '.join(names)}".rstrip()
-            + f" && kubectl create clusterrolebinding {name} --clusterrole={name} --serviceaccount={sa_ns}:{sa}"
-        )
-    else:
-        command = fixes.kubectl(where, "create", "role", name, f"--verb={ask.verb}", f"--resource={resource}", *names) + (
-            " && " + fixes.kubectl(where, "create", "rolebinding", name, f"--role={name}", f"--serviceaccount={sa_ns}:{sa}")
-        )
     apply = [fixes.step("apply_manifest", manifest=grant_manifest(sa_ns, sa, ask, where), namespace=where)]
     kind = restart.split("/", 1)[0] if restart else ""
     if restart and kind in ("Deployment", "StatefulSet", "DaemonSet"):
@@ -157,7 +146,6 @@ def role_fix(snap: Snapshot, owner: str, sa_ns: str, sa: str, ask: Ask, where: s
         snap,
         owner,
         f"Grant {sa} '{ask.text()}' {'cluster-wide' if cluster else f'in {where}'}: {what}" + (f", then restart {restart}" if len(apply) > 1 else ""),
-        command,
         verify=False,
         note=note,
         apply=apply,
@@ -187,7 +175,6 @@ def create_sa_fix(snap: Snapshot, owner: str, sa: str, user: str | None = None) 
         snap,
         owner,
         f"Create ServiceAccount {sa}" + (f", then restart {workload} so its pods are created now" if len(apply) > 1 else ""),
-        fixes.kubectl(snap.namespace, "create", "serviceaccount", sa),
         verify=False,
         note="A new ServiceAccount has no permissions: grant what the pods need (diagnose kind=serviceaccount with can=...)",
         apply=apply,

@@ -43,7 +43,7 @@ def analyze(ctx: Context) -> list[Issue]:
                 f"Roll the release back to revision {back}, the last one deployed (no helm operation may be running on it)"
                 if back
                 else "Nothing of it was ever deployed: uninstall the release, then install it again",
-                f"helm rollback {name} {back} -n {ctx.ns}" if back else f"helm uninstall {name} -n {ctx.ns}",
+                None if back else f"helm uninstall {name} -n {ctx.ns}",
                 risk="medium" if back else "high",
                 apply=[rollback] if rollback else None,
                 mutates=True,

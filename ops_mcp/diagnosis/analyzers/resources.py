@@ -42,10 +42,8 @@ def _issue(ctx: Context, pod: dict, cname: str, mode: str, resource: str, used: 
         {"p": f"metrics.k8s.io PodMetrics/{pname}.containers[{cname}].usage.{resource}", "v": used},
         {"p": f"{sp}.containers[{cname}].resources.limits.{resource}", "v": limit},
     ]
-    # A bare pod's resources cannot be patched (it is recreated by hand); a workload's template can.
-    apply = (
-        None if owner.startswith("Pod/") else [fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, resources={"limits": {resource: raised}}))]
-    )
+    # a bare pod's resources cannot be patched: `make` says it is recreated by hand
+    apply = [fixes.patch_step(ctx.snap, owner, fixes.container_patch(owner, cname, resources={"limits": {resource: raised}}))]
     return Issue(
         mode=mode,
         obj=f"Pod/{pname}",
@@ -59,7 +57,6 @@ def _issue(ctx: Context, pod: dict, cname: str, mode: str, resource: str, used: 
             ctx.snap,
             owner,
             f"Raise the {resource} limit of {cname} to {raised} ({why})",
-            fixes.kubectl(ctx.ns, "set", "resources", fixes.short_ref(owner), "-c", cname, f"--limits={resource}={raised}"),
             helm_set={f"resources.limits.{resource}": raised},
             apply=apply,
         ),

@@ -53,7 +53,6 @@ def analyze(ctx: Context) -> list[Issue]:
                         ctx.snap,
                         ref,
                         "Resume the rollout",
-                        fixes.kubectl(ctx.ns, "rollout", "resume", fixes.short_ref(ref)),
                         apply=[fixes.patch_step(ctx.snap, ref, {"spec": {"paused": False}})],
                     ),
                 )
@@ -104,10 +103,10 @@ def _deadline_fix(ctx: Context, ref: str) -> dict:
         ref,
         "Roll back to the previous revision, which still serves, then fix the new one"
         if healthy
-        else "Fix the pods' failure, or roll back to the previous revision",
-        fixes.kubectl(ctx.ns, "rollout", "undo", fixes.short_ref(ref)),
+        else "Fix the pods' failure, or roll back to the previous revision (not known to serve)",
         risk="medium",
         apply=[fixes.undo_step(ctx.snap, ref)] if healthy else None,
+        mutates=healthy,
     )
 
 
@@ -284,12 +283,10 @@ def _resources_fix(ctx: Context, workload: Obj, ref: str, cname: str, changes: d
     for resource, value in (resources.get("limits") or {}).items():
         if resource in current and quantity(current[resource]) > quantity(value):
             resources.setdefault("requests", {}).setdefault(resource, value)
-    sets = [f"--{kind}=" + ",".join(f"{r}={v}" for r, v in values.items()) for kind, values in resources.items()]
     return fixes.make(
         ctx.snap,
         ref,
         do,
-        fixes.kubectl(ctx.ns, "set", "resources", fixes.short_ref(ref), "-c", cname, *sets),
         apply=[fixes.patch_step(ctx.snap, ref, fixes.container_patch(ref, cname, resources=resources))],
     )
 
@@ -376,7 +373,6 @@ def _rerun(ctx: Context, job: Obj, ref: str, change: tuple[str, dict, str]) -> d
             ctx.snap,
             f"CronJob/{owner['name']}",
             f"Change CronJob {owner['name']}'s template, {why}; its next run (or `kubectl create job --from=cronjob/{owner['name']}`) has it",
-            fixes.kubectl(ctx.ns, "patch", "cronjob", owner["name"], fixes.merge_patch(patch)),
             apply=[fixes.step("patch_resource", kind="cronjob", name=owner["name"], namespace=ctx.ns, patch=patch)],
             verify=False,
         )
@@ -385,7 +381,6 @@ def _rerun(ctx: Context, job: Obj, ref: str, change: tuple[str, dict, str]) -> d
         ctx.snap,
         ref,
         f"Re-run Job {name_of(job)} with {why}: delete it, then create it again from its own spec with the change",
-        fixes.kubectl(ctx.ns, "delete", "job", name_of(job)) + " && kubectl apply -f JOB.yaml  # the spec in fix.apply",
         apply=[
             fixes.step("delete_resource", kind="job", name=name_of(job), namespace=ctx.ns),
             fixes.step("apply_manifest", manifest=[manifest], namespace=ctx.ns),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from .. import fixes
 from ..base import Context, Issue, condition, live_pods, spec_path
+from ..scope import owner_of
 from ..snapshot import Obj, meta, name_of, quantity
 
 check = "scheduling"
@@ -179,9 +180,8 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
                 ctx.snap,
                 owner,
                 f"Remove nodeSelector {key}={value}, which no node carries (or label a node {key}={value} if one should)",
-                fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch(remove)),
                 helm_set={f"nodeSelector.{key}": "null"},
-                apply=[fixes.patch_step(ctx.snap, owner, remove, "json")] if okind != "Pod" else None,
+                apply=[fixes.patch_step(ctx.snap, owner, remove, "json")],  # a bare pod's: `make` says to recreate it
             )
             issue.alt = [{"text": f"kubectl label node <node> {key}={value} if a node should carry it", "conf": "medium"}]
         else:
@@ -214,9 +214,8 @@ def _issue(ctx: Context, pod: Obj, cond: Obj) -> Issue:
                 f"The node's {key} taint is a node condition or the control plane's: fix the node, not the pod"
                 if system
                 else f"Add a toleration for {key}={value}:{effect}, if this workload belongs on those nodes (else remove the taint from a node)",
-                None if system else fixes.kubectl(ctx.ns, "patch", target, fixes.json_patch(ops)),
                 helm_set=None if system else {"tolerations[0].key": key, "tolerations[0].value": value, "tolerations[0].effect": effect},
-                apply=None if system or okind == "Pod" else [fixes.patch_step(ctx.snap, owner, ops, "json")],
+                apply=None if system else [fixes.patch_step(ctx.snap, owner, ops, "json")],  # tolerations may be added to a pod
                 mutates=not system,
                 risk="medium",
             )
@@ -272,15 +271,14 @@ def _soften(ctx: Context, owner: str, okind: str, sp: str, spec: Obj, message: s
             changed.append(f"required {kind} -> preferred")
     kind, name = owner.split("/", 1)
     workload = ctx.snap.workload(kind, name) or {}
-    replicas = int((workload.get("spec") or {}).get("replicas", 1))
-    ready = int((workload.get("status") or {}).get("readyReplicas") or 0)
-    room = min(replicas, replicas - ready + 1)  # below this, no running pod may go while no new one can start
-    current = _max_unavailable(workload) if kind == "Deployment" else None
-    if changed and current is not None and current < room and "podAntiAffinity" in changed[0]:
-        # the running pods keep their required anti-affinity and so keep every new pod off their nodes: one of them
-        # must go first, or the rollout waits forever
-        ops.append({"op": "add", "path": "/spec/strategy/rollingUpdate/maxUnavailable", "value": room})
-        changed.append(f"rollout maxUnavailable {room}, so a running pod makes room for the new ones")
+    placed = [p for p in ctx.snap.pods if (p.get("spec") or {}).get("nodeName") and owner_of(ctx.snap, p) == owner]
+    strategy = ((workload.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate")
+    if kind == "Deployment" and placed and strategy != "Recreate" and any("podAntiAffinity" in c for c in changed):
+        # the running pods keep their required anti-affinity until they stop, and kube-scheduler does not retry a pod
+        # that an existing pod's anti-affinity refused when that pod goes (it waits up to 5 minutes): a rolling update
+        # would start the new pods while the old ones stop and leave them Pending. Recreate stops the old pods first.
+        ops.append({"op": "replace", "path": "/spec/strategy", "value": {"type": "Recreate"}})
+        changed.append("strategy Recreate, so the running pods stop before the new ones are placed (RollingUpdate again once they run)")
     spreads = spec.get("topologySpreadConstraints") or []
     if "topology spread" in message and any(c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule" for c in spreads):
         ops.append({"op": "replace", "path": f"{path}/topologySpreadConstraints", "value": [{**c, "whenUnsatisfiable": "ScheduleAnyway"} for c in spreads]})
@@ -291,22 +289,9 @@ def _soften(ctx: Context, owner: str, okind: str, sp: str, spec: Obj, message: s
         ctx.snap,
         owner,
         f"Make the placement rules preferences ({'; '.join(changed)}): the nodes this cluster has cannot meet them as requirements",
-        fixes.kubectl(ctx.ns, "patch", fixes.short_ref(owner), fixes.json_patch(ops)),
         apply=[fixes.patch_step(ctx.snap, owner, ops, "json")],
         risk="medium",
     )
-
-
-def _max_unavailable(workload: Obj) -> int | None:
-    """A RollingUpdate Deployment's maxUnavailable in pods (None: another strategy)."""
-    spec = workload.get("spec") or {}
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
-        return None
-    value = (strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%")
-    if isinstance(value, str) and value.endswith("%"):
-        return int(int(value[:-1]) * int(spec.get("replicas", 1)) / 100)
-    return int(value)
 
 
 def _tolerated(taint: Obj, tolerations: list[Obj]) -> bool:

@@ -113,7 +113,6 @@ def _selector_mismatch(ctx: Context, svc: Obj, selector: dict, templates) -> Iss
             ctx.snap,
             ref,
             f"Point the selector at the labels of the workload this Service should reach; equally near: {', '.join(tied[:4])}",
-            fixes.kubectl(ctx.ns, "edit", "svc", name),
             verify=False,
             mutates=False,
         )
@@ -123,7 +122,6 @@ def _selector_mismatch(ctx: Context, svc: Obj, selector: dict, templates) -> Iss
             ctx.snap,
             ref,
             f"Point the selector at {owner}'s labels",
-            fixes.kubectl(ctx.ns, "patch", "svc", name, fixes.merge_patch(patch)),
             helm_set={"service.selector": "<chart selectorLabels>"},
             verify=False,
             apply=[fixes.step("patch_resource", kind="service", name=name, namespace=ctx.ns, patch=patch, patch_type="merge")],
@@ -136,7 +134,6 @@ def _selector_mismatch(ctx: Context, svc: Obj, selector: dict, templates) -> Iss
             ctx.snap,
             ref,
             f"Set the selector to {owner}'s labels {new}, dropping the keys {sorted(k for k in diff if k not in labels)} its pods lack",
-            fixes.kubectl(ctx.ns, "patch", "svc", name, fixes.json_patch(ops)),
             verify=False,
             apply=[fixes.step("patch_resource", kind="service", name=name, namespace=ctx.ns, patch=ops, patch_type="json")],
         )
@@ -216,8 +213,17 @@ def _target_port_fix(ctx: Context, svc: Obj, i: int, port: Obj, value: int | str
             ctx.snap,
             f"Service/{name}",
             f"Set targetPort to the container port the app listens on: the pods declare {choices or 'no ports'}, which one is unclear",
-            fixes.kubectl(
-                ctx.ns, "patch", "svc", name, fixes.json_patch([{"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": "<container-port>"}])
+            fixes.kubectl_of(
+                [
+                    fixes.step(
+                        "patch_resource",
+                        kind="service",
+                        name=name,
+                        namespace=ctx.ns,
+                        patch=[{"op": "replace", "path": f"/spec/ports/{i}/targetPort", "value": "<container-port>"}],
+                        patch_type="json",
+                    )
+                ]
             ),
             verify=False,
             mutates=False,
@@ -228,7 +234,6 @@ def _target_port_fix(ctx: Context, svc: Obj, i: int, port: Obj, value: int | str
         ctx.snap,
         f"Service/{name}",
         f"Set targetPort of port {port.get('name') or port.get('port')} to the container's declared port {value}",
-        fixes.kubectl(ctx.ns, "patch", "svc", name, fixes.json_patch(ops[1:])),
         verify=False,
         apply=[fixes.step("patch_resource", kind="service", name=name, namespace=ctx.ns, patch=ops, patch_type="json")],
     )
@@ -252,7 +257,6 @@ def scaled_to_zero(ctx: Context, issue: Issue, owners: list[str]) -> None:
         ctx.snap,
         zero[0],
         f"Scale {zero[0]} to {replicas}" + (f" (HPA {name_of(hpa)}'s minimum)" if hpa else ""),
-        fixes.kubectl(ctx.ns, "scale", fixes.short_ref(zero[0]), f"--replicas={replicas}"),
         helm_set={"replicaCount": str(replicas)},
         apply=[fixes.step("scale_deployment", name=wname, replicas=replicas, namespace=ctx.ns, kind=kind.lower(), wait=True, adjust_hpa=True if hpa else None)],
     )
