@@ -28,7 +28,7 @@ PATH="${TODO_CHATBOT_CACHE:-$HOME/.cache/todo-chatbot}/bin:$PATH"
 check_prerequisites() {
   local missing=()
   if ! command -v minikube >/dev/null 2>&1; then
-    missing+=("minikube is not installed: install it from https://minikube.sigs.k8s.io/docs/start/ (or the devcontainer)")
+    missing+=("minikube is not installed: install it from https://minikube.sigs.k8s.io/docs/start/")
   fi
   if ! command -v docker >/dev/null 2>&1; then
     missing+=("docker is not installed: Minikube's docker driver and the image builds need Docker (https://docs.docker.com/engine/install/)")
