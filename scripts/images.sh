@@ -2,13 +2,16 @@
 # Build the project's images and record them in $CACHE/images/images.json ($IMAGES_JSON if set):
 #   {"backend": "todo-chatbot/backend:<tag>", "frontend": "todo-chatbot/frontend:<tag>", "ops-mcp": "todo-chatbot/ops-mcp:<tag>"}
 #
-#   scripts/images.sh [backend|frontend|ops-mcp ...]     (default: all three)
+#   scripts/images.sh [backend|frontend|ops-mcp ...]     (default: all three; prints their sizes at the end)
+#   scripts/images.sh --bases                            (only the bases, printed as docker-compose.yml's variables)
 #
 # - Engine: whatever scripts/engine.sh prints (it installs and starts one when none answers).
 # - Bases: the Dockerfiles' public defaults (python:3.11-slim-bookworm, node:20-bookworm-slim) when
 #   the engine has them or can pull them; otherwise equivalent local bases made once with debootstrap
 #   from Debian packages, carrying this machine's CA bundle, and passed as build arguments.
-#   ops-mcp gets the toolchain's pinned helm ($BIN/helm) as a one-file image.
+#   ops-mcp gets the toolchain's pinned helm ($BIN/helm) as a one-file image, and its final stage a
+#   distroless-like base (python3 and its libraries only, from Debian's packages: see python_runtime_rootfs).
+#   docker-compose.yml's PostgreSQL: postgres:16.4-alpine, or a stand-in from Debian's package (postgres_image).
 # - Tags come from the image ID: an unchanged build is all cache hits and keeps its ref; a change
 #   (e.g. under backend-app/) gives that image a new ID, hence a new ref, and leaves the others alone.
 # - A new image is recorded only after its smoke test: uid 10001, read-only root filesystem, its
@@ -25,6 +28,7 @@ export DOCKER_HOST DOCKER_BUILDKIT=0  # the classic builder: every engine has it
 
 PYTHON_PUBLIC=python:3.11-slim-bookworm
 NODE_PUBLIC=node:20-bookworm-slim
+POSTGRES_PUBLIC=postgres:16.4-alpine
 SUITE=bookworm
 # The CA bundle this machine trusts (it may hold a TLS-intercepting proxy's CA): into local bases only.
 CA_BUNDLE="${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}"
@@ -96,6 +100,134 @@ python_rootfs() {
   as_root ln -s python3 "$rootfs/usr/bin/python"  # the official image has `python`
 }
 
+# slim_rootfs FULL PACKAGE...: a distroless-like rootfs in $rootfs: only the files of PACKAGE... and the packages
+# they depend on, copied out of the debootstrapped FULL by their packages' file lists (no apt, dpkg, perl,
+# passwd tools, locales or gconv modules); of coreutils only what the images and their probes run (sh is dash:
+# id, cat, touch...). Python's standard library becomes byte-code in /usr/lib/python311.zip. The app user (10001)
+# is in /etc/passwd already: the Dockerfiles add it only where it is missing.
+slim_rootfs() {
+  local full=$1; shift
+  rootfs="$full.slim"
+  as_root rm -rf "$rootfs"
+  as_root "$PYTHON" - "$full" "$rootfs" "$@" <<'PY'
+import os, re, shutil, subprocess, sys
+src, dst, *roots = sys.argv[1:]
+python = "python3.11" in roots
+status = open(f"{src}/var/lib/dpkg/status").read().split("\n\n")
+deps = {}
+for stanza in status:
+    fields = dict(re.findall(r"^([A-Za-z-]+): ?(.*)$", stanza, re.M))
+    if "Package" in fields and "installed" in fields.get("Status", ""):
+        names = re.findall(r"(?:^|[,|]\s*)([a-z0-9][a-z0-9+.-]*)", fields.get("Depends", "") + "," + fields.get("Pre-Depends", ""))
+        deps[fields["Package"]] = [n for n in names if n]
+provides = {}
+for stanza in status:
+    fields = dict(re.findall(r"^([A-Za-z-]+): ?(.*)$", stanza, re.M))
+    for n in re.findall(r"([a-z0-9][a-z0-9+.-]*)", fields.get("Provides", "")):
+        provides.setdefault(n, fields.get("Package"))
+# Not needed at run time though depended on (maintainer scripts, docs): left out with their own closures.
+skip = {"debconf", "perl-base", "dpkg", "readline-common", "install-info", "debianutils"}
+todo, closure = list(roots), set()
+while todo:
+    name = todo.pop()
+    name = name if name in deps else provides.get(name, name)
+    if name in closure or name in skip or name not in deps:
+        continue
+    closure.add(name)
+    todo += deps[name]
+print("packages:", " ".join(sorted(closure)), file=sys.stderr)
+paths = set()
+for name in closure:
+    for suffix in (f"{name}.list", f"{name}:amd64.list"):
+        listing = f"{src}/var/lib/dpkg/info/{suffix}"
+        if os.path.exists(listing):
+            paths.update(line.strip() for line in open(listing) if line.strip() not in ("", "/."))
+# Byte-code Debian's postinst compiled (not in the lists), the CA bundles, the accounts, the resolver's files.
+for root, dirs, files in os.walk(f"{src}/usr/lib/python3.11") if python else ():
+    if os.path.basename(root) == "__pycache__":
+        paths.update("/" + os.path.relpath(os.path.join(root, f), src) for f in files)
+paths.update(["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/machine-ca-bundle.pem", "/etc/passwd", "/etc/group",
+              "/etc/nsswitch.conf", "/etc/host.conf", "/etc/hosts", "/etc/resolv.conf"])
+unwanted = re.compile(r"^/usr/(share/(doc|man|info|locale|lintian|bug|bash-completion)|lib/x86_64-linux-gnu/gconv|lib/python3\.11/(lib2to3|pydoc_data|ensurepip|idlelib|tkinter|turtledemo|test))(/|$)")
+for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):  # usrmerge's links
+    if os.path.islink(f"{src}/{top}"):
+        os.makedirs(dst, exist_ok=True)
+        os.symlink(os.readlink(f"{src}/{top}"), f"{dst}/{top}")
+copied = 0
+for path in sorted(paths):
+    if unwanted.match(path):
+        continue
+    parent = os.path.realpath(f"{src}{os.path.dirname(path)}")  # through usrmerge's links, inside src
+    if not parent.startswith(src):
+        continue
+    here = os.path.join(parent, os.path.basename(path))
+    if os.path.isdir(here) and not os.path.islink(here):
+        continue  # directories come with their files
+    if not os.path.lexists(here):
+        continue  # removed from the full rootfs (docs, man pages)
+    target = dst + here[len(src):]
+    if os.path.lexists(target):
+        continue  # a usrmerge link made above
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy2(here, target, follow_symlinks=False)
+    copied += 1
+for d in ("tmp", "var/tmp", "proc", "sys", "dev", "etc", "root", "run", "var/lib", "var/cache", "usr/local/bin"):
+    os.makedirs(f"{dst}/{d}", exist_ok=True)
+os.chmod(f"{dst}/tmp", 0o1777); os.chmod(f"{dst}/var/tmp", 0o1777)
+with open(f"{dst}/etc/passwd", "a") as f:
+    f.write("app:x:10001:10001::/nonexistent:/usr/sbin/nologin\n")
+with open(f"{dst}/etc/group", "a") as f:
+    f.write("app:x:10001:\n")
+# The standard library as byte-code in /usr/lib/python311.zip (first on sys.path; Debian's own .pyc
+# files, without sources): a third of its size. lib-dynload's extensions and os.py (how Python finds its
+# prefix) stay on disk.
+import zipfile
+lib = f"{dst}/usr/lib/python3.11"
+with (zipfile.ZipFile(f"{dst}/usr/lib/python311.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) if python else open(os.devnull, "w")) as zf:
+    for root, dirs, files in os.walk(lib) if python else ():
+        rel = os.path.relpath(root, lib)
+        if rel.split(os.sep)[0] in ("lib-dynload", "site-packages", "dist-packages"):
+            continue
+        if os.path.basename(root) == "__pycache__":
+            for f in files:
+                if f.endswith(".cpython-311.pyc"):
+                    name = os.path.join(os.path.dirname(rel), f.split(".")[0] + ".pyc")
+                    zf.write(os.path.join(root, f), os.path.normpath(name))
+            shutil.rmtree(root)
+            dirs[:] = []
+            continue
+        if rel != ".":
+            zf.writestr(rel + "/", b"")
+        for f in files:
+            if f.endswith(".py") and not (rel == "." and f == "os.py"):
+                os.unlink(os.path.join(root, f))
+# Only what the images and their probes use of coreutils (sh is dash).
+keep = {"cat", "chmod", "chown", "cp", "date", "echo", "env", "false", "id", "ln", "ls", "mkdir", "mv", "pwd",
+        "readlink", "rm", "rmdir", "sleep", "test", "[", "touch", "true", "uname", "dash", "sh", "mawk", "awk",
+        "python3", "python3.11", "python"}
+for directory in ("usr/bin", "usr/sbin"):
+    for f in os.listdir(f"{dst}/{directory}"):
+        if f not in keep and not f.startswith("python"):
+            os.unlink(f"{dst}/{directory}/{f}")
+subprocess.run(["ldconfig", "-r", dst], check=True)
+print(f"{copied} files", file=sys.stderr)
+PY
+  as_root rm -rf "$full"
+}
+
+# The final stages' bases (backend, ops-mcp: python3.11; frontend: node, this machine's Node 20 as in node_rootfs).
+python_runtime_rootfs() {
+  make_rootfs python_runtime python3,netbase
+  slim_rootfs "$rootfs" python3.11 python3 dash coreutils base-files netbase
+  [[ -e "$rootfs/usr/bin/python" ]] || as_root ln -s python3 "$rootfs/usr/bin/python"
+}
+node_runtime_rootfs() {
+  local exe; exe="$(node -p process.execPath)"
+  make_rootfs node_runtime netbase
+  slim_rootfs "$rootfs" libstdc++6 libgcc-s1 libc6 dash coreutils base-files netbase
+  as_root install -D -m 0755 "$exe" "$rootfs/usr/local/bin/node"
+}
+
 node_rootfs() {
   # This machine's Node 20 (binary, npm, headers) in the official image's layout under /usr/local.
   local exe prefix npm_dir
@@ -119,7 +251,8 @@ base() {
   present "$public" && return
   # r1: the recipe's version (bump it when *_rootfs or import_base change); the CA bundle; node's version.
   key="$kind-$SUITE-r1-$(sha256sum "$CA_BUNDLE" | cut -c1-12)"
-  [[ $kind == node ]] && key+="-node$(node --version)"
+  [[ $kind == *_runtime ]] && key+="-r2"
+  [[ $kind == node* ]] && key+="-node$(node --version)"
   BASE=$name
   [[ "$(label "$name" todo-chatbot.base-recipe)" == "$key" ]] && return
   log "trying docker pull $public (once; a local base is built when it fails)"
@@ -134,7 +267,8 @@ base() {
     log "$kind base rootfs made in $((SECONDS - t0)) s ($tarball)"
   fi
   log "importing $name"
-  if [[ $kind == python ]]; then import_base "$name" "$key" "$tarball" '["python3"]'
+  if [[ $kind == python* ]]; then import_base "$name" "$key" "$tarball" '["python3"]'
+  elif [[ $kind == node_runtime ]]; then import_base "$name" "$key" "$tarball" '["node"]'
   else import_base "$name" "$key" "$tarball" '["node"]' npm_config_nodedir=/usr/local
   fi
 }
@@ -154,6 +288,44 @@ helm_image() {
     rm -rf "$tmp"
   fi
 }
+
+# postgres_image PYTHON-BASE: set POSTGRES to the image for docker-compose.yml's postgres service: the public
+# one when the engine has it or can pull it, else tests/cluster/postgres's stand-in (Debian's PostgreSQL 15,
+# the same interface: POSTGRES_DB/USER/PASSWORD, PGDATA under /var/lib/postgresql/data, pg_isready, uid 70).
+postgres_image() {
+  local name=todo-chatbot/postgres:debian-standin key built
+  POSTGRES=$POSTGRES_PUBLIC
+  present "$POSTGRES_PUBLIC" && return
+  key="$(docker image inspect -f '{{.Id}}' "$1")-$(cat tests/cluster/postgres/* | sha256sum | cut -c1-12)"
+  POSTGRES=$name
+  built="$(label "$name" todo-chatbot.base-recipe || true)"
+  [[ $built == "$key" ]] && return
+  if [[ -z $built ]]; then
+    log "trying docker pull $POSTGRES_PUBLIC (once; a local stand-in is built when it fails)"
+    if timeout 60 docker pull -q "$POSTGRES_PUBLIC" >/dev/null 2>&1; then POSTGRES=$POSTGRES_PUBLIC; return; fi
+  fi
+  log "building $name (Debian's PostgreSQL, tests/cluster/postgres) on $1"
+  docker build --network host --force-rm --label "todo-chatbot.base-recipe=$key" --build-arg "BASE_IMAGE=$1" \
+    -t "$name" tests/cluster/postgres >"$OUT/build-postgres.log" 2>&1 \
+    || die "building $name failed (full log: $OUT/build-postgres.log):
+$(tail -n 30 "$OUT/build-postgres.log")"
+}
+
+# --bases: make the base images (no app image) and print them as docker-compose.yml's variables, e.g.
+#   scripts/images.sh --bases >> .env && docker compose up --build
+if [[ ${1:-} == --bases ]]; then
+  base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"; python=$BASE
+  base python_runtime "$PYTHON_PUBLIC" "todo-chatbot/base-python-runtime:$SUITE"; runtime=$BASE
+  base node "$NODE_PUBLIC" "todo-chatbot/base-node:20-$SUITE"; node=$BASE
+  base node_runtime "$NODE_PUBLIC" "todo-chatbot/base-node-runtime:20-$SUITE"; node_runtime=$BASE
+  helm_image
+  postgres_image "$python"
+  # BUILD_NETWORK=host: RUN steps reach the package registries even on an engine without a default bridge.
+  printf '%s\n' "PYTHON_IMAGE=$python" "PYTHON_RUNTIME_IMAGE=$runtime" "NODE_IMAGE=$node" \
+    "NODE_RUNTIME_IMAGE=$node_runtime" "HELM_IMAGE=$HELM" \
+    "POSTGRES_IMAGE=$POSTGRES" "BUILD_NETWORK=host"
+  exit 0
+fi
 
 # --- build, smoke test, record -------------------------------------------------------------------
 
@@ -243,12 +415,15 @@ for name in "${wanted[@]}"; do
 done
 for name in "${wanted[@]}"; do
   case "$name" in
-    backend) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"
-      image backend . backend-app/Dockerfile "PYTHON_IMAGE=$BASE" ;;
-    frontend) base node "$NODE_PUBLIC" "todo-chatbot/base-node:20-$SUITE"
-      image frontend frontend frontend/Dockerfile "NODE_IMAGE=$BASE" ;;
-    ops-mcp) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"; helm_image
-      image ops-mcp . ops_mcp/Dockerfile "PYTHON_IMAGE=$BASE" "HELM_IMAGE=$HELM" ;;
+    backend) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"; python=$BASE
+      base python_runtime "$PYTHON_PUBLIC" "todo-chatbot/base-python-runtime:$SUITE"
+      image backend . backend-app/Dockerfile "PYTHON_IMAGE=$python" "PYTHON_RUNTIME_IMAGE=$BASE" ;;
+    frontend) base node "$NODE_PUBLIC" "todo-chatbot/base-node:20-$SUITE"; node=$BASE
+      base node_runtime "$NODE_PUBLIC" "todo-chatbot/base-node-runtime:20-$SUITE"
+      image frontend frontend frontend/Dockerfile "NODE_IMAGE=$node" "NODE_RUNTIME_IMAGE=$BASE" ;;
+    ops-mcp) base python "$PYTHON_PUBLIC" "todo-chatbot/base-python:$SUITE"; python=$BASE
+      base python_runtime "$PYTHON_PUBLIC" "todo-chatbot/base-python-runtime:$SUITE"; helm_image
+      image ops-mcp . ops_mcp/Dockerfile "PYTHON_IMAGE=$python" "PYTHON_RUNTIME_IMAGE=$BASE" "HELM_IMAGE=$HELM" ;;
   esac
 done
 
@@ -269,3 +444,9 @@ with open(path + ".tmp", "w") as f:
 os.replace(path + ".tmp", path)
 PY
 log "images recorded in $JSON"
+# The three images' sizes (as `docker image ls` counts them: uncompressed, all layers).
+"$PYTHON" -c 'import json, sys; [print(k, v) for k, v in json.load(open(sys.argv[1])).items()]' "$JSON" \
+  | while read -r name ref; do
+      printf '%-9s %-36s %s\n' "$name" "$ref" \
+        "$(docker image inspect -f '{{.Size}}' "$ref" 2>/dev/null | awk '{printf "%.0f MB", $1 / 1e6}')"
+    done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh machine, idempotently:
 # the Python virtualenv with both packages, the Kubernetes toolchain, the test
-# PostgreSQL, the real node's packages, the frontend's packages and browser, a container engine and the
-# project's images. Safe to run again; it only does what is missing.
+# PostgreSQL, the real node's packages, the frontend's packages and browser, a container engine, Docker
+# Compose and the project's images. Safe to run again; it only does what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
@@ -32,4 +32,6 @@ fi
 "$ROOT/scripts/setup-postgres.sh" >/dev/null
 "$ROOT/scripts/setup-frontend.sh"
 "$ROOT/scripts/engine.sh" >/dev/null
+# Docker Compose for docker-compose.yml and its test (tests/compose): the CLI's v2 plugin, else Debian's docker-compose.
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || apt_install docker-compose
 "$ROOT/scripts/images.sh"

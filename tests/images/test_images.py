@@ -38,6 +38,23 @@ def test_runs_read_only_as_uid_10001_answers_health_and_exits_0_on_sigterm(docke
         assert seconds < 5, f"{name} took {seconds:.1f}s to stop after SIGTERM"
 
 
+# Upper bounds (bytes, as `docker image ls` counts them) on the distroless-like bases scripts/images.sh makes; the
+# public bases (python:3.11-slim-bookworm, node:20-bookworm-slim) are larger and not bounded here.
+MAX_SIZE = {"ops-mcp": 150_000_000, "backend": 150_000_000, "frontend": 200_000_000}
+
+
+def test_images_on_the_distroless_bases_stay_small(docker_env, images) -> None:
+    sizes, checked = {}, 0
+    for name, ref in images.items():
+        size, base = docker(docker_env, "image", "inspect", "-f", '{{.Size}} {{index .Config.Labels "todo-chatbot.base-recipe"}}', ref).stdout.split(" ", 1)
+        sizes[name] = int(size)
+        if base.strip().startswith(("python_runtime-", "node_runtime-")):
+            checked += 1
+            assert int(size) <= MAX_SIZE[name], f"{name} ({ref}) is {int(size) / 1e6:.0f} MB, over {MAX_SIZE[name] / 1e6:.0f} MB"
+    if not checked:
+        pytest.skip(f"built on the public bases: {sizes}")
+
+
 # Sends a sign-up request in two parts: everything but the second half of the body, then (after a line on
 # stdin) the rest. Between the two the request is in flight. Prints "sent", then the response's status line.
 IN_FLIGHT_CLIENT = r"""
