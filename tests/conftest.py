@@ -122,3 +122,24 @@ def disposable_cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield created
     finally:
         created.delete()
+
+
+# -- the suite's time by part (issue 25): where `make test`'s minutes go, printed at the end -----------------------
+_part_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Setup, call and teardown of every test, summed per test directory (a session fixture's start counts where
+    it is first used)."""
+    parts = Path(report.fspath).parts
+    part = parts[parts.index("tests") + 1] if "tests" in parts and parts[-1] != parts[parts.index("tests") + 1] else "tests"
+    _part_seconds[part] = _part_seconds.get(part, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not _part_seconds:
+        return
+    terminalreporter.section("time by part")
+    for part, seconds in sorted(_part_seconds.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{part:<14} {seconds / 60:6.1f} min")
+    terminalreporter.write_line(f"{'all':<14} {sum(_part_seconds.values()) / 60:6.1f} min")
