@@ -437,6 +437,7 @@ def liveness_exit_zero(env: Env) -> None:
         any_pod(lambda p: (status_of(p).get("lastState", {}).get("terminated") or {}).get("exitCode") == 0 and status_of(p).get("restartCount", 0) >= 1),
         "a liveness kill with exit code 0",
     )
+    wait_event(env, "Killing", "liveness")  # the kubelet posts its events after the pod's status: diagnose reads both
 
 
 def configmap_key_missing(env: Env) -> None:

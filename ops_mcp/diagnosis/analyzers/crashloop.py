@@ -80,7 +80,9 @@ def between_liveness_kills(ctx: Context, pod: Obj, status: Obj) -> bool:
     cspec = container_spec(pod.get("spec") or {}, status["name"])
     probe = cspec.get("livenessProbe") or cspec.get("startupProbe") or {}
     window = probe.get("initialDelaySeconds", 0) + (probe.get("periodSeconds", 10) + probe.get("timeoutSeconds", 1)) * probe.get("failureThreshold", 3)
-    return any(e["reason"] == "Unhealthy" and e["_t"] and e["_t"] >= started for e in events) or (ctx.snap.now - started).total_seconds() <= window
+    # three windows, not one: a loaded kubelet probes late, and its event spam filter holds back a pod's repeated
+    # Unhealthy events, so a run that is not yet reported failing is not yet proven healthy either
+    return any(e["reason"] == "Unhealthy" and e["_t"] and e["_t"] >= started for e in events) or (ctx.snap.now - started).total_seconds() <= 3 * window
 
 
 def classify(ctx: Context, pod: Obj, status: Obj) -> Issue | None:
