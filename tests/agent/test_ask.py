@@ -114,7 +114,7 @@ def test_why_is_the_backend_failing_returns_the_diagnosed_root_cause(cluster, na
 
     assert out.returncode == 0, out.stderr
     assert "config.missing_secret_key" in out.stdout and "DATABASE_URL" in out.stdout
-    assert f"kubectl -n {namespace} patch secret backend-secrets" in out.stdout
+    assert f"kubectl -n {namespace} patch secret/backend-secrets" in out.stdout  # the person's template, from the same builder as every fix
     assert "Sup3rS3cret" not in out.stdout + out.stderr + json.dumps([r.body for r in api.requests])
 
 

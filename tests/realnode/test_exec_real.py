@@ -51,7 +51,9 @@ async def test_exec_in_pod_runs_an_argv_only_when_allowed_and_confirmed_and_scru
         assert run["container"] == "app" and run["exit_code"] == 4 and run["stdout"].strip() == "10001" and run["stderr"].strip() == "to stderr", run
 
         # Its own literal credential is scrubbed from the output, and so is anything that looks like one.
-        result = await client.call_tool("exec_in_pod", {"name": name, "command": ["printenv", "API_TOKEN"], "confirm": True})
+        result = await client.call_tool(
+            "exec_in_pod", {"name": name, "command": ["python3", "-c", "import os; print(os.environ['API_TOKEN'])"], "confirm": True}
+        )
         run = ok(result)
         assert run["exit_code"] == 0 and TOKEN not in json.dumps(run) and TOKEN not in result.content[0].text, run
 

@@ -68,11 +68,12 @@ async def test_exec_output_never_shows_the_values_of_the_secrets_the_pod_referen
             assert [s for s in seeded if s in seen] == [], (argv, seen)
             return out, seen
 
-        out, _ = await run("printenv")
+        out, _ = await run("env")  # the images carry only the tools they use: env, cat, python3
         assert "GREETING=hello-plain" in out["stdout"] and "DB_LOGIN=***" in out["stdout"] and "SETTING_A=***" in out["stdout"], out
         out, _ = await run("cat", "/tls/tls.key", "/bundle/id")  # the whole key as one mask, then the projected value
         assert out["stdout"] == "***\n***", out
-        out, _ = await run("sed", "-n", "3,4p;$p", "/tls/tls.key")  # a key's lines one by one (its armor says nothing secret)
+        lines = "import sys; k = open('/tls/tls.key').read().splitlines(True); sys.stdout.write(''.join(k[2:4] + k[-1:]))"
+        out, _ = await run("python3", "-c", lines)  # a key's lines one by one (its armor says nothing secret)
         assert out["stdout"] == "***\n***\n-----END PRIVATE KEY-----\n", out
         out, _ = await run("python3", "-c", "import base64, os; print(base64.b64encode(os.environ['DB_LOGIN'].encode()).decode())")
         assert out["stdout"].strip() == "***", out

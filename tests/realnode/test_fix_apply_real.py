@@ -1,7 +1,8 @@
 """Fixes applied as printed, on the real node: an agent runs exactly the ops-mcp calls of a finding's fix.apply
 through MCP (adding only confirm=true to the destructive ones) and the workload really recovers.
-- A pod Pending on a claim whose StorageClass does not exist: delete the never-bound claim, apply it again with the
-  default class `standard` of the hostPath provisioner, wait for the workload: the claim binds, the pod is Ready.
+- A pod Pending on a claim whose StorageClass does not exist: apply the never-bound claim again with the default class
+  `standard` of the hostPath provisioner (`replace`: deleted and created), wait for the workload: the claim binds, the
+  pod is Ready.
 - A crash loop on the API server's 403 for the pod's ServiceAccount: apply the Role + RoleBinding, restart."""
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ async def test_missing_storage_class_is_repaired_by_the_printed_apply_steps(
         assert first["id"] == f["id"], "the root cause comes first"
         assert f"StorageClass fast-ssd does not exist (existing: {STORAGE_CLASS})" in f["cause"]["text"]
         assert finding(report, "scheduling.unbound_pvc")["caused_by"] == [f["id"]]
-        steps = f["fix"]["apply"]
-        assert [s["tool"] for s in steps] == ["delete_resource", "apply_manifest"], steps
+        steps = f["fix"]["apply"]  # one call: storageClassName is immutable, the claim is deleted and created again
+        assert [(s["tool"], s["args"].get("replace")) for s in steps] == [("apply_manifest", True)], steps
         assert "<" not in repr(steps), steps
-        (manifest,) = steps[1]["args"]["manifest"]
+        (manifest,) = steps[0]["args"]["manifest"]
         assert manifest["spec"]["storageClassName"] == STORAGE_CLASS and manifest["metadata"]["labels"] == {"app": "store", "tier": "db"}
         assert manifest["metadata"]["annotations"] == {"team": "shop"} and manifest["spec"]["resources"] == {"requests": {"storage": "64Mi"}}
 
