@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
+from collections.abc import Iterator
 
 import pytest
 from cluster import deploy
@@ -63,6 +63,19 @@ def test_upgrade_to_new_image_tags_and_rollback_drop_no_request(real_cluster, ap
         app.close()
 
 
+def json_objects(lines) -> Iterator[dict]:
+    """The JSON objects of a stream of pretty-printed documents, one after the other."""
+    buffer, decoder = "", json.JSONDecoder()
+    for line in lines:
+        buffer += line
+        try:
+            obj, end = decoder.raw_decode(buffer.lstrip())
+        except ValueError:
+            continue
+        buffer = buffer.lstrip()[end:]
+        yield obj
+
+
 def last_exit_code(cluster, namespace: str, pod: str) -> int | None:
     """Delete the pod and watch every update until it is gone; the exit code of its container's last state."""
     argv = [
@@ -81,17 +94,14 @@ def last_exit_code(cluster, namespace: str, pod: str) -> int | None:
     ]
     watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=cluster.env)
     try:
-        time.sleep(0.5)  # the watch is established
-        cluster.kubectl("delete", "pod", pod, "-n", namespace, "--wait=false")
-        code, buffer, decoder = None, "", json.JSONDecoder()
         assert watch.stdout is not None
-        for line in watch.stdout:
-            buffer += line
-            try:
-                obj, end = decoder.raw_decode(buffer.lstrip())
-            except ValueError:
-                continue
-            buffer = buffer.lstrip()[end:]
+        objects = json_objects(watch.stdout)
+        # kubectl prints the pod as listed, then watches from that list's resourceVersion: once it is printed, no later
+        # change can be missed (a condition, not a pause)
+        next(objects)
+        cluster.kubectl("delete", "pod", pod, "-n", namespace, "--wait=false")
+        code = None
+        for obj in objects:
             statuses = obj["status"].get("containerStatuses") or []
             terminated = statuses[0].get("state", {}).get("terminated") if statuses else None
             if terminated:
