@@ -63,8 +63,8 @@ def test_runs_the_setup_as_root_with_a_persistent_cache_and_the_app_ports() -> N
     dev = config()
     assert dev["postCreateCommand"] == "make setup"
     assert dev["remoteUser"] == "root"
-    assert dev["containerEnv"]["TODO_CHATBOT_CACHE"] == "/root/.cache/todo-chatbot"
-    assert any("target=/root/.cache/todo-chatbot" in m and "type=volume" in m for m in dev["mounts"])
+    assert dev["containerEnv"]["TODO_CHATBOT_CACHE"] == "/var/cache/todo-chatbot"
+    assert any("target=/var/cache/todo-chatbot" in m and "type=volume" in m for m in dev["mounts"])
     assert {3000, 8000, 8001, 8002} == set(dev["forwardPorts"])
     # dockerd and the real kubelet node inside need a privileged container (default), switchable per machine.
     assert "--privileged=${localEnv:DEVCONTAINER_PRIVILEGED:true}" in dev["runArgs"]
