@@ -127,7 +127,7 @@ def refused_in_dry_run(label: str, exc: OpsError, nothing: str) -> OpsError:
 def in_place_refused(exc: OpsError) -> bool:
     """The API server's 422 for a change an existing object cannot take (an immutable field, a StatefulSet's claim
     templates, a pod's spec): the object as a whole may still be valid, created anew."""
-    return isinstance(exc, Invalid) and ("immutable" in exc.what or "Forbidden" in exc.what)
+    return isinstance(exc, Invalid) and any(words in exc.what for words in ("immutable", "Forbidden", "may not change once set"))
 
 
 def helm_note(objects: list[tuple[str, dict[str, Any] | None]]) -> str | None:
@@ -341,8 +341,21 @@ def change_list(steps: list[Step]) -> list[Change]:
             out.append(Change(obj=s.planned.label, action="created"))
         else:
             action = "replaced" if s.replace else "patched" if s.patch_type != "apply" else "configured"
-            out.append(Change(obj=s.planned.label, action=action, diff=object_diff(s.live, s.result)))
+            # a replaced object is new to the API server: what it adds anew (a uid, a token volume's random name) is
+            # no change of the manifest's, and would make the question differ on every round
+            live, result = (shaped_like(s.live, s.patch), shaped_like(s.result, s.patch)) if s.replace else (s.live, s.result)
+            out.append(Change(obj=s.planned.label, action=action, diff=object_diff(live, result)))
     return out
+
+
+def shaped_like(obj: Any, shape: Any) -> Any:
+    """`obj` cut to the fields `shape` (a manifest) sets: keys of maps, items of lists of named objects by name."""
+    if isinstance(shape, dict) and isinstance(obj, dict):
+        return {k: shaped_like(obj[k], v) for k, v in shape.items() if k in obj}
+    if isinstance(shape, list) and isinstance(obj, list) and shape and all(isinstance(x, dict) and "name" in x for x in shape):
+        named = {x.get("name"): x for x in obj if isinstance(x, dict)}
+        return [shaped_like(named[x["name"]], x) for x in shape if x["name"] in named]
+    return obj
 
 
 def guarded(step: Step) -> Any:
@@ -501,9 +514,20 @@ async def as_created(ops: Ops, p: Planned, live: dict[str, Any]) -> dict[str, An
         result = await ops.run(ops.cluster.create, p.kind, p.namespace, body, dry_run=True, digests=True)
     except OpsError as exc:
         raise refused_in_dry_run(p.label, exc, "nothing was applied (created anew it is refused too)") from None
-    out = {**result, "metadata": {**{k: v for k, v in result["metadata"].items() if k != "generateName"}, "name": p.name}}
-    out.pop("status", None)
+    # the dry run's own identity (its generated name and uid, which a Job copies into its selector and labels) reads
+    # as the live object's: the diff shows only the change, and is the same on every round of the question
+    generated = {result["metadata"]["name"]: p.name, result["metadata"].get("uid"): live["metadata"].get("uid")}
+    out = _same_identity({k: v for k, v in result.items() if k != "status"}, generated)
+    out["metadata"].pop("generateName", None)
     return {**out, "status": live["status"]} if "status" in live else out
+
+
+def _same_identity(value: Any, generated: dict[Any, Any]) -> Any:
+    if isinstance(value, dict):
+        return {k: _same_identity(v, generated) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_same_identity(v, generated) for v in value]
+    return generated.get(value, value) if isinstance(value, str) else value
 
 
 async def wait_gone(ops: Ops, ctx: Context, k: Kind, name: str, ns: str, uid: str | None, timeout_s: int) -> dict[str, Any] | None:
