@@ -86,9 +86,10 @@ class Raw:
             self.headers["Authorization"] = cfg.api_key["authorization"]
         self.rest = client.rest.RESTClientObject(cfg)  # urllib3 with the kubeconfig's TLS client certificate
 
-    def get(self, path: str, **params) -> str:
+    def get(self, path: str, accept: str | None = None, **params) -> str:
         query = "&".join(f"{k}={v}" for k, v in params.items())
-        resp = self.rest.request("GET", self.server + path + (f"?{query}" if query else ""), headers=dict(self.headers), _request_timeout=60)
+        headers = {**self.headers, **({"Accept": accept} if accept else {})}
+        resp = self.rest.request("GET", self.server + path + (f"?{query}" if query else ""), headers=headers, _request_timeout=60)
         body = resp.response.data
         if resp.status != 200:
             raise RuntimeError(f"raw GET {path}: {resp.status} {body[:200]!r}")

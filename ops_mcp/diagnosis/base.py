@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from .scope import Scope, owner_of
@@ -76,6 +77,25 @@ class Context:
 
     def owner(self, pod: Obj) -> str:
         return owner_of(self.snap, pod)
+
+    @cached_property
+    def _live_index(self) -> tuple[dict[str, list[Obj]], dict[str, Obj]]:
+        by_owner: dict[str, list[Obj]] = {}
+        by_ref: dict[str, Obj] = {}
+        for pod in live_pods(self.scope.pods):
+            by_owner.setdefault(self.owner(pod), []).append(pod)
+            by_ref[ref("Pod", pod)] = pod
+        return by_owner, by_ref
+
+    def live_pods_of(self, owner: str, named: str | None = None) -> list[Obj]:
+        """The scope's live pods whose owner is `owner` (e.g. "ReplicaSet/api-5d8f"; a bare pod owns itself), and the pod
+        `named` ("Pod/x") whatever its owner; indexed once per diagnosis, so asking for each of n pods is not O(n^2)."""
+        by_owner, by_ref = self._live_index
+        pods = list(by_owner.get(owner, ()))
+        extra = by_ref.get(named) if named else None
+        if extra is not None and self.owner(extra) != owner:
+            pods.append(extra)
+        return pods
 
     def recent(self, when) -> bool:
         return when is not None and when >= self.snap.now - self.options.since

@@ -99,6 +99,12 @@ class Group:
         self.subjects: set[str] = set()
         self.links: set[str] = set()
         self.ev: list[dict[str, Any]] = []
+        # Indexes over objs and ev, so adding the n-th issue costs O(1), not O(n) JSON dumps (a namespace of
+        # thousands of pods with one shared fault makes one group of thousands of issues).
+        self._objs: set[str] = set()
+        self._ev_keys: dict[str, int] = {}
+        self._ev_p: dict[Any, int] = {}
+        self._ev_log: int | None = None
         self.cause = issue.cause
         self.fix = issue.fix
         self.alt = issue.alt
@@ -109,23 +115,17 @@ class Group:
         self.id = ""
 
     def add(self, issue: Issue) -> None:
-        if issue.obj not in self.objs:
+        if issue.obj not in self._objs:
+            self._objs.add(issue.obj)
             self.objs.append(issue.obj)
         self.subjects |= issue.subjects
         self.links |= issue.links
         self.logs_read += issue.logs_read
         where: list[int] = []  # index in self.ev of each of this issue's evidence items
         for e in issue.ev:
-            key = json.dumps(e, sort_keys=True, default=str)
-            same = next(
-                (
-                    i
-                    for i, x in enumerate(self.ev)
-                    if json.dumps(x, sort_keys=True, default=str) == key or ("p" in e and x.get("p") == e["p"]) or ("log" in e and "log" in x)
-                ),
-                None,
-            )
+            same = self._same_ev(e)
             if same is None:
+                self._index_ev(e, len(self.ev))
                 self.ev.append(e)
                 same = len(self.ev) - 1
             where.append(same)
@@ -136,6 +136,31 @@ class Group:
         self.fix = self.fix or issue.fix
         if not self.next:  # the representative's next steps; siblings would only repeat them
             self.next = list(issue.next)
+
+    def _same_ev(self, e: dict[str, Any]) -> int | None:
+        """The first evidence item that is e, is about the same probe path ("p"), or is a log when e is one."""
+        p = e.get("p") if "p" in e else None
+        if "p" in e and (p is None or not isinstance(p, str | int | float | bool)):
+            # x.get("p") == None also matches items without "p"; an unhashable p: the plain scan
+            key = json.dumps(e, sort_keys=True, default=str)
+            return next(
+                (i for i, x in enumerate(self.ev) if json.dumps(x, sort_keys=True, default=str) == key or x.get("p") == p or ("log" in e and "log" in x)),
+                None,
+            )
+        found = [self._ev_keys.get(json.dumps(e, sort_keys=True, default=str))]
+        if "p" in e:
+            found.append(self._ev_p.get(p))
+        if "log" in e:
+            found.append(self._ev_log)
+        return min((i for i in found if i is not None), default=None)
+
+    def _index_ev(self, x: dict[str, Any], i: int) -> None:
+        self._ev_keys.setdefault(json.dumps(x, sort_keys=True, default=str), i)
+        p = x.get("p")
+        if p is not None and isinstance(p, str | int | float | bool):
+            self._ev_p.setdefault(p, i)
+        if "log" in x and self._ev_log is None:
+            self._ev_log = i
 
     @property
     def mode(self) -> str:

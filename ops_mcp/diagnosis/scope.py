@@ -278,10 +278,12 @@ def _expand(snap: Snapshot, scope: Scope) -> None:
         scope.templates.append(
             Template(f"{okind}/{name_of(workload)}", okind, workload, template.get("spec") or {}, (template.get("metadata") or {}).get("labels") or {})
         )
+    owners = {t.owner for t in scope.templates}  # a set: a namespace of n bare pods is n templates
     for pod in scope.pods:
-        if owner_of(snap, pod) == ref("Pod", pod) or owner_of(snap, pod) not in workload_refs:
-            if scope.template_for(owner_of(snap, pod)) is None:
-                scope.templates.append(Template(owner_of(snap, pod), "Pod", pod, pod.get("spec") or {}, meta(pod).get("labels") or {}))
+        owner = owner_of(snap, pod)
+        if (owner == ref("Pod", pod) or owner not in workload_refs) and owner not in owners:
+            owners.add(owner)
+            scope.templates.append(Template(owner, "Pod", pod, pod.get("spec") or {}, meta(pod).get("labels") or {}))
     if scope.kind != "Namespace":
         known = {id(s) for s in scope.services}
         for svc in snap.services:  # services that select the templates in scope

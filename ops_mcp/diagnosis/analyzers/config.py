@@ -121,7 +121,7 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
 
 def _running(ctx: Context, obj: str, owner: str, cname: str) -> bool:
     """Every live pod of this object or owner has container `cname` running (its env was read at its start)."""
-    pods = [p for p in live_pods(ctx.scope.pods) if f"Pod/{name_of(p)}" == obj or ctx.owner(p) == owner]
+    pods = ctx.live_pods_of(owner, obj)
     return bool(pods) and all(
         any(cs.get("name") == cname and "running" in (cs.get("state") or {}) for cs in (p.get("status") or {}).get("containerStatuses") or []) for p in pods
     )
