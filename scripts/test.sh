@@ -25,7 +25,8 @@ lap frontend
 
 # After the build: the chart's contract tests start the built frontend server.
 log "Python tests (pytest)"
-.venv/bin/pytest "$@" 2>&1 | tee "$logs/pytest.log"
+# Two lanes: the real node's tests in one worker, the rest in the other (tests/conftest.py).
+.venv/bin/pytest -n 2 --dist loadgroup --durations=15 "$@" 2>&1 | tee "$logs/pytest.log"
 lap pytest
 
 log "frontend: end-to-end in Chromium"
