@@ -54,6 +54,7 @@ PROXY_TIMEOUT = 2.0  # seconds per GET through the pod proxy
 # off 10 s, 20 s, 40 s, then 80 s and on to 5 min, so this covers a crash loop's first minute; a longer wait is named in the fix
 RESTART_WAIT = 60.0
 LISTEN_WAIT = 10.0  # seconds from its start during which a container that does not answer yet is asked again
+LISTEN_WAIT_MAX = 60.0  # ... at most, whatever its liveness probe allows
 EVENT_LAG = 3.0  # seconds after a container stops before its kubelet events are taken as complete
 LOG_BYTES = 64 * 1024
 # What the kubelet answers in place of a log it cannot read (rotated, the runtime's file gone): not the application's.
@@ -478,15 +479,24 @@ def _explained(snap: Snapshot, pod: Obj) -> bool:
 
 def _listen_deadlines(snap: Snapshot, pods: list[Obj]) -> dict[str, float]:
     """Per pod on a real kubelet, the monotonic time until which a GET it does not answer is asked again: its youngest
-    running container's start plus LISTEN_WAIT (a slow-starting server is not a wrong path)."""
+    running container's start plus LISTEN_WAIT, or plus the time its liveness probe gives it before a kill, when that
+    is longer (a slow-starting server is not a wrong path; a loaded node starts it later still)."""
     out = {}
     for pod in pods:
         started = [
             s for cs in (pod.get("status") or {}).get("containerStatuses") or [] if (s := ((cs.get("state") or {}).get("running") or {}).get("startedAt"))
         ]
-        if started and probes.runs_containers(snap, pod) and (left := LISTEN_WAIT - min(_age(s) for s in started)) > 0:
+        window = max([LISTEN_WAIT, *(_until_killed(c.get("livenessProbe")) for c in (pod.get("spec") or {}).get("containers") or [])])
+        if started and probes.runs_containers(snap, pod) and (left := min(window, LISTEN_WAIT_MAX) - min(_age(s) for s in started)) > 0:
             out[name_of(pod)] = time.monotonic() + left
     return out
+
+
+def _until_killed(probe: Obj | None) -> float:
+    """Seconds from a container's start until its liveness probe can first have failed enough to kill it (0: no probe)."""
+    if not probe:
+        return 0.0
+    return float(probe.get("initialDelaySeconds", 0) + probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3) + probe.get("timeoutSeconds", 1))
 
 
 def _youngest_exit(snap: Snapshot) -> float | None:

@@ -50,6 +50,8 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             ],
             ns,
         )
+        # The API server's authorizer learns of a new binding from its informer, a moment later (longer when loaded).
+        cluster.wait_for(lambda: can_i(cluster, ns, "reader", "get", "configmaps"), 30, message="RoleBinding reader-cm in effect")
         async with ops_client(cluster, ns, tmp_path) as c:
             out = await c.call(kind="serviceaccount", name="reader", can="get configmaps")
             f = finding(out, "rbac.allowed")
@@ -63,7 +65,7 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             assert not can_i(cluster, ns, "reader", "list", "pods")
             (step,) = f["fix"]["apply"]
             apply_step(cluster, step, ns)
-            assert can_i(cluster, ns, "reader", "list", "pods")
+            cluster.wait_for(lambda: can_i(cluster, ns, "reader", "list", "pods"), 30, message="the printed grant in effect")
             f = finding(await c.call(kind="serviceaccount", name="reader", can="list pods"), "rbac.allowed")
             assert "RoleBinding/reader-list-pods (Role/reader-list-pods)" in f["cause"]["text"]
 
@@ -72,11 +74,15 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             (step,) = f["fix"]["apply"]
             assert [o["metadata"] for o in step["args"]["manifest"]] == [{"name": "reader-create-deployments", "namespace": other}] * 2
             cluster.apply(step["args"]["manifest"], other)
-            assert (
-                cluster.kubectl(
-                    "auth", "can-i", "create", "deployments.apps", f"--as=system:serviceaccount:{ns}:reader", "-n", other, check=False
-                ).stdout.strip()
-                == "yes"
+            cluster.wait_for(
+                lambda: (
+                    cluster.kubectl(
+                        "auth", "can-i", "create", "deployments.apps", f"--as=system:serviceaccount:{ns}:reader", "-n", other, check=False
+                    ).stdout.strip()
+                    == "yes"
+                ),
+                30,
+                message="the grant in the other namespace in effect",
             )
             assert "rbac.allowed" in {x["mode"] for x in (await c.call(kind="serviceaccount", name="reader", can=f"create deployments -n {other}"))["findings"]}
 

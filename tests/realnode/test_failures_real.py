@@ -535,7 +535,8 @@ async def test_wrong_probe_paths_of_a_slow_starting_server_are_fixed_with_the_pa
     """Each run of the container sleeps 5 s before it listens; its liveness probe asks /livez and its readiness probe
     /readyz, both 404 once it listens, so the real kubelet kills it again and again. Diagnosed right after a restart,
     the container does not answer the pod proxy yet: that says nothing of the path, so ops-mcp asks again until the
-    server listens (within 10 s of its start) and fixes both probes to /healthz, the path it answers."""
+    server listens (while its liveness probe lets it run: 15 s, then 2 failures 2 s apart; a loaded
+    node starts Python late) and fixes both probes to /healthz, the path it answers."""
     ns, cluster = real_namespace, real_cluster
     cluster.apply(
         deployment(
@@ -543,7 +544,7 @@ async def test_wrong_probe_paths_of_a_slow_starting_server_are_fixed_with_the_pa
             app_images["backend"],
             "import time; time.sleep(5)\n" + SERVER,
             ports=http_port(),
-            livenessProbe={"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 6, "periodSeconds": 2, "failureThreshold": 2},
+            livenessProbe={"httpGet": {"path": "/livez", "port": "http"}, "initialDelaySeconds": 15, "periodSeconds": 2, "failureThreshold": 2},
             readinessProbe={"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2},
         ),
         ns,
