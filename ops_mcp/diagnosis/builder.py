@@ -94,6 +94,7 @@ class Reader:
                 verb="list",
                 resource=resource,
                 namespace=self.namespace if namespaced else None,
+                slim=True,  # managedFields never decoded: the analyzers do not read it
             )
             for item in page.get("items") or []:
                 for key in _DROP_META:

@@ -3,6 +3,7 @@ causes, order, derive severity and verdict, list what passed and what was skippe
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from .analyzers import (
     service,
 )
 from .base import Context, Issue, Options, pod_ready
-from .model import SEVERITY_ORDER, Report
+from .model import SEVERITY_ORDER, Finding, Report, prune_dump
 from .releases import summary as release_summary
 from .scope import Scope, owner_of
 from .snapshot import Snapshot, helm_release, name_of
@@ -84,8 +85,8 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
     findings = _link_and_order(groups)
     failing_checks = {g.check for g in findings}
     ok = [a.check for a in selected if a.check not in failing_checks and a.check not in {s["check"] for s in skipped}]
-    report = _report(ctx, findings, ok, skipped)
-    return _fit(report, scrub)
+    report, rest = _report(ctx, findings, ok, skipped)
+    return _fit(report, rest, scrub)
 
 
 # ---- grouping ----
@@ -123,9 +124,10 @@ class Group:
         self.logs_read += issue.logs_read
         where: list[int] = []  # index in self.ev of each of this issue's evidence items
         for e in issue.ev:
-            same = self._same_ev(e)
+            key = json.dumps(e, sort_keys=True, default=str)  # once per item: a namespace of bare pods is thousands of groups
+            same = self._same_ev(e, key) if self.ev else None
             if same is None:
-                self._index_ev(e, len(self.ev))
+                self._index_ev(e, len(self.ev), key)
                 self.ev.append(e)
                 same = len(self.ev) - 1
             where.append(same)
@@ -137,25 +139,24 @@ class Group:
         if not self.next:  # the representative's next steps; siblings would only repeat them
             self.next = list(issue.next)
 
-    def _same_ev(self, e: dict[str, Any]) -> int | None:
-        """The first evidence item that is e, is about the same probe path ("p"), or is a log when e is one."""
+    def _same_ev(self, e: dict[str, Any], key: str) -> int | None:
+        """The first evidence item that is e (`key`: its JSON), is about the same probe path ("p"), or is a log when e is one."""
         p = e.get("p") if "p" in e else None
         if "p" in e and (p is None or not isinstance(p, str | int | float | bool)):
             # x.get("p") == None also matches items without "p"; an unhashable p: the plain scan
-            key = json.dumps(e, sort_keys=True, default=str)
             return next(
                 (i for i, x in enumerate(self.ev) if json.dumps(x, sort_keys=True, default=str) == key or x.get("p") == p or ("log" in e and "log" in x)),
                 None,
             )
-        found = [self._ev_keys.get(json.dumps(e, sort_keys=True, default=str))]
+        found = [self._ev_keys.get(key)]
         if "p" in e:
             found.append(self._ev_p.get(p))
         if "log" in e:
             found.append(self._ev_log)
         return min((i for i in found if i is not None), default=None)
 
-    def _index_ev(self, x: dict[str, Any], i: int) -> None:
-        self._ev_keys.setdefault(json.dumps(x, sort_keys=True, default=str), i)
+    def _index_ev(self, x: dict[str, Any], i: int, key: str) -> None:
+        self._ev_keys.setdefault(key, i)
         p = x.get("p")
         if p is not None and isinstance(p, str | int | float | bool):
             self._ev_p.setdefault(p, i)
@@ -241,7 +242,8 @@ def _link_and_order(groups: list[Group]) -> list[Group]:
 # ---- report ----
 
 
-def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict[str, str]]) -> Report:
+def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict[str, str]]) -> tuple[Report, list[dict[str, Any]]]:
+    """The report with the first MAX_FINDINGS findings, and the findings after them (plain; _fit counts them)."""
     scope, snap = ctx.scope, ctx.snap
     target: dict[str, Any] = {"kind": "HelmRelease" if scope.kind == "HelmRelease" else scope.kind, "ns": snap.namespace, "name": scope.name}
     if scope.helm:
@@ -278,12 +280,12 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
         verdict = "unknown" if any(s["check"] in ("crashloop", "scheduling") for s in skipped) else "healthy"
     else:
         verdict = "failing" if worst == 0 else "degraded" if worst <= 3 else "healthy"
-    return Report.model_validate(
+    report = Report.model_validate(
         {
             "target": target,
             "verdict": verdict,
             "summary": _summary(scope, groups, verdict, len(scope.pods)),
-            "findings": findings,
+            "findings": findings[:MAX_FINDINGS],
             "ok": ok,
             "skipped": skipped,
             "limits": {
@@ -297,6 +299,7 @@ def _report(ctx: Context, groups: list[Group], ok: list[str], skipped: list[dict
             "next": [],
         }
     )
+    return report, findings[MAX_FINDINGS:]
 
 
 def _summary(scope: Scope, groups: list[Group], verdict: str, pods: int) -> str:
@@ -313,12 +316,18 @@ def _summary(scope: Scope, groups: list[Group], verdict: str, pods: int) -> str:
     return "; ".join(parts) + (f" (+{extra} linked or further findings)" if extra > 0 else "") + "."
 
 
-def _fit(report: Report, scrub: Scrubber | None) -> Report:
-    """Scrub free text, keep at most MAX_FINDINGS full findings, then trim evidence until the budget fits."""
-    data = report.dump()
+def _fit(report: Report, rest: list[dict[str, Any]], scrub: Scrubber | None) -> Report:
+    """Scrub free text, keep at most MAX_FINDINGS full findings (`rest`: those after them, only counted: their redactions
+    and modes), then trim evidence until the budget fits."""
+    # A namespace of bare pods sharing one fault is thousands of findings: the rest are validated one at a time (their
+    # texts as the report would hold them), and what is kept is pruned (Report.dump) only once cut, as pruning drops no
+    # non-empty string (the scrub counts are the same).
+    data = report.dump(prune=False)
     redacted = 0
     if scrub:
-        for finding in data.get("findings", []):
+        scrub = _memo(scrub)
+        dumped = (Finding.model_validate(f).model_dump(mode="json", exclude_none=True) for f in rest)
+        for finding in itertools.chain(data.get("findings", []), dumped):
             for item in finding.get("ev", []):
                 redacted += _scrub_in_place(item, scrub)
             for key in ("cause", "alt"):
@@ -327,24 +336,34 @@ def _fit(report: Report, scrub: Scrubber | None) -> Report:
         summary, n = scrub(data["summary"])
         data["summary"], redacted = summary, redacted + n
     data["limits"]["redacted"] = data["limits"].get("redacted", 0) + redacted
-    findings = data.get("findings", [])
-    if len(findings) > MAX_FINDINGS:
-        rest = findings[MAX_FINDINGS:]
+    if rest:
         counts: dict[str, int] = {}
         for f in rest:
             counts[f["mode"]] = counts.get(f["mode"], 0) + f.get("n", 1)
         data["more"] = f"+{len(rest)} findings: " + ", ".join(f"{m} x{c}" for m, c in counts.items())
-        data["findings"] = findings[:MAX_FINDINGS]
         data["limits"]["truncated"] = True
         kept = {f["id"] for f in data["findings"]}
         for f in data["findings"]:
             f["caused_by"] = [c for c in f.get("caused_by", []) if c in kept] or f.get("caused_by", [])
+    data = prune_dump(data)
     for trim in (_trim_logs, _trim_ev, _drop_extras):
         if len(json.dumps(data, separators=(",", ":"), ensure_ascii=False)) <= TOKEN_BUDGET_CHARS:
             break
         trim(data)
         data["limits"]["truncated"] = True
     return Report.model_validate(data)
+
+
+def _memo(scrub: Scrubber) -> Scrubber:
+    """The scrubber, asked once per distinct text (the findings of many pods with one fault repeat the same texts)."""
+    seen: dict[str, tuple[str, int]] = {}
+
+    def scrub_once(text: str) -> tuple[str, int]:
+        if text not in seen:
+            seen[text] = scrub(text)
+        return seen[text]
+
+    return scrub_once
 
 
 def _scrub_in_place(value: Any, scrub: Scrubber) -> int:

@@ -186,13 +186,19 @@ class Report(_Compact):
     limits: Limits
     next: list[str] = Field(default_factory=list)
 
-    def dump(self) -> dict[str, Any]:
-        """JSON-ready dict without null or empty values (the token-cheap wire form)."""
-        return self.model_dump(mode="json", exclude_none=True)
+    def dump(self, prune: bool = True) -> dict[str, Any]:
+        """JSON-ready dict without null or empty values (the token-cheap wire form); without null values only when not
+        `prune` (prune_dump() later)."""
+        return self.model_dump(mode="json", exclude_none=True) if prune else super().model_dump(mode="json", exclude_none=True)
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         data = super().model_dump(**kwargs)
         return _prune(data) if kwargs.get("exclude_none") else data
+
+
+def prune_dump(data: dict[str, Any]) -> dict[str, Any]:
+    """What dump() drops besides nulls: empty values (but an empty `v`)."""
+    return _prune(data)
 
 
 def _prune(value: Any) -> Any:

@@ -1,14 +1,22 @@
-"""diagnose on a big namespace stays linear in its pods (bench/scale.py: a 10k-pod namespace in under 3 s).
+"""diagnose on a big namespace stays linear in its pods (bench/scale.py: a 10k-pod namespace in under 3 s), and reads
+them page by page without decoding what it does not read.
 
 Counted, never timed: the work per pod must not grow with the namespace."""
 
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
+from ops_helpers import call, ok, ops_env, stdio_client
 
+from ops_mcp.cluster import without_managed_fields
 from ops_mcp.diagnosis import diagnose_snapshot, scope
+from ops_mcp.diagnosis.builder import PAGE
 from ops_mcp.diagnosis.engine import Group
 
 NS = "shop"
@@ -114,3 +122,105 @@ def test_scale_group_objs_keep_order_without_duplicates():
     for issue in (a, b, a, b):
         group.add(issue)
     assert group.objs == ["Pod/a", "Pod/b"]
+
+
+# ---- the pods of a namespace: page by page, managedFields never decoded ----
+
+
+def managed(manager: str, fields: dict) -> dict:
+    return {"manager": manager, "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": fields}
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [managed("kubectl", {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}})],
+        # "]}" and quotes inside strings, an escaped backslash before a closing quote, a list-valued key
+        [managed('x]},"y\\', {'k:{"name":"a]}"}': {}}), managed("\\", {'f:k:{"a":[1]}': {}}), managed("]}]}", {})],
+        [],
+    ],
+)
+def test_scale_managed_fields_are_cut_before_decoding(entries):
+    items = [
+        {"metadata": {"name": f"p{i}", "labels": {"a": "]}"}, "managedFields": entries}, "spec": {"x": ["]}", {"y": ']},"'}]}, "status": {}} for i in range(3)
+    ]
+    body = json.dumps({"kind": "PodList", "metadata": {"continue": "t"}, "items": items}, separators=(",", ":")).encode()
+    slim = without_managed_fields(body)
+    assert b"managedFields" not in slim
+    for item in items:
+        item["metadata"].pop("managedFields")
+    assert json.loads(slim)["items"] == items
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """A plain-HTTP front for the test API server that forwards every request (the admin certificate) and records it."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "content-type")}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        resp = self.server.pool.request(self.command, self.server.api + self.path, headers=headers, body=body, retries=False, redirect=False)
+        body = resp.data
+        self.send_response(resp.status)
+        self.send_header("Content-Type", resp.headers.get("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PATCH = do_DELETE = do_PUT = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def recorded(cluster, tmp_path):
+    """(kubeconfig path through the recorder, the recorded request paths)."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=cluster.kubeconfig, client_configuration=cfg, persist_config=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Rec", (Recorder,), {"seen": []}))
+    server.pool, server.api = client.rest.RESTClientObject(cfg).pool_manager, cfg.host  # urllib3 with the admin certificate
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    kubeconfig = tmp_path / "recorded-kubeconfig.yaml"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "rec", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+                "users": [{"name": "rec", "user": {}}],
+                "contexts": [{"name": "rec", "context": {"cluster": "rec", "user": "rec"}}],
+                "current-context": "rec",
+            }
+        )
+    )
+    yield kubeconfig, server.RequestHandlerClass.seen
+    server.shutdown()
+
+
+@pytest.mark.anyio
+@pytest.mark.cluster
+async def test_scale_diagnose_finds_the_one_broken_pod_among_many_reading_pods_page_by_page(cluster, namespace, audit_log, recorded):
+    """More pods than a page, one of them referencing a Secret that does not exist: diagnose of the namespace names
+    that pod alone, and read the pods in pages of PAGE (the API's limit and continue), never as one whole list."""
+    kubeconfig, seen = recorded
+    pods = []
+    for i in range(PAGE + 1):
+        container = {"name": "app", "image": "registry.local/app:1"}
+        if i == 250:
+            container["env"] = [{"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}]
+        pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"w-{i:04d}", "labels": {"app": "w"}}, "spec": {"containers": [container]}})
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": pods}), timeout=300)
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kubeconfig))) as c:
+        report = ok(await call(c, "diagnose", {"include_logs": False}))
+    assert report["limits"]["pods"] == PAGE + 1
+    missing = [f for f in report["findings"] if f["mode"] == "config.missing_secret"]
+    assert [(f["objs"], f["n"]) for f in missing] == [(["Pod/w-0250"], 1)], report
+    lists = [parse_qs(urlsplit(path).query) for path in seen if urlsplit(path).path == f"/api/v1/namespaces/{namespace}/pods"]
+    assert [q.get("limit") for q in lists] == [[str(PAGE)], [str(PAGE)]], seen
+    assert "continue" not in lists[0] and lists[1]["continue"]

@@ -4,6 +4,7 @@ cross-check against the API (so it is found even before a pod tries to start), p
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 from .. import fixes
@@ -119,6 +120,12 @@ def _from_message(ctx: Context, pod, cs, message: str, init: bool) -> Issue | No
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _near(name: str, existing: tuple[str, ...]) -> list[str]:
+    """Names like `name` (difflib is costly; thousands of bare pods that reference the same missing object ask the same)."""
+    return difflib.get_close_matches(name, existing, n=3, cutoff=0.6)
+
+
 def _running(ctx: Context, obj: str, owner: str, cname: str) -> bool:
     """Every live pod of this object or owner has container `cname` running (its env was read at its start)."""
     pods = ctx.live_pods_of(owner, obj)
@@ -186,7 +193,7 @@ def _issue(ctx: Context, obj: str, owner: str, cname: str, mode: str, detail: st
         holders = sorted(n for n, k in store.items() if k.exists and key and key in k.keys)
         if len(holders) == 1:
             fix = fix or _key_fix(ctx, owner, cname, label, name, key, key, spec, to=holders[0])
-        near = difflib.get_close_matches(name, [n for n, k in store.items() if k.exists], n=3, cutoff=0.6)
+        near = _near(name, tuple(n for n, k in store.items() if k.exists))
         do = f"Create {label} {name}, fix the name in the template, or mark the reference optional: true" + (
             f" ({label}s with key {key}: {', '.join(holders[:4])})" if holders else f" ({label}s named like it: {', '.join(near)})" if near else ""
         )
