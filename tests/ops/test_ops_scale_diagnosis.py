@@ -152,6 +152,17 @@ def test_scale_managed_fields_are_cut_before_decoding(entries):
     assert json.loads(slim)["items"] == items
 
 
+def test_scale_managed_fields_are_kept_where_they_are_not_the_last_field_of_metadata():
+    """A custom resource's JSON has sorted keys: managedFields comes before name. Cutting to the next "]}" would drop
+    the name and the spec and still decode, so nothing is cut there and the decoder gets the objects whole."""
+    items = [
+        {"metadata": {"annotations": {"a": "b"}, "managedFields": [managed("x", {"f:spec": {}})], "name": f"n{i}"}, "spec": {"ports": [{"port": 80}]}}
+        for i in range(2)
+    ]
+    body = json.dumps({"items": items}, separators=(",", ":")).encode()
+    assert json.loads(without_managed_fields(body))["items"] == items
+
+
 class Recorder(BaseHTTPRequestHandler):
     """A plain-HTTP front for the test API server that forwards every request (the admin certificate) and records it."""
 
