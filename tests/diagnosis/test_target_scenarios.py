@@ -52,6 +52,7 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
         )
         # The API server's authorizer learns of a new binding from its informer, a moment later (longer when loaded).
         cluster.wait_for(lambda: can_i(cluster, ns, "reader", "get", "configmaps"), 30, message="RoleBinding reader-cm in effect")
+        cluster.kubectl("rollout", "status", "deployment/api", "-n", ns, "--timeout=120s")  # its pod runs: the account's user is healthy
         async with ops_client(cluster, ns, tmp_path) as c:
             out = await c.call(kind="serviceaccount", name="reader", can="get configmaps")
             f = finding(out, "rbac.allowed")
