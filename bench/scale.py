@@ -131,8 +131,8 @@ def workload(replicas: int) -> dict:
 class Population:
     """What the cluster holds so far; grow() adds up to the next level."""
 
-    def __init__(self, cluster: Cluster, raw: Raw):
-        self.cluster, self.raw, self.writer = cluster, raw, Writer(raw)
+    def __init__(self, cluster: Cluster, raw: Raw, settle_s: float):
+        self.cluster, self.raw, self.writer, self.settle_s = cluster, raw, Writer(raw), settle_s
         self.bare = self.events_ns = self.events_other = 0
         self.created_deploy = False
 
@@ -167,8 +167,20 @@ class Population:
             )
             return not body["rows"] and len(table["rows"]) == replicas
 
-        self.cluster.wait_for(settled, timeout=1800, interval=3, message=f"{pods} pods Running")
-        return {"create_pods_s": round(pod_s, 1), "create_events_s": round(ev_s, 1), "events": 2 * want, "to_running_s": round(time.perf_counter() - t0, 1)}
+        # Bounded: at ~100k pods KWOK's controller falls behind and the Deployment's pods may not all run for long;
+        # the level is then measured as it stands, and the report says so.
+        try:
+            self.cluster.wait_for(settled, timeout=self.settle_s, interval=3, message=f"{pods} pods Running")
+            running = round(time.perf_counter() - t0, 1)
+        except TimeoutError:
+            running = None
+        return {
+            "create_pods_s": round(pod_s, 1),
+            "create_events_s": round(ev_s, 1),
+            "events": 2 * want,
+            "to_running_s": running,
+            "not_settled": None if running is not None else f"not every pod Running within {self.settle_s:.0f} s: measured as it stood",
+        }
 
 
 def raw_cases(raw: Raw, pool: ThreadPoolExecutor) -> dict:
@@ -182,7 +194,7 @@ def raw_cases(raw: Raw, pool: ThreadPoolExecutor) -> dict:
             body = raw.get(path, limit=limit, **params, **({"continue": token} if token else {}))
             size += len(body)
             page = json.loads(body)
-            n += len(page.get("items") or [])
+            n += len(page.get("items") or page.get("rows") or [])  # a list, or a Table's rows
             token = page["metadata"].get("continue")
             if not token or (cap and n >= cap):
                 return size
@@ -208,7 +220,7 @@ def raw_cases(raw: Raw, pool: ThreadPoolExecutor) -> dict:
         "get_app_status": lambda: at_once(
             lambda: pages(f"/apis/apps/v1/namespaces/{NS}/deployments"),
             lambda: pages(f"/apis/apps/v1/namespaces/{NS}/statefulsets"),
-            lambda: len(raw.get(f"/api/v1/namespaces/{NS}/pods", accept=TABLE_ACCEPT, includeObject="None")),
+            lambda: pages(f"/api/v1/namespaces/{NS}/pods", accept=TABLE_ACCEPT, includeObject="None"),  # the Table, page by page
             lambda: pages(f"/api/v1/namespaces/{NS}/services"),
             lambda: pages(f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices"),
             lambda: pages(ns_events, cap=1000, fieldSelector="type%3DWarning"),
@@ -311,7 +323,7 @@ async def run(args) -> dict:
         for ns in [NS, *EVENT_NAMESPACES]:
             cluster.kubectl("create", "namespace", ns)
         raw = Raw(cluster.kubeconfig, work)
-        population = Population(cluster, raw)
+        population = Population(cluster, raw, args.settle_minutes * 60)
         deadline = time.monotonic() + args.max_minutes * 60
         rate = None  # objects (pods and events) per second, as the last level grew
         for pods in levels:
@@ -348,10 +360,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5, help="runs per call (fewer for a slow call: at least 3, 1 when one call outlasts --budget)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed runs per call and level")
     ap.add_argument("--min-free-gib", type=float, default=4.0, help="stop growing when MemAvailable falls below this")
+    ap.add_argument("--settle-minutes", type=float, default=15.0, help="wait at most this for every pod of a level to run, then measure it as it stands")
     ap.add_argument("--max-minutes", type=float, default=60.0, help="skip a level that would not be grown and measured within this")
     report = asyncio.run(run(ap.parse_args()))
     print(json.dumps(report, indent=2))
     print(table(report))
+    for level in report["levels"]:
+        if level.get("not_settled"):
+            print(f"{level['pods']:,} pods: {level['not_settled']}")
     if report["stopped"]:
         print(f"stopped {report['stopped']}")
 

@@ -17,6 +17,7 @@ from ops_mcp.toolkit import Ops, OpsArg, tool
 
 Kind = AnyKind
 Selector = Annotated[str | None, Field(description="e.g. app=web")]
+POD_PAGE = 500  # pods per Table page when get_app_status walks a namespace
 
 
 class ResourcePage(BaseModel):
@@ -304,7 +305,8 @@ async def get_app_status(ops: OpsArg, namespace: NamespaceArg = None, release: O
     async with anyio.create_task_group() as tg:
         tg.start_soon(fetch, "deploy", c.list_all, "deployments", ns)
         tg.start_soon(fetch, "sts", c.list_all, "statefulsets", ns)
-        tg.start_soon(fetch, "pods", shaping.pod_rows, functools.partial(c.table, "pods", ns))  # kubectl's rows: a fraction of the pods' bytes
+        # kubectl's rows (a fraction of the pods' bytes), page by page: one page held at a time
+        tg.start_soon(fetch, "pods", shaping.tally_pods, functools.partial(c.table, "pods", ns, limit=POD_PAGE))
         tg.start_soon(fetch, "svc", c.list_all, "services", ns)
         tg.start_soon(fetch, "slices", c.list_all, "endpointslices", ns)
         tg.start_soon(fetch, "events", functools.partial(c.list_all, "events", ns, field_selector="type=Warning", max_items=ops.settings.max_events))
@@ -339,14 +341,10 @@ async def get_app_status(ops: OpsArg, namespace: NamespaceArg = None, release: O
             if ready < desired:
                 problems.append(f"{kind} {o['metadata']['name']}: {ready}/{desired} ready")
 
-    failing = []
-    pod_rows = results["pods"][1]
-    terminating = sum(1 for p in pod_rows if p.get("status") == "Terminating")
-    for p in pod_rows:
-        if reason := shaping.pod_row_problem(p):
-            failing.append({"name": p["name"], "status": p.get("status", "Unknown"), "reason": reason, "restarts": shaping.leading_int(p.get("restarts"))})
-    if failing:
-        problems.append(f"{len(failing)} failing pod(s): " + shaping.counts(f["reason"] for f in failing))
+    tally: shaping.PodTally = results["pods"]
+    failing, terminating = tally.failing, tally.terminating
+    if tally.reasons:
+        problems.append(f"{tally.reasons.total()} failing pod(s): " + shaping.counts(tally.reasons))
 
     no_endpoints: list[str] = []
     if not isinstance(results["svc"], OpsError) and not isinstance(results["slices"], OpsError):
@@ -374,7 +372,7 @@ async def get_app_status(ops: OpsArg, namespace: NamespaceArg = None, release: O
         healthy=not problems,
         helm=helm,
         workloads=workloads,
-        failing_pods=failing[:20],
+        failing_pods=failing,
         services_without_endpoints=no_endpoints,
         warnings=warnings,
         problems=problems,
@@ -391,7 +389,8 @@ async def get_app_status(ops: OpsArg, namespace: NamespaceArg = None, release: O
     if workloads:
         lines.append(shaping.table([{"workload": f"{w['kind']}/{w['name']}", "ready": f"{w['ready']}/{w['desired']}"} for w in workloads]))
     if failing:
-        lines.append("failing pods:\n" + shaping.table(failing[:20]))
+        more = tally.reasons.total() - len(failing)
+        lines.append("failing pods:\n" + shaping.table(failing) + (f"\n(and {more} more)" if more else ""))
     if warnings:
         lines.append("warnings (1h):\n" + shaping.table(warnings, ["reason", "object", "count", "last_seen", "message"]))
     return ops.result(out, "\n".join(lines))

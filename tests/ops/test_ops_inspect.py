@@ -9,6 +9,8 @@ import anyio
 import pytest
 from ops_helpers import call, deployment, err, event, ok, ops_env, pod, stdio_client, text_of, wait_ready
 
+from ops_mcp.tools.inspect import POD_PAGE
+
 pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
 
@@ -179,6 +181,39 @@ async def test_get_app_status_reports_failures(cluster, namespace, audit_log):
         cluster.kubectl("delete", "pod/worker-0", "service/orphan", "-n", namespace, "--wait=true")
         healthy = ok(await call(c, "get_app_status", {}))
         assert healthy["failing_pods"] == [] and healthy["services_without_endpoints"] == []
+
+
+async def test_get_app_status_counts_failing_pods_on_every_page_of_a_big_namespace(cluster, namespace, audit_log):
+    """More pods than two of get_app_status's pages: the crash-looping ones listed last (the API lists by name) are
+    counted, the first 20 listed as rows and the rest counted in the text, whatever page they are on."""
+    healthy = [pod(f"aa-{i:04d}") for i in range(2 * POD_PAGE)]
+    for p in healthy:
+        p["spec"]["nodeName"] = "kwok-node-0"  # bound: no scheduling of a thousand pods
+    crashing = [pod(f"zz-{i:02d}", labels={"kwok.todo-chatbot.test/kubelet": "crashloop"}) for i in range(25)]
+    for p in crashing:
+        p["spec"]["nodeName"] = "kwok-node-1"
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": healthy + crashing}), timeout=300)
+
+    def settled() -> bool:
+        phases = cluster.kubectl(
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-o",
+            "jsonpath={range .items[*]}{.status.phase}{' '}{.status.containerStatuses[0].state.waiting.reason}{'\\n'}{end}",
+        ).stdout
+        lines = phases.splitlines()
+        return sum(line.strip() == "Running" for line in lines) == len(healthy) and sum("CrashLoopBackOff" in line for line in lines) == len(crashing)
+
+    cluster.wait_for(settled, 300)
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        result = await call(c, "get_app_status", {})
+    s, text = ok(result), text_of(result)
+    assert s["healthy"] is False
+    assert f"{len(crashing)} failing pod(s): CrashLoopBackOff={len(crashing)}" in s["problems"], s["problems"]
+    assert [f["name"] for f in s["failing_pods"]] == [f"zz-{i:02d}" for i in range(20)]
+    assert "(and 5 more)" in text, text
 
 
 async def test_namespace_allowlist_is_enforced_on_every_call(cluster, namespace, audit_log):
