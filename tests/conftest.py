@@ -139,7 +139,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # -- the suite's time by part (issue 25): where `make test`'s minutes go, printed at the end -----------------------
 _part_seconds: dict[str, float] = {}
+_file_seconds: dict[str, float] = {}
+_lane_seconds: dict[str, float] = {}
 _started: list[float] = []
+_cpu_started: list[tuple[int, int]] = []
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the machine so far (/proc/stat), to tell a run waiting from a run short of CPU."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -148,11 +161,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     parts = Path(report.fspath).parts
     part = parts[parts.index("tests") + 1] if "tests" in parts and parts[-1] != parts[parts.index("tests") + 1] else "tests"
     _part_seconds[part] = _part_seconds.get(part, 0.0) + report.duration
+    _file_seconds[report.fspath] = _file_seconds.get(report.fspath, 0.0) + report.duration
+    lane = getattr(getattr(report, "node", None), "gateway", None)  # the xdist worker that ran it
+    _lane_seconds[lane.id if lane else "main"] = _lane_seconds.get(lane.id if lane else "main", 0.0) + report.duration
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _part_seconds.clear()
     _started.append(time.monotonic())
+    _cpu_started.append(_cpu_ticks())
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -163,3 +180,11 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_line(f"{part:<14} {seconds / 60:6.1f} min")
     terminalreporter.write_line(f"{'all parts':<14} {sum(_part_seconds.values()) / 60:6.1f} min (the lanes run them side by side)")
     terminalreporter.write_line(f"{'wall':<14} {(time.monotonic() - _started[-1]) / 60:6.1f} min")
+    if len(_lane_seconds) > 1:
+        terminalreporter.write_line("lanes: " + ", ".join(f"{lane} {seconds / 60:.1f} min" for lane, seconds in sorted(_lane_seconds.items())))
+    (busy0, all0), (busy1, all1) = _cpu_started[-1], _cpu_ticks()
+    if all1 > all0:
+        terminalreporter.write_line(f"CPU busy {100 * (busy1 - busy0) / (all1 - all0):.0f}% of {os.cpu_count()} cores over the run")
+    terminalreporter.write_line(
+        "slowest files: " + ", ".join(f"{Path(f).name} {s / 60:.1f}" for f, s in sorted(_file_seconds.items(), key=lambda kv: -kv[1])[:15])
+    )
