@@ -75,6 +75,20 @@ socket.on("error", (err) => { console.log("error " + err.message); process.exit(
 """
 
 
+def wait_read(container, port: int, timeout: float = 30) -> None:
+    """Until the server's end of a connection to `port` has an empty receive queue (/proc/net/tcp in the container's
+    network namespace): the server has read what the client wrote (loopback delivers a write at once)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for row in container.exec("cat", table).stdout.splitlines()[1:]:
+                local, state, queues = row.split()[1], row.split()[3], row.split()[4]
+                if local.endswith(f":{port:04X}") and state == "01" and int(queues.split(":")[1], 16) == 0:  # 01: ESTABLISHED
+                    return
+        assert time.monotonic() < deadline, f"no connection on :{port} whose data the server has read:\n{container.logs()}"
+        time.sleep(0.1)
+
+
 def test_frontend_finishes_an_in_flight_request_during_shutdown_then_exits_0(docker_env, images) -> None:
     with running(docker_env, images, "frontend") as container:
         container.wait_healthy()
@@ -89,7 +103,7 @@ def test_frontend_finishes_an_in_flight_request_during_shutdown_then_exits_0(doc
         )
         try:
             assert client.stdout.readline().strip() == "sent", client.stderr.read()
-            time.sleep(0.5)  # the server has the request's head and waits for the rest of its body
+            wait_read(container, 3000)  # the server has the request's head and waits for the rest of its body
             start = time.monotonic()
             docker(docker_env, "kill", "--signal", "TERM", container.name)
             time.sleep(1.5)
