@@ -22,6 +22,7 @@ from . import access, probes, releases
 from .analyzers.crashloop import is_crashing
 from .base import STRONG_LINE, Options
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
+from .share import Sharer
 from .snapshot import SNAPSHOT_KINDS, KeySet, Obj, Snapshot, helm_release, meta, millicores, name_of, quantity
 
 LISTS = {attr: KINDS[kind] for attr, kind in SNAPSHOT_KINDS.items()}  # snapshot attribute -> Kind
@@ -63,6 +64,11 @@ KUBELET_LOG_NOTE = re.compile(r"^(unable to retrieve container logs|failed to tr
 Progress = Callable[[float, float, str], None]  # (done, total, message): MCP progress while diagnose waits
 # only the fields analyzers read are kept from list items (memory stays flat on big namespaces)
 _DROP_META = ("managedFields",)
+# lists whose items share one copy of what they repeat (share.py: only typed kinds, no custom resource): a namespace's
+# pods are most of a snapshot's memory, ~15 KB each decoded, ~3 KB shared
+SHARED_LISTS = ("pods",)
+# a pod's own addresses and version, never read by diagnosis (~400 bytes a pod that no other pod shares)
+_DROP_POD = {"metadata": ("resourceVersion",), "status": ("podIP", "podIPs", "hostIP", "hostIPs")}
 
 
 class Reader:
@@ -84,6 +90,7 @@ class Reader:
         namespaced = kind.namespaced
         path, resource = kind.path(self.namespace), kind.resource
         items: list[Obj] = []
+        sharer = Sharer() if attr in SHARED_LISTS else None
         token = None
         while True:
             self._count(page=True)
@@ -96,11 +103,18 @@ class Reader:
                 namespace=self.namespace if namespaced else None,
                 slim=True,  # managedFields never decoded: the analyzers do not read it
             )
-            for item in page.get("items") or []:
+            page_items = page.get("items") or []
+            for item in page_items:
                 for key in _DROP_META:
                     (item.get("metadata") or {}).pop(key, None)
                 (meta(item).get("annotations") or {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
-                items.append(item)
+                if attr == "pods":
+                    for part, keys in _DROP_POD.items():
+                        for key in keys:
+                            (item.get(part) or {}).pop(key, None)
+            if sharer is not None:
+                sharer.share_page(page_items)
+            items += page_items
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items

@@ -1,7 +1,8 @@
 """The in-memory snapshot the analyzers read: plain Kubernetes JSON dicts (camelCase, as `kubectl get -o json`).
 
 A snapshot is built once per diagnosis (builder.py does it against the API; tests write the dict by hand).
-Nothing here talks to the network.
+Nothing here talks to the network. Its objects are read-only: the builder gives the pods one copy of the subtrees
+they repeat (share.py), so a change made through one pod would show in every other; copy before changing.
 """
 
 from __future__ import annotations

@@ -235,3 +235,46 @@ async def test_scale_diagnose_finds_the_one_broken_pod_among_many_reading_pods_p
     lists = [parse_qs(urlsplit(path).query) for path in seen if urlsplit(path).path == f"/api/v1/namespaces/{namespace}/pods"]
     assert [q.get("limit") for q in lists] == [[str(PAGE)], [str(PAGE)]], seen
     assert "continue" not in lists[0] and lists[1]["continue"]
+
+
+@pytest.mark.anyio
+@pytest.mark.cluster
+async def test_scale_pods_alike_but_for_one_leaf_are_each_diagnosed_by_their_own_leaf(cluster, namespace, audit_log):
+    """Three pages of pods alike in all but their names and token volumes, which the builder keeps as one copy of
+    what they repeat (diagnosis/share.py), and three of them one leaf apart, each on a page of its own: a Secret's
+    name, a ConfigMap's name (a volume), a Secret's key. Each is diagnosed by its own leaf and names that pod alone."""
+    odd = {251: ("secret", "db-old"), 777: ("configmap", "cfg-new"), 2 * PAGE + 100: ("key", "pasword")}
+    pods = []
+    for i in range(2 * PAGE + 201):
+        secret, key, configmap = "db", "url", "cfg"
+        what, value = odd.get(i, (None, None))
+        secret, configmap, key = (value if what == "secret" else secret), (value if what == "configmap" else configmap), (value if what == "key" else key)
+        container = {
+            "name": "app",
+            "image": "registry.local/app:1",
+            "env": [{"name": "DB_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}, {"name": "LOG_LEVEL", "value": "info"}],
+            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+            "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}],
+        }
+        spec = {"nodeName": "kwok-node-0", "containers": [container], "volumes": [{"name": "cfg", "configMap": {"name": configmap}}]}
+        pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"w-{i:04d}", "labels": {"app": "w", "shard": str(i % 10)}}, "spec": spec})
+    objects = [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"url": "postgres://db"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "b"}},
+        *pods,
+    ]
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objects}), timeout=300)
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "pods", "-n", namespace, "--field-selector=status.phase!=Running", "-o", "name").stdout.strip() == "",
+        300,
+        message="every pod Running",
+    )
+    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        report = ok(await call(c, "diagnose", {"include_logs": False}))
+    assert report["limits"]["pods"] == len(pods)
+    named = {f["mode"]: f["objs"] for f in report["findings"]}
+    assert named == {
+        "config.missing_secret": ["Pod/w-0251"],
+        "mount.failed": ["Pod/w-0777"],  # a volume of a ConfigMap that does not exist
+        "config.missing_secret_key": [f"Pod/w-{2 * PAGE + 100:04d}"],
+    }, report
