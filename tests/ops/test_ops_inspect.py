@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import pytest
@@ -183,9 +184,10 @@ async def test_get_app_status_reports_failures(cluster, namespace, audit_log):
         assert healthy["failing_pods"] == [] and healthy["services_without_endpoints"] == []
 
 
-async def test_get_app_status_counts_failing_pods_on_every_page_of_a_big_namespace(cluster, namespace, audit_log):
+async def test_get_app_status_counts_failing_pods_on_every_page_of_a_big_namespace(cluster, namespace, audit_log, recorded):
     """More pods than two of get_app_status's pages: the crash-looping ones listed last (the API lists by name) are
-    counted, the first 20 listed as rows and the rest counted in the text, whatever page they are on."""
+    counted, the first 20 listed as rows and the rest counted in the text, whatever page they are on; the pods are
+    read in pages of POD_PAGE (the API's limit and continue), never as one Table of the whole namespace."""
     healthy = [pod(f"aa-{i:04d}") for i in range(2 * POD_PAGE)]
     for p in healthy:
         p["spec"]["nodeName"] = "kwok-node-0"  # bound: no scheduling of a thousand pods
@@ -207,9 +209,13 @@ async def test_get_app_status_counts_failing_pods_on_every_page_of_a_big_namespa
         return sum(line.strip() == "Running" for line in lines) == len(healthy) and sum("CrashLoopBackOff" in line for line in lines) == len(crashing)
 
     cluster.wait_for(settled, 300)
-    async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+    kubeconfig, seen = recorded
+    async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kubeconfig))) as c:
         result = await call(c, "get_app_status", {})
     s, text = ok(result), text_of(result)
+    lists = [parse_qs(urlsplit(path).query) for path in seen if urlsplit(path).path == f"/api/v1/namespaces/{namespace}/pods"]
+    assert len(lists) >= 3 and all(q.get("limit") == [str(POD_PAGE)] for q in lists), seen
+    assert "continue" not in lists[0] and all(q.get("continue") for q in lists[1:]), seen
     assert s["healthy"] is False
     assert f"{len(crashing)} failing pod(s): CrashLoopBackOff={len(crashing)}" in s["problems"], s["problems"]
     assert [f["name"] for f in s["failing_pods"]] == [f"zz-{i:02d}" for i in range(20)]
