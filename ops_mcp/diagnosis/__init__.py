@@ -8,11 +8,7 @@ Analyzers live in `analyzers/`, one module per failure family, each with `check`
 
 from __future__ import annotations
 
-import gc
 import importlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ops_mcp.redact import redact_text
@@ -85,36 +81,12 @@ def diagnose_cluster(cluster, namespace: str, kind: str | None, name: str | None
     from .base import Options
     from .builder import build
     from .engine import diagnose
+    from .gc_pause import gc_paused
 
     options = options or Options()
-    with _gc_paused():
-        snap, scope = build(cluster, namespace, kind, name, options, progress)
+    snap, scope = build(cluster, namespace, kind, name, options, progress)
+    with gc_paused():
         return diagnose(snap, scope, options, scrub)
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic collection while a diagnosis decodes and analyzes a namespace: every collection would walk the pods
-    already held (10k pods are ~1M dicts), which made decoding them 2-3x slower; refcounting still frees the rest, and
-    the collector runs again once the last concurrent diagnosis is done."""
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if not _gc_holders:
-            _gc_was_enabled = gc.isenabled()
-        _gc_holders += 1
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if not _gc_holders and _gc_was_enabled:
-                gc.enable()
 
 
 __all__ = ["CHECKS", "CRASHLOOP_CHECKS", "MODES", "Options", "Report", "Snapshot", "TargetNotFound", "diagnose_cluster", "diagnose_snapshot"]

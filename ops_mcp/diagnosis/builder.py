@@ -21,6 +21,7 @@ from ops_mcp.redact import redact_obj, redact_text, scrub_values, secret_env_val
 from . import access, probes, releases
 from .analyzers.crashloop import is_crashing
 from .base import STRONG_LINE, Options
+from .gc_pause import gc_paused
 from .scope import Scope, TargetNotFound, normalize_kind, resolve
 from .share import Sharer
 from .snapshot import SNAPSHOT_KINDS, KeySet, Obj, Snapshot, helm_release, meta, millicores, name_of, quantity
@@ -159,7 +160,7 @@ def build(cluster: Any, namespace: str, kind: str | None, name: str | None, opti
                 return attr, None, f"API not served: {exc.what[:120]}"
             raise
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    with gc_paused(), ThreadPoolExecutor(max_workers=6) as pool:
         for attr, items, why in pool.map(fetch, attrs):
             if why:
                 snap.unreadable[attr] = why
