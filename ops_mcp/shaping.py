@@ -117,7 +117,6 @@ def pod_rows(fetch: Any, namespace: str | None = None, own_namespace: bool = Tru
 class PodTally:
     """Failing and terminating pods over every page of a namespace's pods (get_app_status)."""
 
-    pods: int = 0
     terminating: int = 0
     reasons: Counter = field(default_factory=Counter)  # every failing pod's reason
     failing: list[dict[str, Any]] = field(default_factory=list)  # the first `keep` of them, as rows
@@ -126,29 +125,29 @@ class PodTally:
 def tally_pods(fetch: Any, keep: int = 20) -> PodTally:
     """Walk the pods' Table page by page, fetch(with_metadata=..., continue_token=...) -> one page, holding one
     page at a time: a namespace of 100k pods is read in pages rather than as one Table the API server
-    cannot render within a request's timeout. A walk that outlives its list snapshot starts once more."""
-    for attempt in (1, 2):
-        tally, token = PodTally(), None
-        try:
-            while True:
-                page, rows = pod_rows(functools.partial(fetch, continue_token=token))  # the same token again: the same page
-                tally.pods += len(rows)
-                for r in rows:
-                    if r.get("status") == "Terminating":
-                        tally.terminating += 1
-                    elif reason := pod_row_problem(r):
-                        tally.reasons[reason] += 1
-                        if len(tally.failing) < keep:
-                            tally.failing.append(
-                                {"name": r["name"], "status": r.get("status", "Unknown"), "reason": reason, "restarts": leading_int(r.get("restarts"))}
-                            )
-                token = (page.get("metadata") or {}).get("continue")
-                if not token:
-                    return tally
-        except Expired:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    cannot render within a request's timeout."""
+    try:
+        return _tally_walk(fetch, keep)
+    except Expired:  # the walk outlived its list snapshot: once more from the top
+        return _tally_walk(fetch, keep)
+
+
+def _tally_walk(fetch: Any, keep: int) -> PodTally:
+    tally, token = PodTally(), None
+    while True:
+        page, rows = pod_rows(functools.partial(fetch, continue_token=token))  # the same token again: the same page
+        for r in rows:
+            if r.get("status") == "Terminating":
+                tally.terminating += 1
+            elif reason := pod_row_problem(r):
+                tally.reasons[reason] += 1
+                if len(tally.failing) < keep:
+                    tally.failing.append(
+                        {"name": r["name"], "status": r.get("status", "Unknown"), "reason": reason, "restarts": leading_int(r.get("restarts"))}
+                    )
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return tally
 
 
 def leading_int(value: Any) -> int:

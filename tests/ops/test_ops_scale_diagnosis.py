@@ -193,9 +193,10 @@ async def test_scale_pods_alike_but_for_one_leaf_are_each_diagnosed_by_their_own
     odd = {251: ("secret", "db-old"), 777: ("configmap", "cfg-new"), 2 * PAGE + 100: ("key", "pasword")}
     pods = []
     for i in range(2 * PAGE + 201):
-        secret, key, configmap = "db", "url", "cfg"
-        what, value = odd.get(i, (None, None))
-        secret, configmap, key = (value if what == "secret" else secret), (value if what == "configmap" else configmap), (value if what == "key" else key)
+        leaf = {"secret": "db", "key": "url", "configmap": "cfg"}
+        if i in odd:
+            leaf[odd[i][0]] = odd[i][1]
+        secret, key, configmap = leaf["secret"], leaf["key"], leaf["configmap"]
         container = {
             "name": "app",
             "image": "registry.local/app:1",
