@@ -102,12 +102,44 @@ def pod_row_problem(row: dict[str, Any]) -> str | None:
     return status
 
 
+# STATUS values the API server's pod printer gives only a pod that has not ended (phase Pending or Running): the
+# phase, or a waiting container's reason (kubelet's), also behind "Init:". Such a pod being deleted already prints
+# "Terminating"; an ended pod being deleted prints how it ended (Error, OOMKilled, Evicted, ...), so only rows
+# outside this set need the pods' metadata to tell. A value not listed costs that second read, never a wrong row.
+LIVE_POD_STATUSES = frozenset(
+    {
+        "Running",
+        "Pending",
+        "Terminating",
+        "SchedulingGated",
+        "ContainerCreating",
+        "PodInitializing",
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "PreStartHookError",
+        "PostStartHookError",
+    }
+)
+
+
+def may_have_ended(row: dict[str, Any]) -> bool:
+    """Whether an unhealthy pod row could be an ended pod being deleted (which its STATUS cell does not say)."""
+    status = str(row.get("status") or "Unknown")
+    return pod_row_problem(row) is not None and status not in LIVE_POD_STATUSES and status.removeprefix("Init:") not in LIVE_POD_STATUSES
+
+
 def pod_rows(fetch: Any, namespace: str | None = None, own_namespace: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(table, rows) of pods from fetch(with_metadata=...): rendered cells only, and once more with
-    metadata when some row looks unhealthy, so that pods being deleted read as Terminating."""
+    metadata when some row could be an ended pod being deleted, so that it reads as Terminating."""
     tbl = fetch(with_metadata=False)
     rows = table_rows(tbl, "Pod", namespace, own_namespace)
-    if any(pod_row_problem(r) for r in rows):
+    if any(may_have_ended(r) for r in rows):
         tbl = fetch(with_metadata=True)
         rows = table_rows(tbl, "Pod", namespace, own_namespace)
     return tbl, rows

@@ -216,6 +216,8 @@ async def test_get_app_status_counts_failing_pods_on_every_page_of_a_big_namespa
     lists = [parse_qs(urlsplit(path).query) for path in seen if urlsplit(path).path == f"/api/v1/namespaces/{namespace}/pods"]
     assert len(lists) >= 3 and all(q.get("limit") == [str(POD_PAGE)] for q in lists), seen
     assert "continue" not in lists[0] and all(q.get("continue") for q in lists[1:]), seen
+    # A crash-looping pod has not ended, so its row already says whether it is being deleted: each page is read once.
+    assert all(q.get("includeObject") == ["None"] for q in lists) and len({q.get("continue", [""])[0] for q in lists}) == len(lists), seen
     assert s["healthy"] is False
     assert f"{len(crashing)} failing pod(s): CrashLoopBackOff={len(crashing)}" in s["problems"], s["problems"]
     assert [f["name"] for f in s["failing_pods"]] == [f"zz-{i:02d}" for i in range(20)]
@@ -287,9 +289,10 @@ async def test_get_pod_logs_tail_grep_previous_and_scrubbing(cluster, namespace,
         assert "not found" in err(await call(c, "get_pod_logs", {"name": "nope-nope"}))
 
 
-async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace, audit_log):
+async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace, audit_log, recorded):
     """A pod that exited (phase Failed, Error 143: a SIGTERM'd container) and is being deleted is what a rollout
-    restart leaves behind for a moment: kubectl's STATUS says Error, but it is terminating, not failing."""
+    restart leaves behind for a moment: kubectl's STATUS says Error, but it is terminating, not failing (an ended
+    pod's row does not say so: the pods are read again with their metadata)."""
     manual = {"kwok.todo-chatbot.test/kubelet": "manual"}
     doomed = pod("old-web", labels={**manual, "app": "web"})
     doomed["metadata"]["finalizers"] = ["test.todo-chatbot/hold"]  # keeps it visible while it is being deleted
@@ -318,10 +321,13 @@ async def test_pods_being_deleted_are_terminating_not_failing(cluster, namespace
     try:
         cluster.kubectl("delete", "pod", "old-web", "-n", namespace, "--wait=false")
         assert "Error" in cluster.kubectl("get", "pod", "old-web", "-n", namespace).stdout  # what kubectl shows
-        async with stdio_client(ops_env(cluster, namespace, audit_log)) as c:
+        kubeconfig, seen = recorded
+        async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_KUBECONFIG=str(kubeconfig))) as c:
             status = ok(await call(c, "get_app_status", {"release": "none"}))
             assert status["failing_pods"] == [] and status["healthy"], status
             assert status["terminating_pods"] == 1
+            lists = [parse_qs(urlsplit(path).query) for path in seen if urlsplit(path).path == f"/api/v1/namespaces/{namespace}/pods"]
+            assert [q.get("includeObject") for q in lists] == [["None"], ["Metadata"]], seen
             rows = {r["name"]: r["status"] for r in ok(await call(c, "list_resources", {"kind": "pods"}))["rows"]}
             assert rows == {"old-web": "Terminating", "web-live": "Running"}
             wide = ok(await call(c, "list_resources", {"kind": "pods", "all_namespaces": True, "field_selector": f"metadata.namespace={namespace}"}))
