@@ -43,7 +43,7 @@ class Issue:
 class Analyzer(Protocol):
     check: str
 
-    def analyze(self, ctx: Context) -> list[Issue]: ...
+    def analyze(self, ctx: Context) -> Iterable[Issue]: ...  # grouped as they come: a generator holds fewer at once
 
 
 ERROR_LINE = re.compile(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .analyzers import (
     config,
@@ -67,18 +67,20 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
     options = options or Options()
     ctx = Context(snap, scope, options)
     selected = [a for a in ALL if (options.checks is None or a.check in options.checks) and scope.kind in getattr(a, "targets", (scope.kind,))]
-    issues: list[tuple[str, Issue]] = []
+    groups: dict[tuple, Group] = {}
+    seen: dict[str, Any] = {}
     skipped: list[dict[str, str]] = []
     for analyzer in selected:
         blocked = [k for k in analyzer.needs if k in snap.unreadable]
         if blocked:
             skipped.append({"check": analyzer.check, "why": f"cannot list {blocked[0]}: {snap.unreadable[blocked[0]]}"})
             continue
-        issues += [(analyzer.check, i) for i in analyzer.analyze(ctx)]
+        for issue in analyzer.analyze(ctx):  # grouped as they come: an issue is not kept past its group's making
+            _group(groups, seen, analyzer.check, issue)
     for kind, why in snap.unreadable.items():
         if not any(kind in a.needs for a in selected) and not any(s["why"].endswith(why) for s in skipped):
             skipped.append({"check": kind, "why": why})
-    groups = _group(issues)
+    groups = list(groups.values())
     _severity(ctx, groups)
     _link_denied_account(ctx, groups)
     _link_same_container(groups)
@@ -92,52 +94,97 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
 # ---- grouping ----
 
 
+class Head(NamedTuple):
+    """What a group keeps of its first issue: what names and links it."""
+
+    mode: str
+    obj: str
+    owner: str | None
+    container: str | None
+    detail: str
+    symptom: bool
+
+
 class Group:
-    def __init__(self, check: str, issue: Issue):
+    """The issues of one failure signature. A namespace of thousands of bare pods with one fault is thousands of
+    groups of one issue each, so a group holds little of its own: of its first issue only what names the group
+    (`first`), the evidence items and causes equal across groups as one object (`seen`, by their JSON), its first
+    issue's sets until a second issue adds to them, and the indexes that find a repeated evidence item only once a
+    second issue arrives."""
+
+    __slots__ = (
+        "check", "first", "objs", "subjects", "links", "ev", "cause", "fix", "alt", "next",
+        "logs_read", "sev", "caused_by", "id", "_seen", "_index", "_objs", "_own_sets",
+    )  # fmt: skip
+
+    def __init__(self, check: str, issue: Issue, seen: dict[str, Any]):
+        self._seen = seen  # JSON -> the first equal value (evidence item, cause, fix, ...) met in this diagnosis
         self.check = check
-        self.first = issue
+        self.first = Head(issue.mode, issue.obj, issue.owner, issue.container, issue.detail, issue.symptom)
         self.objs: list[str] = []
-        self.subjects: set[str] = set()
-        self.links: set[str] = set()
+        self.subjects: set[str] = issue.subjects
+        self.links: set[str] = issue.links
         self.ev: list[dict[str, Any]] = []
-        # Indexes over objs and ev, so adding the n-th issue costs O(1), not O(n) JSON dumps (a namespace of
-        # thousands of pods with one shared fault makes one group of thousands of issues).
-        self._objs: set[str] = set()
-        self._ev_keys: dict[str, int] = {}
-        self._ev_p: dict[Any, int] = {}
-        self._ev_log: int | None = None
-        self.cause = issue.cause
-        self.fix = issue.fix
-        self.alt = issue.alt
+        self.cause: dict[str, Any] | None = None  # _add sets these three from the first issue
+        self.fix: dict[str, Any] | None = None
+        self.alt: list[dict[str, Any]] = [] if issue.cause else self._one(issue.alt)
         self.next: list[str] = []
         self.logs_read = 0
         self.sev = issue.sev
         self.caused_by: list[Group] = []
         self.id = ""
+        self._own_sets = False  # subjects and links are still the first issue's
+        self._objs: set[str] | None = None  # the objs as a set, from the second one on
+        # (JSON -> index, probe path -> index, index of the first log) in self.ev; None: not built (one issue so far)
+        self._index: tuple[dict[str, int], dict[Any, int], list[int | None]] | None = None
+        self._add(issue)
+        self._index = None  # a group of one issue keeps no index
 
     def add(self, issue: Issue) -> None:
-        if issue.obj not in self._objs:
+        if not self._own_sets:  # the first issue's (maybe another's too): copied before they grow
+            self.subjects, self.links, self._own_sets = set(self.subjects), set(self.links), True
+        self._add(issue)
+
+    def _add(self, issue: Issue) -> None:
+        if not self.objs:
+            self.objs.append(issue.obj)
+        elif issue.obj not in (self._objs if self._objs is not None else self.objs):
+            self._objs = self._objs or set(self.objs)
             self._objs.add(issue.obj)
             self.objs.append(issue.obj)
-        self.subjects |= issue.subjects
-        self.links |= issue.links
+        if self._own_sets:
+            self.subjects |= issue.subjects
+            self.links |= issue.links
         self.logs_read += issue.logs_read
         where: list[int] = []  # index in self.ev of each of this issue's evidence items
         for e in issue.ev:
             key = json.dumps(e, sort_keys=True, default=str)  # once per item: a namespace of bare pods is thousands of groups
             same = self._same_ev(e, key) if self.ev else None
             if same is None:
+                e = self._seen.setdefault(key, e)  # _one(e), its JSON already made
                 self._index_ev(e, len(self.ev), key)
                 self.ev.append(e)
                 same = len(self.ev) - 1
             where.append(same)
         if issue.cause and (self.cause is issue.cause or not self.cause or _conf(issue.cause) < _conf(self.cause)):
-            self.cause = {**issue.cause, "basis": sorted({where[i] for i in issue.cause.get("basis", []) if i < len(where)})}
-            self.alt = issue.alt or self.alt
-            self.fix = issue.fix or self.fix
-        self.fix = self.fix or issue.fix
+            cause = {**issue.cause, "basis": sorted({where[i] for i in issue.cause.get("basis", []) if i < len(where)})}
+            self.cause = self._one(cause)
+            self.alt = self._one(issue.alt) or self.alt
+            self.fix = self._one(issue.fix) or self.fix
+        self.fix = self.fix or self._one(issue.fix)
         if not self.next:  # the representative's next steps; siblings would only repeat them
-            self.next = list(issue.next)
+            self.next = self._one(issue.next)
+
+    def _one(self, value: Any) -> Any:
+        """The first value equal to this one met in this diagnosis (by its JSON)."""
+        return self._seen.setdefault(json.dumps(value, sort_keys=True, default=str), value) if value else value
+
+    def _indexes(self) -> tuple[dict[str, int], dict[Any, int], list[int | None]]:
+        if self._index is None:
+            self._index = ({}, {}, [None])
+            for i, x in enumerate(self.ev):
+                self._index_ev(x, i, json.dumps(x, sort_keys=True, default=str))
+        return self._index
 
     def _same_ev(self, e: dict[str, Any], key: str) -> int | None:
         """The first evidence item that is e (`key`: its JSON), is about the same probe path ("p"), or is a log when e is one."""
@@ -148,20 +195,22 @@ class Group:
                 (i for i, x in enumerate(self.ev) if json.dumps(x, sort_keys=True, default=str) == key or x.get("p") == p or ("log" in e and "log" in x)),
                 None,
             )
-        found = [self._ev_keys.get(key)]
+        keys, paths, log = self._indexes()
+        found = [keys.get(key)]
         if "p" in e:
-            found.append(self._ev_p.get(p))
+            found.append(paths.get(p))
         if "log" in e:
-            found.append(self._ev_log)
+            found.append(log[0])
         return min((i for i in found if i is not None), default=None)
 
     def _index_ev(self, x: dict[str, Any], i: int, key: str) -> None:
-        self._ev_keys.setdefault(key, i)
+        keys, paths, log = self._indexes()
+        keys.setdefault(key, i)
         p = x.get("p")
         if p is not None and isinstance(p, str | int | float | bool):
-            self._ev_p.setdefault(p, i)
-        if "log" in x and self._ev_log is None:
-            self._ev_log = i
+            paths.setdefault(p, i)
+        if "log" in x and log[0] is None:
+            log[0] = i
 
     @property
     def mode(self) -> str:
@@ -172,15 +221,13 @@ def _conf(cause: dict[str, Any]) -> int:
     return {"high": 0, "medium": 1, "low": 2}.get(cause.get("conf", "low"), 2)
 
 
-def _group(issues: list[tuple[str, Issue]]) -> list[Group]:
-    groups: dict[tuple, Group] = {}
-    for check, issue in issues:
-        key = issue.signature()
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = Group(check, issue)
-        group.add(issue)
-    return list(groups.values())
+def _group(groups: dict[tuple, Group], seen: dict[str, Any], check: str, issue: Issue) -> None:
+    """Add the issue to the group of its failure signature, or make that group."""
+    key = issue.signature()
+    if key in groups:
+        groups[key].add(issue)
+    else:
+        groups[key] = Group(check, issue, seen)
 
 
 def _severity(ctx: Context, groups: list[Group]) -> None:
@@ -209,7 +256,7 @@ def _link_denied_account(ctx: Context, groups: list[Group]) -> None:
     denied = {g.first.obj for g in groups if g.mode == "rbac.denied"}
     for group in groups if denied else ():
         if not group.mode.startswith("rbac."):
-            group.links |= denied
+            group.links = group.links | denied  # a new set: a group's first sets are its issue's
 
 
 def _link_same_container(groups: list[Group]) -> None:
@@ -217,7 +264,7 @@ def _link_same_container(groups: list[Group]) -> None:
     causes = {s for g in groups if g.mode.startswith("dependency.") for s in g.subjects if "#" in s}
     for group in groups if causes else ():
         if not group.mode.startswith("dependency.") and group.first.container:
-            group.links |= {f"{obj}#{group.first.container}" for obj in group.objs} & causes
+            group.links = group.links | ({f"{obj}#{group.first.container}" for obj in group.objs} & causes)
 
 
 def _link_and_order(groups: list[Group]) -> list[Group]:

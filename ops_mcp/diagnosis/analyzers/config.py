@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Iterator
 
 from .. import fixes
 from ..base import Context, Issue, live_pods, spec_path
@@ -22,10 +23,9 @@ MESSAGES = [
 ]
 
 
-def analyze(ctx: Context) -> list[Issue]:
-    issues = []
-    for template in ctx.scope.templates:
-        issues += _spec_issues(ctx, template)
+def analyze(ctx: Context) -> Iterator[Issue]:
+    for template in ctx.scope.templates:  # a namespace of bare pods is a template per pod: yielded as they come
+        yield from _spec_issues(ctx, template)
     for pod in live_pods(ctx.scope.pods):
         status = pod.get("status") or {}
         for init, statuses in ((True, status.get("initContainerStatuses")), (False, status.get("containerStatuses"))):
@@ -34,8 +34,7 @@ def analyze(ctx: Context) -> list[Issue]:
                 if waiting.get("reason") == "CreateContainerConfigError":
                     issue = _from_message(ctx, pod, cs, waiting.get("message") or "", init)
                     if issue:
-                        issues.append(issue)
-    return issues
+                        yield issue
 
 
 def _refs(spec):
