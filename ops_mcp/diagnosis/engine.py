@@ -94,6 +94,9 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
 # ---- grouping ----
 
 
+NONE: frozenset[str] = frozenset()
+
+
 class Head(NamedTuple):
     """What a group keeps of its first issue: what names and links it."""
 
@@ -122,8 +125,8 @@ class Group:
         self.check = check
         self.first = Head(issue.mode, issue.obj, issue.owner, issue.container, issue.detail, issue.symptom)
         self.objs: list[str] = []
-        self.subjects: set[str] = issue.subjects
-        self.links: set[str] = issue.links
+        self.subjects: set[str] | frozenset[str] = issue.subjects or NONE  # one empty set for every group without
+        self.links: set[str] | frozenset[str] = issue.links or NONE
         self.ev: list[dict[str, Any]] = []
         self.cause: dict[str, Any] | None = None  # _add sets these three from the first issue
         self.fix: dict[str, Any] | None = None
