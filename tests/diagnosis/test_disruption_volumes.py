@@ -10,10 +10,7 @@ import pytest
 
 from ops_mcp.diagnosis import TargetNotFound, builder, rbac
 from ops_mcp.diagnosis.analyzers.disruption import budget, scaled
-from ops_mcp.diagnosis.base import Options
-from ops_mcp.diagnosis.scope import normalize_kind, resolve
-from ops_mcp.diagnosis.snapshot import Snapshot
-from ops_mcp.errors import NotFound
+from ops_mcp.diagnosis.scope import normalize_kind
 
 from .factories import NS, container, cstatus, deploy_pods, deployment, event, pod, replicaset, snapshot
 from .test_analyzers import by_mode, run
@@ -220,33 +217,6 @@ def test_a_volume_already_reserved_for_this_claim_or_not_read_is_not_a_finding()
     assert not [f for f in run(unread, "pvc", "archive").get("findings", []) if f["mode"].startswith("pvc.volume")]
 
 
-class _Volumes:
-    """The cluster as the builder reads a volume: one GET per name, a 404 for a missing one."""
-
-    def __init__(self, volumes):
-        self.volumes, self.paths = volumes, []
-
-    def request(self, method, path, **kw):
-        self.paths.append((method, path, kw.get("resource")))
-        name = path.rsplit("/", 1)[-1]
-        if name not in self.volumes:
-            raise NotFound(f"persistentvolumes {name!r} not found", "")
-        return {**self.volumes[name], "apiVersion": "v1", "kind": "PersistentVolume"}
-
-
-def test_the_builder_reads_only_the_volumes_pending_claims_name():
-    snap = Snapshot.from_dict(
-        snapshot(pvcs=[claim("archive", "archive-pv"), claim("gone", "missing-pv"), {**claim("bound", "other-pv"), "status": {"phase": "Bound"}}])
-    )
-    cluster = _Volumes({"archive-pv": volume("archive-pv", "archive", "uid-archive-1"), "other-pv": volume("other-pv", "bound", "uid-bound-2", "Bound")})
-    builder._fetch_volumes(builder.Reader(cluster, NS), snap, resolve(snap, None, None))
-    assert sorted(cluster.paths) == [
-        ("GET", "/api/v1/persistentvolumes/archive-pv", "persistentvolumes"),
-        ("GET", "/api/v1/persistentvolumes/missing-pv", "persistentvolumes"),
-    ]
-    assert snap.persistentvolumes["missing-pv"] is None and snap.persistentvolumes["archive-pv"]["status"]["phase"] == "Released"
-
-
 def test_diagnose_declares_the_reads_once():
     needs = set(rbac())
     assert {("list", "poddisruptionbudgets.policy"), ("get", "persistentvolumes"), ("list", "cronjobs.batch")} <= needs
@@ -303,20 +273,3 @@ def test_an_unknown_cronjob_names_the_near_ones():
         run(cron_data(), "cronjob", "rolup")
     assert err.value.suggestions == ["rollup"]
     assert normalize_kind("cronjobs") == "CronJob"
-
-
-def test_the_builder_lists_cronjobs_only_for_a_cronjob_target():
-    class Lists:
-        def __init__(self):
-            self.paths = []
-
-        def request(self, method, path, **kw):
-            self.paths.append(path)
-            return {"items": [cronjob("rollup")] if path.endswith("/cronjobs") else [], "metadata": {}}
-
-    for kind, listed in (("cronjob", True), (None, False)):
-        cluster = Lists()
-        snap, scope = builder.build(cluster, NS, kind, "rollup" if kind else None, Options(include_logs=False))
-        assert any(p.endswith("/cronjobs") for p in cluster.paths) is listed
-        assert scope.kind == ("CronJob" if kind else "Namespace") and (snap.cronjobs != []) is listed
-        assert any("poddisruptionbudgets" in p for p in cluster.paths)
