@@ -1,4 +1,5 @@
-"""The one-builder invariant of a fix, checked on every report a diagnosis test makes (see conftest.py)."""
+"""The one-builder invariant of a fix, checked on every report a diagnosis test makes (test_analyzers.run and the
+scenario helpers call check_report; COUNTS says on how many)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ def check_fix(fix: dict[str, Any]) -> None:
         assert not PLACEHOLDER.search(json.dumps(call["args"])), f"a placeholder in an applied call: {call}"
 
 
+COUNTS = {"reports": 0, "fixes": 0, "commands": 0}  # what check_report has checked in this test process
+
+
 def check_report(out: dict[str, Any]) -> int:
+    """Check every fix of a report (its wire form); returns how many it holds."""
     fixes = [f["fix"] for f in out.get("findings", []) if f.get("fix")]
     for fix in fixes:
         check_fix(fix)
+    COUNTS["reports"] += 1
+    COUNTS["fixes"] += len(fixes)
+    COUNTS["commands"] += sum(1 for fix in fixes if fix.get("kubectl"))
     return len(fixes)

@@ -10,12 +10,14 @@ from ops_mcp.diagnosis import CRASHLOOP_CHECKS, MODES, Options, Report, TargetNo
 from ops_mcp.diagnosis.base import select_log_lines
 
 from .factories import NS, container, cstatus, deploy_pods, deployment, endpointslice, event, node, pod, replicaset, service, snapshot, ts
+from .fix_invariant import check_report
 from .scenario_helpers import person_template
 
 
 def run(data, kind=None, name=None, **options):
     report = diagnose_snapshot(data, kind, name, Options(**options) if options else None)
     out = report.dump()
+    check_report(out)  # the fix invariant: kubectl == kubectl_of(apply), no placeholder in an applied call
     Report.model_validate(out)  # the wire form still satisfies the output schema
     assert len(json.dumps(out)) / 4 < 2000, "response over the ~2,000 token budget"
     for finding in out.get("findings", []):
