@@ -62,7 +62,7 @@ def set_up(cluster: Cluster, images: dict[str, str], registry: LoopbackRegistry,
     return envs
 
 
-CONCURRENT = 4  # scenarios whose loops run at once (each its own ops-mcp process and namespace)
+CONCURRENT = 8  # scenarios whose loops run at once (each its own ops-mcp process and namespace): mostly waits on the kubelet
 NAMED, REPAIRED = 0.9, 0.8  # the acceptance: share of faults whose cause findings[0] names, share repaired
 
 
