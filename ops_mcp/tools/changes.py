@@ -263,18 +263,48 @@ async def follow_rollouts(ops: Ops, targets: list[tuple[Kind, str, str]], timeou
     return last
 
 
+# What claims_bound reads besides the claims: their events, to stop at one that cannot bind.
+CLAIM_WAIT_RBAC = ("list events",)
+
+
 async def claims_bound(ops: Ops, claims: list[tuple[Kind, str, str]], timeout_s: int, ctx: Context) -> str | None:
     """Wait until each applied PersistentVolumeClaim is Bound (a WaitForFirstConsumer class binds once its pending
-    pod is scheduled again); a note naming those still unbound at the deadline."""
+    pod is scheduled again), or cannot bind: its StorageClass does not exist (the volume controller's
+    ProvisioningFailed event says so; it binds only once a person creates the class). A note naming those unbound."""
+    blocked: dict[str, str] = {}
 
     async def sample() -> Any:
-        phases = [((await ops.run(ops.cluster.get, k, name, ns)).get("status") or {}).get("phase") for k, name, ns in claims]
-        unbound = [name for (_, name, _), phase in zip(claims, phases, strict=True) if phase != "Bound"]
+        claimed = [(k, name, ns, await ops.run(ops.cluster.get, k, name, ns)) for k, name, ns in claims]
+        unbound = [(name, ns, obj) for _, name, ns, obj in claimed if (obj.get("status") or {}).get("phase") != "Bound"]
+        for name, ns, obj in unbound:
+            if name not in blocked and (why := await no_class(ops, name, ns, obj)):
+                blocked[name] = why
         done = len(claims) - len(unbound)
-        return unbound, done, len(claims), f"{done}/{len(claims)} claims bound", not unbound
+        return [name for name, _, _ in unbound], done, len(claims), f"{done}/{len(claims)} claims bound", all(n in blocked for n, _, _ in unbound)
 
     unbound = await ops.poll(ctx, sample, timeout_s=timeout_s)
-    return f"claims not Bound after {timeout_s}s: {', '.join(unbound)} (describe them for the provisioner's events)" if unbound else None
+    waiting = [name for name in unbound if name not in blocked]
+    notes = [f"claim {name} cannot bind: {blocked[name]}" for name in unbound if name in blocked]
+    if waiting:
+        notes.append(f"claims not Bound after {timeout_s}s: {', '.join(waiting)} (describe them for the provisioner's events)")
+    return "; ".join(notes) or None
+
+
+async def no_class(ops: Ops, name: str, ns: str, claim: dict[str, Any]) -> str | None:
+    """Why a claim cannot bind if its StorageClass does not exist (from the volume controller's event), else None."""
+    cls = (claim.get("spec") or {}).get("storageClassName")
+    if not cls or (claim.get("spec") or {}).get("volumeName"):
+        return None
+    events = await ops.run(
+        ops.cluster.list_all, "events", ns, field_selector=f"involvedObject.kind=PersistentVolumeClaim,involvedObject.name={name}", max_items=50
+    )
+    uid = claim["metadata"].get("uid")
+    missing = f'storageclass.storage.k8s.io "{cls}" not found'
+    if any(
+        e.get("reason") == "ProvisioningFailed" and missing in (e.get("message") or "") and (e.get("involvedObject") or {}).get("uid") == uid for e in events
+    ):
+        return f"StorageClass {cls} does not exist (ProvisioningFailed): create it, or apply the claim naming an existing class with replace=true (a claim's class cannot change in place)"
+    return None
 
 
 def summary(out: ChangeSet, where: str) -> str:
@@ -595,7 +625,7 @@ async def approve_apply(
     return await approve(ops, plan, f"Apply {shown}?", dry_run, confirm, ctx)
 
 
-@tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC + ROLLOUT_WAIT_RBAC, view=apply_view)
+@tool(title="Apply a manifest", kind="destructive", idempotent=True, rbac=APPLY_RBAC + ROLLOUT_WAIT_RBAC + CLAIM_WAIT_RBAC, view=apply_view)
 async def apply_manifest(
     ops: OpsArg,
     manifest: Manifest,

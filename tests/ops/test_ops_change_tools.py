@@ -258,6 +258,8 @@ async def test_apply_manifest_replace_recreates_what_cannot_change_in_place_with
         done = ok(await call(c, "apply_manifest", {"manifest": [moved, fixed], "replace": True, "wait": True, "timeout_seconds": 90}))
     assert asked and "deletes Deployment/web" in asked[0] and "deletes PersistentVolumeClaim/data" in asked[0], asked
     assert done["applied"] and done["rollout"]["complete"], done
+    # the cluster has no StorageClass "standard": the wait stops at the volume controller's word, not at the timeout
+    assert "claim data cannot bind: StorageClass standard does not exist" in done["note"], done
     assert jsonpath(cluster, namespace, "deploy/web", "{.metadata.uid}") != uid
     assert jsonpath(cluster, namespace, "deploy/web", "{.spec.selector.matchLabels.tier}") == "front"
     assert jsonpath(cluster, namespace, "pvc/data", "{.spec.storageClassName}") == "standard"
