@@ -62,7 +62,8 @@ def set_up(cluster: Cluster, images: dict[str, str], registry: LoopbackRegistry,
     return envs
 
 
-CONCURRENT = 8  # scenarios whose loops run at once (each its own ops-mcp process and namespace): mostly waits on the kubelet
+CONCURRENT = 4  # scenarios whose loops run at once (each its own ops-mcp process and namespace); 8 made the load peak
+# past what the other lane's timing-bound tests bear (a chat call timed out in CI at load 21)
 NAMED, REPAIRED = 0.9, 0.8  # the acceptance: share of faults whose cause findings[0] names, share repaired
 
 
