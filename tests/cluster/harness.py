@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from cluster.api import Api
 from cluster.errors import ClusterError
 from cluster.node import FAKE_NODE_TAINT, NODE_NAME, NodeError, RealNode
 
@@ -93,6 +94,7 @@ class Cluster:
         # The node's files live beside the cluster's, not inside: `kwokctl delete` removes the cluster dir.
         self.etcd_port = _free_port()  # etcd's client port (plain HTTP on loopback; compact_etcd speaks its JSON gateway)
         self.node = RealNode(workdir / "nodes" / name, bin_dir, self.cluster_dir / "pki", self.kubeconfig) if real_node else None
+        self._api: Api | None = None
         self.env = {
             **os.environ,
             "KWOK_WORKDIR": str(workdir),
@@ -309,8 +311,26 @@ class Cluster:
         return self._run([str(self.bin_dir / "kubectl"), "--kubeconfig", self.kubeconfig, *args], input=input, check=check, timeout=timeout)
 
     def kubectl_json(self, *args: str, timeout: float = 120) -> Any:
-        """`kubectl ... -o json`, parsed."""
-        return json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
+        """`kubectl ... -o json`, parsed: in process for the plain forms of `get` (cluster/api.py), else by kubectl."""
+        answer = self.api.get(args)
+        return answer if answer is not None else json.loads(self.kubectl(*args, "-o", "json", timeout=timeout).stdout)
+
+    @property
+    def api(self) -> Api:
+        """In-process reads (cluster/api.py), made on first use: the kubeconfig exists once the cluster has started."""
+        if self._api is None:
+            self._api = Api(self.kubeconfig)
+        return self._api
+
+    def fresh_namespace(self, name: str) -> str:
+        """Create a namespace and wait until it is ready for pods (its default ServiceAccount exists)."""
+        self.api.create_namespace(name)
+        self.wait_for(
+            lambda: self.api.request("GET", f"/api/v1/namespaces/{name}/serviceaccounts/default") is not None,
+            timeout=30,
+            message=f"ServiceAccount default in {name}",
+        )
+        return name
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return self._run([str(self.bin_dir / "helm"), "--kubeconfig", self.kubeconfig, *args], check=check, timeout=timeout)
@@ -345,14 +365,13 @@ class Cluster:
             }
         )
         # KWOK serves the logs once its watch has seen the Logs object: wait for that, so tests never race it.
-        select = ["-c", container] if container else []
-        for flags, lines in (([], current), (["--previous"], previous)):
+        for prev, lines in ((False, current), (True, previous)):
             if lines is None:
                 continue
             self.wait_for(
-                lambda flags=flags, lines=lines: self.kubectl("logs", pod, "-n", namespace, *select, *flags, check=False).stdout.splitlines() == lines,
+                lambda prev=prev, lines=lines: (self.api.logs(namespace, pod, container, prev) or "").splitlines() == lines,
                 timeout=30,
-                message=f"kubectl logs {' '.join(flags)} of {pod}",
+                message=f"the logs{' (previous)' if prev else ''} of {pod}",
             )
 
     def compact_etcd(self) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster.harness import KUBE_VERSION, Cluster
+from cluster.harness import KUBE_VERSION, Cluster, ClusterError
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -246,3 +246,71 @@ def test_rbac_read_only_service_account_cannot_scale(cluster: Cluster, namespace
     assert via_kubectl.returncode != 0 and "forbidden" in via_kubectl.stderr.lower()
     replicas = json.loads(cluster.kubectl("get", "deploy", "guarded", "-n", namespace, "-o", "json").stdout)
     assert replicas["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("get", "pods", "-n", "{ns}", "-l", "app=web"),
+        ("get", "deploy", "web", "-n", "{ns}"),
+        ("get", "deploy/web", "-n", "{ns}"),
+        ("get", "deployments.apps", "-n", "{ns}"),
+        ("get", "deploy,rs,svc,cm,events", "-n", "{ns}"),
+        ("get", "pods", "-n", "{ns}", "--field-selector", "status.phase=Running"),
+        ("get", "storageclass"),
+        ("get", "svc", "kubernetes", "-n", "default"),
+        ("get", "endpointslices", "-n", "{ns}", "-l", "kubernetes.io/service-name=web"),
+    ],
+)
+def test_in_process_gets_answer_as_kubectl_does(cluster: Cluster, namespace: str, args: tuple[str, ...]) -> None:
+    """The harness answers plain `kubectl get -o json` forms in process (cluster/api.py): the same objects, in the same
+    order, as kubectl's own answer; a missing name fails as kubectl fails."""
+    cluster.apply([deployment("web", 2), {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}], namespace)
+    cluster.wait_for(lambda: len(cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]) == 2, message="2 pods of web")
+    args = tuple(a.format(ns=namespace) for a in args)
+    ours = cluster.api.get(args)
+    assert ours is not None, f"{args} is a plain form: it should be answered in process"
+    theirs = json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+
+    def identity(obj: dict) -> tuple:
+        return (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"], obj["metadata"]["uid"])
+
+    if theirs.get("kind") == "List":
+        assert [identity(o) for o in ours["items"]] == [identity(o) for o in theirs["items"]]
+    else:
+        assert identity(ours) == identity(theirs)
+
+
+def test_in_process_get_of_a_missing_name_fails_like_kubectl_and_leaves_other_forms_to_it(cluster: Cluster, namespace: str) -> None:
+    with pytest.raises(ClusterError, match=r'NotFound.*"ghost" not found'):
+        cluster.kubectl_json("get", "deploy", "ghost", "-n", namespace)
+    with pytest.raises(ClusterError, match="NotFound"):
+        cluster.kubectl("get", "deploy", "ghost", "-n", namespace)
+    for other in (("get", "--raw", "/version"), ("get", "pods", "-o", "wide"), ("get", "nosuchkind"), ("logs", "x")):
+        assert cluster.api.get(other) is None, other
+
+
+def test_in_process_can_i_answers_as_kubectl_auth_can_i_does(cluster: Cluster, namespace: str) -> None:
+    """`Api.can_i` (the RBAC tests' ~300 questions) gives kubectl's answer, for short names, groups, subresources,
+    cluster-scoped resources and names the server does not serve."""
+    cluster.kubectl("create", "serviceaccount", "reader", "-n", namespace)
+    cluster.kubectl("create", "role", "reader", "--verb=get,list", "--resource=pods,pods/log,deployments.apps", "-n", namespace)
+    cluster.kubectl("create", "rolebinding", "reader", "--role=reader", f"--serviceaccount={namespace}:reader", "-n", namespace)
+    user = f"system:serviceaccount:{namespace}:reader"
+    asked = [
+        ("list", "pods", None),
+        ("get", "pods", "log"),
+        ("create", "pods", "exec"),
+        ("list", "deploy", None),
+        ("get", "deployments.apps", None),
+        ("patch", "deployments.apps", None),
+        ("list", "nodes", None),
+        ("impersonate", "users", None),
+        ("escalate", "roles.rbac.authorization.k8s.io", None),
+        ("create", "subjectaccessreviews.authorization.k8s.io", None),
+    ]
+    for verb, resource, sub in asked:
+        theirs = cluster.kubectl("auth", "can-i", verb, resource, f"--as={user}", "-n", namespace, *([f"--subresource={sub}"] if sub else []), check=False)
+        assert theirs.stdout.strip() in ("yes", "no"), theirs.stderr
+        assert cluster.api.can_i(user, verb, resource, namespace, sub) == (theirs.stdout.strip() == "yes"), (verb, resource, sub, theirs.stdout)
+    assert sum(cluster.api.can_i(user, v, r, namespace, s) for v, r, s in asked) == 4  # list/get pods, get logs, list/get deployments

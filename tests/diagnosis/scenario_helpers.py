@@ -112,8 +112,7 @@ def service(name: str, selector: dict[str, str], port: int = 80, target: int | s
 
 
 def pods(cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
-    out = cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout
-    return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
+    return [p for p in cluster.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
 def scheduled_pods(cluster, namespace: str, selector: str, n: int = 1) -> list[dict[str, Any]]:

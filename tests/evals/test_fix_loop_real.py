@@ -43,17 +43,11 @@ def registry(real_cluster: Cluster, app_images: dict[str, str], tmp_path_factory
         served.stop()
 
 
-def namespace(cluster: Cluster, name: str) -> str:
-    cluster.kubectl("create", "namespace", name)
-    cluster.wait_for(lambda: cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0, 30, message=f"ServiceAccount default in {name}")
-    return name
-
-
 def set_up(cluster: Cluster, images: dict[str, str], registry: LoopbackRegistry, prefix: str) -> list[tuple[Scenario, Env]]:
     """Every scenario's failure in a namespace of its own, made concurrently (each waits for its kubelet state)."""
     # FIX_LOOP_SCENARIOS=name,name runs only those (a quicker look at one failure class)
     chosen = [s for s in SCENARIOS if s.name in os.environ.get("FIX_LOOP_SCENARIOS", s.name).split(",")]
-    envs = [(s, Env(cluster, namespace(cluster, f"{prefix}{i}-{s.name}"[:63]), images, registry)) for i, s in enumerate(chosen)]
+    envs = [(s, Env(cluster, cluster.fresh_namespace(f"{prefix}{i}-{s.name}"[:63]), images, registry)) for i, s in enumerate(chosen)]
     with ThreadPoolExecutor(len(envs)) as pool:
         futures = [pool.submit(s.setup, env) for s, env in envs]
     for (_, env), future in zip(envs, futures, strict=True):
@@ -96,7 +90,7 @@ async def run_all(cluster: Cluster, images: dict[str, str], registry: LoopbackRe
         FIX_LOOP_RESULTS.extend((prefix, r) for r in results)
         write_json(results, ROOT / "artifacts" / f"fix-loop-realnode-{prefix}.json")
         for _, env in envs:
-            cluster.kubectl("delete", "namespace", env.ns, "--wait=false", check=False)
+            cluster.api.delete_namespace(env.ns)
     out = io.StringIO()
     table(results, out)
     print(out.getvalue())
@@ -130,7 +124,7 @@ async def test_a_released_volumes_admin_command_binds_the_waiting_claim(
     PersistentVolume that ops-mcp's change tools never make. Run as the note gives it, by a person with the cluster's
     admin kubeconfig, it binds the waiting claim and the Deployment mounting it rolls out."""
     scenario = next(s for s in SCENARIOS if s.name == "pv-released-new-claim")
-    env = Env(real_cluster, namespace(real_cluster, "admin-pv-released"), app_images, registry)
+    env = Env(real_cluster, real_cluster.fresh_namespace("admin-pv-released"), app_images, registry)
     try:
         await anyio.to_thread.run_sync(scenario.setup, env)
         async with stdio_client(ops_env(real_cluster, env.ns, tmp_path / "audit.jsonl")) as client:
@@ -144,4 +138,4 @@ async def test_a_released_volumes_admin_command_binds_the_waiting_claim(
         reason = await anyio.to_thread.run_sync(stays_healthy("reports"), env)
         assert reason is None, reason
     finally:
-        real_cluster.kubectl("delete", "namespace", env.ns, "--wait=false", check=False)
+        real_cluster.api.delete_namespace(env.ns)
