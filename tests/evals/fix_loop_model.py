@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import anyio
+from ops.ops_helpers import stdio_client
 from support.messages_api import MessagesAPIServer, RecordedRequest, reply, text, tool_block, tool_use
 
 from evals.fix_loop import LoopResult, judge, result_for, state
@@ -51,7 +52,7 @@ def plan(scenario: Scenario, namespace: str, out: LoopResult) -> list[Any]:
 async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], *, scripted: bool = True) -> LoopResult:
     import anthropic
 
-    from ops_mcp.ask import DEFAULT_MODEL, AskError, ask, server_client
+    from ops_mcp.ask import DEFAULT_MODEL, AskError, ask
 
     out = result_for(scenario)
     before = await anyio.to_thread.run_sync(state, env)
@@ -62,7 +63,7 @@ async def run_with_model(scenario: Scenario, env: Env, ops_env: dict[str, str], 
     try:
         if api:
             api.script(*plan(scenario, env.ns, out))
-        async with model, server_client(url=None, token=None, serve_flags=[], env=ops_env) as client:
+        async with model, stdio_client(ops_env) as client:  # the suite's ops-mcp (forked after its imports; ops_helpers)
             result = await ask(
                 prompt(scenario, env.ns), client=client, anthropic_client=model, yes=True, out=steps, model=os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
             )

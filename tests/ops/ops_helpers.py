@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +24,27 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = Path(__file__).resolve().parent / "charts"
 SERVE = [sys.executable, "-m", "ops_mcp.cli", "serve"]
+FORKSERVER = ROOT / "tests" / "support" / "ops_forkserver.py"
+_forkserver: list[str] = []  # this process's fork server's socket, once started
+
+
+def serve_argv() -> list[str]:
+    """How a test starts `ops-mcp serve`: through this process's fork server (tests/support/ops_forkserver.py: the
+    real server, forked after its imports), or as `python -m ops_mcp.cli serve` with TODO_CHATBOT_FORKSERVER=0."""
+    if os.environ.get("TODO_CHATBOT_FORKSERVER") == "0":
+        return SERVE
+    if not _forkserver:
+        folder = tempfile.mkdtemp(prefix="ops-forkserver-")
+        path = os.path.join(folder, "socket")
+        proc = subprocess.Popen([sys.executable, str(FORKSERVER), "serve", path], cwd=str(ROOT), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        atexit.register(lambda: (proc.kill(), proc.wait(), shutil.rmtree(folder, ignore_errors=True)))
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the ops-mcp fork server did not start: {proc.stderr.read() if proc.poll() is not None else 'no socket after 120 s'}")
+            time.sleep(0.05)
+        _forkserver.append(path)
+    return [sys.executable, "-S", str(FORKSERVER), "launch", _forkserver[0], "serve"]
 
 
 def ops_env(cluster: Any, namespace: str | None, audit: Path, **extra: str) -> dict[str, str]:
@@ -40,7 +65,8 @@ def ops_env(cluster: Any, namespace: str | None, audit: Path, **extra: str) -> d
 
 @asynccontextmanager
 async def stdio_client(env: dict[str, str], *flags: str, cwd: str | None = None, **client_kw: Any) -> AsyncIterator[Client]:
-    params = StdioServerParameters(command=SERVE[0], args=[*SERVE[1:], "--transport", "stdio", *flags], env=env, cwd=cwd or str(ROOT))
+    serve = serve_argv()
+    params = StdioServerParameters(command=serve[0], args=[*serve[1:], "--transport", "stdio", *flags], env=env, cwd=cwd or str(ROOT))
     async with Client(params, read_timeout_seconds=120, **client_kw) as client:
         yield client
 
@@ -66,7 +92,7 @@ class HttpServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.proc = subprocess.Popen(
-            [*SERVE, "--transport", "http", "--port", str(self.port), *flags],
+            [*serve_argv(), "--transport", "http", "--port", str(self.port), *flags],
             env=env,
             cwd=str(ROOT),
             stdout=subprocess.PIPE,
@@ -173,7 +199,7 @@ def event(namespace: str, name: str, obj_kind: str, obj_name: str, reason: str, 
 
 def wait_ready(cluster: Any, namespace: str, deploy: str, replicas: int, timeout: float = 180) -> None:
     def ready() -> bool:
-        out = cluster.kubectl("get", "deploy", deploy, "-n", namespace, "-o", "jsonpath={.status.readyReplicas}", check=False).stdout
-        return (int(out) if out.strip() else 0) == replicas
+        found = cluster.api.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{deploy}") or {}
+        return (found.get("status") or {}).get("readyReplicas", 0) == replicas
 
     cluster.wait_for(ready, timeout=timeout, message=f"{deploy} {replicas} ready")
