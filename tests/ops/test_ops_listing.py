@@ -123,12 +123,33 @@ async def test_toolsets_and_tools_choose_what_is_listed_and_callable(env):
     ],
 )
 def test_unknown_toolsets_and_tools_are_refused_at_start_with_the_known_names(env, flags, message):
+    """Started directly and through the tests' fork server (ops_helpers.serve_argv): the same exit code and words."""
     import subprocess
 
-    from ops_helpers import SERVE
+    from ops_helpers import SERVE, serve_argv
 
-    proc = subprocess.run([*SERVE, "--transport", "stdio", *flags], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 2 and "invalid configuration" in proc.stderr and message in proc.stderr, proc.stderr
+    for serve in (SERVE, serve_argv()):
+        proc = subprocess.run([*serve, "--transport", "stdio", *flags], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2 and "invalid configuration" in proc.stderr and message in proc.stderr, (serve, proc.stderr)
+
+
+def test_a_forked_server_ends_with_its_launcher_s_sigterm_and_closes_its_stdout(env):
+    """The tests' fork server: SIGTERM to the launcher reaches the serving ops-mcp, which ends, so the client's pipe
+    sees EOF (a server left running would hold it open), and the launcher exits as the server did."""
+    import select
+    import signal
+    import subprocess
+
+    from ops_helpers import serve_argv
+
+    proc = subprocess.Popen([*serve_argv(), "--transport", "stdio"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    proc.stdin.write((json.dumps(request) + "\n").encode())
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["id"] == 1  # serving
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert select.select([proc.stdout], [], [], 30)[0] and proc.stdout.read() == b""  # EOF: the server is gone
 
 
 TWO_CONTEXTS = """apiVersion: v1
