@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,31 +17,17 @@ import httpx
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from support import ops_forkserver
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = Path(__file__).resolve().parent / "charts"
 SERVE = [sys.executable, "-m", "ops_mcp.cli", "serve"]
-FORKSERVER = ROOT / "tests" / "support" / "ops_forkserver.py"
-_forkserver: list[str] = []  # this process's fork server's socket, once started
 
 
 def serve_argv() -> list[str]:
     """How a test starts `ops-mcp serve`: through this process's fork server (tests/support/ops_forkserver.py: the
     real server, forked after its imports), or as `python -m ops_mcp.cli serve` with TODO_CHATBOT_FORKSERVER=0."""
-    if os.environ.get("TODO_CHATBOT_FORKSERVER") == "0":
-        return SERVE
-    if not _forkserver:
-        folder = tempfile.mkdtemp(prefix="ops-forkserver-")
-        path = os.path.join(folder, "socket")
-        proc = subprocess.Popen([sys.executable, str(FORKSERVER), "serve", path], cwd=str(ROOT), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        atexit.register(lambda: (proc.kill(), proc.wait(), shutil.rmtree(folder, ignore_errors=True)))
-        deadline = time.monotonic() + 120
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the ops-mcp fork server did not start: {proc.stderr.read() if proc.poll() is not None else 'no socket after 120 s'}")
-            time.sleep(0.05)
-        _forkserver.append(path)
-    return [sys.executable, "-S", str(FORKSERVER), "launch", _forkserver[0], "serve"]
+    return SERVE if os.environ.get("TODO_CHATBOT_FORKSERVER") == "0" else [*ops_forkserver.launcher(), "serve"]
 
 
 def ops_env(cluster: Any, namespace: str | None, audit: Path, **extra: str) -> dict[str, str]:

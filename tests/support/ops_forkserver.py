@@ -7,7 +7,7 @@ imports ops_mcp once and forks a server per launch; each is the real `ops_mcp.cl
 stdout, stderr, environment, working directory and arguments, and the launcher exits with its exit code (or the
 signal that ended it) and forwards SIGTERM/SIGINT/SIGHUP to it.
 
-  python tests/support/ops_forkserver.py serve SOCKET            the fork server (ops_helpers starts it)
+  python tests/support/ops_forkserver.py serve SOCKET            the fork server (`launcher()` starts it)
   python -S tests/support/ops_forkserver.py launch SOCKET ARGS   what a test runs where it ran `ops-mcp ARGS`
 
 A launch whose fork server is gone, or whose environment sets the interpreter differently (PYTHONPATH, ...), runs
@@ -16,13 +16,36 @@ A launch whose fork server is gone, or whose environment sets the interpreter di
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 MAX_MESSAGE = 1 << 20  # the launcher's environment, in one SOCK_SEQPACKET message
+_started: list[str] = []  # this process's fork server's socket, once started
+
+
+def launcher() -> list[str]:
+    """The command that runs `ops-mcp ARGS` (append ARGS) through this process's fork server, started on first use
+    and killed at exit."""
+    if not _started:
+        folder = tempfile.mkdtemp(prefix="ops-forkserver-")
+        path = os.path.join(folder, "socket")
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "serve", path], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        atexit.register(lambda: (proc.kill(), proc.wait(), shutil.rmtree(folder, ignore_errors=True)))
+        deadline = time.monotonic() + 120
+        while not os.path.exists(path):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the ops-mcp fork server did not start: {proc.stderr.read() if proc.poll() is not None else 'no socket after 120 s'}")
+            time.sleep(0.05)
+        _started.append(path)
+    return [sys.executable, "-S", os.path.abspath(__file__), "launch", _started[0]]
 
 
 def serve(path: str) -> None:
@@ -49,8 +72,9 @@ def serve(path: str) -> None:
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     launchers: dict[int, socket.socket] = {}  # a running server's pid -> its launcher, told its exit code
-    while True:
-        for key, _ in selector.select():
+    parent = os.getppid()
+    while os.getppid() == parent:  # a test worker that died without its atexit (killed) does not leave this behind
+        for key, _ in selector.select(timeout=5):
             if key.fileobj is listener:
                 conn, _ = listener.accept()
                 message, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
@@ -85,6 +109,11 @@ def serve(path: str) -> None:
                         except OSError:
                             pass  # its launcher is gone (killed with its session)
                         conn.close()
+    for remove in (os.unlink, os.rmdir):  # the socket and the folder launcher() made for it
+        try:
+            remove(path if remove is os.unlink else os.path.dirname(path))
+        except OSError:
+            pass
 
 
 def _interpreter(env: dict[str, str]) -> dict[str, str]:
