@@ -52,7 +52,7 @@ def recorded(cluster, tmp_path):
     config.load_kube_config(config_file=cluster.kubeconfig, client_configuration=cfg, persist_config=False)
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Rec", (Recorder,), {"seen": []}))
     server.pool, server.api = client.rest.RESTClientObject(cfg).pool_manager, cfg.host  # urllib3 with the admin certificate
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     kubeconfig = tmp_path / "recorded-kubeconfig.yaml"
     kubeconfig.write_text(
         yaml.safe_dump(

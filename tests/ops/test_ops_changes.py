@@ -221,7 +221,7 @@ def chart_repository(cluster, tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path)))
     url = f"http://127.0.0.1:{server.server_address[1]}"
     subprocess.run([helm, "repo", "index", str(tmp_path), "--url", url], check=True, capture_output=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield url

@@ -47,7 +47,7 @@ def spans(bodies: list[bytes]) -> list[tuple[dict, object]]:
 
 async def test_http_metrics_and_traces_per_tool_call(cluster, namespace, audit_log):
     collector = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    threading.Thread(target=collector.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     token = "t0ken-for-telemetry-4c2e"
     env = ops_env(
         cluster,

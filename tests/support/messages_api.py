@@ -123,7 +123,8 @@ class MessagesAPIServer:
         return f"http://{host}:{port}"
 
     def start(self) -> MessagesAPIServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="messages-api", daemon=True)
+        # stop() waits for serve_forever's next poll: 0.5 s by default, paid by every test that used the server
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="messages-api", daemon=True)
         self._thread.start()
         return self
 
