@@ -24,6 +24,7 @@ import yaml
 
 from cluster.harness import ROOT, Cluster
 from diagnosis.scenario_helpers import kubelet_event, patch_status, scheduled_pods
+from ops.ops_helpers import stdio_client
 from support.messages_api import MessagesAPIServer, RecordedRequest, text, tool_use
 
 CHART = ROOT / "k8s" / "helm" / "todo-chatbot"
@@ -276,7 +277,7 @@ async def run(cluster: Cluster, ns: str, scenario: Scenario, workdir: Path, *, s
     """Install and break, then ask; scripted=True replays `plan` on a local Messages API server."""
     import anthropic
 
-    from ops_mcp.ask import DEFAULT_MODEL, AskError, ask, server_client
+    from ops_mcp.ask import DEFAULT_MODEL, AskError, ask
 
     install(cluster, ns, scenario, workdir)
     env = {k: v for k, v in cluster.env.items() if not k.startswith("OPS_MCP_")}
@@ -287,7 +288,7 @@ async def run(cluster: Cluster, ns: str, scenario: Scenario, workdir: Path, *, s
     try:
         if api:
             api.script(*scenario.plan)
-        async with model, server_client(url=None, token=None, serve_flags=[], env=env) as client:
+        async with model, stdio_client(env) as client:  # the suite's ops-mcp (forked after its imports; ops_helpers)
             result = await ask(
                 scenario.prompt, client=client, anthropic_client=model, yes=scenario.writes, out=steps, model=os.environ.get("ANTHROPIC_MODEL", DEFAULT_MODEL)
             )
