@@ -35,12 +35,7 @@ def main() -> int:
     server: HttpServer | None = None
     try:
         cluster = Cluster.create(workdir, name="e2e-ops")
-        cluster.kubectl("create", "namespace", NAMESPACE)
-        cluster.wait_for(
-            lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", NAMESPACE, check=False).returncode == 0,
-            timeout=30,
-            message=f"ServiceAccount default in {NAMESPACE}",
-        )
+        cluster.fresh_namespace(NAMESPACE)
         cluster.apply(deployment("backend", replicas=1), NAMESPACE)
         token = secrets.token_urlsafe(24)
         audit = workdir / "ops-audit.jsonl"

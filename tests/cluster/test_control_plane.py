@@ -266,7 +266,15 @@ def test_in_process_gets_answer_as_kubectl_does(cluster: Cluster, namespace: str
     """The harness answers plain `kubectl get -o json` forms in process (cluster/api.py): the same objects, in the same
     order, as kubectl's own answer; a missing name fails as kubectl fails."""
     cluster.apply([deployment("web", 2), {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}], namespace)
-    cluster.wait_for(lambda: len(cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]) == 2, message="2 pods of web")
+    # Compare a settled namespace: both pods Running and the Deployment available, so no read races a change.
+    cluster.wait_for(
+        lambda: (
+            [p["status"].get("phase") for p in cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app=web")["items"]] == ["Running"] * 2
+            and cluster.kubectl_json("get", "deploy", "web", "-n", namespace)["status"].get("availableReplicas") == 2
+        ),
+        timeout=120,
+        message="2 Running pods of web and the Deployment available",
+    )
     args = tuple(a.format(ns=namespace) for a in args)
     ours = cluster.api.get(args)
     assert ours is not None, f"{args} is a plain form: it should be answered in process"

@@ -18,9 +18,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def can_i(cluster, ns: str, sa: str, *args: str) -> bool:
-    out = cluster.kubectl("auth", "can-i", *args, f"--as=system:serviceaccount:{ns}:{sa}", "-n", ns, check=False).stdout.strip()
-    return out == "yes"
+def can_i(cluster, ns: str, sa: str, verb: str, resource: str, where: str | None = None) -> bool:
+    """`kubectl auth can-i VERB RESOURCE --as system:serviceaccount:NS:SA -n WHERE` (WHERE defaults to NS), in process."""
+    return cluster.api.can_i(f"system:serviceaccount:{ns}:{sa}", verb, resource, where or ns)
 
 
 def apply_step(cluster, step: dict, ns: str) -> None:
@@ -33,7 +33,7 @@ def apply_step(cluster, step: dict, ns: str) -> None:
 async def test_service_account_can_is_answered_by_the_api_server_and_the_printed_grant_works(cluster, namespace, tmp_path):
     ns = namespace
     other = f"{ns[:50]}-other"
-    cluster.kubectl("create", "namespace", other)
+    cluster.api.create_namespace(other)  # only a Role and its binding go there: no pods, no wait for its ServiceAccount
     try:
         cluster.apply(
             [
@@ -75,16 +75,7 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             (step,) = f["fix"]["apply"]
             assert [o["metadata"] for o in step["args"]["manifest"]] == [{"name": "reader-create-deployments", "namespace": other}] * 2
             cluster.apply(step["args"]["manifest"], other)
-            cluster.wait_for(
-                lambda: (
-                    cluster.kubectl(
-                        "auth", "can-i", "create", "deployments.apps", f"--as=system:serviceaccount:{ns}:reader", "-n", other, check=False
-                    ).stdout.strip()
-                    == "yes"
-                ),
-                30,
-                message="the grant in the other namespace in effect",
-            )
+            cluster.wait_for(lambda: can_i(cluster, ns, "reader", "create", "deployments.apps", other), 30, message="the grant in the other namespace in effect")
             assert "rbac.allowed" in {x["mode"] for x in (await c.call(kind="serviceaccount", name="reader", can=f"create deployments -n {other}"))["findings"]}
 
             # without `can`: what it is bound to and who runs as it
@@ -99,7 +90,7 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             msg = await c.error(kind="serviceaccount", name="readr")
             assert "'readr' not found" in msg and "reader" in msg
     finally:
-        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+        cluster.api.delete_namespace(other)
 
 
 async def test_missing_service_account_is_created_by_its_fix(cluster, namespace, tmp_path):

@@ -347,7 +347,7 @@ async def test_http_refuses_to_start_without_token_unless_loopback_no_auth(clust
 
 async def test_apiserver_stopped_mid_session_then_back(disposable_cluster, audit_log):
     cluster, namespace = disposable_cluster, "outage"
-    cluster.kubectl("create", "namespace", namespace)
+    cluster.fresh_namespace(namespace)
     cluster.apply(deployment("web", 1), namespace)
     async with stdio_client(ops_env(cluster, namespace, audit_log, OPS_MCP_REQUEST_TIMEOUT="3")) as c:
         ok(await call(c, "list_resources", {"kind": "deployments"}))
