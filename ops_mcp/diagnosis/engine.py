@@ -68,6 +68,7 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
     ctx = Context(snap, scope, options)
     selected = [a for a in ALL if (options.checks is None or a.check in options.checks) and scope.kind in getattr(a, "targets", (scope.kind,))]
     groups: dict[tuple, Group] = {}
+    alike: dict[str, Group] = {}
     seen: dict[str, Any] = {}
     skipped: list[dict[str, str]] = []
     for analyzer in selected:
@@ -76,11 +77,11 @@ def diagnose(snap: Snapshot, scope: Scope, options: Options | None = None, scrub
             skipped.append({"check": analyzer.check, "why": f"cannot list {blocked[0]}: {snap.unreadable[blocked[0]]}"})
             continue
         for issue in analyzer.analyze(ctx):  # grouped as they come: an issue is not kept past its group's making
-            _group(groups, seen, analyzer.check, issue)
+            _group(groups, alike, seen, analyzer.check, issue)
     for kind, why in snap.unreadable.items():
         if not any(kind in a.needs for a in selected) and not any(s["why"].endswith(why) for s in skipped):
             skipped.append({"check": kind, "why": why})
-    groups = list(groups.values())
+    groups = list(dict.fromkeys(groups.values()))  # a group of alike objects is there under each one's signature
     _severity(ctx, groups)
     _link_denied_account(ctx, groups)
     _link_same_container(groups)
@@ -224,13 +225,32 @@ def _conf(cause: dict[str, Any]) -> int:
     return {"high": 0, "medium": 1, "low": 2}.get(cause.get("conf", "low"), 2)
 
 
-def _group(groups: dict[tuple, Group], seen: dict[str, Any], check: str, issue: Issue) -> None:
-    """Add the issue to the group of its failure signature, or make that group."""
+def _group(groups: dict[tuple, Group], alike: dict[str, Group], seen: dict[str, Any], check: str, issue: Issue) -> None:
+    """Add the issue to the group of its failure signature, or make that group. An object that is its own owner (a bare
+    pod, a Service) joins the group of the same finding on another such object instead, when all but the object is
+    equal: its evidence, cause, fix, alternatives, next steps and links (a finding that names its object, as a pod's
+    events or a patch of it do, stays its own). Ten thousand bare pods missing one Secret are one finding of
+    ten thousand objects, with one fix, not ten thousand copies of it."""
     key = issue.signature()
-    if key in groups:
-        groups[key].add(issue)
+    group = groups.get(key)
+    if group is not None:
+        group.add(issue)
+        return
+    like = _likeness(check, issue) if (issue.owner or issue.obj) == issue.obj else None
+    group = alike.get(like) if like else None
+    if group is not None:
+        group.add(issue)
     else:
-        groups[key] = Group(check, issue, seen)
+        group = Group(check, issue, seen)
+        if like:
+            alike[like] = group
+    groups[key] = group
+
+
+def _likeness(check: str, issue: Issue) -> str:
+    """Everything of a finding but its object, as one key."""
+    what = (check, issue.mode, issue.container, issue.detail, issue.sev, issue.symptom, issue.ev, issue.cause, issue.fix, issue.alt, issue.next)
+    return json.dumps([*what, sorted(issue.links)], sort_keys=True, default=str)
 
 
 def _severity(ctx: Context, groups: list[Group]) -> None:
@@ -244,11 +264,18 @@ def _severity(ctx: Context, groups: list[Group]) -> None:
         if group.sev:
             continue
         owner = group.first.owner or group.first.obj
-        kind, _, name = owner.partition("/")
-        workload = ctx.snap.workload(kind, name) if kind != "Pod" else None
-        # the workload's own count also covers sibling pods outside a narrowed snapshot (a Pod target)
-        reported = ((workload or {}).get("status") or {}).get("readyReplicas" if kind != "DaemonSet" else "numberReady", 0)
-        group.sev = "high" if max(ready_by_owner.get(owner, 0), reported or 0) else "critical"
+        # objects of their own alike are one group (_group): high while one of them still serves
+        owners = group.objs if owner == group.first.obj else (owner,)
+        group.sev = "high" if any(_serving(ctx, ready_by_owner, o) for o in owners) else "critical"
+
+
+def _serving(ctx: Context, ready_by_owner: dict[str, int], owner: str) -> int:
+    """Ready pods of an owner ("Deployment/api", or a bare "Pod/x"): those listed, or the workload's own count, which
+    also covers sibling pods outside a narrowed snapshot (a Pod target)."""
+    kind, _, name = owner.partition("/")
+    workload = ctx.snap.workload(kind, name) if kind != "Pod" else None
+    reported = ((workload or {}).get("status") or {}).get("readyReplicas" if kind != "DaemonSet" else "numberReady", 0)
+    return max(ready_by_owner.get(owner, 0), reported or 0)
 
 
 def _link_denied_account(ctx: Context, groups: list[Group]) -> None:
@@ -359,7 +386,12 @@ def _summary(scope: Scope, groups: list[Group], verdict: str, pods: int) -> str:
     roots = [g for g in groups if not g.caused_by][:3]
     parts = []
     for g in roots:
-        who = g.objs[0] if len(g.objs) == 1 else f"{len(g.objs)} objects ({g.first.owner or g.objs[0]})"
+        if len(g.objs) == 1:
+            who = g.objs[0]
+        elif g.first.owner in (None, g.objs[0]):  # objects of their own, alike (_group)
+            who = f"{len(g.objs)} objects alike ({', '.join(g.objs[:2])}, ...)"
+        else:
+            who = f"{len(g.objs)} objects ({g.first.owner})"
         text = (g.cause or {}).get("text", "")
         parts.append(f"{g.mode} on {who}: {text[:140]}")
     extra = len(groups) - len(roots)
