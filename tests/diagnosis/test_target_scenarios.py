@@ -75,7 +75,9 @@ async def test_service_account_can_is_answered_by_the_api_server_and_the_printed
             (step,) = f["fix"]["apply"]
             assert [o["metadata"] for o in step["args"]["manifest"]] == [{"name": "reader-create-deployments", "namespace": other}] * 2
             cluster.apply(step["args"]["manifest"], other)
-            cluster.wait_for(lambda: can_i(cluster, ns, "reader", "create", "deployments.apps", other), 30, message="the grant in the other namespace in effect")
+            cluster.wait_for(
+                lambda: can_i(cluster, ns, "reader", "create", "deployments.apps", other), 30, message="the grant in the other namespace in effect"
+            )
             assert "rbac.allowed" in {x["mode"] for x in (await c.call(kind="serviceaccount", name="reader", can=f"create deployments -n {other}"))["findings"]}
 
             # without `can`: what it is bound to and who runs as it
