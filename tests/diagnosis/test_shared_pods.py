@@ -1,7 +1,8 @@
 """The builder keeps one copy of what the pods of a list repeat (diagnosis/share.py, fed page by page as
 builder.Reader.list does; tests/ops/test_ops_scale_diagnosis.py diagnoses such pods on the API server): diagnoses are the same as
 without the sharing, a pod that differs in one shared-looking subtree is still diagnosed by its own difference, and
-a diagnosis changes nothing of the snapshot it reads (the shared objects are read by every pod)."""
+a diagnosis changes nothing of the snapshot it reads (the shared objects are read by every pod), and what the builder
+drops of each pod (builder.slim) is what no diagnosis reads."""
 
 from __future__ import annotations
 
@@ -156,6 +157,25 @@ def test_sharing_pods_changes_no_diagnosis_and_each_differing_pod_is_named_by_it
     pull = next(f for f in report["findings"] if f["mode"].startswith("image_pull."))
     assert pull["objs"] == [f"Pod/web-{IMAGE_PULL:04d}"] and "registry.local/proxy:2-typo" in json.dumps(pull)
     assert len(report["findings"]) == 3, [f["mode"] for f in report["findings"]]
+
+
+def test_what_the_builder_drops_of_a_pod_changes_no_diagnosis_and_lets_siblings_share_their_containers():
+    plain = namespace_pods()
+    pods = copy.deepcopy(plain)
+    for pod in pods:
+        builder.slim("pods", pod)  # as builder.Reader.list does to each listed pod before the sharing
+    shared(pods)
+    # the API server's token volume (its random name) was all that kept the containers of siblings apart
+    assert all(v["name"] == "cfg" for v in pods[0]["spec"]["volumes"])
+    assert pods[0]["spec"]["containers"] is pods[2]["spec"]["containers"]
+    assert pods[0]["status"]["conditions"] is pods[2]["status"]["conditions"]  # no time of their own once Running
+    assert diagnose(pods)[0] == diagnose(plain)[0]
+
+    pending = api_pod(0)
+    pending["status"]["phase"] = "Pending"
+    builder.slim("pods", pending)
+    scheduled = next(c for c in pending["status"]["conditions"] if c["type"] == "PodScheduled")
+    assert scheduled["lastTransitionTime"]  # what bounds a Pending pod's mount events (analyzers/mount.py)
 
 
 def test_a_diagnosis_changes_nothing_of_the_shared_pods_it_reads():
