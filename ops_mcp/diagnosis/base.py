@@ -36,6 +36,13 @@ class Issue:
     symptom: bool = False  # a downstream effect; gets no fix when a root cause is linked
     logs_read: int = 0
 
+    def __post_init__(self) -> None:
+        if self.owner is not None and self.obj is not self.owner and self.obj == self.owner:
+            # a bare pod's: the one string its owner is (a group of thousands of bare pods holds each one's name once)
+            self.obj = self.owner
+            if self.owner in self.subjects:
+                self.subjects = {self.owner, *self.subjects}
+
     def signature(self) -> tuple[str, str, str, str]:
         return self.mode, self.owner or self.obj, self.container or "", self.detail
 
@@ -83,15 +90,20 @@ class Context:
         by_owner: dict[str, list[Obj]] = {}
         by_ref: dict[str, Obj] = {}
         for pod in live_pods(self.scope.pods):
-            by_owner.setdefault(self.owner(pod), []).append(pod)
-            by_ref[ref("Pod", pod)] = pod
+            owner, name = self.owner(pod), ref("Pod", pod)
+            if owner == name:  # a bare pod: found by its name alone (no list of one for each of thousands)
+                name = owner
+            else:
+                by_owner.setdefault(owner, []).append(pod)
+            by_ref[name] = pod
         return by_owner, by_ref
 
     def live_pods_of(self, owner: str, named: str | None = None) -> list[Obj]:
         """The scope's live pods whose owner is `owner` (e.g. "ReplicaSet/api-5d8f"; a bare pod owns itself), and the pod
         `named` ("Pod/x") whatever its owner; indexed once per diagnosis, so asking for each of n pods is not O(n^2)."""
         by_owner, by_ref = self._live_index
-        pods = list(by_owner.get(owner, ()))
+        bare = by_ref.get(owner) if owner.startswith("Pod/") else None
+        pods = [bare] if bare is not None and self.owner(bare) == owner else list(by_owner.get(owner, ()))
         extra = by_ref.get(named) if named else None
         if extra is not None and self.owner(extra) != owner:
             pods.append(extra)

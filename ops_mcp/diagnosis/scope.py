@@ -70,7 +70,7 @@ def normalize_kind(kind: str | None) -> str:
     return resolved
 
 
-@dataclass
+@dataclass(slots=True)  # a namespace of n bare pods is n templates
 class Template:
     """A pod spec that pods are (or would be) created from: a workload's template or a bare pod's spec."""
 
@@ -101,8 +101,7 @@ class Scope:
 
 
 def owner_of(snap: Snapshot, pod: Obj) -> str:
-    controller = snap.controller_of(pod)
-    return f"{controller[0]}/{controller[1]}" if controller else ref("Pod", pod)
+    return snap.owner_of(pod)
 
 
 def resolve(snap: Snapshot, kind: str | None, name: str | None) -> Scope:

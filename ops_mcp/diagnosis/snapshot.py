@@ -283,6 +283,16 @@ class Snapshot:
             cache[key] = self._controller_of(obj)
         return cache[key]
 
+    def owner_of(self, pod: Obj) -> str:
+        """The pod's owner ("ReplicaSet/api-5d8f"; "Pod/x" for a bare pod): one string per pod however often it is asked (thousands of
+        bare pods would otherwise hold a copy of their name in each index and group that names them)."""
+        cache = self.__dict__.setdefault("_owners", {})
+        owner = cache.get(id(pod))
+        if owner is None:
+            controller = self._controller_of(pod)  # not cached twice: a pod is no other object's owner
+            owner = cache[id(pod)] = f"{controller[0]}/{controller[1]}" if controller else ref("Pod", pod)
+        return owner
+
     def _controller_of(self, obj: Obj) -> tuple[str, str] | None:
         owners = [o for o in meta(obj).get("ownerReferences") or [] if o.get("controller")] or (meta(obj).get("ownerReferences") or [])
         if not owners:

@@ -24,9 +24,11 @@ SA = re.compile(r'serviceaccount "([^"]+)" not found')
 
 def analyze(ctx: Context) -> list[Issue]:
     issues: list[Issue] = []
+    refs = {f"{kind}/{name_of(workload)}" for kind, workload in ctx.scope.workloads}
     by_owner: dict[str, set[str]] = {}
     for pod in ctx.scope.pods:
-        by_owner.setdefault(ctx.owner(pod), set()).add(f"Pod/{name_of(pod)}")
+        if (owner := ctx.owner(pod)) in refs:  # not a set of one for each of thousands of bare pods
+            by_owner.setdefault(owner, set()).add(f"Pod/{name_of(pod)}")
     for kind, workload in ctx.scope.workloads:
         ref = f"{kind}/{name_of(workload)}"
         pods = by_owner.get(ref, set())
