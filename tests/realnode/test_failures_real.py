@@ -143,6 +143,13 @@ def has(mode: str) -> Callable[[dict[str, Any]], bool]:
     return lambda report: any(f["mode"] == mode for f in report.get("findings", []))
 
 
+def has_log(mode: str) -> Callable[[dict[str, Any]], bool]:
+    """A finding of `mode` that quotes a crashed run's log. Between a crash and the kubelet's back-off the container
+    shows terminated, and the kubelet may already have removed the run before it (one dead container kept per
+    container): a diagnosis then has the exit code but no previous log yet, and the next one, in back-off, has it."""
+    return lambda report: any(f["mode"] == mode and any("log" in e for e in f["ev"]) for f in report.get("findings", []))
+
+
 def healthy(report: dict[str, Any]) -> bool:
     return report["verdict"] == "healthy" and not report.get("findings")
 
@@ -247,7 +254,7 @@ async def test_missing_env_var_crash_loop_is_diagnosed_and_fixed_from_the_secret
     # the fix loads a Secret the workload did not load: the write policy's workload-identity rule refuses that unless
     # the operator turns it off (tests/security shows the refusal)
     async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_POLICY_DISABLE="workload-identity") as ops:
-        report = await ops.diagnose_until(has("crashloop.app_error"), "diagnose_crashloop", name="api")
+        report = await ops.diagnose_until(has_log("crashloop.app_error"), "diagnose_crashloop", name="api")
         f = finding(report, "crashloop.app_error")
         assert report["verdict"] == "failing" and f["sev"] == "critical" and f["container"] == "app"
         assert evidence(f, "lastState.terminated")["exitCode"] == 1

@@ -14,7 +14,7 @@ import pytest
 from cluster.harness import Cluster
 from cluster.node import NODE_NAME, STORAGE_CLASS
 from ops.ops_helpers import ok
-from test_failures_real import SERVER, container_status, deployment, finding, has, healthy, http_port, ops_mcp, pod_report, wait_pod
+from test_failures_real import SERVER, container_status, deployment, finding, has, has_log, healthy, http_port, ops_mcp, pod_report, wait_pod
 
 pytestmark = [pytest.mark.realnode, pytest.mark.anyio]
 
@@ -102,7 +102,7 @@ async def test_forbidden_service_account_crash_loop_is_repaired_by_the_printed_g
     wait_pod(cluster, ns, "lister", lambda p: container_status(p).get("restartCount", 0) >= 1, "a real 403 crash")
     # the grant is a Role + RoleBinding: the write policy refuses RBAC writes unless the operator allows narrow ones
     async with ops_mcp(cluster, ns, tmp_path, OPS_MCP_READ_ONLY="false", OPS_MCP_ALLOW_RBAC_WRITES="true") as ops:
-        report = await ops.diagnose_until(has("crashloop.app_error"), kind="deployment", name="lister")
+        report = await ops.diagnose_until(has_log("crashloop.app_error"), kind="deployment", name="lister")  # the fix is read from the log
         f = finding(report, "crashloop.app_error")
         steps = f["fix"]["apply"]
         assert [s["tool"] for s in steps] == ["apply_manifest", "rollout_restart"], f["fix"]
