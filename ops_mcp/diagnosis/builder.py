@@ -161,10 +161,17 @@ def _without(obj: Obj, keys: tuple[str, ...]) -> Obj:
 
 def _injected_token(volume: Obj) -> bool:
     """The service-account token volume the API server adds to every pod under a random name (kube-api-access-xxxxx):
-    no manifest holds it, and its name alone makes each pod's containers differ from its siblings'. A missing
-    kube-root-ca.crt still shows, in the pod's FailedMount events."""
+    no manifest holds it, and its name alone makes each pod's containers differ from its siblings'. Only the exact
+    shape the API server writes (a token, kube-root-ca.crt, the namespace): a volume of that name that projects
+    anything else is a user's and is kept. A missing kube-root-ca.crt still shows, in the pod's FailedMount events."""
     sources = (volume.get("projected") or {}).get("sources") or []
-    return str(volume.get("name", "")).startswith("kube-api-access-") and any("serviceAccountToken" in s for s in sources)
+    kinds = sorted(k for src in sources for k in src)
+    roots = [src["configMap"].get("name") for src in sources if "configMap" in src]
+    return (
+        str(volume.get("name", "")).startswith("kube-api-access-")
+        and kinds == ["configMap", "downwardAPI", "serviceAccountToken"]
+        and roots == ["kube-root-ca.crt"]
+    )
 
 
 def selector_string(selector: Obj | None) -> str | None:

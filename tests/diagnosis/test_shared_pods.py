@@ -171,6 +171,14 @@ def test_what_the_builder_drops_of_a_pod_changes_no_diagnosis_and_lets_siblings_
     assert pods[0]["status"]["conditions"] is pods[2]["status"]["conditions"]  # no time of their own once Running
     assert diagnose(pods)[0] == diagnose(plain)[0]
 
+    # a volume under the token's name that projects something else is a user's: kept, and its missing Secret named
+    mimic = api_pod(1)
+    mimic["spec"]["volumes"][1]["projected"] = {"sources": [{"serviceAccountToken": {"path": "token"}}, {"secret": {"name": "db-old"}}]}
+    builder.slim("pods", mimic)
+    assert [v["name"] for v in mimic["spec"]["volumes"]] == ["cfg", "kube-api-access-00001"]
+    found = diagnose([mimic])[0]["findings"]
+    assert [f["mode"] for f in found] == ["mount.failed"] and "db-old" in json.dumps(found), found
+
     pending = api_pod(0)
     pending["status"]["phase"] = "Pending"
     builder.slim("pods", pending)
